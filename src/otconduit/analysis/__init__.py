@@ -1,0 +1,1 @@
+"""Analysis: packets → connections → protocol decoders → operations, assets, conversations."""

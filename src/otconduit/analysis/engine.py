@@ -1,0 +1,505 @@
+"""The analysis engine: decoded packets in, operations/assets/conversations out to the store.
+
+This is the per-packet path. It is complete on its own (every link type, fragments,
+IPv6, TCP reassembly); the bulk path in :mod:`otconduit.analysis.bulk` takes the common
+case off its hands and must produce exactly the same records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from typing import Any
+
+from otconduit.analysis.connections import PROBE_LIMIT, ConnStats, TcpConnection
+from otconduit.analysis.ports import server_side
+from otconduit.capture.decode import DecodeProblem, decode_frame
+from otconduit.capture.ipfrag import Defragmenter
+from otconduit.capture.packet import (
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    Packet,
+)
+from otconduit.capture.reader import RawBlock, ReadReport
+from otconduit.capture.tcp import StreamData, StreamGap
+from otconduit.inventory.oui import mac_vendor
+from otconduit.inventory.roles import Behaviour, infer_roles
+from otconduit.model import Operation
+from otconduit.protocols.events import Malformed
+from otconduit.protocols.modbus.session import ModbusTransaction, device_identity
+from otconduit.store.opchunks import OpBatch, from_operations
+from otconduit.store.sqlite import AssetRecord, ConversationRecord, Store
+
+MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
+OPS_BATCH = 50_000
+ROUTER_MAC_MIN_IPS = 4  # a MAC seen with this many IPs is a router's, not a host's
+
+IDENTITY_ATTRS = {
+    "VendorName": "vendor",
+    "ProductCode": "product_code",
+    "MajorMinorRevision": "revision",
+    "VendorUrl": "vendor_url",
+    "ProductName": "product_name",
+    "ModelName": "model",
+    "UserApplicationName": "application",
+}
+
+
+@dataclass(slots=True)
+class HostSeen:
+    first: int
+    last: int
+    sent: int = 0
+    received: int = 0
+    macs: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class UdpFlow:
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    vlan: int
+    stats: ConnStats
+
+
+def _vlan_key(pkt: Packet) -> int:
+    return pkt.vlans[-1] if pkt.vlans else -1
+
+
+def _is_unicast(ip: str) -> bool:
+    try:
+        a = ip_address(ip)
+    except ValueError:
+        return False
+    return not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
+
+
+class Analyzer:
+    """Accumulates one capture's analysis and writes it to the store."""
+
+    def __init__(self, store: Store, capture_id: int) -> None:
+        self.store = store
+        self.capture_id = capture_id
+        self.defrag = Defragmenter()
+        self.tcp: dict[tuple[str, int, str, int, int], TcpConnection] = {}
+        self.udp: dict[tuple[str, int, str, int, int], UdpFlow] = {}
+        self.icmp: dict[tuple[str, str, int], UdpFlow] = {}
+        self.hosts: dict[tuple[str, int], HostSeen] = {}
+        self.behaviour: dict[tuple[str, int, str], Behaviour] = {}
+        self.identity: dict[tuple[str, int], dict[tuple[str, str, str], float]] = {}
+        self.conv_functions: dict[tuple[str, str, str, int, int, str], Counter[str]] = {}
+        self.conv_ids: dict[tuple[str, str, str, int, int, str], int] = {}
+        self.ops_pending: dict[int, list[Operation]] = {}
+        self.batches_pending: list[tuple[int, OpBatch]] = []  # from the bulk path
+        self.ops_pending_count = 0
+        self.problems: list[tuple[int | None, str, str | None, str, str | None, str | None]] = []
+        self.problem_counts: Counter[tuple[str, str]] = Counter()
+        self.packets = 0
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+        self.operations = 0
+        self.ops_by_status: Counter[str] = Counter()
+        self.on_operation: Callable[[Operation], None] | None = None
+
+    # -- problems ------------------------------------------------------------
+    def problem(
+        self,
+        frame: int | None,
+        layer: str,
+        reason: str,
+        protocol: str | None = None,
+        src: str | None = None,
+        dst: str | None = None,
+    ) -> None:
+        kind = reason.split(":", 1)[0].strip()
+        self.problem_counts[(layer, kind)] += 1
+        if len(self.problems) < MAX_PROBLEMS_KEPT:
+            self.problems.append((frame, layer, protocol, reason, src, dst))
+
+    # -- input ---------------------------------------------------------------
+    def feed_block(self, block: RawBlock) -> None:
+        """Per-packet processing of a whole block."""
+        buf = block.buf
+        for i in range(len(block.offsets)):
+            off = int(block.offsets[i])
+            cap = int(block.caplens[i])
+            res = decode_frame(
+                buf[off : off + cap].tobytes(),
+                int(block.linktypes[i]),
+                block.first_frame + i,
+                int(block.ts_ns[i]),
+                int(block.wirelens[i]),
+            )
+            self.feed(res, int(block.ts_ns[i]))
+
+    def feed(self, res: Packet | DecodeProblem, ts_ns: int) -> None:
+        self.packets += 1
+        if self.first_ts is None:
+            self.first_ts = ts_ns
+        self.last_ts = ts_ns
+        if isinstance(res, DecodeProblem):
+            self.problem(res.frame, res.layer, res.reason)
+            return
+        pkt: Packet | None = res
+        if res.ip_version == 0:
+            return
+        self._host(res, ts_ns)
+        pkt = self.defrag.feed(res)
+        if pkt is None:
+            return
+        if pkt.ip_proto == IPPROTO_TCP:
+            self._tcp(pkt)
+        elif pkt.ip_proto == IPPROTO_UDP:
+            self._udp(pkt)
+        elif pkt.ip_proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+            self._icmp(pkt)
+
+    def _host(self, pkt: Packet, ts: int) -> None:
+        vlan = _vlan_key(pkt)
+        for ip, mac, sending in ((pkt.src_ip, pkt.src_mac, True), (pkt.dst_ip, pkt.dst_mac, False)):
+            key = (ip, vlan)
+            h = self.hosts.get(key)
+            if h is None:
+                if not _is_unicast(ip):
+                    continue
+                h = self.hosts[key] = HostSeen(ts, ts)
+            if ts < h.first:
+                h.first = ts
+            if ts > h.last:
+                h.last = ts
+            if sending:
+                h.sent += 1
+            else:
+                h.received += 1
+            if mac:
+                h.macs[mac] += 1
+
+    # -- transports ----------------------------------------------------------
+    def _tcp(self, pkt: Packet) -> None:
+        vlan = _vlan_key(pkt)
+        fwd = (pkt.src_ip, pkt.sport, pkt.dst_ip, pkt.dport, vlan)
+        rev = (pkt.dst_ip, pkt.dport, pkt.src_ip, pkt.sport, vlan)
+        flags = pkt.tcp_flags
+        conn = self.tcp.get(fwd)
+        direction = 0
+        if conn is None:
+            conn = self.tcp.get(rev)
+            direction = 1
+        # SYN together with FIN or RST is no handshake (fuzzed or crafted): ignore it
+        # for orientation.
+        hs = flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)
+        syn_only = hs == TCP_SYN
+        if conn is not None and syn_only and direction == 0 and (
+            conn.closed or conn.stats.bytes[0] or conn.stats.bytes[1]
+        ):
+            # A new connection reusing the 4-tuple: finish the old one first.
+            self._close_tcp(conn)
+            del self.tcp[fwd]
+            old_stats = conn.stats
+            conn = None
+        else:
+            old_stats = None
+        if conn is None:
+            if syn_only:
+                c = (pkt.src_ip, pkt.sport, pkt.dst_ip, pkt.dport)
+                by_syn = True
+            elif hs == TCP_SYN | TCP_ACK:
+                c = (pkt.dst_ip, pkt.dport, pkt.src_ip, pkt.sport)
+                by_syn = True
+            else:
+                side = server_side(pkt.sport, pkt.dport, "tcp")
+                if side == 1:
+                    c = (pkt.src_ip, pkt.sport, pkt.dst_ip, pkt.dport)
+                else:
+                    c = (pkt.dst_ip, pkt.dport, pkt.src_ip, pkt.sport)
+                by_syn = False
+            stats = old_stats or ConnStats(first_ts=pkt.ts_ns, last_ts=pkt.ts_ns, connections=0)
+            stats.connections += 1
+            conn = TcpConnection(c[0], c[1], c[2], c[3], vlan, stats, oriented_by_syn=by_syn)
+            self.tcp[(c[0], c[1], c[2], c[3], vlan)] = conn
+            direction = 0 if (pkt.src_ip, pkt.sport) == (c[0], c[1]) else 1
+        st = conn.stats
+        st.packets[direction] += 1
+        st.bytes[direction] += pkt.ip_len
+        if pkt.ts_ns > st.last_ts:
+            st.last_ts = pkt.ts_ns
+        chunks = conn.reasm[direction].feed(
+            pkt.tcp_seq, flags, pkt.payload, pkt.frame, pkt.ts_ns
+        )
+        if chunks:
+            self._stream(conn, direction, chunks)
+        if flags & (TCP_FIN | TCP_RST):
+            conn.closed = True
+
+    def _stream(
+        self, conn: TcpConnection, direction: int, chunks: list[StreamData | StreamGap]
+    ) -> None:
+        if conn.protocol is None:
+            conn.probe[direction].extend(chunks)
+            conn.probe_bytes += sum(len(c.data) for c in chunks if isinstance(c, StreamData))
+            if not conn.decide():
+                return
+            self._after_decide(conn)
+            return
+        dec = conn.decoder
+        if dec is None:
+            return
+        for chunk in chunks:
+            txs, bad = dec.data(direction, chunk)
+            if chunk.__class__ is StreamGap:
+                self.problem(
+                    chunk.frame, "tcp", f"gap: {chunk.nbytes} bytes missing",
+                    conn.protocol, conn.client_ip, conn.server_ip,
+                )
+            self._modbus_results(conn, txs, bad)
+
+    def _after_decide(self, conn: TcpConnection) -> None:
+        """Replay the probe buffer into the chosen decoder, or report what it was not."""
+        if conn.protocol == "modbus" and conn.client_port == 502 and conn.server_port != 502:
+            # The handshake said otherwise, but the Modbus server is the side on 502.
+            self._flip(conn)
+        probe, conn.probe = conn.probe, [[], []]
+        if conn.protocol == "modbus" and conn.decoder is not None:
+            # Replay both directions in frame order so transactions pair as on the wire.
+            merged = sorted(
+                ((c.frame, d, i, c) for d in (0, 1) for i, c in enumerate(probe[d])),
+                key=lambda t: (t[0], t[1], t[2]),
+            )
+            for _, d, _, chunk in merged:
+                txs, bad = conn.decoder.data(d, chunk)
+                self._modbus_results(conn, txs, bad)
+        elif conn.server_port == 502:
+            first = next((c.frame for p in probe for c in p), None)
+            self.problem(
+                first, "modbus", "not Modbus: traffic on TCP port 502 is not Modbus/TCP",
+                "modbus", conn.client_ip, conn.server_ip,
+            )
+
+    def _flip(self, conn: TcpConnection) -> None:
+        old = (conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, conn.vlan)
+        conn.flip()
+        self.tcp.pop(old, None)
+        key = (conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, conn.vlan)
+        self.tcp[key] = conn
+
+    def _modbus_results(
+        self, conn: TcpConnection, txs: list[ModbusTransaction], bad: list[Malformed]
+    ) -> None:
+        for m in bad:
+            self.problem(m.frame, "modbus", m.reason, "modbus", conn.client_ip, conn.server_ip)
+        if not txs or conn.decoder is None:
+            return
+        for tx in txs:
+            op = conn.decoder.operation(tx)
+            self._operation(conn, op)
+            if tx.response is not None and tx.response.function_code in (43, 17):
+                self._identity(conn, tx)
+
+    def _identity(self, conn: TcpConnection, tx: ModbusTransaction) -> None:
+        ident = device_identity(tx)
+        if not ident:
+            return
+        claims = self.identity.setdefault((conn.server_ip, conn.vlan), {})
+        for key, value in ident.items():
+            if not value:
+                continue
+            if key in IDENTITY_ATTRS:
+                claims[(IDENTITY_ATTRS[key], value, "modbus_43_14")] = 0.9
+            else:
+                claims[(key, value, "modbus_17" if key == "slave_id" else "modbus")] = 0.5
+
+    def _operation(self, conn: TcpConnection, op: Operation) -> None:
+        proto = op.protocol
+        ckey = ("tcp", conn.client_ip, conn.server_ip, conn.server_port, conn.vlan, proto)
+        conv_id = self.conv_ids.get(ckey)
+        if conv_id is None:
+            conv_id = self.conv_ids[ckey] = self.store.conversation_id(*ckey)
+        self.conv_functions.setdefault(ckey, Counter())[op.function] += 1
+        for ip, serving in ((conn.client_ip, False), (conn.server_ip, True)):
+            b = self.behaviour.get((ip, conn.vlan, proto))
+            if b is None:
+                b = self.behaviour[(ip, conn.vlan, proto)] = Behaviour()
+            if serving:
+                b.operations_served += 1
+                b.clients_served.add(conn.client_ip)
+                if op.unit is not None:
+                    b.units_served.add(op.unit)
+            else:
+                b.operations_sent += 1
+                b.servers_polled.add(conn.server_ip)
+                b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + 1
+        self.operations += 1
+        self.ops_by_status[op.status] += 1
+        pending = self.ops_pending.get(conv_id)
+        if pending is None:
+            pending = self.ops_pending[conv_id] = []
+        pending.append(op)
+        self.ops_pending_count += 1
+        if self.on_operation is not None:
+            self.on_operation(op)
+        if self.ops_pending_count >= OPS_BATCH:
+            self.flush_operations()
+
+    def flush_operations(self) -> None:
+        """Column-pack pending operations per conversation and write them in one go."""
+        chunks = [(cid, from_operations(ops)) for cid, ops in self.ops_pending.items()]
+        chunks += self.batches_pending
+        self.store.insert_op_chunks(self.capture_id, chunks)
+        self.ops_pending = {}
+        self.batches_pending = []
+        self.ops_pending_count = 0
+
+    def _udp(self, pkt: Packet) -> None:
+        vlan = _vlan_key(pkt)
+        key = (pkt.src_ip, pkt.sport, pkt.dst_ip, pkt.dport, vlan)
+        flow = self.udp.get(key)
+        direction = 0
+        if flow is None:
+            flow = self.udp.get((pkt.dst_ip, pkt.dport, pkt.src_ip, pkt.sport, vlan))
+            direction = 1
+        if flow is None:
+            if server_side(pkt.sport, pkt.dport, "udp") == 1:
+                c = (pkt.src_ip, pkt.sport, pkt.dst_ip, pkt.dport)
+            else:
+                c = (pkt.dst_ip, pkt.dport, pkt.src_ip, pkt.sport)
+            flow = UdpFlow(*c, vlan, ConnStats(first_ts=pkt.ts_ns, last_ts=pkt.ts_ns))
+            self.udp[(c[0], c[1], c[2], c[3], vlan)] = flow
+            direction = 0 if pkt.src_ip == c[0] and pkt.sport == c[1] else 1
+        flow.stats.packets[direction] += 1
+        flow.stats.bytes[direction] += pkt.ip_len
+        flow.stats.last_ts = max(flow.stats.last_ts, pkt.ts_ns)
+
+    def _icmp(self, pkt: Packet) -> None:
+        key = (pkt.src_ip, pkt.dst_ip, _vlan_key(pkt))
+        flow = self.icmp.get(key)
+        if flow is None:
+            flow = self.icmp[key] = UdpFlow(
+                pkt.src_ip, 0, pkt.dst_ip, 0, key[2],
+                ConnStats(first_ts=pkt.ts_ns, last_ts=pkt.ts_ns),
+            )
+        flow.stats.packets[0] += 1
+        flow.stats.bytes[0] += pkt.ip_len
+        flow.stats.last_ts = max(flow.stats.last_ts, pkt.ts_ns)
+
+    # -- end -----------------------------------------------------------------
+    def _close_tcp(self, conn: TcpConnection) -> None:
+        for d in (0, 1):
+            chunks = conn.reasm[d].flush()
+            if chunks:
+                self._stream(conn, d, chunks)
+        if conn.protocol is None:
+            conn.decide(force=True)
+            self._after_decide(conn)
+        if conn.decoder is not None:
+            txs, bad = conn.decoder.finish()
+            self._modbus_results(conn, txs, bad)
+        for d, name in ((0, "client"), (1, "server")):
+            r = conn.reasm[d]
+            if r.retransmitted:
+                self.problem_counts[("tcp", f"retransmitted segments ({name})")] += r.retransmitted
+
+    def _conversation_records(self) -> list[ConversationRecord]:
+        merged: dict[tuple[str, str, str, int, int, str], ConversationRecord] = {}
+
+        def add(transport: str, f: TcpConnection | UdpFlow, protocol: str) -> None:
+            key = (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol)
+            st = f.stats
+            rec = merged.get(key)
+            if rec is None:
+                merged[key] = ConversationRecord(
+                    transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol,
+                    st.connections, st.packets[0], st.packets[1], st.bytes[0], st.bytes[1],
+                    st.first_ts, st.last_ts, dict(self.conv_functions.get(key, {})),
+                )
+            else:
+                rec.connections += st.connections
+                rec.packets_c2s += st.packets[0]
+                rec.packets_s2c += st.packets[1]
+                rec.bytes_c2s += st.bytes[0]
+                rec.bytes_s2c += st.bytes[1]
+                rec.first_seen = min(rec.first_seen, st.first_ts)
+                rec.last_seen = max(rec.last_seen, st.last_ts)
+
+        for conn in self.tcp.values():
+            add("tcp", conn, conn.protocol or "unknown")
+        for flow in self.udp.values():
+            add("udp", flow, "unknown")
+        for flow in self.icmp.values():
+            add("icmp", flow, "icmp")
+        return list(merged.values())
+
+    def _asset_records(self) -> list[AssetRecord]:
+        ips_per_mac: Counter[str] = Counter()
+        for h in self.hosts.values():
+            for mac in h.macs:
+                ips_per_mac[mac] += 1
+        out = []
+        for (ip, vlan), h in self.hosts.items():
+            macs = [m for m, _ in h.macs.most_common() if ips_per_mac[m] < ROUTER_MAC_MIN_IPS]
+            mac = macs[0] if macs else None
+            rec = AssetRecord(ip, vlan, mac, h.first, h.last, h.sent, h.received)
+            if mac:
+                org = mac_vendor(mac)
+                if org:
+                    rec.attributes.append(("identity", "mac_vendor", org, "oui", 0.5, mac))
+                    rec.attributes.append(("identity", "vendor", org, "oui", 0.4, mac))
+            for (attr, value, source), conf in self.identity.get((ip, vlan), {}).items():
+                rec.attributes.append(("identity", attr, value, source, conf, None))
+            out.append(rec)
+        index = {(r.ip, r.vlan): r for r in out}
+        for (ip, vlan, proto), b in self.behaviour.items():
+            rec = index.get((ip, vlan))
+            if rec is None:
+                continue
+            if b.operations_served:
+                rec.attributes.append(("protocol", proto, "server", "behaviour", 0.9, None))
+            if b.operations_sent:
+                rec.attributes.append(("protocol", proto, "client", "behaviour", 0.9, None))
+            for g in infer_roles(proto, b):
+                rec.attributes.append(("role", g.role, "inferred", "behaviour", g.confidence,
+                                       g.evidence))
+        return out
+
+    def finish(self, report: ReadReport) -> dict[str, Any]:
+        """Close every connection, write the aggregates and mark the capture finished."""
+        for conn in list(self.tcp.values()):
+            self._close_tcp(conn)
+        self.flush_operations()
+        if report.error:
+            self.problem(None, "capture", f"read stopped: {report.error}")
+        status = "complete" if not report.error else "partial"
+        stats = {
+            "packets": self.packets,
+            "operations": self.operations,
+            "operations_by_status": dict(self.ops_by_status),
+            "tcp_connections": len(self.tcp),
+            "ip_fragments_reassembled": getattr(self.defrag, "reassembled", 0),
+            "read_error": report.error,
+        }
+        self.store.finish_capture(
+            self.capture_id,
+            status=status,
+            packets=self.packets,
+            first_ts=self.first_ts,
+            last_ts=self.last_ts,
+            error=report.error,
+            stats=stats,
+            assets=self._asset_records(),
+            conversations=self._conversation_records(),
+            problems=self.problems,
+            problem_counts=dict(self.problem_counts),
+        )
+        return stats
+
+
+__all__ = ["PROBE_LIMIT", "Analyzer"]

@@ -1,0 +1,1 @@
+"""Capture input: file readers, link/network/transport decoding and TCP reassembly."""

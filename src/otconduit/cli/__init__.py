@@ -1,0 +1,1 @@
+"""The `conduit` command line: a thin layer over the library."""

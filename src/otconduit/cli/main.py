@@ -1,0 +1,225 @@
+"""`conduit` entry point. Every command is a thin wrapper over a library function;
+library errors become one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from otconduit.capture.reader import CaptureError
+from otconduit.cli.output import Format, emit
+from otconduit.store import Store, StoreError
+from otconduit.store import views
+
+app = typer.Typer(
+    help="Conduit: passive OT monitoring for IT/OT convergence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+DbOpt = Annotated[
+    Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")
+]
+FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+DEFAULT_DB = Path("conduit.db")
+PROGRESS_MIN_BYTES = 16 << 20  # show a progress bar for captures at least this big
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def open_store(db: Path, *, readonly: bool) -> Store:
+    try:
+        return Store(db, readonly=readonly)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def analyze(
+    captures: Annotated[list[Path], typer.Argument(help="pcap/pcapng files (optionally .gz).")],
+    db: DbOpt = DEFAULT_DB,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary tables.")] = False,
+) -> None:
+    """Decode captures into the database: operations, assets, conversations."""
+    from otconduit.analysis.run import CaptureResult, analyze_file
+
+    for cap in captures:
+        if not cap.exists():
+            raise fail(f"capture not found: {cap}")
+        if cap.is_dir():
+            raise fail(f"{cap} is a directory: pass capture files (e.g. {cap}/*.pcap)")
+    store = open_store(db, readonly=False)
+    results: list[CaptureResult] = []
+    try:
+        for cap in captures:
+            try:
+                size = cap.stat().st_size
+                if size >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
+                    with Progress(
+                        TextColumn("{task.description}"),
+                        BarColumn(),
+                        DownloadColumn(),
+                        TransferSpeedColumn(),
+                        TimeRemainingColumn(),
+                        console=err,
+                        transient=True,
+                    ) as bar:
+                        task = bar.add_task(cap.name, total=size)
+                        res = analyze_file(
+                            store, cap, progress=lambda done, _t: bar.update(task, completed=done)
+                        )
+                else:
+                    res = analyze_file(store, cap)
+            except CaptureError as exc:
+                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                results.append(CaptureResult(str(cap), "error", 0, 0, str(exc)))
+                continue
+            results.append(res)
+            if res.error:
+                err.print(
+                    f"[yellow]warning:[/] {cap}: {res.error}; kept {res.packets} packets read "
+                    "before it",
+                    highlight=False,
+                )
+        if not quiet:
+            _summary(store, results)
+    finally:
+        store.close()
+    if any(r.status == "error" for r in results):
+        raise typer.Exit(2)
+    if not any(r.packets for r in results):
+        raise fail("no packets could be read from the given captures", 1)
+
+
+def _summary(store: Store, results: list[object]) -> None:
+    from otconduit.analysis.run import CaptureResult
+
+    rows = [
+        {
+            "capture": r.path,
+            "status": r.status,
+            "packets": r.packets,
+            "operations": r.operations,
+            "error": r.error or "",
+        }
+        for r in results
+        if isinstance(r, CaptureResult)
+    ]
+    emit(rows, Format.table, columns=["capture", "status", "packets", "operations", "error"],
+         title="Captures", console=out)
+    assets = views.assets(store)
+    emit(assets, Format.table,
+         columns=["ip", "mac", "vlan", "vendor", "roles", "protocols"],
+         title=f"Assets ({len(assets)})", console=out)
+    convs = [c for c in views.conversations(store) if c["protocol"] != "unknown"] or \
+        views.conversations(store)[:20]
+    emit(convs, Format.table,
+         columns=["client_ip", "server_ip", "server_port", "protocol", "connections",
+                  "packets_c2s", "packets_s2c", "functions"],
+         title="Industrial conversations", console=out)
+    emit(views.function_summary(store), Format.table,
+         columns=["protocol", "function_code", "function", "operation", "count", "exceptions",
+                  "no_response"],
+         title="Operations by function", console=out)
+    emit(views.problem_summary(store), Format.table, columns=["layer", "reason", "count"],
+         title="Decode problems", console=out)
+
+
+@app.command()
+def assets(
+    db: DbOpt = DEFAULT_DB,
+    fmt: FmtOpt = Format.table,
+    ip: Annotated[str | None, typer.Option(help="Only this IP.")] = None,
+    role: Annotated[str | None, typer.Option(help="Only assets with this role.")] = None,
+    protocol: Annotated[str | None, typer.Option(help="Only assets speaking it.")] = None,
+    vendor: Annotated[str | None, typer.Option(help="Vendor contains this text.")] = None,
+) -> None:
+    """List assets with identity, roles and protocols."""
+    with open_store(db, readonly=True) as store:
+        rows = views.assets(store, views.AssetFilter(ip, role, protocol, vendor))
+        emit(rows, fmt, columns=["ip", "mac", "vlan", "vendor", "roles", "protocols",
+                                 "first_seen", "last_seen"], title="Assets")
+
+
+@app.command()
+def conversations(
+    db: DbOpt = DEFAULT_DB,
+    fmt: FmtOpt = Format.table,
+    ip: Annotated[str | None, typer.Option(help="Client or server IP.")] = None,
+    protocol: Annotated[str | None, typer.Option(help="Application protocol.")] = None,
+    port: Annotated[int | None, typer.Option(help="Server port.")] = None,
+) -> None:
+    """List conversations (client → server per transport, port and protocol)."""
+    with open_store(db, readonly=True) as store:
+        rows = views.conversations(store, views.ConversationFilter(ip, protocol, port))
+        emit(rows, fmt, columns=["transport", "client_ip", "server_ip", "server_port", "vlan",
+                                 "protocol", "connections", "packets_c2s", "packets_s2c",
+                                 "bytes_c2s", "bytes_s2c", "functions"],
+             title="Conversations")
+
+
+@app.command()
+def operations(
+    db: DbOpt = DEFAULT_DB,
+    fmt: FmtOpt = Format.table,
+    protocol: Annotated[str | None, typer.Option(help="e.g. modbus.")] = None,
+    ip: Annotated[str | None, typer.Option(help="Source or destination IP.")] = None,
+    src: Annotated[str | None, typer.Option(help="Client IP.")] = None,
+    dst: Annotated[str | None, typer.Option(help="Server IP.")] = None,
+    operation: Annotated[
+        str | None, typer.Option("--class", help="read, write, control, diagnostic, ...")
+    ] = None,
+    function: Annotated[str | None, typer.Option(help="Function name or code.")] = None,
+    status: Annotated[str | None, typer.Option(help="ok, exception, no_response.")] = None,
+    unit: Annotated[int | None, typer.Option(help="Unit id.")] = None,
+    capture: Annotated[str | None, typer.Option(help="Capture path or file name.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+) -> None:
+    """List decoded operations (one per request/response transaction)."""
+    flt = views.OperationFilter(protocol, ip, src, dst, operation, function, status, unit,
+                                capture, limit if limit is not None
+                                else (200 if fmt is Format.table else None))
+    with open_store(db, readonly=True) as store:
+        n = emit(views.operations(store, flt), fmt,
+                 columns=["ts", "src_ip", "dst_ip", "unit", "operation", "function", "address",
+                          "quantity", "values", "status", "exception", "frame"],
+                 title="Operations")
+        if fmt is Format.table and limit is None and n == 200:
+            err.print("(first 200 rows; use --limit or --format json|csv for all)")
+
+
+@app.command()
+def captures(db: DbOpt = DEFAULT_DB, fmt: FmtOpt = Format.table) -> None:
+    """List analysed captures and their status."""
+    with open_store(db, readonly=True) as store:
+        emit(store.captures(), fmt, columns=["id", "path", "status", "packets", "format",
+                                             "finished_at", "error"], title="Captures")
+
+
+@app.command()
+def problems(db: DbOpt = DEFAULT_DB, fmt: FmtOpt = Format.table) -> None:
+    """Count what could not be decoded, by layer and reason."""
+    with open_store(db, readonly=True) as store:
+        emit(views.problem_summary(store), fmt, columns=["layer", "reason", "count"],
+             title="Decode problems")
+
+
+def main() -> None:  # pragma: no cover
+    app()

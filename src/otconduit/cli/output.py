@@ -1,0 +1,63 @@
+"""Render rows as a table, JSON or CSV: one place so every command behaves the same."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return ",".join(_cell(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def emit(
+    rows: Iterable[dict[str, Any]],
+    fmt: Format,
+    *,
+    columns: Sequence[str],
+    title: str | None = None,
+    console: Console | None = None,
+) -> int:
+    """Write rows to stdout; tables show ``columns``, JSON and CSV carry every key."""
+    n = 0
+    if fmt is Format.json:
+        out = sys.stdout
+        out.write("[")
+        for n, row in enumerate(rows, 1):
+            out.write(("\n" if n == 1 else ",\n") + json.dumps(row, sort_keys=False))
+        out.write("\n]\n" if n else "]\n")
+        return n
+    if fmt is Format.csv:
+        writer: Any = None
+        for n, row in enumerate(rows, 1):
+            if writer is None:
+                writer = csv.DictWriter(sys.stdout, fieldnames=list(row.keys()))
+                writer.writeheader()
+            writer.writerow({k: _cell(v) for k, v in row.items()})
+        return n
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for n, row in enumerate(rows, 1):
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    (console or Console()).print(table)
+    return n

@@ -1,0 +1,49 @@
+"""Modbus/TCP: sans-I/O framing, PDU decoding, transaction matching and detection.
+
+Typical use, per TCP connection::
+
+    up, down = ModbusStream(is_request=True), ModbusStream(is_request=False)
+    session = ModbusSession()
+    up.feed(payload, frame, ts_ns)
+    for event in up.events():
+        if isinstance(event, ModbusMessage):
+            for tx in session.request(event):
+                ops.append(transaction_to_operation(tx, src_ip=..., ...))
+"""
+
+from otconduit.protocols.events import NEED_DATA, Malformed, NeedData
+from otconduit.protocols.modbus.detect import looks_like_modbus, modbus_score
+from otconduit.protocols.modbus.functions import (
+    diagnostic_name,
+    exception_name,
+    function_name,
+    op_class,
+)
+from otconduit.protocols.modbus.pdu import DecodedPdu, ModbusMessage, decode_pdu
+from otconduit.protocols.modbus.session import (
+    ModbusSession,
+    ModbusTransaction,
+    device_identity,
+    transaction_to_operation,
+)
+from otconduit.protocols.modbus.stream import ModbusStream
+
+__all__ = [
+    "NEED_DATA",
+    "DecodedPdu",
+    "Malformed",
+    "ModbusMessage",
+    "ModbusSession",
+    "ModbusStream",
+    "ModbusTransaction",
+    "NeedData",
+    "decode_pdu",
+    "device_identity",
+    "diagnostic_name",
+    "exception_name",
+    "function_name",
+    "looks_like_modbus",
+    "modbus_score",
+    "op_class",
+    "transaction_to_operation",
+]

@@ -1,0 +1,325 @@
+"""SQLite store: WAL, one writer connection, named migrations.
+
+Analysis writes operations in large batches (``executemany``) while a capture is
+``running`` and writes its aggregates and the ``complete`` mark in one final
+transaction. A crash therefore leaves earlier captures untouched and the broken one
+marked ``running``; the next analysis of that file purges and redoes it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from otconduit.store.migrations import MIGRATIONS
+from otconduit.store.opchunks import OpBatch, pack
+
+class StoreError(Exception):
+    """The database cannot be opened, migrated or written; the message says which and why."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(slots=True)
+class AssetRecord:
+    """What one analysis learnt about one asset, ready to merge into the store."""
+
+    ip: str
+    vlan: int
+    mac: str | None
+    first_seen: int
+    last_seen: int
+    packets_sent: int = 0
+    packets_received: int = 0
+    # (kind, name, value, source, confidence, evidence)
+    attributes: list[tuple[str, str, str, str, float, str | None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    transport: str
+    client_ip: str
+    server_ip: str
+    server_port: int
+    vlan: int
+    protocol: str
+    connections: int
+    packets_c2s: int
+    packets_s2c: int
+    bytes_c2s: int
+    bytes_s2c: int
+    first_seen: int
+    last_seen: int
+    functions: dict[str, int]
+
+
+@dataclass(slots=True)
+class CaptureRow:
+    id: int
+    path: str
+    sha256: str
+    status: str
+
+
+class Store:
+    """The embedded SQLite store. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(
+                        f"database {self.path} does not exist: run `conduit analyze` first "
+                        "or pass --db"
+                    )
+                uri = f"file:{self.path}?mode=ro"
+                self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            else:
+                self.conn = sqlite3.connect(self.path, isolation_level=None)
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA busy_timeout=5000")
+            if readonly:
+                self._check_schema()
+            else:
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot use database {self.path}: {exc} (is it a Conduit database?)"
+            ) from exc
+
+    # -- lifecycle ---------------------------------------------------------
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _applied(self) -> set[str]:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
+        return {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
+
+    def _migrate(self) -> None:
+        applied = self._applied()
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in sql.split(";"):
+                    if stmt.strip():
+                        self.conn.execute(stmt)
+                self.conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", (name, _now())
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def _check_schema(self) -> None:
+        try:
+            names = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path} is not a Conduit database ({exc})") from exc
+        missing = [n for n, _ in MIGRATIONS if n not in names]
+        if missing:
+            raise StoreError(
+                f"database {self.path} needs migration {missing[0]}: run any writing command "
+                "(e.g. `conduit analyze`) to upgrade it"
+            )
+
+    def schema_version(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY 1")]
+
+    # -- captures ----------------------------------------------------------
+    def find_capture(self, sha256: str) -> CaptureRow | None:
+        row = self.conn.execute(
+            "SELECT id, path, sha256, status FROM captures WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return CaptureRow(*row) if row else None
+
+    def begin_capture(self, path: str, sha256: str, size: int, fmt: str) -> int:
+        """Register a capture as ``running``; replaces any earlier analysis of the same bytes."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = self.find_capture(sha256)
+            if old is not None:
+                self._purge(old.id)
+            cur = self.conn.execute(
+                "INSERT INTO captures (path, sha256, size, format, status, started_at) "
+                "VALUES (?, ?, ?, ?, 'running', ?)",
+                (path, sha256, size, fmt, _now()),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def _purge(self, capture_id: int) -> None:
+        for table in (
+            "op_chunks",
+            "problems",
+            "problem_counts",
+            "conversation_stats",
+            "asset_sightings",
+            "asset_attributes",
+        ):
+            self.conn.execute(f"DELETE FROM {table} WHERE capture_id = ?", (capture_id,))
+        self.conn.execute("DELETE FROM captures WHERE id = ?", (capture_id,))
+        self.conn.execute(
+            "DELETE FROM conversations WHERE id NOT IN "
+            "(SELECT conversation_id FROM conversation_stats) "
+            "AND id NOT IN (SELECT conversation_id FROM op_chunks)"
+        )
+        self.conn.execute(
+            "DELETE FROM assets WHERE id NOT IN (SELECT asset_id FROM asset_sightings) "
+            "AND id NOT IN (SELECT asset_id FROM asset_attributes)"
+        )
+
+    def conversation_id(
+        self, transport: str, client_ip: str, server_ip: str, server_port: int, vlan: int,
+        protocol: str,
+    ) -> int:
+        """Id of a conversation, creating it (autocommit) so operations can refer to it."""
+        key = (transport, client_ip, server_ip, server_port, vlan, protocol)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO conversations "
+            "(transport, client_ip, server_ip, server_port, vlan, protocol) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            key,
+        )
+        row = self.conn.execute(
+            "SELECT id FROM conversations WHERE transport=? AND client_ip=? AND server_ip=? "
+            "AND server_port=? AND vlan=? AND protocol=?",
+            key,
+        ).fetchone()
+        return int(row[0])
+
+    def insert_op_chunks(self, capture_id: int, chunks: Sequence[tuple[int, OpBatch]]) -> None:
+        """Write operation batches (one per conversation) in one transaction."""
+        rows = []
+        for conv_id, batch in chunks:
+            if not len(batch):
+                continue
+            ts = batch.ints["ts"]
+            rows.append(
+                (capture_id, conv_id, int(ts.min()), int(ts.max()), len(batch), pack(batch))
+            )
+        if not rows:
+            return
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.executemany(
+                "INSERT INTO op_chunks (capture_id, conversation_id, first_ts, last_ts, count, "
+                "data) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def finish_capture(
+        self,
+        capture_id: int,
+        *,
+        status: str,
+        packets: int,
+        first_ts: int | None,
+        last_ts: int | None,
+        error: str | None,
+        stats: dict[str, Any],
+        assets: Iterable[AssetRecord],
+        conversations: Iterable[ConversationRecord],
+        problems: Iterable[tuple[int | None, str, str | None, str, str | None, str | None]],
+        problem_counts: dict[tuple[str, str], int],
+    ) -> None:
+        """Write everything a finished analysis learnt, and mark the capture, in one transaction."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for a in assets:
+                c.execute(
+                    "INSERT INTO assets (ip, vlan, mac) VALUES (?, ?, ?) "
+                    "ON CONFLICT (ip, vlan) DO UPDATE SET mac = coalesce(excluded.mac, mac)",
+                    (a.ip, a.vlan, a.mac),
+                )
+                (asset_id,) = c.execute(
+                    "SELECT id FROM assets WHERE ip = ? AND vlan = ?", (a.ip, a.vlan)
+                ).fetchone()
+                c.execute(
+                    "INSERT INTO asset_sightings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (asset_id, capture_id, a.mac, a.first_seen, a.last_seen,
+                     a.packets_sent, a.packets_received),
+                )
+                c.executemany(
+                    "INSERT OR IGNORE INTO asset_attributes (asset_id, capture_id, kind, name, "
+                    "value, source, confidence, evidence, first_seen, last_seen) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (asset_id, capture_id, k, n, v, s, conf, ev, a.first_seen, a.last_seen)
+                        for (k, n, v, s, conf, ev) in a.attributes
+                    ],
+                )
+            for cv in conversations:
+                conv_id = self.conversation_id(
+                    cv.transport, cv.client_ip, cv.server_ip, cv.server_port, cv.vlan, cv.protocol
+                )
+                c.execute(
+                    "INSERT INTO conversation_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conv_id, capture_id, cv.connections, cv.packets_c2s, cv.packets_s2c,
+                     cv.bytes_c2s, cv.bytes_s2c, cv.first_seen, cv.last_seen,
+                     json.dumps(cv.functions, sort_keys=True)),
+                )
+            c.executemany(
+                "INSERT INTO problems (capture_id, frame, layer, protocol, reason, src_ip, dst_ip) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(capture_id, *p) for p in problems],
+            )
+            c.executemany(
+                "INSERT INTO problem_counts VALUES (?, ?, ?, ?)",
+                [(capture_id, layer, reason, n) for (layer, reason), n in problem_counts.items()],
+            )
+            c.execute(
+                "UPDATE captures SET status=?, packets=?, first_ts=?, last_ts=?, finished_at=?, "
+                "error=?, stats=? WHERE id=?",
+                (status, packets, first_ts, last_ts, _now(), error,
+                 json.dumps(stats, sort_keys=True), capture_id),
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # -- queries -----------------------------------------------------------
+    def captures(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT id, path, sha256, size, format, status, packets, first_ts, last_ts, "
+            "started_at, finished_at, error FROM captures ORDER BY id"
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur]
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        """Run a read query and yield rows as dicts (used by the reporting layer)."""
+        cur = self.conn.execute(sql, params)
+        cols = [d[0] for d in cur.description]
+        for r in cur:
+            yield dict(zip(cols, r, strict=True))

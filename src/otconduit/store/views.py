@@ -1,0 +1,344 @@
+"""Read-side views: assets, conversations and operations as plain dicts.
+
+These shapes are the CLI's JSON/CSV output contract (documented in the README), so
+keys only ever get added, never renamed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from otconduit.model import OpClass, OpStatus
+from otconduit.store.opchunks import (
+    INT_COLUMNS,
+    NULL,
+    OP_CLASS_CODE,
+    OP_CLASSES,
+    STATUS_CODE,
+    STATUSES,
+    OpBatch,
+    ragged_lists,
+    unpack,
+)
+from otconduit.store.sqlite import Store
+
+
+def iso(ts_ns: int | None) -> str | None:
+    """Nanosecond epoch → ISO 8601 UTC with microseconds (what scripts parse easily)."""
+    if ts_ns is None:
+        return None
+    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{(ts_ns % 1_000_000_000) // 1000:06d}Z"
+
+
+@dataclass(slots=True)
+class AssetFilter:
+    ip: str | None = None
+    role: str | None = None
+    protocol: str | None = None
+    vendor: str | None = None
+
+
+def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]:
+    """All assets with their merged identity, roles and protocols across captures."""
+    flt = flt or AssetFilter()
+    rows = store.query(
+        "SELECT a.id, a.ip, a.vlan, a.mac, min(s.first_seen) AS first_seen, "
+        "max(s.last_seen) AS last_seen, sum(s.packets_sent) AS sent, "
+        "sum(s.packets_received) AS received "
+        "FROM assets a LEFT JOIN asset_sightings s ON s.asset_id = a.id "
+        "GROUP BY a.id ORDER BY a.ip, a.vlan"
+    )
+    by_id: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        by_id[r["id"]] = {
+            "ip": r["ip"],
+            "mac": r["mac"],
+            "vlan": None if r["vlan"] == -1 else r["vlan"],
+            "vendor": None,
+            "mac_vendor": None,
+            "roles": [],
+            "protocols": [],
+            "identity": {},
+            "identity_claims": [],
+            "first_seen": iso(r["first_seen"]),
+            "last_seen": iso(r["last_seen"]),
+            "packets_sent": r["sent"] or 0,
+            "packets_received": r["received"] or 0,
+        }
+    attrs = store.query(
+        "SELECT asset_id, kind, name, value, source, max(confidence) AS confidence, "
+        "min(evidence) AS evidence FROM asset_attributes "
+        "GROUP BY asset_id, kind, name, value, source ORDER BY confidence DESC, name, value"
+    )
+    for a in attrs:
+        rec = by_id.get(a["asset_id"])
+        if rec is None:
+            continue
+        if a["kind"] == "role":
+            if a["name"] not in rec["roles"]:
+                rec["roles"].append(a["name"])
+        elif a["kind"] == "protocol":
+            label = f"{a['name']}/{a['value']}"
+            if label not in rec["protocols"]:
+                rec["protocols"].append(label)
+        else:
+            claim = {
+                "attribute": a["name"],
+                "value": a["value"],
+                "source": a["source"],
+                "confidence": a["confidence"],
+            }
+            rec["identity_claims"].append(claim)
+            # Claims arrive best-first: the first per attribute is the one we show.
+            rec["identity"].setdefault(a["name"], claim)
+            if a["name"] == "mac_vendor" and rec["mac_vendor"] is None:
+                rec["mac_vendor"] = a["value"]
+    for rec in by_id.values():
+        vendor = rec["identity"].get("vendor")
+        rec["vendor"] = vendor["value"] if vendor else rec["mac_vendor"]
+        rec["protocols"].sort()
+    out = list(by_id.values())
+    if flt.ip:
+        out = [r for r in out if r["ip"] == flt.ip]
+    if flt.role:
+        out = [r for r in out if flt.role in r["roles"]]
+    if flt.protocol:
+        out = [r for r in out if any(p.split("/")[0] == flt.protocol for p in r["protocols"])]
+    if flt.vendor:
+        needle = flt.vendor.lower()
+        out = [r for r in out if r["vendor"] and needle in r["vendor"].lower()]
+    return out
+
+
+@dataclass(slots=True)
+class ConversationFilter:
+    ip: str | None = None
+    protocol: str | None = None
+    port: int | None = None
+
+
+def conversations(store: Store, flt: ConversationFilter | None = None) -> list[dict[str, Any]]:
+    """Conversations aggregated over every capture in the store."""
+    flt = flt or ConversationFilter()
+    where, params = [], []
+    if flt.ip:
+        where.append("(c.client_ip = ? OR c.server_ip = ?)")
+        params += [flt.ip, flt.ip]
+    if flt.protocol:
+        where.append("c.protocol = ?")
+        params.append(flt.protocol)
+    if flt.port is not None:
+        where.append("c.server_port = ?")
+        params.append(flt.port)
+    sql = (
+        "SELECT c.id, c.transport, c.client_ip, c.server_ip, c.server_port, c.vlan, c.protocol, "
+        "sum(s.connections) AS connections, sum(s.packets_c2s) AS p1, sum(s.packets_s2c) AS p2, "
+        "sum(s.bytes_c2s) AS b1, sum(s.bytes_s2c) AS b2, min(s.first_seen) AS first_seen, "
+        "max(s.last_seen) AS last_seen, json_group_array(s.functions) AS functions "
+        "FROM conversations c JOIN conversation_stats s ON s.conversation_id = c.id "
+        + (f"WHERE {' AND '.join(where)} " if where else "")
+        + "GROUP BY c.id ORDER BY first_seen, c.id"
+    )
+    out = []
+    for r in store.query(sql, params):
+        funcs: dict[str, int] = {}
+        for blob in json.loads(r["functions"]):
+            for k, v in json.loads(blob or "{}").items():
+                funcs[k] = funcs.get(k, 0) + v
+        out.append(
+            {
+                "transport": r["transport"],
+                "client_ip": r["client_ip"],
+                "server_ip": r["server_ip"],
+                "server_port": r["server_port"],
+                "vlan": None if r["vlan"] == -1 else r["vlan"],
+                "protocol": r["protocol"],
+                "connections": r["connections"],
+                "packets_c2s": r["p1"],
+                "packets_s2c": r["p2"],
+                "bytes_c2s": r["b1"],
+                "bytes_s2c": r["b2"],
+                "first_seen": iso(r["first_seen"]),
+                "last_seen": iso(r["last_seen"]),
+                "functions": dict(sorted(funcs.items())),
+            }
+        )
+    return out
+
+
+@dataclass(slots=True)
+class OperationFilter:
+    protocol: str | None = None
+    ip: str | None = None
+    src_ip: str | None = None
+    dst_ip: str | None = None
+    operation: str | None = None
+    function: str | None = None
+    status: str | None = None
+    unit: int | None = None
+    capture: str | None = None
+    limit: int | None = None
+
+
+@dataclass(slots=True)
+class _Chunk:
+    batch: OpBatch
+    conv: dict[str, Any]
+    capture: str
+    rows: np.ndarray  # indices selected by the filter
+
+
+def _chunks(store: Store, flt: OperationFilter) -> Iterator[_Chunk]:
+    where, params = [], []
+    for col, val in (
+        ("v.protocol", flt.protocol),
+        ("v.client_ip", flt.src_ip),
+        ("v.server_ip", flt.dst_ip),
+    ):
+        if val is not None:
+            where.append(f"{col} = ?")
+            params.append(val)
+    if flt.ip:
+        where.append("(v.client_ip = ? OR v.server_ip = ?)")
+        params += [flt.ip, flt.ip]
+    if flt.capture:
+        where.append("(c.path = ? OR c.path LIKE ?)")
+        params += [flt.capture, f"%/{flt.capture}"]
+    sql = (
+        "SELECT k.data, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
+        "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
+        "JOIN captures c ON c.id = k.capture_id "
+        + (f"WHERE {' AND '.join(where)} " if where else "")
+        + "ORDER BY k.first_ts, k.id"
+    )
+    status_code = STATUS_CODE.get(OpStatus(flt.status)) if flt.status in set(OpStatus) else -1
+    class_code = OP_CLASS_CODE.get(OpClass(flt.operation)) if flt.operation in set(OpClass) else -1
+    for r in store.conn.execute(sql, params):
+        batch = unpack(r[0])
+        ints = batch.ints
+        mask = np.ones(len(batch), bool)
+        if flt.status is not None:
+            mask &= ints["status"] == status_code
+        if flt.operation is not None:
+            mask &= ints["op_class"] == class_code
+        if flt.unit is not None:
+            mask &= ints["unit"] == flt.unit
+        if flt.function is not None:
+            if flt.function.isdigit():
+                mask &= ints["function_code"] == int(flt.function)
+            else:
+                want = flt.function.upper()
+                idx = [i for i, n in enumerate(batch.names) if n == want]
+                mask &= ints["function"] == (idx[0] if idx else -1)
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            conv = {"protocol": r[1], "client_ip": r[2], "server_ip": r[3], "server_port": r[4]}
+            yield _Chunk(batch, conv, r[5], rows)
+
+
+def _int(v: int) -> int | None:
+    return None if v == NULL else int(v)
+
+
+def operations(store: Store, flt: OperationFilter | None = None) -> Iterator[dict[str, Any]]:
+    """Operations in time order (ties in capture order), streamed out of the packed chunks."""
+    flt = flt or OperationFilter()
+    chunks = list(_chunks(store, flt))
+    if not chunks:
+        return
+    ts = np.concatenate([c.batch.ints["ts"][c.rows] for c in chunks])
+    which = np.concatenate([np.full(len(c.rows), i, np.int64) for i, c in enumerate(chunks)])
+    pos = np.concatenate([c.rows for c in chunks])
+    order = np.lexsort((pos, which, ts))
+    if flt.limit:
+        order = order[: flt.limit]
+    cache: dict[int, tuple[dict[str, list[Any]], dict[int, dict[str, Any]], Any, Any]] = {}
+    for k in order.tolist():
+        ci, i = int(which[k]), int(pos[k])
+        ch = chunks[ci]
+        if ci not in cache:
+            b = ch.batch
+            n = len(b)
+            cache[ci] = (
+                {c: b.ints[c].tolist() for c in INT_COLUMNS},
+                dict(zip(b.detail_index.tolist(), b.details, strict=True)),
+                ragged_lists(b.ragged["values"], n),
+                ragged_lists(b.ragged["response_values"], n),
+            )
+        cols, details, vals, rvals = cache[ci]
+        b = ch.batch
+        exc = cols["exception"][i]
+        detail = dict(details.get(i, {}))
+        if rvals[i] is not None:
+            detail["response_values"] = rvals[i]
+        lat = cols["latency_ns"][i]
+        req, resp = _int(cols["request_frame"][i]), _int(cols["response_frame"][i])
+        yield {
+            "ts": iso(cols["ts"][i]),
+            "protocol": ch.conv["protocol"],
+            "src_ip": ch.conv["client_ip"],
+            "src_port": cols["src_port"][i],
+            "dst_ip": ch.conv["server_ip"],
+            "dst_port": ch.conv["server_port"],
+            "operation": str(OP_CLASSES[cols["op_class"][i]]),
+            "function": b.names[cols["function"][i]],
+            "function_code": cols["function_code"][i],
+            "unit": _int(cols["unit"][i]),
+            "address": _int(cols["address"][i]),
+            "quantity": _int(cols["quantity"][i]),
+            "values": vals[i],
+            "status": str(STATUSES[cols["status"][i]]),
+            "exception": None if exc == NULL else b.exceptions[exc],
+            "exception_code": _int(cols["exception_code"][i]),
+            "latency_ms": None if lat == NULL else lat / 1e6,
+            "transaction_id": _int(cols["tid"][i]),
+            "capture": ch.capture,
+            "frame": req if req is not None else resp,
+            "request_frame": req,
+            "response_frame": resp,
+            "detail": detail,
+        }
+        if len(cache) > 64:  # keep memory flat on long outputs
+            cache.pop(next(iter(cache)))
+
+
+def function_summary(store: Store) -> list[dict[str, Any]]:
+    """Operation counts per protocol and function, with exceptions and unanswered requests."""
+    agg: dict[tuple[str, int, str, str], list[int]] = {}
+    for ch in _chunks(store, OperationFilter()):
+        ints = ch.batch.ints
+        key_cols = np.stack([ints["function_code"], ints["function"], ints["op_class"]], axis=1)
+        uniq, inv = np.unique(key_cols, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        counts = np.bincount(inv, minlength=len(uniq))
+        exc = np.bincount(inv, weights=ints["status"] == STATUS_CODE[OpStatus.EXCEPTION],
+                          minlength=len(uniq))
+        nores = np.bincount(inv, weights=ints["status"] == STATUS_CODE[OpStatus.NO_RESPONSE],
+                            minlength=len(uniq))
+        for j, (fc, fn, oc) in enumerate(uniq.tolist()):
+            key = (ch.conv["protocol"], fc, ch.batch.names[fn], str(OP_CLASSES[oc]))
+            acc = agg.setdefault(key, [0, 0, 0])
+            acc[0] += int(counts[j])
+            acc[1] += int(exc[j])
+            acc[2] += int(nores[j])
+    return [
+        {"protocol": p, "function_code": fc, "function": fn, "operation": oc,
+         "count": a[0], "exceptions": a[1], "no_response": a[2]}
+        for (p, fc, fn, oc), a in sorted(agg.items())
+    ]
+
+
+def problem_summary(store: Store) -> list[dict[str, Any]]:
+    return list(
+        store.query(
+            "SELECT p.layer, p.reason, sum(p.count) AS count FROM problem_counts p "
+            "GROUP BY p.layer, p.reason ORDER BY count DESC"
+        )
+    )
