@@ -22,7 +22,11 @@ MANIFEST = json.loads((DATA / "modbus_all_functions.json").read_text())
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, COLUMNS="200")
     return subprocess.run(
-        [str(CONDUIT), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+        [str(CONDUIT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
         timeout=300,
     )
 
@@ -39,15 +43,28 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_operations_json_contract(analysed: Path) -> None:
     res = run("operations", "--db", analysed, "-f", "json")
     ops = json.loads(res.stdout)
-    required = {"ts", "protocol", "src_ip", "src_port", "dst_ip", "dst_port", "operation",
-                "function", "function_code", "unit", "address", "quantity", "status",
-                "exception", "capture", "frame"}
+    required = {
+        "ts",
+        "protocol",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "operation",
+        "function",
+        "function_code",
+        "unit",
+        "address",
+        "quantity",
+        "status",
+        "exception",
+        "capture",
+        "frame",
+    }
     assert ops and all(required <= set(o) for o in ops)
     assert len(ops) == len(MANIFEST["requests"])
     # Every request the lab sent is there, with its unit, address, quantity and outcome.
-    ours = sorted(
-        (o["transaction_id"], o["unit"], o["function_code"]) for o in ops
-    )
+    ours = sorted((o["transaction_id"], o["unit"], o["function_code"]) for o in ops)
     sent = sorted((r["tid"], r["unit"], r["fc"]) for r in MANIFEST["requests"])
     assert ours == sent
     by_tid = {(o["src_ip"], o["transaction_id"]): o for o in ops}
@@ -65,8 +82,12 @@ def test_writes_carry_values(analysed: Path) -> None:
     res = run("operations", "--db", analysed, "--class", "write", "-f", "json")
     writes = json.loads(res.stdout)
     assert {o["function"] for o in writes} >= {
-        "WRITE_SINGLE_COIL", "WRITE_SINGLE_REGISTER", "WRITE_MULTIPLE_COILS",
-        "WRITE_MULTIPLE_REGISTERS", "MASK_WRITE_REGISTER", "READ_WRITE_MULTIPLE_REGISTERS",
+        "WRITE_SINGLE_COIL",
+        "WRITE_SINGLE_REGISTER",
+        "WRITE_MULTIPLE_COILS",
+        "WRITE_MULTIPLE_REGISTERS",
+        "MASK_WRITE_REGISTER",
+        "READ_WRITE_MULTIPLE_REGISTERS",
     }
     sent = {r["tid"]: r for r in MANIFEST["requests"] if "values" in r}
     for o in writes:
@@ -87,8 +108,17 @@ def test_assets_identity_from_modbus(analysed: Path) -> None:
     assert "modbus/server" in plc["protocols"]
     hmi = next(a for a in assets if a["ip"] == MANIFEST["clients"][0])
     assert "modbus/client" in hmi["protocols"]
-    assert {"ip", "mac", "vlan", "vendor", "roles", "protocols", "identity", "first_seen",
-            "last_seen"} <= set(hmi)
+    assert {
+        "ip",
+        "mac",
+        "vlan",
+        "vendor",
+        "roles",
+        "protocols",
+        "identity",
+        "first_seen",
+        "last_seen",
+    } <= set(hmi)
 
 
 def test_csv_and_table(analysed: Path) -> None:

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from otconduit.analysis.run import analyze_file
-from otconduit.store import Store
-from otconduit.store import views
+from otconduit.store import Store, views
 from tests.conftest import CORPUS, needs_shared
 from tests.zeeklog import read_zeek_log
 
@@ -97,9 +96,7 @@ def test_mask_write_register_log(ops: list[dict[str, Any]]) -> None:
 
 
 def test_read_write_multiple_registers_log(ops: list[dict[str, Any]]) -> None:
-    for row in read_zeek_log(
-        CASE / "zeek-baseline" / "modbus_read_write_multiple_registers.log"
-    ):
+    for row in read_zeek_log(CASE / "zeek-baseline" / "modbus_read_write_multiple_registers.log"):
         op = _find(ops, row)
         assert op["function"] == "READ_WRITE_MULTIPLE_REGISTERS"
         if row["request_response"] == "REQUEST":

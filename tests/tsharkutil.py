@@ -10,8 +10,22 @@ def tshark_fields(
     capture: Path, fields: list[str], display_filter: str, *, extra: list[str] | None = None
 ) -> list[list[list[str]]]:
     """Rows of field values; each field is a list (tshark joins repeats with ',')."""
-    cmd = ["tshark", "-n", "-r", str(capture), "-Y", display_filter, "-T", "fields",
-           "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
+    cmd = [
+        "tshark",
+        "-n",
+        "-r",
+        str(capture),
+        "-Y",
+        display_filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]
     cmd += extra or []
     for f in fields:
         cmd += ["-e", f]

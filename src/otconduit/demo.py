@@ -32,16 +32,21 @@ def main() -> int:
         reason = capture_unavailable_reason()
         if reason is not None:
             raise RuntimeError(reason)
-        console.print("[bold]1. Lab:[/] a pymodbus PLC on 127.0.5.10:502, polled and written by "
-                      "three clients; recording the traffic ...")
+        console.print(
+            "[bold]1. Lab:[/] a pymodbus PLC on 127.0.5.10:502, polled and written by "
+            "three clients; recording the traffic ..."
+        )
         manifest = run_exercise(pcap, host="127.0.5.10", port=502)
-        console.print(f"   recorded {manifest['capture']['packets']} packets, "
-                      f"{len(manifest['requests'])} requests → {pcap}")
-    except Exception as exc:  # noqa: BLE001 - any lab failure falls back to the recording
+        console.print(
+            f"   recorded {manifest['capture']['packets']} packets, "
+            f"{len(manifest['requests'])} requests → {pcap}"
+        )
+    except Exception as exc:
         fallback = REPO / "tests" / "data" / "modbus_all_functions.pcap"
         if not fallback.exists():
-            console.print(f"[red]error:[/] cannot record the lab ({exc}) and no recorded "
-                          "capture is available")
+            console.print(
+                f"[red]error:[/] cannot record the lab ({exc}) and no recorded capture is available"
+            )
             return 1
         console.print(f"[yellow]Lab recording unavailable ({exc}); using {fallback}[/]")
         shutil.copyfile(fallback, pcap)
@@ -52,8 +57,10 @@ def main() -> int:
     try:
         app(["analyze", str(pcap), "--db", str(db)], standalone_mode=False)
         console.print("\n[bold]3. Writes and controls seen[/] (conduit operations --class write)")
-        app(["operations", "--db", str(db), "--class", "write", "--limit", "15"],
-            standalone_mode=False)
+        app(
+            ["operations", "--db", str(db), "--class", "write", "--limit", "15"],
+            standalone_mode=False,
+        )
     except SystemExit as exc:
         return int(exc.code or 0)
     console.print(

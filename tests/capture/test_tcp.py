@@ -45,10 +45,11 @@ def test_out_of_order_is_held_until_the_hole_fills() -> None:
     assert r.feed(ISN + 11, PA, b"second", 3, 30) == []
     assert r.feed(ISN + 17, PA, b"third", 4, 40) == []
     assert not r.clean and r.buffered_bytes == 11
+    # Released with the frame that filled the hole: when, in capture order, they could be read.
     assert r.feed(ISN + 1, PA, b"first-----", 5, 50) == [
         StreamData(b"first-----", 5, 50),
-        StreamData(b"second", 3, 30),
-        StreamData(b"third", 4, 40),
+        StreamData(b"second", 5, 50),
+        StreamData(b"third", 5, 50),
     ]
     assert r.out_of_order == 2 and r.clean and r.gaps == 0
 
@@ -132,7 +133,7 @@ def test_bound_exceeded_emits_gap() -> None:
     events = []
     for i in range(1, 5):
         events += r.feed(ISN + 1 + 100 * i, PA, DATA[100 * i : 100 * (i + 1)], i + 1, i)
-    assert events[0] == StreamGap(100, 2, 1)
+    assert events[0] == StreamGap(100, 5, 4)  # on the fourth held segment, frame 5
     assert _stream(events) == DATA[100:500]
     assert r.clean and r.gap_bytes == 100
     r2 = TcpReassembler(max_bytes=150, max_segments=100)
@@ -185,3 +186,27 @@ def test_any_segmentation_and_order_gives_the_stream(
     events += r.flush()
     assert _stream(events) == DATA
     assert r.gaps == 0 and r.delivered_bytes == len(DATA)
+
+
+def test_peer_ack_declares_capture_loss_at_once() -> None:
+    """A hole the receiver has acknowledged will never be seen: gap now, not at flush."""
+    from otconduit.capture.tcp import StreamData, StreamGap, TcpReassembler
+
+    r = TcpReassembler()
+    assert r.feed(1000, 0, b"aaaa", 1, 10) == [StreamData(b"aaaa", 1, 10)]
+    assert r.feed(1008, 0, b"cccc", 3, 30) == []  # bytes 1004..1007 missing
+    assert r.peer_ack(1006, 4, 40) == [StreamGap(2, 4, 40)]  # only what was acked
+    events = r.peer_ack(1012, 5, 50)
+    assert events == [StreamGap(2, 5, 50), StreamData(b"cccc", 3, 30)]
+    assert r.clean and r.gaps == 2 and r.gap_bytes == 4
+
+
+def test_peer_ack_ignores_old_and_wild_acks() -> None:
+    from otconduit.capture.tcp import TcpReassembler
+
+    r = TcpReassembler()
+    r.feed(1000, 0, b"aaaa", 1, 10)
+    r.feed(1008, 0, b"cccc", 3, 30)
+    assert r.peer_ack(1000, 4, 40) == []  # behind us
+    assert r.peer_ack(1004 + (1 << 30), 4, 40) == []  # far beyond any window
+    assert not r.clean

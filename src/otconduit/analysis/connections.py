@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from otconduit.capture.tcp import StreamData, StreamGap, TcpReassembler
 from otconduit.model import Operation
 from otconduit.protocols.events import Malformed
-from otconduit.protocols.modbus.detect import looks_like_modbus_exchange
+from otconduit.protocols.modbus.detect import modbus_verdict
 from otconduit.protocols.modbus.session import (
     ModbusSession,
     ModbusTransaction,
@@ -97,7 +97,8 @@ class TcpConnection:
         default_factory=lambda: (TcpReassembler(), TcpReassembler())
     )
     protocol: str | None = None  # None while undecided
-    probe: list[list[StreamData | StreamGap]] = field(default_factory=lambda: [[], []])
+    # (direction, chunk) in delivery order while the protocol is undecided.
+    probe: list[tuple[int, StreamData | StreamGap]] = field(default_factory=list)
     probe_bytes: int = 0
     decoder: ModbusDecoder | None = None
     closed: bool = False
@@ -111,7 +112,7 @@ class TcpConnection:
         self.client_ip, self.server_ip = self.server_ip, self.client_ip
         self.client_port, self.server_port = self.server_port, self.client_port
         self.reasm = (self.reasm[1], self.reasm[0])
-        self.probe = [self.probe[1], self.probe[0]]
+        self.probe = [(1 - d, c) for d, c in self.probe]
         st = self.stats
         st.packets.reverse()
         st.bytes.reverse()
@@ -126,16 +127,19 @@ class TcpConnection:
         """
         if self.protocol is not None:
             return True
-        client = b"".join(c.data for c in self.probe[0] if isinstance(c, StreamData))
-        server = b"".join(c.data for c in self.probe[1] if isinstance(c, StreamData))
-        full = force or self.probe_bytes >= PROBE_LIMIT
-        if looks_like_modbus_exchange(client[:PROBE_LIMIT], server[:PROBE_LIMIT]):
+        client = b"".join(c.data for d, c in self.probe if d == 0 and isinstance(c, StreamData))
+        server = b"".join(c.data for d, c in self.probe if d == 1 and isinstance(c, StreamData))
+        verdict = modbus_verdict(
+            client[:PROBE_LIMIT],
+            server[:PROBE_LIMIT],
+            on_port_502=502 in (self.server_port, self.client_port),
+        )
+        if verdict:
             self.protocol = "modbus"
             self.decoder = ModbusDecoder(self.endpoints)
             return True
-        # Not convinced yet: wait for the other direction (the echo check needs both)
-        # unless the probe is full or the capture is over.
-        if not full and not (client and server):
+        # Undecided: keep probing unless the probe is full or the connection is over.
+        if verdict is None and not force and self.probe_bytes < PROBE_LIMIT:
             return False
         self.protocol = "unknown"
         return True

@@ -199,8 +199,11 @@ class Analyzer:
         # for orientation.
         hs = flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)
         syn_only = hs == TCP_SYN
-        if conn is not None and syn_only and direction == 0 and (
-            conn.closed or conn.stats.bytes[0] or conn.stats.bytes[1]
+        if (
+            conn is not None
+            and syn_only
+            and direction == 0
+            and (conn.closed or conn.stats.bytes[0] or conn.stats.bytes[1])
         ):
             # A new connection reusing the 4-tuple: finish the old one first.
             self._close_tcp(conn)
@@ -233,9 +236,11 @@ class Analyzer:
         st.bytes[direction] += pkt.ip_len
         if pkt.ts_ns > st.last_ts:
             st.last_ts = pkt.ts_ns
-        chunks = conn.reasm[direction].feed(
-            pkt.tcp_seq, flags, pkt.payload, pkt.frame, pkt.ts_ns
-        )
+        if flags & TCP_ACK:
+            acked = conn.reasm[1 - direction].peer_ack(pkt.tcp_ack, pkt.frame, pkt.ts_ns)
+            if acked:
+                self._stream(conn, 1 - direction, acked)
+        chunks = conn.reasm[direction].feed(pkt.tcp_seq, flags, pkt.payload, pkt.frame, pkt.ts_ns)
         if chunks:
             self._stream(conn, direction, chunks)
         if flags & (TCP_FIN | TCP_RST):
@@ -245,7 +250,7 @@ class Analyzer:
         self, conn: TcpConnection, direction: int, chunks: list[StreamData | StreamGap]
     ) -> None:
         if conn.protocol is None:
-            conn.probe[direction].extend(chunks)
+            conn.probe.extend((direction, c) for c in chunks)
             conn.probe_bytes += sum(len(c.data) for c in chunks if isinstance(c, StreamData))
             if not conn.decide():
                 return
@@ -258,8 +263,12 @@ class Analyzer:
             txs, bad = dec.data(direction, chunk)
             if chunk.__class__ is StreamGap:
                 self.problem(
-                    chunk.frame, "tcp", f"gap: {chunk.nbytes} bytes missing",
-                    conn.protocol, conn.client_ip, conn.server_ip,
+                    chunk.frame,
+                    "tcp",
+                    f"gap: {chunk.nbytes} bytes missing",
+                    conn.protocol,
+                    conn.client_ip,
+                    conn.server_ip,
                 )
             self._modbus_results(conn, txs, bad)
 
@@ -268,21 +277,21 @@ class Analyzer:
         if conn.protocol == "modbus" and conn.client_port == 502 and conn.server_port != 502:
             # The handshake said otherwise, but the Modbus server is the side on 502.
             self._flip(conn)
-        probe, conn.probe = conn.probe, [[], []]
+        probe, conn.probe = conn.probe, []
         if conn.protocol == "modbus" and conn.decoder is not None:
-            # Replay both directions in frame order so transactions pair as on the wire.
-            merged = sorted(
-                ((c.frame, d, i, c) for d in (0, 1) for i, c in enumerate(probe[d])),
-                key=lambda t: (t[0], t[1], t[2]),
-            )
-            for _, d, _, chunk in merged:
+            # Replay in delivery order so transactions pair as they did on the wire.
+            for d, chunk in probe:
                 txs, bad = conn.decoder.data(d, chunk)
                 self._modbus_results(conn, txs, bad)
         elif conn.server_port == 502:
-            first = next((c.frame for p in probe for c in p), None)
+            first = next((c.frame for _, c in probe), None)
             self.problem(
-                first, "modbus", "not Modbus: traffic on TCP port 502 is not Modbus/TCP",
-                "modbus", conn.client_ip, conn.server_ip,
+                first,
+                "modbus",
+                "not Modbus: traffic on TCP port 502 is not Modbus/TCP",
+                "modbus",
+                conn.client_ip,
+                conn.server_ip,
             )
 
     def _flip(self, conn: TcpConnection) -> None:
@@ -384,7 +393,11 @@ class Analyzer:
         flow = self.icmp.get(key)
         if flow is None:
             flow = self.icmp[key] = UdpFlow(
-                pkt.src_ip, 0, pkt.dst_ip, 0, key[2],
+                pkt.src_ip,
+                0,
+                pkt.dst_ip,
+                0,
+                key[2],
                 ConnStats(first_ts=pkt.ts_ns, last_ts=pkt.ts_ns),
             )
         flow.stats.packets[0] += 1
@@ -417,9 +430,20 @@ class Analyzer:
             rec = merged.get(key)
             if rec is None:
                 merged[key] = ConversationRecord(
-                    transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol,
-                    st.connections, st.packets[0], st.packets[1], st.bytes[0], st.bytes[1],
-                    st.first_ts, st.last_ts, dict(self.conv_functions.get(key, {})),
+                    transport,
+                    f.client_ip,
+                    f.server_ip,
+                    f.server_port,
+                    f.vlan,
+                    protocol,
+                    st.connections,
+                    st.packets[0],
+                    st.packets[1],
+                    st.bytes[0],
+                    st.bytes[1],
+                    st.first_ts,
+                    st.last_ts,
+                    dict(self.conv_functions.get(key, {})),
                 )
             else:
                 rec.connections += st.connections
@@ -441,12 +465,12 @@ class Analyzer:
     def _asset_records(self) -> list[AssetRecord]:
         ips_per_mac: Counter[str] = Counter()
         for h in self.hosts.values():
-            for mac in h.macs:
-                ips_per_mac[mac] += 1
+            for seen in h.macs:
+                ips_per_mac[seen] += 1
         out = []
         for (ip, vlan), h in self.hosts.items():
             macs = [m for m, _ in h.macs.most_common() if ips_per_mac[m] < ROUTER_MAC_MIN_IPS]
-            mac = macs[0] if macs else None
+            mac: str | None = macs[0] if macs else None
             rec = AssetRecord(ip, vlan, mac, h.first, h.last, h.sent, h.received)
             if mac:
                 org = mac_vendor(mac)
@@ -458,16 +482,18 @@ class Analyzer:
             out.append(rec)
         index = {(r.ip, r.vlan): r for r in out}
         for (ip, vlan, proto), b in self.behaviour.items():
-            rec = index.get((ip, vlan))
-            if rec is None:
+            found = index.get((ip, vlan))
+            if found is None:
                 continue
+            rec = found
             if b.operations_served:
                 rec.attributes.append(("protocol", proto, "server", "behaviour", 0.9, None))
             if b.operations_sent:
                 rec.attributes.append(("protocol", proto, "client", "behaviour", 0.9, None))
             for g in infer_roles(proto, b):
-                rec.attributes.append(("role", g.role, "inferred", "behaviour", g.confidence,
-                                       g.evidence))
+                rec.attributes.append(
+                    ("role", g.role, "inferred", "behaviour", g.confidence, g.evidence)
+                )
         return out
 
     def finish(self, report: ReadReport) -> dict[str, Any]:

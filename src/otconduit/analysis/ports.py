@@ -22,9 +22,7 @@ ICS_TCP_PORTS = frozenset(
 ICS_UDP_PORTS = frozenset({2222, 44818, 47808, 20000, 34964, 5094, 9600, 161, 502})
 
 
-def server_side(
-    port_a: int, port_b: int, transport: str
-) -> int:
+def server_side(port_a: int, port_b: int, transport: str) -> int:
     """Return 0 when endpoint a looks like the server, 1 when b does.
 
     Used when the handshake was not captured: a known industrial port wins, then the

@@ -57,7 +57,7 @@ def analyze_file(
     try:
         fp = fingerprint(p)
     except OSError as exc:
-        raise CaptureError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        raise CaptureError(str(p), "cannot read capture", str(exc.strerror or exc)) from exc
     with open_capture(p) as reader:
         capture_id = store.begin_capture(str(p), fp, p.stat().st_size, reader.report.format)
         analyzer = Analyzer(store, capture_id)

@@ -26,7 +26,12 @@ _HALF = 1 << 31
 
 @dataclass(frozen=True, slots=True)
 class StreamData:
-    """In-order stream bytes from the segment captured in ``frame``."""
+    """In-order stream bytes, available from ``frame`` on.
+
+    From :meth:`TcpReassembler.feed` that is the frame fed, even for held bytes it releases:
+    the moment, in capture order, the bytes could be read (as tshark reports reassembled
+    PDUs), which keeps timestamps in order. From ``flush`` it is the frame that held them.
+    """
 
     data: bytes
     frame: int
@@ -35,7 +40,7 @@ class StreamData:
 
 @dataclass(frozen=True, slots=True)
 class StreamGap:
-    """``nbytes`` of the stream were never captured; data resumes in ``frame``."""
+    """``nbytes`` of the stream were never captured; ``frame`` as for :class:`StreamData`."""
 
     nbytes: int
     frame: int
@@ -133,9 +138,10 @@ class TcpReassembler:
             payload = payload[self._pos - off :]
             off = self._pos
             self.overlaps += 1
+        now = (frame, ts_ns)
         if off == self._pos:
             events: list[StreamEvent] = [self._deliver(payload, frame, ts_ns)]
-            self._drain(events)
+            self._drain(events, now)
             return events
         if off - self._pos > MAX_AHEAD:
             self.out_of_window += 1
@@ -144,7 +150,7 @@ class TcpReassembler:
         self._hold(off, payload, frame, ts_ns)
         events = []
         while self._held_bytes > self.max_bytes or len(self._held) > self.max_segments:
-            self._skip_hole(events)
+            self._skip_hole(events, now)
         return events
 
     def flush(self) -> list[StreamEvent]:
@@ -152,6 +158,32 @@ class TcpReassembler:
         events: list[StreamEvent] = []
         while self._held:
             self._skip_hole(events)
+        return events
+
+    def peer_ack(self, ack: int, frame: int, ts_ns: int) -> list[StreamEvent]:
+        """The other side acknowledged up to ``ack``: bytes before it that we never saw
+        were lost by the capture, not by the network, so waiting for them is pointless.
+
+        Declares those holes as gaps at once (stamped with the acknowledging frame) and
+        releases the held data behind them. Acknowledgements more than ``max_bytes`` ahead
+        are ignored (fuzzed or from another connection).
+        """
+        if not self._held or self._next is None:
+            return []
+        ahead = seq_diff(ack & _SEQ_MASK, self._next)
+        if ahead <= 0 or ahead > self.max_bytes:
+            return []
+        target = self._pos + ahead
+        events: list[StreamEvent] = []
+        while self._held and self._pos < target:
+            missing = min(self._held[0][0], target) - self._pos
+            if missing > 0:
+                events.append(StreamGap(missing, frame, ts_ns))
+                self.gaps += 1
+                self.gap_bytes += missing
+                self._advance(missing)
+            # Held segments were whole when they arrived: they keep their own frames.
+            self._drain(events)
         return events
 
     def sync_to(self, seq: int) -> list[StreamEvent]:
@@ -189,10 +221,12 @@ class TcpReassembler:
             insort(self._held, (s, data[s - off : e - off], frame, ts_ns), key=lambda h: h[0])
             self._held_bytes += e - s
 
-    def _drain(self, events: list[StreamEvent]) -> None:
-        """Deliver held segments that the stream has now reached."""
+    def _drain(self, events: list[StreamEvent], now: tuple[int, int] | None = None) -> None:
+        """Deliver held segments that the stream has now reached, stamped ``now`` if given."""
         while self._held and self._held[0][0] <= self._pos:
             off, data, frame, ts_ns = self._held.pop(0)
+            if now is not None:
+                frame, ts_ns = now
             self._held_bytes -= len(data)
             if off + len(data) <= self._pos:
                 continue
@@ -201,13 +235,15 @@ class TcpReassembler:
                 self.overlaps += 1
             events.append(self._deliver(data, frame, ts_ns))
 
-    def _skip_hole(self, events: list[StreamEvent]) -> None:
+    def _skip_hole(self, events: list[StreamEvent], now: tuple[int, int] | None = None) -> None:
         """Declare the hole before the first held segment a gap, then deliver what follows."""
         off, _, frame, ts_ns = self._held[0]
+        if now is not None:
+            frame, ts_ns = now
         missing = off - self._pos
         if missing > 0:
             events.append(StreamGap(missing, frame, ts_ns))
             self.gaps += 1
             self.gap_bytes += missing
             self._advance(missing)
-        self._drain(events)
+        self._drain(events, now)

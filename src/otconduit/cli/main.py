@@ -12,15 +12,16 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 
+from otconduit.analysis.run import CaptureResult
 from otconduit.capture.reader import CaptureError
 from otconduit.cli.output import Format, emit
-from otconduit.store import Store, StoreError
-from otconduit.store import views
+from otconduit.store import Store, StoreError, views
 
 app = typer.Typer(
     help="Conduit: passive OT monitoring for IT/OT convergence.",
@@ -31,9 +32,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 out = Console()
 
-DbOpt = Annotated[
-    Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")
-]
+DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 DEFAULT_DB = Path("conduit.db")
 PROGRESS_MIN_BYTES = 16 << 20  # show a progress bar for captures at least this big
@@ -58,7 +57,7 @@ def analyze(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary tables.")] = False,
 ) -> None:
     """Decode captures into the database: operations, assets, conversations."""
-    from otconduit.analysis.run import CaptureResult, analyze_file
+    from otconduit.analysis.run import analyze_file
 
     for cap in captures:
         if not cap.exists():
@@ -82,9 +81,11 @@ def analyze(
                         transient=True,
                     ) as bar:
                         task = bar.add_task(cap.name, total=size)
-                        res = analyze_file(
-                            store, cap, progress=lambda done, _t: bar.update(task, completed=done)
-                        )
+
+                        def advance(done: int, _total: int, task: TaskID = task) -> None:
+                            bar.update(task, completed=done)
+
+                        res = analyze_file(store, cap, progress=advance)
                 else:
                     res = analyze_file(store, cap)
             except CaptureError as exc:
@@ -108,9 +109,7 @@ def analyze(
         raise fail("no packets could be read from the given captures", 1)
 
 
-def _summary(store: Store, results: list[object]) -> None:
-    from otconduit.analysis.run import CaptureResult
-
+def _summary(store: Store, results: list[CaptureResult]) -> None:
     rows = [
         {
             "capture": r.path,
@@ -120,26 +119,63 @@ def _summary(store: Store, results: list[object]) -> None:
             "error": r.error or "",
         }
         for r in results
-        if isinstance(r, CaptureResult)
     ]
-    emit(rows, Format.table, columns=["capture", "status", "packets", "operations", "error"],
-         title="Captures", console=out)
+    emit(
+        rows,
+        Format.table,
+        columns=["capture", "status", "packets", "operations", "error"],
+        title="Captures",
+        console=out,
+    )
     assets = views.assets(store)
-    emit(assets, Format.table,
-         columns=["ip", "mac", "vlan", "vendor", "roles", "protocols"],
-         title=f"Assets ({len(assets)})", console=out)
-    convs = [c for c in views.conversations(store) if c["protocol"] != "unknown"] or \
-        views.conversations(store)[:20]
-    emit(convs, Format.table,
-         columns=["client_ip", "server_ip", "server_port", "protocol", "connections",
-                  "packets_c2s", "packets_s2c", "functions"],
-         title="Industrial conversations", console=out)
-    emit(views.function_summary(store), Format.table,
-         columns=["protocol", "function_code", "function", "operation", "count", "exceptions",
-                  "no_response"],
-         title="Operations by function", console=out)
-    emit(views.problem_summary(store), Format.table, columns=["layer", "reason", "count"],
-         title="Decode problems", console=out)
+    emit(
+        assets,
+        Format.table,
+        columns=["ip", "mac", "vlan", "vendor", "roles", "protocols"],
+        title=f"Assets ({len(assets)})",
+        console=out,
+    )
+    convs = [
+        c for c in views.conversations(store) if c["protocol"] != "unknown"
+    ] or views.conversations(store)[:20]
+    emit(
+        convs,
+        Format.table,
+        columns=[
+            "client_ip",
+            "server_ip",
+            "server_port",
+            "protocol",
+            "connections",
+            "packets_c2s",
+            "packets_s2c",
+            "functions",
+        ],
+        title="Industrial conversations",
+        console=out,
+    )
+    emit(
+        views.function_summary(store),
+        Format.table,
+        columns=[
+            "protocol",
+            "function_code",
+            "function",
+            "operation",
+            "count",
+            "exceptions",
+            "no_response",
+        ],
+        title="Operations by function",
+        console=out,
+    )
+    emit(
+        views.problem_summary(store),
+        Format.table,
+        columns=["layer", "reason", "count"],
+        title="Decode problems",
+        console=out,
+    )
 
 
 @app.command()
@@ -154,8 +190,21 @@ def assets(
     """List assets with identity, roles and protocols."""
     with open_store(db, readonly=True) as store:
         rows = views.assets(store, views.AssetFilter(ip, role, protocol, vendor))
-        emit(rows, fmt, columns=["ip", "mac", "vlan", "vendor", "roles", "protocols",
-                                 "first_seen", "last_seen"], title="Assets")
+        emit(
+            rows,
+            fmt,
+            columns=[
+                "ip",
+                "mac",
+                "vlan",
+                "vendor",
+                "roles",
+                "protocols",
+                "first_seen",
+                "last_seen",
+            ],
+            title="Assets",
+        )
 
 
 @app.command()
@@ -169,10 +218,25 @@ def conversations(
     """List conversations (client → server per transport, port and protocol)."""
     with open_store(db, readonly=True) as store:
         rows = views.conversations(store, views.ConversationFilter(ip, protocol, port))
-        emit(rows, fmt, columns=["transport", "client_ip", "server_ip", "server_port", "vlan",
-                                 "protocol", "connections", "packets_c2s", "packets_s2c",
-                                 "bytes_c2s", "bytes_s2c", "functions"],
-             title="Conversations")
+        emit(
+            rows,
+            fmt,
+            columns=[
+                "transport",
+                "client_ip",
+                "server_ip",
+                "server_port",
+                "vlan",
+                "protocol",
+                "connections",
+                "packets_c2s",
+                "packets_s2c",
+                "bytes_c2s",
+                "bytes_s2c",
+                "functions",
+            ],
+            title="Conversations",
+        )
 
 
 @app.command()
@@ -193,14 +257,38 @@ def operations(
     limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
 ) -> None:
     """List decoded operations (one per request/response transaction)."""
-    flt = views.OperationFilter(protocol, ip, src, dst, operation, function, status, unit,
-                                capture, limit if limit is not None
-                                else (200 if fmt is Format.table else None))
+    flt = views.OperationFilter(
+        protocol,
+        ip,
+        src,
+        dst,
+        operation,
+        function,
+        status,
+        unit,
+        capture,
+        limit if limit is not None else (200 if fmt is Format.table else None),
+    )
     with open_store(db, readonly=True) as store:
-        n = emit(views.operations(store, flt), fmt,
-                 columns=["ts", "src_ip", "dst_ip", "unit", "operation", "function", "address",
-                          "quantity", "values", "status", "exception", "frame"],
-                 title="Operations")
+        n = emit(
+            views.operations(store, flt),
+            fmt,
+            columns=[
+                "ts",
+                "src_ip",
+                "dst_ip",
+                "unit",
+                "operation",
+                "function",
+                "address",
+                "quantity",
+                "values",
+                "status",
+                "exception",
+                "frame",
+            ],
+            title="Operations",
+        )
         if fmt is Format.table and limit is None and n == 200:
             err.print("(first 200 rows; use --limit or --format json|csv for all)")
 
@@ -209,16 +297,24 @@ def operations(
 def captures(db: DbOpt = DEFAULT_DB, fmt: FmtOpt = Format.table) -> None:
     """List analysed captures and their status."""
     with open_store(db, readonly=True) as store:
-        emit(store.captures(), fmt, columns=["id", "path", "status", "packets", "format",
-                                             "finished_at", "error"], title="Captures")
+        emit(
+            store.captures(),
+            fmt,
+            columns=["id", "path", "status", "packets", "format", "finished_at", "error"],
+            title="Captures",
+        )
 
 
 @app.command()
 def problems(db: DbOpt = DEFAULT_DB, fmt: FmtOpt = Format.table) -> None:
     """Count what could not be decoded, by layer and reason."""
     with open_store(db, readonly=True) as store:
-        emit(views.problem_summary(store), fmt, columns=["layer", "reason", "count"],
-             title="Decode problems")
+        emit(
+            views.problem_summary(store),
+            fmt,
+            columns=["layer", "reason", "count"],
+            title="Decode problems",
+        )
 
 
 def main() -> None:  # pragma: no cover

@@ -42,13 +42,15 @@ def emit(
     if fmt is Format.json:
         out = sys.stdout
         out.write("[")
-        for n, row in enumerate(rows, 1):
+        for row in rows:
+            n += 1
             out.write(("\n" if n == 1 else ",\n") + json.dumps(row, sort_keys=False))
         out.write("\n]\n" if n else "]\n")
         return n
     if fmt is Format.csv:
         writer: Any = None
-        for n, row in enumerate(rows, 1):
+        for row in rows:
+            n += 1
             if writer is None:
                 writer = csv.DictWriter(sys.stdout, fieldnames=list(row.keys()))
                 writer.writeheader()
@@ -57,7 +59,8 @@ def emit(
     table = Table(title=title, show_lines=False)
     for c in columns:
         table.add_column(c, overflow="fold")
-    for n, row in enumerate(rows, 1):
+    for row in rows:
+        n += 1
         table.add_row(*(_cell(row.get(c)) for c in columns))
     (console or Console()).print(table)
     return n

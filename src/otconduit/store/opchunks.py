@@ -82,8 +82,11 @@ def _pack_int(col: np.ndarray) -> tuple[dict[str, Any], bytes]:
         if span <= np.iinfo(dt).max:
             break
     # Shift in uint64 arithmetic: span can exceed int64 for extreme values.
-    shifted = np.where(present, (col.astype(np.uint64) - np.uint64(lo & 0xFFFFFFFFFFFFFFFF)
-                                 + np.uint64(1)), np.uint64(0)).astype(dt)
+    shifted = np.where(
+        present,
+        (col.astype(np.uint64) - np.uint64(lo & 0xFFFFFFFFFFFFFFFF) + np.uint64(1)),
+        np.uint64(0),
+    ).astype(dt)
     return {"kind": "int", "base": lo, "dtype": np.dtype(dt).str}, shifted.tobytes()
 
 
@@ -139,9 +142,7 @@ def unpack(blob: bytes) -> OpBatch:
         raw = blob[pos : pos + size]
         pos += size
         cols[name] = _unpack_int(meta, raw, meta.get("len", n))
-    ragged = {
-        name: (cols.pop(name + "_off"), cols.pop(name + "_flat")) for name in RAGGED_COLUMNS
-    }
+    ragged = {name: (cols.pop(name + "_off"), cols.pop(name + "_flat")) for name in RAGGED_COLUMNS}
     return OpBatch(
         ints=cols,
         names=header["names"],

@@ -19,6 +19,7 @@ from typing import Any
 from otconduit.store.migrations import MIGRATIONS
 from otconduit.store.opchunks import OpBatch, pack
 
+
 class StoreError(Exception):
     """The database cannot be opened, migrated or written; the message says which and why."""
 
@@ -123,9 +124,7 @@ class Store:
                 for stmt in sql.split(";"):
                     if stmt.strip():
                         self.conn.execute(stmt)
-                self.conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?)", (name, _now())
-                )
+                self.conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, _now()))
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
@@ -194,7 +193,12 @@ class Store:
         )
 
     def conversation_id(
-        self, transport: str, client_ip: str, server_ip: str, server_port: int, vlan: int,
+        self,
+        transport: str,
+        client_ip: str,
+        server_ip: str,
+        server_port: int,
+        vlan: int,
         protocol: str,
     ) -> int:
         """Id of a conversation, creating it (autocommit) so operations can refer to it."""
@@ -266,8 +270,15 @@ class Store:
                 ).fetchone()
                 c.execute(
                     "INSERT INTO asset_sightings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (asset_id, capture_id, a.mac, a.first_seen, a.last_seen,
-                     a.packets_sent, a.packets_received),
+                    (
+                        asset_id,
+                        capture_id,
+                        a.mac,
+                        a.first_seen,
+                        a.last_seen,
+                        a.packets_sent,
+                        a.packets_received,
+                    ),
                 )
                 c.executemany(
                     "INSERT OR IGNORE INTO asset_attributes (asset_id, capture_id, kind, name, "
@@ -284,9 +295,18 @@ class Store:
                 )
                 c.execute(
                     "INSERT INTO conversation_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (conv_id, capture_id, cv.connections, cv.packets_c2s, cv.packets_s2c,
-                     cv.bytes_c2s, cv.bytes_s2c, cv.first_seen, cv.last_seen,
-                     json.dumps(cv.functions, sort_keys=True)),
+                    (
+                        conv_id,
+                        capture_id,
+                        cv.connections,
+                        cv.packets_c2s,
+                        cv.packets_s2c,
+                        cv.bytes_c2s,
+                        cv.bytes_s2c,
+                        cv.first_seen,
+                        cv.last_seen,
+                        json.dumps(cv.functions, sort_keys=True),
+                    ),
                 )
             c.executemany(
                 "INSERT INTO problems (capture_id, frame, layer, protocol, reason, src_ip, dst_ip) "
@@ -300,8 +320,16 @@ class Store:
             c.execute(
                 "UPDATE captures SET status=?, packets=?, first_ts=?, last_ts=?, finished_at=?, "
                 "error=?, stats=? WHERE id=?",
-                (status, packets, first_ts, last_ts, _now(), error,
-                 json.dumps(stats, sort_keys=True), capture_id),
+                (
+                    status,
+                    packets,
+                    first_ts,
+                    last_ts,
+                    _now(),
+                    error,
+                    json.dumps(stats, sort_keys=True),
+                    capture_id,
+                ),
             )
             c.execute("COMMIT")
         except BaseException:

@@ -127,7 +127,8 @@ class ConversationFilter:
 def conversations(store: Store, flt: ConversationFilter | None = None) -> list[dict[str, Any]]:
     """Conversations aggregated over every capture in the store."""
     flt = flt or ConversationFilter()
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if flt.ip:
         where.append("(c.client_ip = ? OR c.server_ip = ?)")
         params += [flt.ip, flt.ip]
@@ -318,10 +319,12 @@ def function_summary(store: Store) -> list[dict[str, Any]]:
         uniq, inv = np.unique(key_cols, axis=0, return_inverse=True)
         inv = inv.reshape(-1)
         counts = np.bincount(inv, minlength=len(uniq))
-        exc = np.bincount(inv, weights=ints["status"] == STATUS_CODE[OpStatus.EXCEPTION],
-                          minlength=len(uniq))
-        nores = np.bincount(inv, weights=ints["status"] == STATUS_CODE[OpStatus.NO_RESPONSE],
-                            minlength=len(uniq))
+        exc = np.bincount(
+            inv, weights=ints["status"] == STATUS_CODE[OpStatus.EXCEPTION], minlength=len(uniq)
+        )
+        nores = np.bincount(
+            inv, weights=ints["status"] == STATUS_CODE[OpStatus.NO_RESPONSE], minlength=len(uniq)
+        )
         for j, (fc, fn, oc) in enumerate(uniq.tolist()):
             key = (ch.conv["protocol"], fc, ch.batch.names[fn], str(OP_CLASSES[oc]))
             acc = agg.setdefault(key, [0, 0, 0])
@@ -329,8 +332,15 @@ def function_summary(store: Store) -> list[dict[str, Any]]:
             acc[1] += int(exc[j])
             acc[2] += int(nores[j])
     return [
-        {"protocol": p, "function_code": fc, "function": fn, "operation": oc,
-         "count": a[0], "exceptions": a[1], "no_response": a[2]}
+        {
+            "protocol": p,
+            "function_code": fc,
+            "function": fn,
+            "operation": oc,
+            "count": a[0],
+            "exceptions": a[1],
+            "no_response": a[2],
+        }
         for (p, fc, fn, oc), a in sorted(agg.items())
     ]
 

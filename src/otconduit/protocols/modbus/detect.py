@@ -82,7 +82,8 @@ def _framed(data: bytes) -> tuple[list[tuple[int, int]], bool]:
     """MBAP framing only, ignoring what the PDUs say: the (transaction id, unit id) of each
     complete ADU from offset 0, and whether the sample ends cleanly (exactly, or in a
     plausible partial header)."""
-    pos, out = 0, []
+    pos = 0
+    out: list[tuple[int, int]] = []
     while pos < len(data) and len(out) < MAX_ADUS:
         if len(data) - pos < MBAP_SIZE + 1:
             return out, _plausible_prefix(data[pos:])
@@ -96,24 +97,40 @@ def _framed(data: bytes) -> tuple[list[tuple[int, int]], bool]:
     return out, True
 
 
-def looks_like_modbus_exchange(client: bytes, server: bytes) -> bool:
-    """Identify Modbus/TCP from both directions of a connection.
+def modbus_verdict(client: bytes, server: bytes, *, on_port_502: bool = False) -> bool | None:
+    """Identify Modbus/TCP from the first bytes of both directions of a connection.
 
-    Either direction passing :func:`looks_like_modbus` is enough. Failing that (e.g. a
-    vendor function code with no public layout), MBAP framing that chains cleanly in both
-    directions *and* a server ADU echoing a client ADU's transaction and unit id is
-    accepted (a random match of both ids and a zero protocol id in both directions is
-    below one in 2**56), and so are two or more ADUs tiling one direction exactly (test
-    captures and broken devices send PDUs with trailing bytes; their framing is intact).
+    ``True``: Modbus. ``False``: the framing of both directions is broken, so it is not.
+    ``None``: not enough evidence yet; feed more bytes (the caller decides ``False`` once
+    it has seen enough or the connection ends).
+
+    Either direction passing :func:`looks_like_modbus` is enough. Failing that (a vendor
+    function code with no public layout, PDUs with trailing bytes, a fuzzer), MBAP
+    framing is accepted when two or more ADUs tile one direction exactly (each needs a
+    zero protocol id and a length whose high byte is zero landing on the next header),
+    when a server ADU echoes a client ADU's transaction and unit id (a random match of
+    both ids plus zero protocol ids in both directions is below one in 2**56), or, on
+    port 502, when one direction holds one cleanly framed ADU.
     """
     if (client and looks_like_modbus(client)) or (server and looks_like_modbus(server)):
         return True
     c_adus, c_clean = _framed(client)
     s_adus, s_clean = _framed(server)
-    # Two or more back-to-back ADUs that tile one direction exactly: each needs a zero
-    # protocol id and a length whose high byte is zero landing on the next header.
-    if (c_clean and len(c_adus) >= 2) or (s_clean and len(s_adus) >= 2):
+    c_ok = bool(c_adus) and c_clean
+    s_ok = bool(s_adus) and s_clean
+    if (c_ok and len(c_adus) >= 2) or (s_ok and len(s_adus) >= 2):
         return True
-    if not (c_adus and s_adus and c_clean and s_clean):
+    if c_ok and s_ok and set(c_adus) & set(s_adus):
+        return True
+    if on_port_502 and (c_ok or s_ok):
+        return True
+    # Broken framing in one direction may just be a capture that starts mid-PDU: only
+    # both directions broken settles it.
+    if client and server and not c_clean and not s_clean:
         return False
-    return bool(set(c_adus) & set(s_adus))
+    return None
+
+
+def looks_like_modbus_exchange(client: bytes, server: bytes) -> bool:
+    """:func:`modbus_verdict` for a connection that has ended: undecided means no."""
+    return modbus_verdict(client, server) is True

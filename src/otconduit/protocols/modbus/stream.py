@@ -302,7 +302,7 @@ class ModbusStream:
     def _message(self, total: int) -> ModbusMessage:
         start = self._pos
         adu = bytes(self._buf[start : start + total])
-        frame, ts_ns = self._frame_of(self._base + start + total - 1)
+        frame, ts_ns = self._completing_frame(self._base + start, self._base + start + total)
         self._advance(total)
         decoded = decode_pdu(adu[MBAP_SIZE:], is_request=self.is_request)
         self.messages += 1
@@ -386,6 +386,20 @@ class ModbusStream:
             del self._buf[: self._pos]
             self._base += self._pos
             self._pos = 0
+
+    def _completing_frame(self, begin: int, end: int) -> tuple[int, int]:
+        """(frame, ts_ns) that completed the bytes ``[begin, end)``: the latest frame among
+        the chunks holding them (after reordering, not the one holding the last byte),
+        as Wireshark attributes a reassembled PDU."""
+        best = self._frame_of(end - 1)
+        for chunk_end, frame, ts_ns in self._chunks:
+            if chunk_end <= begin:
+                continue
+            if frame > best[0]:
+                best = (frame, ts_ns)
+            if chunk_end >= end:
+                break
+        return best
 
     def _frame_of(self, offset: int) -> tuple[int, int]:
         """(frame, ts_ns) of the chunk that delivered the byte at stream ``offset``."""
