@@ -82,7 +82,7 @@ class ModbusDecoder:
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity semantics: connections live in sets
 class TcpConnection:
     """One TCP connection, oriented client → server."""
 
@@ -102,6 +102,7 @@ class TcpConnection:
     probe_bytes: int = 0
     decoder: ModbusDecoder | None = None
     closed: bool = False
+    slot: int = -1  # index in the bulk path's state arrays, -1 when never handed to it
 
     @property
     def endpoints(self) -> tuple[str, int, str, int]:

@@ -8,7 +8,6 @@ case off its hands and must produce exactly the same records.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
@@ -35,7 +34,7 @@ from otconduit.inventory.roles import Behaviour, infer_roles
 from otconduit.model import Operation
 from otconduit.protocols.events import Malformed
 from otconduit.protocols.modbus.session import ModbusTransaction, device_identity
-from otconduit.store.opchunks import OpBatch, from_operations
+from otconduit.store.opchunks import OpBatch, concat, from_operations
 from otconduit.store.sqlite import AssetRecord, ConversationRecord, Store
 
 MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
@@ -109,7 +108,9 @@ class Analyzer:
         self.last_ts: int | None = None
         self.operations = 0
         self.ops_by_status: Counter[str] = Counter()
-        self.on_operation: Callable[[Operation], None] | None = None
+        self.stats_extra: dict[str, Any] = {}
+        # Connections that saw per-packet traffic since the bulk path last looked.
+        self.touched: set[TcpConnection] = set()
 
     # -- problems ------------------------------------------------------------
     def problem(
@@ -231,6 +232,7 @@ class Analyzer:
             conn = TcpConnection(c[0], c[1], c[2], c[3], vlan, stats, oriented_by_syn=by_syn)
             self.tcp[(c[0], c[1], c[2], c[3], vlan)] = conn
             direction = 0 if (pkt.src_ip, pkt.sport) == (c[0], c[1]) else 1
+        self.touched.add(conn)
         st = conn.stats
         st.packets[direction] += 1
         st.bytes[direction] += pkt.ip_len
@@ -354,15 +356,17 @@ class Analyzer:
             pending = self.ops_pending[conv_id] = []
         pending.append(op)
         self.ops_pending_count += 1
-        if self.on_operation is not None:
-            self.on_operation(op)
         if self.ops_pending_count >= OPS_BATCH:
             self.flush_operations()
 
     def flush_operations(self) -> None:
         """Column-pack pending operations per conversation and write them in one go."""
-        chunks = [(cid, from_operations(ops)) for cid, ops in self.ops_pending.items()]
-        chunks += self.batches_pending
+        parts: dict[int, list[OpBatch]] = {}
+        for cid, ops in self.ops_pending.items():
+            parts.setdefault(cid, []).append(from_operations(ops))
+        for cid, batch in self.batches_pending:
+            parts.setdefault(cid, []).append(batch)
+        chunks = [(cid, concat(batches)) for cid, batches in parts.items()]
         self.store.insert_op_chunks(self.capture_id, chunks)
         self.ops_pending = {}
         self.batches_pending = []
@@ -511,6 +515,7 @@ class Analyzer:
             "tcp_connections": len(self.tcp),
             "ip_fragments_reassembled": getattr(self.defrag, "reassembled", 0),
             "read_error": report.error,
+            **self.stats_extra,
         }
         self.store.finish_capture(
             self.capture_id,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from otconduit.analysis.bulk import BulkPath
 from otconduit.analysis.engine import Analyzer
 from otconduit.capture.reader import CaptureError, open_capture
 from otconduit.store.sqlite import Store
@@ -51,6 +52,7 @@ def analyze_file(
     *,
     progress: ProgressFn | None = None,
     bulk: bool = True,
+    block_size: int = 8 << 20,
 ) -> CaptureResult:
     """Analyse one capture file into ``store``. Raises :class:`CaptureError` for non-captures."""
     p = Path(path)
@@ -58,23 +60,19 @@ def analyze_file(
         fp = fingerprint(p)
     except OSError as exc:
         raise CaptureError(str(p), "cannot read capture", str(exc.strerror or exc)) from exc
-    with open_capture(p) as reader:
+    with open_capture(p, block_size=block_size) as reader:
         capture_id = store.begin_capture(str(p), fp, p.stat().st_size, reader.report.format)
         analyzer = Analyzer(store, capture_id)
-        feeder = _bulk_feeder(analyzer) if bulk else analyzer.feed_block
+        fast = BulkPath(analyzer) if bulk else None
+        feed = fast.feed_block if fast is not None else analyzer.feed_block
         for block in reader:
-            feeder(block)
+            feed(block)
             if progress is not None:
                 progress(reader.report.bytes_read, reader.report.file_size)
+        if fast is not None:
+            fast.close()
+            analyzer.stats_extra["packets_bulk"] = fast.packets_bulk
         stats = analyzer.finish(reader.report)
         report = reader.report
     status = "complete" if not report.error else ("partial" if analyzer.packets else "empty")
     return CaptureResult(str(p), status, analyzer.packets, analyzer.operations, report.error, stats)
-
-
-def _bulk_feeder(analyzer: Analyzer) -> Callable[[Any], None]:
-    try:
-        from otconduit.analysis.bulk import BulkPath
-    except ImportError:  # pragma: no cover - bulk path not built yet
-        return analyzer.feed_block
-    return BulkPath(analyzer).feed_block

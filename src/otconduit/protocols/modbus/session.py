@@ -25,6 +25,7 @@ from otconduit.protocols.modbus.functions import (
 from otconduit.protocols.modbus.pdu import ModbusMessage
 
 PROTOCOL = "modbus"
+REDUNDANT_WHEN_WELL_FORMED = frozenset({"byte_count", "output_value"})
 DEFAULT_MAX_OUTSTANDING = 1024
 
 
@@ -190,6 +191,8 @@ def _detail(tx: ModbusTransaction) -> dict[str, Any]:
         if msg is None:
             continue
         for key, value in msg.extra.items():
+            if key in REDUNDANT_WHEN_WELL_FORMED and msg.malformed_reason is None:
+                continue  # implied by the values; kept only as evidence of malformation
             if key in ("objects", "and_mask", "or_mask", "read_address", "read_quantity"):
                 detail[key] = _jsonable(value)
             else:
