@@ -69,6 +69,8 @@ class BulkPath:
     s_last: np.ndarray
     s_smac: np.ndarray
     s_dmac: np.ndarray
+    s_conv: np.ndarray
+    s_port: np.ndarray
     o_used: np.ndarray
     o_tid: np.ndarray
     o_fc: np.ndarray
@@ -82,8 +84,11 @@ class BulkPath:
 
     def __init__(self, analyzer: Analyzer, *, slots: int = 256) -> None:
         self.a = analyzer
-        self.conns: list[TcpConnection] = []
+        analyzer.on_fold = self._release
+        self.conns: list[TcpConnection | None] = []
+        self.free: list[int] = []
         self.active: set[int] = set()
+        self.conv_keys: dict[int, tuple[str, str, str, int, int, str]] = {}
         self._alloc_slots(slots)
         self._alloc_table(4 * slots)
         self.pool = np.zeros(POOL_MIN, np.int64)
@@ -102,6 +107,8 @@ class BulkPath:
             "s_last": ((n,), np.int64),
             "s_smac": ((n, 2), np.int64),
             "s_dmac": ((n, 2), np.int64),
+            "s_conv": ((n,), np.int64),
+            "s_port": ((n,), np.int64),
             "o_used": ((n, w), np.int8),
             "o_tid": ((n, w), np.int64),
             "o_fc": ((n, w), np.int64),
@@ -131,13 +138,26 @@ class BulkPath:
         if 2 * (self.table_used + 1) > len(self.tv):
             live = np.flatnonzero(self.tv >= 0)
             keys = [(int(self.tk1[i]), int(self.tk2[i]), int(self.tv[i])) for i in live]
-            self._alloc_table(4 * len(self.tv))
+            size = len(self.tv) * (4 if 4 * len(keys) > len(self.tv) else 1)
+            self._alloc_table(size)
             for a, b, v in keys:
                 K.table_insert(self.tk1, self.tk2, self.tv, a, b, v)
             self.table_used = len(keys)
-        if K.table_get(self.tk1, self.tk2, self.tv, k1, k2) < 0:
-            self.table_used += 1
-        K.table_insert(self.tk1, self.tk2, self.tv, k1, k2, value)
+        self.table_used += int(K.table_insert(self.tk1, self.tk2, self.tv, k1, k2, value))
+
+    def _keys(self, conn: TcpConnection) -> list[tuple[int, int]] | None:
+        """Hash keys of both directions (None for IPv6, which stays per-packet)."""
+        c_ip, s_ip = _ip_u32(conn.client_ip), _ip_u32(conn.server_ip)
+        if c_ip is None or s_ip is None:
+            return None
+        out = []
+        for a, ap, b, bp in (
+            (c_ip, conn.client_port, s_ip, conn.server_port),
+            (s_ip, conn.server_port, c_ip, conn.client_port),
+        ):
+            k1, k2 = K.flow_keys(a, b, ap, bp, conn.vlan)
+            out.append((int(k1), int(k2)))
+        return out
 
     # -- registration and handover -------------------------------------------------------
     def _eligible(self, conn: TcpConnection) -> bool:
@@ -159,24 +179,24 @@ class BulkPath:
         )
 
     def _register(self, conn: TcpConnection) -> None:
-        c_ip, s_ip = _ip_u32(conn.client_ip), _ip_u32(conn.server_ip)
-        if c_ip is None or s_ip is None:
-            return  # IPv6: per-packet path only
+        keys = self._keys(conn)
+        if keys is None:
+            return
         if conn.slot < 0:
-            if len(self.conns) == self.capacity:
-                self._alloc_slots(2 * self.capacity)
-            conn.slot = len(self.conns)
-            self.conns.append(conn)
+            if self.free:
+                conn.slot = self.free.pop()
+                self.conns[conn.slot] = conn
+            else:
+                if len(self.conns) == self.capacity:
+                    self._alloc_slots(2 * self.capacity)
+                conn.slot = len(self.conns)
+                self.conns.append(conn)
         s = conn.slot
-        for d, (a, ap, b, bp) in enumerate(
-            (
-                (c_ip, conn.client_port, s_ip, conn.server_port),
-                (s_ip, conn.server_port, c_ip, conn.client_port),
-            )
-        ):
-            k1, k2 = K.flow_keys(a, b, ap, bp, conn.vlan)
-            self._table_put(int(k1), int(k2), 2 * s + d)
+        for d, (k1, k2) in enumerate(keys):
+            self._table_put(k1, k2, 2 * s + d)
             self.s_next[s, d] = conn.reasm[d].next_seq
+        self.s_conv[s] = self._conv_of(conn)
+        self.s_port[s] = conn.client_port
         self.s_smac[s] = 0
         self.s_dmac[s] = 0
         self.o_used[s] = 0
@@ -191,6 +211,20 @@ class BulkPath:
             self._put_request(s, k, m)
         self.s_fast[s] = 1
         self.active.add(s)
+
+    def _release(self, conn: TcpConnection) -> None:
+        """The engine folds ``conn``: settle its counters, hand it back, free its slot."""
+        s = conn.slot
+        if s < 0:
+            return
+        self._absorb_stats({s})
+        if s in self.active:
+            self._handover(s)
+        for k1, k2 in self._keys(conn) or ():
+            K.table_delete(self.tk1, self.tk2, self.tv, k1, k2)
+        self.conns[s] = None
+        self.free.append(s)
+        conn.slot = -1
 
     def _put_request(self, s: int, k: int, m: ModbusMessage) -> None:
         self.o_used[s, k] = 1
@@ -236,6 +270,7 @@ class BulkPath:
     def _handover(self, s: int) -> None:
         """Give slot ``s`` back to the per-packet engine, exactly where the kernel left it."""
         conn = self.conns[s]
+        assert conn is not None
         self.s_fast[s] = 0
         self.active.discard(s)
         for d in (0, 1):
@@ -310,7 +345,8 @@ class BulkPath:
         out = {
             name: np.empty(n + 1, np.int64)
             for name in (
-                "slot",
+                "conv",
+                "port",
                 "ts",
                 "fc",
                 "unit",
@@ -364,6 +400,8 @@ class BulkPath:
                     self.s_last,
                     self.s_smac,
                     self.s_dmac,
+                    self.s_conv,
+                    self.s_port,
                     self.o_used,
                     self.o_tid,
                     self.o_fc,
@@ -415,6 +453,7 @@ class BulkPath:
         self._absorb_stats(dirty)
         if nops:
             self._emit(out, nops, ov[:nov], orv[:nor])
+        a.sweep(int(ts[-1]))
 
     def _absorb_stats(self, slots: set[int]) -> None:
         """Move the kernel's per-slot counters into the engine's connection and host state."""
@@ -424,6 +463,8 @@ class BulkPath:
             if not (pk0 or pk1):
                 continue
             conn = self.conns[s]
+            if conn is None:
+                continue
             st = conn.stats
             st.packets[0] += pk0
             st.packets[1] += pk1
@@ -463,15 +504,14 @@ class BulkPath:
         conv_id = a.conv_ids.get(ckey)
         if conv_id is None:
             conv_id = a.conv_ids[ckey] = a.store.conversation_id(*ckey)
+        self.conv_keys[conv_id] = ckey
         return conv_id
 
     def _emit(self, out: dict[str, np.ndarray], n: int, ov: np.ndarray, orv: np.ndarray) -> None:
         """Turn the kernel's operation columns into per-conversation batches and counters."""
         a = self.a
         cols = {k: v[:n] for k, v in out.items()}
-        slot_conv = np.array([self._conv_of(c) for c in self.conns], np.int64)
-        slot_port = np.array([c.client_port for c in self.conns], np.int64)
-        conv = slot_conv[cols["slot"]]
+        conv = cols["conv"]
         order = np.argsort(conv, kind="stable")
         bounds = np.flatnonzero(np.diff(conv[order])) + 1
         is_exc = cols["status"] == K.STATUS_EXCEPTION
@@ -481,6 +521,8 @@ class BulkPath:
         a.ops_by_status[OpStatus.EXCEPTION] += n_exc
         a.ops_by_status[OpStatus.OK] += n - n_exc
         for idx in np.split(order, bounds):
+            conv_id = int(conv[idx[0]])
+            ckey = self.conv_keys[conv_id]
             fc = cols["fc"][idx]
             exc = cols["exc"][idx]
             exc_here = is_exc[idx]
@@ -491,7 +533,7 @@ class BulkPath:
             )
             ints = {
                 "ts": cols["ts"][idx],
-                "src_port": slot_port[cols["slot"][idx]],
+                "src_port": cols["port"][idx],
                 "function_code": fc,
                 "unit": cols["unit"][idx],
                 "address": cols["addr"][idx],
@@ -520,33 +562,34 @@ class BulkPath:
                 exceptions=[exception_name(int(c)) for c in exc_codes],
                 ragged=ragged,
             )
-            conn = self.conns[int(cols["slot"][idx[0]])]
-            ckey = ("tcp", conn.client_ip, conn.server_ip, conn.server_port, conn.vlan, "modbus")
-            a.batches_pending.append((int(conv[idx[0]]), batch))
+            a.batches_pending.append((conv_id, batch))
             funcs = a.conv_functions.setdefault(ckey, Counter())
             for c, cnt in zip(codes.tolist(), fn_counts.tolist(), strict=True):
                 funcs[function_name(c)] += cnt
-            self._behaviour(conn, fc, cols["unit"][idx])
+            self._behaviour(ckey, fc, cols["unit"][idx])
         if a.ops_pending_count >= 50_000:
             a.flush_operations()
 
-    def _behaviour(self, conn: TcpConnection, fc: np.ndarray, units: np.ndarray) -> None:
+    def _behaviour(
+        self, ckey: tuple[str, str, str, int, int, str], fc: np.ndarray, units: np.ndarray
+    ) -> None:
         """Role evidence for both ends of a conversation, as the engine's _operation keeps."""
         a = self.a
+        _, client_ip, server_ip, _, vlan, _ = ckey
         m = len(fc)
         writes = int(np.count_nonzero(fc >= 5))
-        for ip, serving in ((conn.client_ip, False), (conn.server_ip, True)):
-            key = (ip, conn.vlan, "modbus")
+        for ip, serving in ((client_ip, False), (server_ip, True)):
+            key = (ip, vlan, "modbus")
             b = a.behaviour.get(key)
             if b is None:
                 b = a.behaviour[key] = Behaviour()
             if serving:
                 b.operations_served += m
-                b.clients_served.add(conn.client_ip)
+                b.clients_served.add(client_ip)
                 b.units_served.update(np.unique(units).tolist())
             else:
                 b.operations_sent += m
-                b.servers_polled.add(conn.server_ip)
+                b.servers_polled.add(server_ip)
                 for cls, cnt in ((OpClass.WRITE, writes), (OpClass.READ, m - writes)):
                     if cnt:
                         b.classes_sent[cls] = b.classes_sent.get(cls, 0) + cnt

@@ -101,7 +101,9 @@ class TcpConnection:
     probe: list[tuple[int, StreamData | StreamGap]] = field(default_factory=list)
     probe_bytes: int = 0
     decoder: ModbusDecoder | None = None
-    closed: bool = False
+    closed: bool = False  # FIN or RST seen
+    fins: int = 0  # bit d: FIN from direction d (3 with an RST: the connection is over)
+    finished_ts: int | None = None
     slot: int = -1  # index in the bulk path's state arrays, -1 when never handed to it
 
     @property
@@ -114,6 +116,7 @@ class TcpConnection:
         self.client_port, self.server_port = self.server_port, self.client_port
         self.reasm = (self.reasm[1], self.reasm[0])
         self.probe = [(1 - d, c) for d, c in self.probe]
+        self.fins = ((self.fins & 1) << 1) | ((self.fins >> 1) & 1)
         st = self.stats
         st.packets.reverse()
         st.bytes.reverse()

@@ -8,6 +8,7 @@ case off its hands and must produce exactly the same records.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
@@ -39,6 +40,9 @@ from otconduit.store.sqlite import AssetRecord, ConversationRecord, Store
 
 MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
 OPS_BATCH = 50_000
+SWEEP_EVERY = 4096  # packets between looks for connections to fold
+LINGER_NS = 2_000_000_000  # a finished connection's last ACKs arrive within this
+IDLE_NS = 3600 * 1_000_000_000  # a connection silent this long is folded (and re-opened)
 ROUTER_MAC_MIN_IPS = 4  # a MAC seen with this many IPs is a router's, not a host's
 
 IDENTITY_ATTRS = {
@@ -109,6 +113,12 @@ class Analyzer:
         self.operations = 0
         self.ops_by_status: Counter[str] = Counter()
         self.stats_extra: dict[str, Any] = {}
+        # Finished connections folded into their conversation, so memory stays flat.
+        self.conv_acc: dict[tuple[str, str, str, int, int, str], ConversationRecord] = {}
+        self.closing: list[TcpConnection] = []
+        self.on_fold: Callable[[TcpConnection], None] | None = None
+        self._next_sweep = SWEEP_EVERY
+        self._next_idle_sweep = 0
         # Connections that saw per-packet traffic since the bulk path last looked.
         self.touched: set[TcpConnection] = set()
 
@@ -145,6 +155,8 @@ class Analyzer:
 
     def feed(self, res: Packet | DecodeProblem, ts_ns: int) -> None:
         self.packets += 1
+        if self.packets >= self._next_sweep:
+            self.sweep(ts_ns)
         if self.first_ts is None:
             self.first_ts = ts_ns
         self.last_ts = ts_ns
@@ -207,12 +219,8 @@ class Analyzer:
             and (conn.closed or conn.stats.bytes[0] or conn.stats.bytes[1])
         ):
             # A new connection reusing the 4-tuple: finish the old one first.
-            self._close_tcp(conn)
-            del self.tcp[fwd]
-            old_stats = conn.stats
+            self._fold(conn)
             conn = None
-        else:
-            old_stats = None
         if conn is None:
             if syn_only:
                 c = (pkt.src_ip, pkt.sport, pkt.dst_ip, pkt.dport)
@@ -227,8 +235,7 @@ class Analyzer:
                 else:
                     c = (pkt.dst_ip, pkt.dport, pkt.src_ip, pkt.sport)
                 by_syn = False
-            stats = old_stats or ConnStats(first_ts=pkt.ts_ns, last_ts=pkt.ts_ns, connections=0)
-            stats.connections += 1
+            stats = ConnStats(first_ts=pkt.ts_ns, last_ts=pkt.ts_ns)
             conn = TcpConnection(c[0], c[1], c[2], c[3], vlan, stats, oriented_by_syn=by_syn)
             self.tcp[(c[0], c[1], c[2], c[3], vlan)] = conn
             direction = 0 if (pkt.src_ip, pkt.sport) == (c[0], c[1]) else 1
@@ -247,6 +254,10 @@ class Analyzer:
             self._stream(conn, direction, chunks)
         if flags & (TCP_FIN | TCP_RST):
             conn.closed = True
+            conn.fins |= 3 if flags & TCP_RST else 1 << direction
+            if conn.fins == 3 and conn.finished_ts is None:
+                conn.finished_ts = pkt.ts_ns
+                self.closing.append(conn)
 
     def _stream(
         self, conn: TcpConnection, direction: int, chunks: list[StreamData | StreamGap]
@@ -425,45 +436,81 @@ class Analyzer:
             if r.retransmitted:
                 self.problem_counts[("tcp", f"retransmitted segments ({name})")] += r.retransmitted
 
+    def sweep(self, now_ts: int) -> None:
+        """Fold connections that finished a while ago (or fell silent) into their
+        conversation, so that memory follows the live connections, not the capture size."""
+        self._next_sweep = self.packets + SWEEP_EVERY
+        if self.closing:
+            keep = []
+            for conn in self.closing:
+                if conn.finished_ts is not None and now_ts - conn.finished_ts > LINGER_NS:
+                    self._fold(conn)
+                else:
+                    keep.append(conn)
+            self.closing = keep
+        if now_ts >= self._next_idle_sweep:
+            self._next_idle_sweep = now_ts + IDLE_NS // 8
+            for conn in [c for c in self.tcp.values() if now_ts - c.stats.last_ts > IDLE_NS]:
+                self._fold(conn)
+
+    def _fold(self, conn: TcpConnection) -> None:
+        """Finish a connection and add it to its conversation's totals."""
+        key = (conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, conn.vlan)
+        if self.tcp.get(key) is not conn:
+            return  # already folded
+        if self.on_fold is not None:
+            self.on_fold(conn)  # the bulk path hands it back and frees its slot
+        self._close_tcp(conn)
+        del self.tcp[key]
+        self.touched.discard(conn)
+        self._accumulate("tcp", conn, conn.protocol or "unknown", self.conv_acc)
+
+    def _accumulate(
+        self,
+        transport: str,
+        f: TcpConnection | UdpFlow,
+        protocol: str,
+        merged: dict[tuple[str, str, str, int, int, str], ConversationRecord],
+    ) -> None:
+        key = (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol)
+        st = f.stats
+        rec = merged.get(key)
+        if rec is None:
+            merged[key] = ConversationRecord(
+                transport,
+                f.client_ip,
+                f.server_ip,
+                f.server_port,
+                f.vlan,
+                protocol,
+                st.connections,
+                st.packets[0],
+                st.packets[1],
+                st.bytes[0],
+                st.bytes[1],
+                st.first_ts,
+                st.last_ts,
+                {},
+            )
+        else:
+            rec.connections += st.connections
+            rec.packets_c2s += st.packets[0]
+            rec.packets_s2c += st.packets[1]
+            rec.bytes_c2s += st.bytes[0]
+            rec.bytes_s2c += st.bytes[1]
+            rec.first_seen = min(rec.first_seen, st.first_ts)
+            rec.last_seen = max(rec.last_seen, st.last_ts)
+
     def _conversation_records(self) -> list[ConversationRecord]:
-        merged: dict[tuple[str, str, str, int, int, str], ConversationRecord] = {}
-
-        def add(transport: str, f: TcpConnection | UdpFlow, protocol: str) -> None:
-            key = (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol)
-            st = f.stats
-            rec = merged.get(key)
-            if rec is None:
-                merged[key] = ConversationRecord(
-                    transport,
-                    f.client_ip,
-                    f.server_ip,
-                    f.server_port,
-                    f.vlan,
-                    protocol,
-                    st.connections,
-                    st.packets[0],
-                    st.packets[1],
-                    st.bytes[0],
-                    st.bytes[1],
-                    st.first_ts,
-                    st.last_ts,
-                    dict(self.conv_functions.get(key, {})),
-                )
-            else:
-                rec.connections += st.connections
-                rec.packets_c2s += st.packets[0]
-                rec.packets_s2c += st.packets[1]
-                rec.bytes_c2s += st.bytes[0]
-                rec.bytes_s2c += st.bytes[1]
-                rec.first_seen = min(rec.first_seen, st.first_ts)
-                rec.last_seen = max(rec.last_seen, st.last_ts)
-
-        for conn in self.tcp.values():
-            add("tcp", conn, conn.protocol or "unknown")
+        for conn in list(self.tcp.values()):
+            self._fold(conn)
+        merged = self.conv_acc
         for flow in self.udp.values():
-            add("udp", flow, "unknown")
+            self._accumulate("udp", flow, "unknown", merged)
         for flow in self.icmp.values():
-            add("icmp", flow, "icmp")
+            self._accumulate("icmp", flow, "icmp", merged)
+        for key, rec in merged.items():
+            rec.functions = dict(self.conv_functions.get(key, {}))
         return list(merged.values())
 
     def _asset_records(self) -> list[AssetRecord]:
@@ -502,8 +549,7 @@ class Analyzer:
 
     def finish(self, report: ReadReport) -> dict[str, Any]:
         """Close every connection, write the aggregates and mark the capture finished."""
-        for conn in list(self.tcp.values()):
-            self._close_tcp(conn)
+        conversations = self._conversation_records()  # folds every open connection
         self.flush_operations()
         if report.error:
             self.problem(None, "capture", f"read stopped: {report.error}")
@@ -512,7 +558,7 @@ class Analyzer:
             "packets": self.packets,
             "operations": self.operations,
             "operations_by_status": dict(self.ops_by_status),
-            "tcp_connections": len(self.tcp),
+            "tcp_connections": sum(r.connections for r in conversations if r.transport == "tcp"),
             "ip_fragments_reassembled": getattr(self.defrag, "reassembled", 0),
             "read_error": report.error,
             **self.stats_extra,
@@ -526,7 +572,7 @@ class Analyzer:
             error=report.error,
             stats=stats,
             assets=self._asset_records(),
-            conversations=self._conversation_records(),
+            conversations=conversations,
             problems=self.problems,
             problem_counts=dict(self.problem_counts),
         )

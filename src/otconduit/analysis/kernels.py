@@ -189,29 +189,49 @@ def flow_keys(src, dst, sport, dport, vlan):
 
 
 @njit(cache=True, nogil=True)
-def table_insert(tk1, tk2, tv, k1, k2, value):
-    """Insert or overwrite; the caller keeps the load factor below one half."""
+def _table_find(tk1, tk2, tv, k1, k2):
+    """Position holding the key, or -1. Deleted entries (-2) are probed past."""
     mask = len(tv) - 1
     h = _slot_hash(k1, k2, mask)
     while True:
-        if tv[h] < 0 or (tk1[h] == k1 and tk2[h] == k2):
-            tk1[h] = k1
-            tk2[h] = k2
-            tv[h] = value
-            return
+        v = tv[h]
+        if v == -1:
+            return -1
+        if v >= 0 and tk1[h] == k1 and tk2[h] == k2:
+            return h
         h = (h + 1) & mask
 
 
 @njit(cache=True, nogil=True)
-def table_get(tk1, tk2, tv, k1, k2):
+def table_insert(tk1, tk2, tv, k1, k2, value):
+    """Insert or overwrite; returns 1 when a new position was used. The caller keeps
+    live plus deleted entries below half the table."""
+    h = _table_find(tk1, tk2, tv, k1, k2)
+    if h >= 0:
+        tv[h] = value
+        return 0
     mask = len(tv) - 1
     h = _slot_hash(k1, k2, mask)
-    while True:
-        if tv[h] < 0:
-            return -1
-        if tk1[h] == k1 and tk2[h] == k2:
-            return tv[h]
+    while tv[h] >= 0:
         h = (h + 1) & mask
+    fresh = 1 if tv[h] == -1 else 0
+    tk1[h] = k1
+    tk2[h] = k2
+    tv[h] = value
+    return fresh
+
+
+@njit(cache=True, nogil=True)
+def table_delete(tk1, tk2, tv, k1, k2):
+    h = _table_find(tk1, tk2, tv, k1, k2)
+    if h >= 0:
+        tv[h] = -2
+
+
+@njit(cache=True, nogil=True)
+def table_get(tk1, tk2, tv, k1, k2):
+    h = _table_find(tk1, tk2, tv, k1, k2)
+    return -1 if h < 0 else tv[h]
 
 
 @njit(cache=True, nogil=True)
@@ -266,6 +286,8 @@ def modbus_pass(
     s_last,
     s_smac,
     s_dmac,
+    s_conv,
+    s_port,
     o_used,
     o_tid,
     o_fc,
@@ -279,7 +301,8 @@ def modbus_pass(
     pool,
     pool_used,
     slow,
-    op_slot,
+    op_conv,
+    op_port,
     op_ts,
     op_fc,
     op_unit,
@@ -440,7 +463,8 @@ def modbus_pass(
                 o_used[s, k] = 0
                 rfc = o_fc[s, k]
                 j = nops
-                op_slot[j] = s
+                op_conv[j] = s_conv[s]
+                op_port[j] = s_port[s]
                 op_ts[j] = o_ts[s, k]
                 op_fc[j] = rfc
                 op_unit[j] = o_unit[s, k]
