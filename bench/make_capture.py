@@ -80,11 +80,16 @@ def _pdu(fc: int, request: bool) -> bytes:
     raise ValueError(fc)
 
 
-def session_layout() -> list[Pos]:
+def ops_pattern(ops: int) -> tuple[int, ...]:
+    """Function codes of the ``ops`` transactions of one session."""
+    return (OPS_PATTERN * (ops // len(OPS_PATTERN) + 1))[:ops]
+
+
+def session_layout(ops: int = len(OPS_PATTERN)) -> list[Pos]:
     """Packets of one session in order, with sequence offsets relative to the ISNs."""
     pos = [Pos(True, SYN, 0, -1, b""), Pos(False, SYN | ACK, 0, 1, b""), Pos(True, ACK, 1, 1, b"")]
     c_off = s_off = 1
-    for m, fc in enumerate(OPS_PATTERN):
+    for m, fc in enumerate(ops_pattern(ops)):
         req, rsp = _pdu(fc, True), _pdu(fc, False)
         pos.append(Pos(True, PSH | ACK, c_off, s_off, req, fc, True, m))
         c_off += 7 + len(req)
@@ -143,9 +148,10 @@ def _words(view: U8, start: int, stop: int) -> U64:
 class Generator:
     """Builds chunks of ``rounds`` x CONC sessions."""
 
-    def __init__(self, rounds: int, seed: int = 1) -> None:
+    def __init__(self, rounds: int, seed: int = 1, ops: int = len(OPS_PATTERN)) -> None:
         self.rounds = rounds
-        self.layout = session_layout()
+        self.ops = ops
+        self.layout = session_layout(ops)
         self.templates = [_template(p) for p in self.layout]
         self.lengths = np.array([p.length for p in self.layout], dtype=np.int64)
         self.offsets = np.concatenate(([0], np.cumsum(self.lengths)[:-1]))
@@ -223,7 +229,7 @@ class Generator:
 
     def _patch_modbus(self, view: U8, p: Pos, rnd: U64, s_idx: U64, unit: U64) -> None:
         m = np.uint64(p.op)
-        tid = (rnd * len(OPS_PATTERN) + m + 1) & 0xFFFF
+        tid = (rnd * self.ops + m + 1) & 0xFFFF
         _put16(view, PAY, tid)
         view[..., PAY + 6] = unit
         addr = (m * 10 + s_idx * 3 + rnd) % 1000
@@ -257,9 +263,21 @@ class Generator:
         return base + CONC * int(self.offsets[j]) + s * int(self.lengths[j])
 
 
-def make_capture(path: str | Path, packets: int = 2_000_000, *, rounds_per_chunk: int = 48) -> int:
-    """Write ``packets`` records to ``path``; returns the file size in bytes."""
-    gen = Generator(rounds_per_chunk)
+def make_capture(
+    path: str | Path,
+    packets: int = 2_000_000,
+    *,
+    ops_per_session: int = len(OPS_PATTERN),
+    rounds_per_chunk: int | None = None,
+) -> int:
+    """Write ``packets`` records to ``path``; returns the file size in bytes.
+
+    ``ops_per_session`` sets how long each TCP connection lives: 32 transactions is a
+    client that reconnects often, thousands is an HMI that keeps its connection open.
+    """
+    if rounds_per_chunk is None:  # keep a chunk near 48 x 32 short sessions in size
+        rounds_per_chunk = max(1, 48 * len(OPS_PATTERN) // ops_per_session)
+    gen = Generator(rounds_per_chunk, ops=ops_per_session)
     written = 0
     first_round = 0
     with open(path, "wb") as fh:
@@ -281,9 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="synthetic Modbus/TCP pcap for benchmarks")
     parser.add_argument("out", type=Path)
     parser.add_argument("--packets", type=int, default=2_000_000)
+    parser.add_argument(
+        "--ops-per-session",
+        type=int,
+        default=len(OPS_PATTERN),
+        help="transactions per TCP connection (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    size = make_capture(args.out, args.packets)
+    size = make_capture(args.out, args.packets, ops_per_session=args.ops_per_session)
     elapsed = time.perf_counter() - start
     print(f"{args.out}: {args.packets} packets, {size / 1e6:.1f} MB in {elapsed:.2f} s")
     return 0

@@ -39,10 +39,20 @@ from otconduit.store.opchunks import (
 K: Any = _kernels  # numba dispatchers: argument types are checked when they compile
 
 FAST_CODES = frozenset({1, 2, 3, 4, 5, 6, 15, 16})
+# Function-name table shared by every bulk batch: index = position of the code.
+_FN_CODES = sorted(FAST_CODES)
+_FN_NAMES = [function_name(c) for c in _FN_CODES]
+_FN_INDEX = np.zeros(256, np.int64)
+_FN_INDEX[_FN_CODES] = np.arange(len(_FN_CODES))
+_ST_OK = STATUS_CODE[OpStatus.OK]
+_ST_EXC = STATUS_CODE[OpStatus.EXCEPTION]
+_CLS_READ = OP_CLASS_CODE[OpClass.READ]
+_CLS_WRITE = OP_CLASS_CODE[OpClass.WRITE]
 POOL_MIN = 1 << 16
 # Packets per kernel call: a connection registered after one sub-block is decoded in
 # bulk from the next, so short connections still mostly take the fast path.
 SUB_BLOCK = 256
+MAX_SUB_BLOCK = 16384
 
 
 def _ip_u32(ip: str) -> int | None:
@@ -368,12 +378,14 @@ class BulkPath:
         orv = np.empty(vcap, np.int64)
         nops = nov = nor = 0
         dirty = set(self.active)
-        for lo in range(0, n, SUB_BLOCK):
-            hi = min(n, lo + SUB_BLOCK)
+        lo = 0
+        sub = SUB_BLOCK
+        while lo < n:
+            hi = min(n, lo + sub)
             if self.active:
                 if self.pool_used > len(self.pool) // 2:
                     self._compact_pool()
-                nops, nov, nor, self.pool_used = K.modbus_pass(
+                nops, nov, nor, self.pool_used, hi = K.modbus_pass(
                     buf,
                     ts,
                     block.first_frame,
@@ -438,12 +450,18 @@ class BulkPath:
                 )
                 a.feed(res, int(ts[i]))
             touched, a.touched = a.touched, set()
+            registered = False
             for conn in touched:
                 if conn.slot >= 0 and conn.slot in self.active:
                     continue
                 if self._eligible(conn):
                     self._register(conn)
                     dirty.add(conn.slot)
+                    registered = True
+            # New connections being taken on: keep sub-blocks short so they join soon;
+            # steady state: long sub-blocks, fewer kernel calls.
+            sub = SUB_BLOCK if registered or touched else min(sub * 2, MAX_SUB_BLOCK)
+            lo = hi
         fast_count = n - int(np.count_nonzero(slow))
         self.packets_bulk += fast_count
         a.packets += fast_count
@@ -508,65 +526,70 @@ class BulkPath:
         return conv_id
 
     def _emit(self, out: dict[str, np.ndarray], n: int, ov: np.ndarray, orv: np.ndarray) -> None:
-        """Turn the kernel's operation columns into per-conversation batches and counters."""
+        """Turn the kernel's operation columns into per-conversation batches and counters.
+
+        Everything is computed once over the block's operations sorted by conversation;
+        each conversation's batch is then a set of slices.
+        """
         a = self.a
-        cols = {k: v[:n] for k, v in out.items()}
-        conv = cols["conv"]
-        order = np.argsort(conv, kind="stable")
-        bounds = np.flatnonzero(np.diff(conv[order])) + 1
-        is_exc = cols["status"] == K.STATUS_EXCEPTION
+        order = np.argsort(out["conv"][:n], kind="stable")
+        c = {k: v[:n][order] for k, v in out.items()}
+        conv, fc, status = c["conv"], c["fc"], c["status"]
+        is_exc = status == K.STATUS_EXCEPTION
         n_exc = int(np.count_nonzero(is_exc))
         a.operations += n
         a.ops_pending_count += n
         a.ops_by_status[OpStatus.EXCEPTION] += n_exc
         a.ops_by_status[OpStatus.OK] += n - n_exc
-        for idx in np.split(order, bounds):
-            conv_id = int(conv[idx[0]])
+        fn_index = _FN_INDEX[fc]
+        exc_code = np.where(is_exc, c["exc"], NULL)
+        st_code = np.where(is_exc, _ST_EXC, _ST_OK)
+        op_class = np.where(fc >= 5, _CLS_WRITE, _CLS_READ)
+        vals = _Ragged(c["voff"], c["vlen"], ov)
+        rvals = _Ragged(c["roff"], c["rlen"], orv)
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(conv)) + 1))
+        ends = np.append(starts[1:], n)
+        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+            conv_id = int(conv[lo])
             ckey = self.conv_keys[conv_id]
-            fc = cols["fc"][idx]
-            exc = cols["exc"][idx]
-            exc_here = is_exc[idx]
-            codes, fn_index, fn_counts = np.unique(fc, return_inverse=True, return_counts=True)
-            exc_codes = np.unique(exc[exc_here]) if exc_here.any() else np.zeros(0, np.int64)
-            exc_index = np.where(
-                exc_here, np.searchsorted(exc_codes, exc) if len(exc_codes) else 0, NULL
-            )
+            sl = slice(lo, hi)
+            exc_here = is_exc[sl]
+            if exc_here.any():
+                exc_codes = np.unique(c["exc"][sl][exc_here])
+                exc_index = np.where(exc_here, np.searchsorted(exc_codes, c["exc"][sl]), NULL)
+                exc_names = [exception_name(int(x)) for x in exc_codes]
+            else:
+                exc_index = np.full(hi - lo, NULL, np.int64)
+                exc_names = []
             ints = {
-                "ts": cols["ts"][idx],
-                "src_port": cols["port"][idx],
-                "function_code": fc,
-                "unit": cols["unit"][idx],
-                "address": cols["addr"][idx],
-                "quantity": cols["qty"][idx],
-                "status": np.where(
-                    exc_here, STATUS_CODE[OpStatus.EXCEPTION], STATUS_CODE[OpStatus.OK]
-                ),
-                "exception_code": np.where(exc_here, exc, NULL),
-                "latency_ns": cols["lat"][idx],
-                "request_frame": cols["rf"][idx],
-                "response_frame": cols["sf"][idx],
-                "tid": cols["tid"][idx],
-                "op_class": np.where(
-                    fc >= 5, OP_CLASS_CODE[OpClass.WRITE], OP_CLASS_CODE[OpClass.READ]
-                ),
-                "function": fn_index.reshape(-1).astype(np.int64),
+                "ts": c["ts"][sl],
+                "src_port": c["port"][sl],
+                "function_code": fc[sl],
+                "unit": c["unit"][sl],
+                "address": c["addr"][sl],
+                "quantity": c["qty"][sl],
+                "status": st_code[sl],
+                "exception_code": exc_code[sl],
+                "latency_ns": c["lat"][sl],
+                "request_frame": c["rf"][sl],
+                "response_frame": c["sf"][sl],
+                "tid": c["tid"][sl],
+                "op_class": op_class[sl],
+                "function": fn_index[sl],
                 "exception": exc_index,
-            }
-            ragged = {
-                "values": _ragged(cols["voff"][idx], cols["vlen"][idx], ov),
-                "response_values": _ragged(cols["roff"][idx], cols["rlen"][idx], orv),
             }
             batch = OpBatch(
                 ints=ints,
-                names=[function_name(int(c)) for c in codes],
-                exceptions=[exception_name(int(c)) for c in exc_codes],
-                ragged=ragged,
+                names=_FN_NAMES,
+                exceptions=exc_names,
+                ragged={"values": vals.slice(lo, hi), "response_values": rvals.slice(lo, hi)},
             )
             a.batches_pending.append((conv_id, batch))
+            counts = np.bincount(fn_index[sl], minlength=len(_FN_NAMES))
             funcs = a.conv_functions.setdefault(ckey, Counter())
-            for c, cnt in zip(codes.tolist(), fn_counts.tolist(), strict=True):
-                funcs[function_name(c)] += cnt
-            self._behaviour(ckey, fc, cols["unit"][idx])
+            for k in np.flatnonzero(counts).tolist():
+                funcs[_FN_NAMES[k]] += int(counts[k])
+            self._behaviour(ckey, fc[sl], c["unit"][sl])
         if a.ops_pending_count >= 50_000:
             a.flush_operations()
 
@@ -600,14 +623,24 @@ class BulkPath:
             self._handover(s)
 
 
-def _ragged(off: np.ndarray, length: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    nulls = length < 0
-    lens = np.where(nulls, 0, length)
-    offsets = np.zeros(len(off) + 1, np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    if len(off) and lens.sum():
-        gather = np.repeat(off - offsets[:-1], lens) + np.arange(int(lens.sum()))
-        values = flat[gather]
-    else:
-        values = np.zeros(0, np.int64)
-    return ragged_from_arrays(offsets, values, nulls)
+class _Ragged:
+    """A ragged column for a whole block (gathered once), sliced per conversation."""
+
+    def __init__(self, off: np.ndarray, length: np.ndarray, flat: np.ndarray) -> None:
+        self.nulls = length < 0
+        lens = np.where(self.nulls, 0, length)
+        self.offsets = np.zeros(len(off) + 1, np.int64)
+        np.cumsum(lens, out=self.offsets[1:])
+        total = int(self.offsets[-1])
+        if total:
+            self.values = flat[np.repeat(off - self.offsets[:-1], lens) + np.arange(total)]
+        else:
+            self.values = np.zeros(0, np.int64)
+
+    def slice(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        base = int(self.offsets[lo])
+        return ragged_from_arrays(
+            self.offsets[lo : hi + 1] - base,
+            self.values[base : int(self.offsets[hi])],
+            self.nulls[lo:hi],
+        )

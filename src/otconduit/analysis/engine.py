@@ -37,6 +37,7 @@ from otconduit.protocols.events import Malformed
 from otconduit.protocols.modbus.session import ModbusTransaction, device_identity
 from otconduit.store.opchunks import OpBatch, concat, from_operations
 from otconduit.store.sqlite import AssetRecord, ConversationRecord, Store
+from otconduit.store.writer import ChunkWriter
 
 MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
 OPS_BATCH = 50_000
@@ -113,6 +114,7 @@ class Analyzer:
         self.operations = 0
         self.ops_by_status: Counter[str] = Counter()
         self.stats_extra: dict[str, Any] = {}
+        self.writer: ChunkWriter | None = None  # set by the caller to write in background
         # Finished connections folded into their conversation, so memory stays flat.
         self.conv_acc: dict[tuple[str, str, str, int, int, str], ConversationRecord] = {}
         self.closing: list[TcpConnection] = []
@@ -371,17 +373,27 @@ class Analyzer:
             self.flush_operations()
 
     def flush_operations(self) -> None:
-        """Column-pack pending operations per conversation and write them in one go."""
-        parts: dict[int, list[OpBatch]] = {}
-        for cid, ops in self.ops_pending.items():
-            parts.setdefault(cid, []).append(from_operations(ops))
-        for cid, batch in self.batches_pending:
-            parts.setdefault(cid, []).append(batch)
-        chunks = [(cid, concat(batches)) for cid, batches in parts.items()]
-        self.store.insert_op_chunks(self.capture_id, chunks)
+        """Column-pack pending operations per conversation and write them in one go
+        (on the writer thread when there is one)."""
+        slow_ops, fast_batches = self.ops_pending, self.batches_pending
         self.ops_pending = {}
         self.batches_pending = []
         self.ops_pending_count = 0
+        if not slow_ops and not fast_batches:
+            return
+
+        def build() -> list[tuple[int, OpBatch]]:
+            parts: dict[int, list[OpBatch]] = {}
+            for cid, ops in slow_ops.items():
+                parts.setdefault(cid, []).append(from_operations(ops))
+            for cid, batch in fast_batches:
+                parts.setdefault(cid, []).append(batch)
+            return [(cid, concat(batches)) for cid, batches in parts.items()]
+
+        if self.writer is not None:
+            self.writer.submit(build)
+        else:
+            self.store.insert_op_chunks(self.capture_id, build())
 
     def _udp(self, pkt: Packet) -> None:
         vlan = _vlan_key(pkt)
@@ -551,6 +563,9 @@ class Analyzer:
         """Close every connection, write the aggregates and mark the capture finished."""
         conversations = self._conversation_records()  # folds every open connection
         self.flush_operations()
+        if self.writer is not None:
+            self.writer.close()  # every operation is stored before the capture is complete
+            self.writer = None
         if report.error:
             self.problem(None, "capture", f"read stopped: {report.error}")
         status = "complete" if not report.error else "partial"

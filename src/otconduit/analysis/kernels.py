@@ -258,7 +258,7 @@ def _request_ok(buf, q, n, fc):
     return 1 <= qty <= 123 and bc == 2 * qty and n == 6 + bc  # fc 16
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def modbus_pass(
     buf,
     ts,
@@ -327,7 +327,8 @@ def modbus_pass(
     nor,
 ):
     """One sequential pass over packets ``lo..hi-1``, appending operations after ``nops``
-    (and values after ``nov``/``nor``); returns the new (nops, nov, nor, pool_used)."""
+    (and values after ``nov``/``nor``); returns the new (nops, nov, nor, pool_used) and
+    where it stopped (``hi``, or just after the SYN of a connection it does not know)."""
     op_cap = len(op_ts)
     for i in range(lo, hi):
         slow[i] = SLOW
@@ -336,6 +337,10 @@ def modbus_pass(
         k1, k2 = flow_keys(src[i], dst[i], sport[i], dport[i], vlan[i])
         sv = table_get(tk1, tk2, tv, k1, k2)
         if sv < 0:
+            if flags[i] & 0x02:
+                # A connection is opening: stop here so the engine can take it on and
+                # register it before the rest of the block goes by.
+                return nops, nov, nor, pool_used, i + 1
             continue
         s = sv >> 1
         d = sv & 1
@@ -507,4 +512,4 @@ def modbus_pass(
         if ts[i] > s_last[s]:
             s_last[s] = ts[i]
         slow[i] = 0
-    return nops, nov, nor, pool_used
+    return nops, nov, nor, pool_used, hi

@@ -11,6 +11,7 @@ from typing import Any
 from otconduit.analysis.bulk import BulkPath
 from otconduit.analysis.engine import Analyzer
 from otconduit.capture.reader import CaptureError, open_capture
+from otconduit.store.writer import ChunkWriter
 from otconduit.store.sqlite import Store
 
 FINGERPRINT_SPAN = 1 << 20
@@ -63,6 +64,7 @@ def analyze_file(
     with open_capture(p, block_size=block_size) as reader:
         capture_id = store.begin_capture(str(p), fp, p.stat().st_size, reader.report.format)
         analyzer = Analyzer(store, capture_id)
+        analyzer.writer = ChunkWriter(store.path, capture_id)
         fast = BulkPath(analyzer) if bulk else None
         feed = fast.feed_block if fast is not None else analyzer.feed_block
         for block in reader:
