@@ -21,7 +21,7 @@ import numpy as np
 
 from otconduit.analysis import kernels as _kernels
 from otconduit.analysis.connections import TcpConnection
-from otconduit.analysis.engine import Analyzer
+from otconduit.analysis.engine import OPS_BATCH, Analyzer
 from otconduit.capture.decode import decode_frame
 from otconduit.capture.reader import RawBlock
 from otconduit.inventory.roles import Behaviour
@@ -590,7 +590,7 @@ class BulkPath:
             for k in np.flatnonzero(counts).tolist():
                 funcs[_FN_NAMES[k]] += int(counts[k])
             self._behaviour(ckey, fc[sl], c["unit"][sl])
-        if a.ops_pending_count >= 50_000:
+        if a.ops_pending_count >= OPS_BATCH:
             a.flush_operations()
 
     def _behaviour(

@@ -40,7 +40,7 @@ from otconduit.store.sqlite import AssetRecord, ConversationRecord, Store
 from otconduit.store.writer import ChunkWriter
 
 MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
-OPS_BATCH = 50_000
+OPS_BATCH = 32_768
 SWEEP_EVERY = 4096  # packets between looks for connections to fold
 LINGER_NS = 2_000_000_000  # a finished connection's last ACKs arrive within this
 IDLE_NS = 3600 * 1_000_000_000  # a connection silent this long is folded (and re-opened)

@@ -11,10 +11,13 @@ from typing import Any
 from otconduit.analysis.bulk import BulkPath
 from otconduit.analysis.engine import Analyzer
 from otconduit.capture.reader import CaptureError, open_capture
-from otconduit.store.writer import ChunkWriter
 from otconduit.store.sqlite import Store
+from otconduit.store.writer import ChunkWriter
 
 FINGERPRINT_SPAN = 1 << 20
+# Capture bytes per block: large enough to amortise per-block work, small enough that
+# the block and the columns derived from it stay a small part of peak memory.
+ANALYSIS_BLOCK = 4 << 20
 
 
 def fingerprint(path: Path) -> str:
@@ -53,7 +56,7 @@ def analyze_file(
     *,
     progress: ProgressFn | None = None,
     bulk: bool = True,
-    block_size: int = 8 << 20,
+    block_size: int = ANALYSIS_BLOCK,
 ) -> CaptureResult:
     """Analyse one capture file into ``store``. Raises :class:`CaptureError` for non-captures."""
     p = Path(path)

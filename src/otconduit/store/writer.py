@@ -22,7 +22,7 @@ Chunks = Sequence[tuple[int, OpBatch]]
 class ChunkWriter:
     """Writes ``(conversation id, batch)`` lists for one capture on its own connection."""
 
-    def __init__(self, path: str | Path, capture_id: int, depth: int = 3) -> None:
+    def __init__(self, path: str | Path, capture_id: int, depth: int = 1) -> None:
         self.path = Path(path)
         self.capture_id = capture_id
         self._queue: queue.Queue[Callable[[], Chunks] | None] = queue.Queue(maxsize=depth)
