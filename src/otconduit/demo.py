@@ -12,14 +12,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from rich.console import Console
+from otconduit.cli.output import make_console
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = Path("demo")
 
 
 def main() -> int:
-    console = Console()
+    console = make_console()
     OUT.mkdir(exist_ok=True)
     pcap = OUT / "lab_modbus.pcap"
     db = OUT / "conduit.db"
@@ -63,10 +63,14 @@ def main() -> int:
         )
     except SystemExit as exc:
         return int(exc.code or 0)
-    console.print(
-        f"\nExplore further: .venv/bin/conduit assets --db {db} -f json | "
-        f".venv/bin/conduit operations --db {db} --status exception"
-    )
+    console.print("\nExplore further:", highlight=False)
+    for cmd in (
+        f"assets --db {db} -f json",
+        f"operations --db {db} --status exception",
+        f"conversations --db {db}",
+        f"problems --db {db}",
+    ):
+        console.print(f"  .venv/bin/conduit {cmd}", highlight=False, soft_wrap=True)
     return 0
 
 

@@ -20,7 +20,7 @@ from rich.progress import (
 
 from otconduit.analysis.run import CaptureResult
 from otconduit.capture.reader import CaptureError
-from otconduit.cli.output import Format, emit
+from otconduit.cli.output import Format, emit, make_console
 from otconduit.store import Store, StoreError, views
 
 app = typer.Typer(
@@ -30,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
-out = Console()
+out = make_console()
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]

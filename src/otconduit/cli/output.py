@@ -19,13 +19,19 @@ class Format(StrEnum):
     csv = "csv"
 
 
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that does not squeeze tables to 80 columns when piped or captured."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=200)
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, list):
         return ",".join(_cell(x) for x in v)
     if isinstance(v, dict):
-        return json.dumps(v, sort_keys=True)
+        return ", ".join(f"{k}: {_cell(x)}" for k, x in v.items())
     return str(v)
 
 
@@ -62,5 +68,5 @@ def emit(
     for row in rows:
         n += 1
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    (console or Console()).print(table)
+    (console or make_console()).print(table)
     return n
