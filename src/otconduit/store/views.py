@@ -6,6 +6,7 @@ keys only ever get added, never renamed.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -189,15 +190,27 @@ class OperationFilter:
 
 
 @dataclass(slots=True)
+class _ChunkRef:
+    id: int
+    first_ts: int
+    conv: dict[str, Any]
+    capture: str
+
+
+@dataclass(slots=True)
 class _Chunk:
+    """A loaded chunk and the rows of it that pass the filter, in time order."""
+
     batch: OpBatch
     conv: dict[str, Any]
     capture: str
-    rows: np.ndarray  # indices selected by the filter
+    rows: np.ndarray
 
 
-def _chunks(store: Store, flt: OperationFilter) -> Iterator[_Chunk]:
-    where, params = [], []
+def _chunk_refs(store: Store, flt: OperationFilter) -> list[_ChunkRef]:
+    """Chunks that may hold matching operations, by first timestamp (data not loaded)."""
+    where: list[str] = []
+    params: list[Any] = []
     for col, val in (
         ("v.protocol", flt.protocol),
         ("v.client_ip", flt.src_ip),
@@ -213,75 +226,85 @@ def _chunks(store: Store, flt: OperationFilter) -> Iterator[_Chunk]:
         where.append("(c.path = ? OR c.path LIKE ?)")
         params += [flt.capture, f"%/{flt.capture}"]
     sql = (
-        "SELECT k.data, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
+        "SELECT k.id, k.first_ts, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
         "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
         "JOIN captures c ON c.id = k.capture_id "
         + (f"WHERE {' AND '.join(where)} " if where else "")
         + "ORDER BY k.first_ts, k.id"
     )
-    status_code = STATUS_CODE.get(OpStatus(flt.status)) if flt.status in set(OpStatus) else -1
-    class_code = OP_CLASS_CODE.get(OpClass(flt.operation)) if flt.operation in set(OpClass) else -1
-    for r in store.conn.execute(sql, params):
-        batch = unpack(r[0])
-        ints = batch.ints
-        mask = np.ones(len(batch), bool)
-        if flt.status is not None:
-            mask &= ints["status"] == status_code
-        if flt.operation is not None:
-            mask &= ints["op_class"] == class_code
-        if flt.unit is not None:
-            mask &= ints["unit"] == flt.unit
-        if flt.function is not None:
-            if flt.function.isdigit():
-                mask &= ints["function_code"] == int(flt.function)
-            else:
-                want = flt.function.upper()
-                idx = [i for i, n in enumerate(batch.names) if n == want]
-                mask &= ints["function"] == (idx[0] if idx else -1)
-        rows = np.flatnonzero(mask)
-        if len(rows):
-            conv = {"protocol": r[1], "client_ip": r[2], "server_ip": r[3], "server_port": r[4]}
-            yield _Chunk(batch, conv, r[5], rows)
+    return [
+        _ChunkRef(
+            r[0],
+            r[1],
+            {"protocol": r[2], "client_ip": r[3], "server_ip": r[4], "server_port": r[5]},
+            r[6],
+        )
+        for r in store.conn.execute(sql, params)
+    ]
+
+
+def _load(store: Store, ref: _ChunkRef, flt: OperationFilter) -> _Chunk | None:
+    (blob,) = store.conn.execute("SELECT data FROM op_chunks WHERE id = ?", (ref.id,)).fetchone()
+    batch = unpack(blob)
+    ints = batch.ints
+    mask = np.ones(len(batch), bool)
+    if flt.status is not None:
+        code = STATUS_CODE.get(OpStatus(flt.status)) if flt.status in set(OpStatus) else -1
+        mask &= ints["status"] == code
+    if flt.operation is not None:
+        code = OP_CLASS_CODE.get(OpClass(flt.operation)) if flt.operation in set(OpClass) else -1
+        mask &= ints["op_class"] == code
+    if flt.unit is not None:
+        mask &= ints["unit"] == flt.unit
+    if flt.function is not None:
+        if flt.function.isdigit():
+            mask &= ints["function_code"] == int(flt.function)
+        else:
+            want = flt.function.upper()
+            idx = [i for i, n in enumerate(batch.names) if n == want]
+            mask &= ints["function"] == (idx[0] if idx else -1)
+    rows = np.flatnonzero(mask)
+    if not len(rows):
+        return None
+    rows = rows[np.argsort(ints["ts"][rows], kind="stable")]
+    return _Chunk(batch, ref.conv, ref.capture, rows)
+
+
+def _chunks(store: Store, flt: OperationFilter) -> Iterator[_Chunk]:
+    for ref in _chunk_refs(store, flt):
+        chunk = _load(store, ref, flt)
+        if chunk is not None:
+            yield chunk
 
 
 def _int(v: int) -> int | None:
     return None if v == NULL else int(v)
 
 
-def operations(store: Store, flt: OperationFilter | None = None) -> Iterator[dict[str, Any]]:
-    """Operations in time order (ties in capture order), streamed out of the packed chunks."""
-    flt = flt or OperationFilter()
-    chunks = list(_chunks(store, flt))
-    if not chunks:
-        return
-    ts = np.concatenate([c.batch.ints["ts"][c.rows] for c in chunks])
-    which = np.concatenate([np.full(len(c.rows), i, np.int64) for i, c in enumerate(chunks)])
-    pos = np.concatenate([c.rows for c in chunks])
-    order = np.lexsort((pos, which, ts))
-    if flt.limit:
-        order = order[: flt.limit]
-    cache: dict[int, tuple[dict[str, list[Any]], dict[int, dict[str, Any]], Any, Any]] = {}
-    for k in order.tolist():
-        ci, i = int(which[k]), int(pos[k])
-        ch = chunks[ci]
-        if ci not in cache:
-            b = ch.batch
-            n = len(b)
-            cache[ci] = (
-                {c: b.ints[c].tolist() for c in INT_COLUMNS},
-                dict(zip(b.detail_index.tolist(), b.details, strict=True)),
-                ragged_lists(b.ragged["values"], n),
-                ragged_lists(b.ragged["response_values"], n),
-            )
-        cols, details, vals, rvals = cache[ci]
-        b = ch.batch
+class _Cursor:
+    """Walks one chunk's matching rows, turning each into the output dict."""
+
+    def __init__(self, chunk: _Chunk) -> None:
+        b = chunk.batch
+        n = len(b)
+        self.chunk = chunk
+        self.rows = chunk.rows.tolist()
+        self.ts = b.ints["ts"][chunk.rows].tolist()
+        self.cols = {c: b.ints[c].tolist() for c in INT_COLUMNS}
+        self.details = dict(zip(b.detail_index.tolist(), b.details, strict=True))
+        self.vals = ragged_lists(b.ragged["values"], n)
+        self.rvals = ragged_lists(b.ragged["response_values"], n)
+
+    def row(self, k: int) -> dict[str, Any]:
+        i = self.rows[k]
+        cols, ch, b = self.cols, self.chunk, self.chunk.batch
         exc = cols["exception"][i]
-        detail = dict(details.get(i, {}))
-        if rvals[i] is not None:
-            detail["response_values"] = rvals[i]
+        detail = dict(self.details.get(i, {}))
+        if self.rvals[i] is not None:
+            detail["response_values"] = self.rvals[i]
         lat = cols["latency_ns"][i]
         req, resp = _int(cols["request_frame"][i]), _int(cols["response_frame"][i])
-        yield {
+        return {
             "ts": iso(cols["ts"][i]),
             "protocol": ch.conv["protocol"],
             "src_ip": ch.conv["client_ip"],
@@ -294,7 +317,7 @@ def operations(store: Store, flt: OperationFilter | None = None) -> Iterator[dic
             "unit": _int(cols["unit"][i]),
             "address": _int(cols["address"][i]),
             "quantity": _int(cols["quantity"][i]),
-            "values": vals[i],
+            "values": self.vals[i],
             "status": str(STATUSES[cols["status"][i]]),
             "exception": None if exc == NULL else b.exceptions[exc],
             "exception_code": _int(cols["exception_code"][i]),
@@ -306,8 +329,33 @@ def operations(store: Store, flt: OperationFilter | None = None) -> Iterator[dic
             "response_frame": resp,
             "detail": detail,
         }
-        if len(cache) > 64:  # keep memory flat on long outputs
-            cache.pop(next(iter(cache)))
+
+
+def operations(store: Store, flt: OperationFilter | None = None) -> Iterator[dict[str, Any]]:
+    """Operations in time order (ties in chunk order), streamed: a k-way merge over the
+    chunks, each loaded only when the merge reaches its first timestamp, so memory
+    follows the chunks that overlap in time, not the number of operations."""
+    flt = flt or OperationFilter()
+    refs = _chunk_refs(store, flt)
+    heap: list[tuple[int, int, int, _Cursor]] = []
+    nxt = 0
+    emitted = 0
+    while True:
+        while nxt < len(refs) and (not heap or refs[nxt].first_ts <= heap[0][0]):
+            chunk = _load(store, refs[nxt], flt)
+            if chunk is not None:
+                cur = _Cursor(chunk)
+                heapq.heappush(heap, (cur.ts[0], nxt, 0, cur))
+            nxt += 1
+        if not heap:
+            return
+        _, seq, k, cur = heapq.heappop(heap)
+        yield cur.row(k)
+        emitted += 1
+        if flt.limit and emitted >= flt.limit:
+            return
+        if k + 1 < len(cur.rows):
+            heapq.heappush(heap, (cur.ts[k + 1], seq, k + 1, cur))
 
 
 def function_summary(store: Store) -> list[dict[str, Any]]:
