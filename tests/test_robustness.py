@@ -114,3 +114,34 @@ def test_killed_analysis_loses_nothing_stored(tmp_path: Path) -> None:
     assert got == want and want > 0
     with Store(db, readonly=True) as store:
         assert {c["status"] for c in store.captures()} == {"complete"}
+
+
+def _snap(data: bytes, snaplen: int) -> bytes:
+    """Rewrite a little-endian microsecond pcap as if captured with ``-s snaplen``."""
+    out = bytearray(data[:16] + snaplen.to_bytes(4, "little") + data[20:24])
+    pos = 24
+    while pos + 16 <= len(data):
+        incl = int.from_bytes(data[pos + 8 : pos + 12], "little")
+        keep = min(incl, snaplen)
+        out += data[pos : pos + 8] + keep.to_bytes(4, "little") + data[pos + 12 : pos + 16]
+        out += data[pos + 16 : pos + 16 + keep]
+        pos += 16 + incl
+    return bytes(out)
+
+
+def test_snaplen_truncated_capture_decodes_as_far_as_it_goes(tmp_path: Path) -> None:
+    """Cut at 80 bytes, every 12-byte request is still whole; longer PDUs are not."""
+    assert BASE[:4] == b"\xd4\xc3\xb2\xa1"
+    cap = tmp_path / "snap.pcap"
+    cap.write_bytes(_snap(BASE, 80))
+    with Store(tmp_path / "c.db") as store:
+        res = analyze_file(store, cap)
+        ops = list(views.operations(store))
+        problems = views.problem_summary(store)
+    assert res.status == "complete" and res.packets == 126
+    whole = [o for o in ops if o["request_frame"] is not None]
+    assert len(whole) >= 30  # the short requests survive the cut
+    assert {o["function_code"] for o in whole} >= {1, 2, 3, 4, 5, 6}
+    # and what was cut off is reported, not silently dropped
+    reasons = {(p["layer"], p["reason"]) for p in problems}
+    assert ("capture", "snap length") in reasons

@@ -166,6 +166,14 @@ class Analyzer:
             self.problem(res.frame, res.layer, res.reason)
             return
         pkt: Packet | None = res
+        if res.l4_truncated:
+            self.problem(
+                res.frame,
+                "capture",
+                "snap length: frame cut short of its IP length",
+                src=res.src_ip or None,
+                dst=res.dst_ip or None,
+            )
         if res.ip_version == 0:
             return
         self._host(res, ts_ns)
