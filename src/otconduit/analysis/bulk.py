@@ -26,6 +26,7 @@ from otconduit.capture.decode import decode_frame
 from otconduit.capture.reader import RawBlock
 from otconduit.inventory.roles import Behaviour
 from otconduit.model import OpClass, OpStatus
+from otconduit.protocols.modbus.decoder import ModbusConnectionDecoder
 from otconduit.protocols.modbus.functions import exception_name, function_name
 from otconduit.protocols.modbus.pdu import ModbusMessage
 from otconduit.store.opchunks import (
@@ -172,7 +173,7 @@ class BulkPath:
     # -- registration and handover -------------------------------------------------------
     def _eligible(self, conn: TcpConnection) -> bool:
         dec = conn.decoder
-        if conn.protocol != "modbus" or dec is None or conn.closed:
+        if not isinstance(dec, ModbusConnectionDecoder) or conn.closed:
             return False
         if not all(r.clean and r.next_seq is not None for r in conn.reasm):
             return False
@@ -210,7 +211,7 @@ class BulkPath:
         self.s_smac[s] = 0
         self.s_dmac[s] = 0
         self.o_used[s] = 0
-        assert conn.decoder is not None
+        assert isinstance(conn.decoder, ModbusConnectionDecoder)
         session = conn.decoder.session
         pending = sorted(
             (m for q in session._open.values() for m in q), key=lambda m: (m.ts_ns, m.frame)
@@ -289,7 +290,7 @@ class BulkPath:
                 self.a._stream(conn, d, events)
         pending = [k for k in range(K.MAX_OUTSTANDING) if self.o_used[s, k]]
         pending.sort(key=lambda k: (int(self.o_ts[s, k]), int(self.o_frame[s, k])))
-        assert conn.decoder is not None
+        assert isinstance(conn.decoder, ModbusConnectionDecoder)
         for k in pending:
             self.o_used[s, k] = 0
             fc = int(self.o_fc[s, k])
@@ -318,8 +319,8 @@ class BulkPath:
                 raw=b"",
                 malformed_reason=None,
             )
-            txs = conn.decoder.session.request(msg)
-            self.a._modbus_results(conn, txs, [])
+            conn.decoder.transactions(conn.decoder.session.request(msg))
+            self.a._events(conn, conn.decoder.events())
 
     # -- blocks ------------------------------------------------------------------------
     def feed_block(self, block: RawBlock) -> None:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from otconduit.capture.tcp import StreamData, StreamGap, TcpReassembler
-from otconduit.model import Operation
-from otconduit.protocols.events import Malformed
-from otconduit.protocols.modbus.detect import modbus_verdict
-from otconduit.protocols.modbus.session import (
-    ModbusSession,
-    ModbusTransaction,
-    transaction_to_operation,
-)
-from otconduit.protocols.modbus.stream import ModbusMessage, ModbusStream
+from otconduit.protocols.base import ConnectionDecoder, Endpoints, ProtocolSpec
 
-PROBE_LIMIT = 512  # bytes of client data kept while deciding what a connection speaks
+PROBE_LIMIT = 512  # bytes kept per connection while deciding what it speaks
+PROBE_DATAGRAMS = 4  # UDP datagrams kept while deciding
 
 
 @dataclass(slots=True)
@@ -27,59 +21,32 @@ class ConnStats:
     connections: int = 1
 
 
-class ModbusDecoder:
-    """Both directions of one Modbus/TCP connection plus transaction matching."""
+def identify(
+    specs: Sequence[ProtocolSpec],
+    transport: str,
+    client: bytes,
+    server: bytes,
+    server_port: int,
+    client_port: int,
+    force: bool,
+) -> ProtocolSpec | bool | None:
+    """The protocol these first bytes speak: a spec, ``False`` (none of ours) or ``None``
+    (undecided: wait for more data unless ``force``).
 
-    __slots__ = ("endpoints", "session", "streams")
-
-    def __init__(self, endpoints: tuple[str, int, str, int]) -> None:
-        self.streams = (ModbusStream(is_request=True), ModbusStream(is_request=False))
-        self.session = ModbusSession()
-        self.endpoints = endpoints
-
-    def data(
-        self, direction: int, chunk: StreamData | StreamGap
-    ) -> tuple[list[ModbusTransaction], list[Malformed]]:
-        stream = self.streams[direction]
-        if isinstance(chunk, StreamGap):
-            stream.gap(chunk.nbytes, chunk.frame, chunk.ts_ns)
-        else:
-            stream.feed(chunk.data, chunk.frame, chunk.ts_ns)
-        return self._drain(direction)
-
-    def _drain(self, direction: int) -> tuple[list[ModbusTransaction], list[Malformed]]:
-        stream = self.streams[direction]
-        txs: list[ModbusTransaction] = []
-        bad: list[Malformed] = []
-        while True:
-            ev = stream.next_event()
-            if isinstance(ev, ModbusMessage):
-                if direction == 0:
-                    txs.extend(self.session.request(ev))
-                else:
-                    txs.extend(self.session.response(ev))
-            elif isinstance(ev, Malformed):
-                bad.append(ev)
-            else:
-                break
-        return txs, bad
-
-    def finish(self) -> tuple[list[ModbusTransaction], list[Malformed]]:
-        txs: list[ModbusTransaction] = []
-        bad: list[Malformed] = []
-        for d in (0, 1):
-            self.streams[d].end()
-            t, b = self._drain(d)
-            txs += t
-            bad += b
-        txs += self.session.flush()
-        return txs, bad
-
-    def operation(self, tx: ModbusTransaction) -> Operation:
-        c_ip, c_port, s_ip, s_port = self.endpoints
-        return transaction_to_operation(
-            tx, src_ip=c_ip, src_port=c_port, dst_ip=s_ip, dst_port=s_port
-        )
+    Specs whose well-known port the connection uses are asked first, so a port is a
+    prior that breaks ties, never a verdict on its own.
+    """
+    candidates = [s for s in specs if transport in s.transports]
+    candidates.sort(key=lambda s: not ({server_port, client_port} & s.ports))
+    undecided = False
+    for spec in candidates:
+        on_port = bool({server_port, client_port} & spec.ports)
+        verdict = spec.verdict(client, server, on_port)
+        if verdict:
+            return spec
+        if verdict is None:
+            undecided = True
+    return None if undecided and not force else False
 
 
 @dataclass(slots=True, eq=False)  # identity semantics: connections live in sets
@@ -100,15 +67,23 @@ class TcpConnection:
     # (direction, chunk) in delivery order while the protocol is undecided.
     probe: list[tuple[int, StreamData | StreamGap]] = field(default_factory=list)
     probe_bytes: int = 0
-    decoder: ModbusDecoder | None = None
+    spec: ProtocolSpec | None = None
+    decoder: ConnectionDecoder | None = None
     closed: bool = False  # FIN or RST seen
     fins: int = 0  # bit d: FIN from direction d (3 with an RST: the connection is over)
     finished_ts: int | None = None
     slot: int = -1  # index in the bulk path's state arrays, -1 when never handed to it
+    transport: str = "tcp"
 
     @property
-    def endpoints(self) -> tuple[str, int, str, int]:
-        return (self.client_ip, self.client_port, self.server_ip, self.server_port)
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            transport="tcp",
+            client_ip=self.client_ip,
+            client_port=self.client_port,
+            server_ip=self.server_ip,
+            server_port=self.server_port,
+        )
 
     def flip(self) -> None:
         """Swap client and server (content showed the handshake's initiator serves)."""
@@ -120,10 +95,10 @@ class TcpConnection:
         st = self.stats
         st.packets.reverse()
         st.bytes.reverse()
-        if self.decoder is not None:
-            self.decoder = ModbusDecoder(self.endpoints)
+        if self.spec is not None:
+            self.decoder = self.spec.factory(self.endpoints)
 
-    def decide(self, force: bool = False) -> bool:
+    def decide(self, specs: Sequence[ProtocolSpec], force: bool = False) -> bool:
         """Identify the application protocol from the first bytes of both directions.
 
         Returns True once decided. Undecided connections keep their data in a small
@@ -133,17 +108,74 @@ class TcpConnection:
             return True
         client = b"".join(c.data for d, c in self.probe if d == 0 and isinstance(c, StreamData))
         server = b"".join(c.data for d, c in self.probe if d == 1 and isinstance(c, StreamData))
-        verdict = modbus_verdict(
+        found = identify(
+            specs,
+            "tcp",
             client[:PROBE_LIMIT],
             server[:PROBE_LIMIT],
-            on_port_502=502 in (self.server_port, self.client_port),
+            self.server_port,
+            self.client_port,
+            force or self.probe_bytes >= PROBE_LIMIT,
         )
-        if verdict:
-            self.protocol = "modbus"
-            self.decoder = ModbusDecoder(self.endpoints)
-            return True
-        # Undecided: keep probing unless the probe is full or the connection is over.
-        if verdict is None and not force and self.probe_bytes < PROBE_LIMIT:
+        if found is None:
             return False
-        self.protocol = "unknown"
+        if found is False:
+            self.protocol = "unknown"
+            return True
+        assert isinstance(found, ProtocolSpec)
+        self.spec = found
+        self.protocol = found.name
+        self.decoder = found.factory(self.endpoints)
+        return True
+
+
+@dataclass(slots=True, eq=False)
+class UdpFlow:
+    """Datagrams between a client and a server port (UDP has no connection)."""
+
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    vlan: int
+    stats: ConnStats
+    protocol: str | None = None
+    probe: list[tuple[int, bytes, int, int]] = field(default_factory=list)
+    spec: ProtocolSpec | None = None
+    decoder: ConnectionDecoder | None = None
+    transport: str = "udp"
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            transport="udp",
+            client_ip=self.client_ip,
+            client_port=self.client_port,
+            server_ip=self.server_ip,
+            server_port=self.server_port,
+        )
+
+    def decide(self, specs: Sequence[ProtocolSpec], force: bool = False) -> bool:
+        if self.protocol is not None:
+            return True
+        client = next((p for d, p, _, _ in self.probe if d == 0), b"")
+        server = next((p for d, p, _, _ in self.probe if d == 1), b"")
+        found = identify(
+            specs,
+            "udp",
+            client,
+            server,
+            self.server_port,
+            self.client_port,
+            force or len(self.probe) >= PROBE_DATAGRAMS,
+        )
+        if found is None:
+            return False
+        if found is False:
+            self.protocol = "unknown"
+            return True
+        assert isinstance(found, ProtocolSpec)
+        self.spec = found
+        self.protocol = found.name
+        self.decoder = found.factory(self.endpoints)
         return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
 
-from otconduit.analysis.connections import PROBE_LIMIT, ConnStats, TcpConnection
+from otconduit.analysis.connections import PROBE_LIMIT, ConnStats, TcpConnection, UdpFlow
 from otconduit.analysis.ports import server_side
 from otconduit.capture.decode import DecodeProblem, decode_frame
 from otconduit.capture.ipfrag import Defragmenter
@@ -32,9 +32,10 @@ from otconduit.capture.reader import RawBlock, ReadReport
 from otconduit.capture.tcp import StreamData, StreamGap
 from otconduit.inventory.oui import mac_vendor
 from otconduit.inventory.roles import Behaviour, infer_roles
-from otconduit.model import Operation
+from otconduit.model import IdentityClaim, Operation
+from otconduit.protocols.base import DecoderEvent, ProtocolSpec
 from otconduit.protocols.events import Malformed
-from otconduit.protocols.modbus.session import ModbusTransaction, device_identity
+from otconduit.protocols.registry import default_protocols
 from otconduit.store.opchunks import OpBatch, concat, from_operations
 from otconduit.store.sqlite import AssetRecord, ConversationRecord, Store
 from otconduit.store.writer import ChunkWriter
@@ -46,16 +47,6 @@ LINGER_NS = 2_000_000_000  # a finished connection's last ACKs arrive within thi
 IDLE_NS = 3600 * 1_000_000_000  # a connection silent this long is folded (and re-opened)
 ROUTER_MAC_MIN_IPS = 4  # a MAC seen with this many IPs is a router's, not a host's
 
-IDENTITY_ATTRS = {
-    "VendorName": "vendor",
-    "ProductCode": "product_code",
-    "MajorMinorRevision": "revision",
-    "VendorUrl": "vendor_url",
-    "ProductName": "product_name",
-    "ModelName": "model",
-    "UserApplicationName": "application",
-}
-
 
 @dataclass(slots=True)
 class HostSeen:
@@ -64,16 +55,6 @@ class HostSeen:
     sent: int = 0
     received: int = 0
     macs: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(slots=True)
-class UdpFlow:
-    client_ip: str
-    client_port: int
-    server_ip: str
-    server_port: int
-    vlan: int
-    stats: ConnStats
 
 
 def _vlan_key(pkt: Packet) -> int:
@@ -91,9 +72,12 @@ def _is_unicast(ip: str) -> bool:
 class Analyzer:
     """Accumulates one capture's analysis and writes it to the store."""
 
-    def __init__(self, store: Store, capture_id: int) -> None:
+    def __init__(
+        self, store: Store, capture_id: int, protocols: tuple[ProtocolSpec, ...] | None = None
+    ) -> None:
         self.store = store
         self.capture_id = capture_id
+        self.protocols = protocols if protocols is not None else default_protocols()
         self.defrag = Defragmenter()
         self.tcp: dict[tuple[str, int, str, int, int], TcpConnection] = {}
         self.udp: dict[tuple[str, int, str, int, int], UdpFlow] = {}
@@ -275,16 +259,16 @@ class Analyzer:
         if conn.protocol is None:
             conn.probe.extend((direction, c) for c in chunks)
             conn.probe_bytes += sum(len(c.data) for c in chunks if isinstance(c, StreamData))
-            if not conn.decide():
-                return
-            self._after_decide(conn)
+            if conn.decide(self.protocols):
+                self._after_decide(conn)
             return
         dec = conn.decoder
         if dec is None:
             return
         for chunk in chunks:
-            txs, bad = dec.data(direction, chunk)
             if chunk.__class__ is StreamGap:
+                assert isinstance(chunk, StreamGap)
+                dec.gap(direction, chunk.nbytes, chunk.frame, chunk.ts_ns)
                 self.problem(
                     chunk.frame,
                     "tcp",
@@ -293,29 +277,41 @@ class Analyzer:
                     conn.client_ip,
                     conn.server_ip,
                 )
-            self._modbus_results(conn, txs, bad)
+            else:
+                assert isinstance(chunk, StreamData)
+                dec.feed(direction, chunk.data, chunk.frame, chunk.ts_ns)
+            self._events(conn, dec.events())
 
     def _after_decide(self, conn: TcpConnection) -> None:
         """Replay the probe buffer into the chosen decoder, or report what it was not."""
-        if conn.protocol == "modbus" and conn.client_port == 502 and conn.server_port != 502:
-            # The handshake said otherwise, but the Modbus server is the side on 502.
+        spec = conn.spec
+        if (
+            spec is not None
+            and conn.client_port in spec.ports
+            and (conn.server_port not in spec.ports)
+        ):
+            # The handshake said otherwise, but the server is the side on the protocol's
+            # port (content decided the protocol; the port decides who serves).
             self._flip(conn)
         probe, conn.probe = conn.probe, []
-        if conn.protocol == "modbus" and conn.decoder is not None:
+        if conn.decoder is not None:
             # Replay in delivery order so transactions pair as they did on the wire.
             for d, chunk in probe:
-                txs, bad = conn.decoder.data(d, chunk)
-                self._modbus_results(conn, txs, bad)
-        elif conn.server_port == 502:
-            first = next((c.frame for _, c in probe), None)
-            self.problem(
-                first,
-                "modbus",
-                "not Modbus: traffic on TCP port 502 is not Modbus/TCP",
-                "modbus",
-                conn.client_ip,
-                conn.server_ip,
-            )
+                self._stream(conn, d, [chunk])
+            return
+        for other in self.protocols:
+            if "tcp" in other.transports and conn.server_port in other.ports:
+                first = next((c.frame for _, c in probe), None)
+                self.problem(
+                    first,
+                    other.name,
+                    f"not {other.label}: traffic on TCP port {conn.server_port} is not "
+                    f"{other.label}",
+                    other.name,
+                    conn.client_ip,
+                    conn.server_ip,
+                )
+                break
 
     def _flip(self, conn: TcpConnection) -> None:
         old = (conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, conn.vlan)
@@ -324,35 +320,28 @@ class Analyzer:
         key = (conn.client_ip, conn.client_port, conn.server_ip, conn.server_port, conn.vlan)
         self.tcp[key] = conn
 
-    def _modbus_results(
-        self, conn: TcpConnection, txs: list[ModbusTransaction], bad: list[Malformed]
-    ) -> None:
-        for m in bad:
-            self.problem(m.frame, "modbus", m.reason, "modbus", conn.client_ip, conn.server_ip)
-        if not txs or conn.decoder is None:
-            return
-        for tx in txs:
-            op = conn.decoder.operation(tx)
-            self._operation(conn, op)
-            if tx.response is not None and tx.response.function_code in (43, 17):
-                self._identity(conn, tx)
+    def _events(self, conn: TcpConnection | UdpFlow, events: list[DecoderEvent]) -> None:
+        """Route what a decoder produced: operations, identity claims, problems."""
+        for ev in events:
+            if isinstance(ev, Operation):
+                self._operation(conn, ev)
+            elif isinstance(ev, IdentityClaim):
+                claims = self.identity.setdefault((ev.ip, conn.vlan), {})
+                key = (ev.attribute, ev.value, ev.source)
+                claims[key] = max(claims.get(key, 0.0), ev.confidence)
+            elif isinstance(ev, Malformed):
+                self.problem(
+                    ev.frame,
+                    conn.protocol or "?",
+                    ev.reason,
+                    conn.protocol,
+                    conn.client_ip,
+                    conn.server_ip,
+                )
 
-    def _identity(self, conn: TcpConnection, tx: ModbusTransaction) -> None:
-        ident = device_identity(tx)
-        if not ident:
-            return
-        claims = self.identity.setdefault((conn.server_ip, conn.vlan), {})
-        for key, value in ident.items():
-            if not value:
-                continue
-            if key in IDENTITY_ATTRS:
-                claims[(IDENTITY_ATTRS[key], value, "modbus_43_14")] = 0.9
-            else:
-                claims[(key, value, "modbus_17" if key == "slave_id" else "modbus")] = 0.5
-
-    def _operation(self, conn: TcpConnection, op: Operation) -> None:
+    def _operation(self, conn: TcpConnection | UdpFlow, op: Operation) -> None:
         proto = op.protocol
-        ckey = ("tcp", conn.client_ip, conn.server_ip, conn.server_port, conn.vlan, proto)
+        ckey = (conn.transport, conn.client_ip, conn.server_ip, conn.server_port, conn.vlan, proto)
         conv_id = self.conv_ids.get(ckey)
         if conv_id is None:
             conv_id = self.conv_ids[ckey] = self.store.conversation_id(*ckey)
@@ -422,6 +411,23 @@ class Analyzer:
         flow.stats.packets[direction] += 1
         flow.stats.bytes[direction] += pkt.ip_len
         flow.stats.last_ts = max(flow.stats.last_ts, pkt.ts_ns)
+        if not pkt.payload:
+            return
+        if flow.protocol is None:
+            flow.probe.append((direction, pkt.payload, pkt.frame, pkt.ts_ns))
+            if flow.decide(self.protocols):
+                self._replay_udp(flow)
+        elif flow.decoder is not None:
+            flow.decoder.feed(direction, pkt.payload, pkt.frame, pkt.ts_ns)
+            self._events(flow, flow.decoder.events())
+
+    def _replay_udp(self, flow: UdpFlow) -> None:
+        probe, flow.probe = flow.probe, []
+        if flow.decoder is None:
+            return
+        for d, payload, frame, ts in probe:
+            flow.decoder.feed(d, payload, frame, ts)
+        self._events(flow, flow.decoder.events())
 
     def _icmp(self, pkt: Packet) -> None:
         key = (pkt.src_ip, pkt.dst_ip, _vlan_key(pkt))
@@ -446,11 +452,10 @@ class Analyzer:
             if chunks:
                 self._stream(conn, d, chunks)
         if conn.protocol is None:
-            conn.decide(force=True)
+            conn.decide(self.protocols, force=True)
             self._after_decide(conn)
         if conn.decoder is not None:
-            txs, bad = conn.decoder.finish()
-            self._modbus_results(conn, txs, bad)
+            self._events(conn, conn.decoder.finish())
         for d, name in ((0, "client"), (1, "server")):
             r = conn.reasm[d]
             if r.retransmitted:
@@ -526,7 +531,12 @@ class Analyzer:
             self._fold(conn)
         merged = self.conv_acc
         for flow in self.udp.values():
-            self._accumulate("udp", flow, "unknown", merged)
+            if flow.protocol is None:
+                flow.decide(self.protocols, force=True)
+                self._replay_udp(flow)
+            if flow.decoder is not None:
+                self._events(flow, flow.decoder.finish())
+            self._accumulate("udp", flow, flow.protocol or "unknown", merged)
         for flow in self.icmp.values():
             self._accumulate("icmp", flow, "icmp", merged)
         for key, rec in merged.items():

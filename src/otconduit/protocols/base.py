@@ -73,3 +73,8 @@ class ProtocolSpec:
     ports: frozenset[int]  # well-known server ports: a prior for recognition, not a rule
     verdict: Verdict
     factory: Callable[[Endpoints], ConnectionDecoder]
+    title: str = ""  # for people: "Modbus/TCP"; defaults to the name
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name

@@ -11,8 +11,10 @@ Typical use, per TCP connection::
                 ops.append(transaction_to_operation(tx, src_ip=..., ...))
 """
 
+from otconduit.protocols.base import Endpoints, ProtocolSpec
 from otconduit.protocols.events import NEED_DATA, Malformed, NeedData
-from otconduit.protocols.modbus.detect import looks_like_modbus, modbus_score
+from otconduit.protocols.modbus.decoder import ModbusConnectionDecoder
+from otconduit.protocols.modbus.detect import looks_like_modbus, modbus_score, modbus_verdict
 from otconduit.protocols.modbus.functions import (
     diagnostic_name,
     exception_name,
@@ -30,8 +32,10 @@ from otconduit.protocols.modbus.stream import ModbusStream
 
 __all__ = [
     "NEED_DATA",
+    "SPEC",
     "DecodedPdu",
     "Malformed",
+    "ModbusConnectionDecoder",
     "ModbusMessage",
     "ModbusSession",
     "ModbusStream",
@@ -47,3 +51,21 @@ __all__ = [
     "op_class",
     "transaction_to_operation",
 ]
+
+
+def _verdict(client: bytes, server: bytes, on_known_port: bool) -> bool | None:
+    return modbus_verdict(client, server, on_port_502=on_known_port)
+
+
+def _factory(endpoints: Endpoints) -> ModbusConnectionDecoder:
+    return ModbusConnectionDecoder(endpoints)
+
+
+SPEC = ProtocolSpec(
+    name="modbus",
+    transports=frozenset({"tcp"}),
+    ports=frozenset({502}),
+    verdict=_verdict,
+    factory=_factory,
+    title="Modbus/TCP",
+)
