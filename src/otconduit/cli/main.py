@@ -109,6 +109,14 @@ def analyze(
         raise fail("no packets could be read from the given captures", 1)
 
 
+SUMMARY_ROWS = 25  # rows per summary table; the listing commands show everything
+
+
+def _more(total: int, command: str) -> None:
+    if total > SUMMARY_ROWS:
+        out.print(f"  ... {total - SUMMARY_ROWS} more: conduit {command}", highlight=False)
+
+
 def _summary(store: Store, results: list[CaptureResult]) -> None:
     rows = [
         {
@@ -128,18 +136,21 @@ def _summary(store: Store, results: list[CaptureResult]) -> None:
         console=out,
     )
     assets = views.assets(store)
+    # Devices that speak an industrial protocol first, then the busiest.
+    assets.sort(key=lambda a: (not a["protocols"], -(a["packets_sent"] + a["packets_received"])))
     emit(
-        assets,
+        assets[:SUMMARY_ROWS],
         Format.table,
         columns=["ip", "mac", "vlan", "vendor", "roles", "protocols"],
         title=f"Assets ({len(assets)})",
         console=out,
     )
-    convs = [
-        c for c in views.conversations(store) if c["protocol"] != "unknown"
-    ] or views.conversations(store)[:20]
+    _more(len(assets), "assets")
+    convs = views.conversations(store)
+    ics = [c for c in convs if c["protocol"] != "unknown"]
+    ics.sort(key=lambda c: -(c["packets_c2s"] + c["packets_s2c"]))
     emit(
-        convs,
+        ics[:SUMMARY_ROWS],
         Format.table,
         columns=[
             "client_ip",
@@ -151,9 +162,10 @@ def _summary(store: Store, results: list[CaptureResult]) -> None:
             "packets_s2c",
             "functions",
         ],
-        title="Industrial conversations",
+        title=f"Industrial conversations ({len(ics)} of {len(convs)} conversations)",
         console=out,
     )
+    _more(len(ics), "conversations")
     emit(
         views.function_summary(store),
         Format.table,
