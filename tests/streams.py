@@ -59,6 +59,12 @@ def flows(pcap: Path, server_ports: set[int]) -> list[Flow]:
                 transport = "tcp" if pkt.ip_proto == IPPROTO_TCP else "udp"
                 key = (c, s, cp, sp, transport)
                 flow = table.get(key)
+                if flow is None and (s, c, sp, cp, transport) in table:
+                    # Both ends on a server port (DNP3 20000<->20000): one flow, the
+                    # side that spoke first is the client.
+                    key = (s, c, sp, cp, transport)
+                    flow = table[key]
+                    d = 1 - d
                 if flow is None or (
                     transport == "tcp" and d == 0 and pkt.tcp_flags & TCP_SYN and flow.chunks
                 ):

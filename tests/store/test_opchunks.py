@@ -91,6 +91,7 @@ def _expected(op: Operation) -> tuple[object, ...]:
         "response_frame": op.response_frame,
         "tid": op.transaction_id,
         "op_class": OP_CLASS_CODE[op.operation],
+        "reversed": 0,
     }
     detail = dict(op.detail)
     rv = detail.pop("response_values", None)

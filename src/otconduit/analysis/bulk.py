@@ -578,6 +578,7 @@ class BulkPath:
                 "op_class": op_class[sl],
                 "function": fn_index[sl],
                 "exception": exc_index,
+                "reversed": np.zeros(hi - lo, np.int64),
             }
             batch = OpBatch(
                 ints=ints,

@@ -74,6 +74,7 @@ class TcpConnection:
     finished_ts: int | None = None
     slot: int = -1  # index in the bulk path's state arrays, -1 when never handed to it
     transport: str = "tcp"
+    seen_protocols: set[str] = field(default_factory=set)  # of the operations it carried
 
     @property
     def endpoints(self) -> Endpoints:
@@ -144,6 +145,7 @@ class UdpFlow:
     spec: ProtocolSpec | None = None
     decoder: ConnectionDecoder | None = None
     transport: str = "udp"
+    seen_protocols: set[str] = field(default_factory=set)
 
     @property
     def endpoints(self) -> Endpoints:

@@ -87,7 +87,8 @@ class Analyzer:
         self.identity: dict[tuple[str, int], dict[tuple[str, str, str], float]] = {}
         self.conv_functions: dict[tuple[str, str, str, int, int, str], Counter[str]] = {}
         self.conv_ids: dict[tuple[str, str, str, int, int, str], int] = {}
-        self.ops_pending: dict[int, list[Operation]] = {}
+        # per conversation id: operations and whether each runs server -> client
+        self.ops_pending: dict[int, tuple[list[Operation], list[int]]] = {}
         self.batches_pending: list[tuple[int, OpBatch]] = []  # from the bulk path
         self.ops_pending_count = 0
         self.problems: list[tuple[int | None, str, str | None, str, str | None, str | None]] = []
@@ -299,6 +300,8 @@ class Analyzer:
             for d, chunk in probe:
                 self._stream(conn, d, [chunk])
             return
+        if not any(isinstance(c, StreamData) for _, c in probe):
+            return  # nothing was said: a refused or idle connection is no protocol error
         for other in self.protocols:
             if "tcp" in other.transports and conn.server_port in other.ports:
                 first = next((c.frame for _, c in probe), None)
@@ -346,25 +349,28 @@ class Analyzer:
         if conv_id is None:
             conv_id = self.conv_ids[ckey] = self.store.conversation_id(*ckey)
         self.conv_functions.setdefault(ckey, Counter())[op.function] += 1
-        for ip, serving in ((conn.client_ip, False), (conn.server_ip, True)):
+        conn.seen_protocols.add(proto)
+        # Roles follow the operation (a DNP3 outstation may open the TCP connection).
+        for ip, serving in ((op.src_ip, False), (op.dst_ip, True)):
             b = self.behaviour.get((ip, conn.vlan, proto))
             if b is None:
                 b = self.behaviour[(ip, conn.vlan, proto)] = Behaviour()
             if serving:
                 b.operations_served += 1
-                b.clients_served.add(conn.client_ip)
+                b.clients_served.add(op.src_ip)
                 if op.unit is not None:
                     b.units_served.add(op.unit)
             else:
                 b.operations_sent += 1
-                b.servers_polled.add(conn.server_ip)
+                b.servers_polled.add(op.dst_ip)
                 b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + 1
         self.operations += 1
         self.ops_by_status[op.status] += 1
         pending = self.ops_pending.get(conv_id)
         if pending is None:
-            pending = self.ops_pending[conv_id] = []
-        pending.append(op)
+            pending = self.ops_pending[conv_id] = ([], [])
+        pending[0].append(op)
+        pending[1].append(0 if op.src_ip == conn.client_ip else 1)
         self.ops_pending_count += 1
         if self.ops_pending_count >= OPS_BATCH:
             self.flush_operations()
@@ -381,8 +387,8 @@ class Analyzer:
 
         def build() -> list[tuple[int, OpBatch]]:
             parts: dict[int, list[OpBatch]] = {}
-            for cid, ops in slow_ops.items():
-                parts.setdefault(cid, []).append(from_operations(ops))
+            for cid, (ops, rev) in slow_ops.items():
+                parts.setdefault(cid, []).append(from_operations(ops, rev))
             for cid, batch in fast_batches:
                 parts.setdefault(cid, []).append(batch)
             return [(cid, concat(batches)) for cid, batches in parts.items()]
@@ -497,6 +503,29 @@ class Analyzer:
         protocol: str,
         merged: dict[tuple[str, str, str, int, int, str], ConversationRecord],
     ) -> None:
+        seen = f.seen_protocols
+        if seen and protocol not in seen:
+            protocol = min(seen)  # e.g. an "s7comm" connection that carried S7comm-plus
+        for other in seen - {protocol}:
+            # Operations of a second protocol on the same connection: list the pair too.
+            okey = (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, other)
+            if okey not in merged:
+                merged[okey] = ConversationRecord(
+                    transport,
+                    f.client_ip,
+                    f.server_ip,
+                    f.server_port,
+                    f.vlan,
+                    other,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    f.stats.first_ts,
+                    f.stats.last_ts,
+                    {},
+                )
         key = (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol)
         st = f.stats
         rec = merged.get(key)
@@ -562,16 +591,21 @@ class Analyzer:
                 rec.attributes.append(("identity", attr, value, source, conf, None))
             out.append(rec)
         index = {(r.ip, r.vlan): r for r in out}
+        per_host: dict[tuple[str, int], dict[str, Behaviour]] = {}
         for (ip, vlan, proto), b in self.behaviour.items():
-            found = index.get((ip, vlan))
+            per_host.setdefault((ip, vlan), {})[proto] = b
+        for key, by_proto in per_host.items():
+            found = index.get(key)
             if found is None:
                 continue
             rec = found
-            if b.operations_served:
-                rec.attributes.append(("protocol", proto, "server", "behaviour", 0.9, None))
-            if b.operations_sent:
-                rec.attributes.append(("protocol", proto, "client", "behaviour", 0.9, None))
-            for g in infer_roles(proto, b):
+            for proto, b in sorted(by_proto.items()):
+                if b.operations_served:
+                    rec.attributes.append(("protocol", proto, "server", "behaviour", 0.9, None))
+                if b.operations_sent:
+                    rec.attributes.append(("protocol", proto, "client", "behaviour", 0.9, None))
+            # Roles describe the host, so its behaviour in every protocol is judged as one.
+            for g in infer_roles(by_proto):
                 rec.attributes.append(
                     ("role", g.role, "inferred", "behaviour", g.confidence, g.evidence)
                 )

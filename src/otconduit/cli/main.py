@@ -20,6 +20,7 @@ from rich.progress import (
 
 from otconduit.analysis.run import CaptureResult
 from otconduit.capture.reader import CaptureError
+from otconduit.cli.lab_cmd import lab
 from otconduit.cli.output import Format, emit, make_console
 from otconduit.store import Store, StoreError, views
 
@@ -327,6 +328,9 @@ def problems(db: DbOpt = DEFAULT_DB, fmt: FmtOpt = Format.table) -> None:
             columns=["layer", "reason", "count"],
             title="Decode problems",
         )
+
+
+app.command()(lab)
 
 
 def main() -> None:  # pragma: no cover

@@ -181,6 +181,7 @@ class LoopbackCapture:
         backend: str = "auto",
         iface: str = "lo",
         settle: float = 0.2,
+        own_process_group: bool = False,
     ) -> None:
         _check_loopback(addrs)
         if backend not in ("auto", "tcpdump", "afpacket"):
@@ -191,6 +192,9 @@ class LoopbackCapture:
         self.iface = iface
         self.settle = settle
         self.requested_backend = backend
+        # tcpdump in its own process group does not see a terminal's Ctrl-C, so the owner
+        # can stop it last and keep the packets of its own orderly shutdown.
+        self.own_process_group = own_process_group
         self.backend = ""
         self.packets = 0
         self.dropped = 0
@@ -256,7 +260,11 @@ class LoopbackCapture:
         if expr:
             cmd.append(expr)
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            process_group=0 if self.own_process_group else None,
         )
         assert proc.stderr is not None
         sel = selectors.DefaultSelector()

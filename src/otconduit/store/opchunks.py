@@ -29,7 +29,7 @@ NULL = np.iinfo(np.int64).min  # NULL sentinel inside unpacked int64 columns
 
 INT_COLUMNS = (
     "ts",
-    "src_port",
+    "src_port",  # the conversation's client port (the operation's source unless reversed)
     "function_code",
     "unit",
     "address",
@@ -43,6 +43,7 @@ INT_COLUMNS = (
     "op_class",
     "function",
     "exception",
+    "reversed",  # 1: the operation runs server -> client (e.g. a PLC-driven S7 download)
 )
 RAGGED_COLUMNS = ("values", "response_values")
 
@@ -184,8 +185,12 @@ def _ragged(lists: Sequence[Sequence[int] | None]) -> tuple[np.ndarray, np.ndarr
 RESPONSE_VALUES_KEY = "response_values"
 
 
-def from_operations(ops: Sequence[Operation]) -> OpBatch:
-    """Column-pack Python :class:`Operation` objects (the per-packet path)."""
+def from_operations(ops: Sequence[Operation], reversed_: Sequence[int] | None = None) -> OpBatch:
+    """Column-pack Python :class:`Operation` objects (the per-packet path).
+
+    ``reversed_[i]`` is 1 when operation i goes from the conversation's server to its
+    client; its client port is then the operation's destination port.
+    """
     n = len(ops)
     names: dict[str, int] = {}
     excs: dict[str, int] = {}
@@ -195,9 +200,10 @@ def from_operations(ops: Sequence[Operation]) -> OpBatch:
     detail_index: list[int] = []
     details: list[dict[str, Any]] = []
     for i, op in enumerate(ops):
+        rev = reversed_[i] if reversed_ is not None else 0
         row = (
             op.ts_ns,
-            op.src_port,
+            op.dst_port if rev else op.src_port,
             op.function_code,
             op.unit,
             op.address,
@@ -211,6 +217,7 @@ def from_operations(ops: Sequence[Operation]) -> OpBatch:
             OP_CLASS_CODE[op.operation],
             names.setdefault(op.function, len(names)),
             None if op.exception is None else excs.setdefault(op.exception, len(excs)),
+            rev,
         )
         for c, v in zip(INT_COLUMNS, row, strict=True):
             if v is not None:

@@ -211,14 +211,15 @@ def _chunk_refs(store: Store, flt: OperationFilter) -> list[_ChunkRef]:
     """Chunks that may hold matching operations, by first timestamp (data not loaded)."""
     where: list[str] = []
     params: list[Any] = []
-    for col, val in (
-        ("v.protocol", flt.protocol),
-        ("v.client_ip", flt.src_ip),
-        ("v.server_ip", flt.dst_ip),
-    ):
+    if flt.protocol is not None:
+        where.append("v.protocol = ?")
+        params.append(flt.protocol)
+    # An operation may run server -> client, so either end may be its source: chunks are
+    # chosen broadly here and operations narrowed per row in _load.
+    for val in (flt.src_ip, flt.dst_ip):
         if val is not None:
-            where.append(f"{col} = ?")
-            params.append(val)
+            where.append("(v.client_ip = ? OR v.server_ip = ?)")
+            params += [val, val]
     if flt.ip:
         where.append("(v.client_ip = ? OR v.server_ip = ?)")
         params += [flt.ip, flt.ip]
@@ -256,6 +257,12 @@ def _load(store: Store, ref: _ChunkRef, flt: OperationFilter) -> _Chunk | None:
         mask &= ints["op_class"] == code
     if flt.unit is not None:
         mask &= ints["unit"] == flt.unit
+    rev = ints["reversed"] == 1
+    client, server = ref.conv["client_ip"], ref.conv["server_ip"]
+    if flt.src_ip is not None:
+        mask &= np.where(rev, server == flt.src_ip, client == flt.src_ip)
+    if flt.dst_ip is not None:
+        mask &= np.where(rev, client == flt.dst_ip, server == flt.dst_ip)
     if flt.function is not None:
         if flt.function.isdigit():
             mask &= ints["function_code"] == int(flt.function)
@@ -304,13 +311,17 @@ class _Cursor:
             detail["response_values"] = self.rvals[i]
         lat = cols["latency_ns"][i]
         req, resp = _int(cols["request_frame"][i]), _int(cols["response_frame"][i])
+        conv = ch.conv
+        client = (conv["client_ip"], cols["src_port"][i])
+        server = (conv["server_ip"], conv["server_port"])
+        src, dst = (server, client) if cols["reversed"][i] == 1 else (client, server)
         return {
             "ts": iso(cols["ts"][i]),
-            "protocol": ch.conv["protocol"],
-            "src_ip": ch.conv["client_ip"],
-            "src_port": cols["src_port"][i],
-            "dst_ip": ch.conv["server_ip"],
-            "dst_port": ch.conv["server_port"],
+            "protocol": conv["protocol"],
+            "src_ip": src[0],
+            "src_port": src[1],
+            "dst_ip": dst[0],
+            "dst_port": dst[1],
             "operation": str(OP_CLASSES[cols["op_class"][i]]),
             "function": b.names[cols["function"][i]],
             "function_code": cols["function_code"][i],
