@@ -1,74 +1,136 @@
 """`make demo`: the main job on the embedded default, with no hardware.
 
-Until the full simulated plant lands, the demo records a real Modbus/TCP session from the
-lab (a pymodbus server exercised by pymodbus clients on loopback), analyses that capture
-into ``demo/conduit.db`` and shows what the monitor found. Without live-capture rights it
-analyses the lab capture recorded into the repository instead.
+1. The built-in plant (``conduit lab``) runs a mixed scenario — normal production plus
+   injected attacks and a bearing failure — for about a minute and a half of wall time
+   (half an hour of plant time), recording all its traffic.
+2. The monitor analyses the capture into ``demo/conduit.db`` and prints the inventory,
+   the industrial conversations and the operations it decoded.
+3. The plant's ground truth is held against what the monitor recorded.
+
+Without the rights to run the plant (root: ports 102/502 and loopback capture) the demo
+analyses the lab capture recorded into the repository instead. Ctrl-C stops cleanly.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from otconduit.cli.output import make_console
+from otconduit.cli.output import Format, emit, make_console
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = Path("demo")
+DURATION = float(os.environ.get("CONDUIT_DEMO_SECONDS", "90"))
+SPEED = 20.0
+
+
+def _run_plant(pcap: Path, labels: Path) -> str | None:
+    """Run the plant; returns why it could not run, or None."""
+    from otconduit.lab.plant import PlantOptions, check_ports_free, run_plant
+    from otconduit.lab.sniffer import capture_unavailable_reason
+
+    reason = capture_unavailable_reason()
+    if reason is not None:
+        return reason
+    busy = check_ports_free()
+    if busy:
+        return f"plant ports already in use: {busy[:3]}"
+    result = run_plant(
+        PlantOptions(
+            duration=DURATION,
+            speed=SPEED,
+            seed=7,
+            pcap=pcap,
+            labels=labels,
+            scenarios=["mixed"],
+        )
+    )
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return None
 
 
 def main() -> int:
     console = make_console()
     OUT.mkdir(exist_ok=True)
-    pcap = OUT / "lab_modbus.pcap"
-    db = OUT / "conduit.db"
+    pcap, labels_path, db = OUT / "plant.pcap", OUT / "labels.json", OUT / "conduit.db"
     for f in OUT.glob("conduit.db*"):
         f.unlink()
+    labels: list[dict[str, object]] = []
+    console.print(
+        f"[bold]1. Plant[/]: conveyor PLC, press (S7), packaging (OPC UA), remote I/O and "
+        f"energy meters on 127.0.10.x, HMI/engineering/historian/IT hosts around them; "
+        f"scenario 'mixed' for {DURATION:.0f} s at {SPEED:.0f}x plant time ..."
+    )
     try:
-        from otconduit.lab.modbus_exercise import run_exercise
-        from otconduit.lab.sniffer import capture_unavailable_reason
-
-        reason = capture_unavailable_reason()
-        if reason is not None:
-            raise RuntimeError(reason)
-        console.print(
-            "[bold]1. Lab:[/] a pymodbus PLC on 127.0.5.10:502, polled and written by "
-            "three clients; recording the traffic ..."
-        )
-        manifest = run_exercise(pcap, host="127.0.5.10", port=502)
-        console.print(
-            f"   recorded {manifest['capture']['packets']} packets, "
-            f"{len(manifest['requests'])} requests → {pcap}"
-        )
-    except Exception as exc:
+        why = _run_plant(pcap, labels_path)
+    except KeyboardInterrupt:
+        console.print("interrupted: the plant stopped cleanly")
+        return 130
+    if why is None:
+        labels = json.loads(labels_path.read_text())
+    else:
         fallback = REPO / "tests" / "data" / "modbus_all_functions.pcap"
-        if not fallback.exists():
-            console.print(
-                f"[red]error:[/] cannot record the lab ({exc}) and no recorded capture is available"
-            )
-            return 1
-        console.print(f"[yellow]Lab recording unavailable ({exc}); using {fallback}[/]")
+        console.print(f"[yellow]The plant cannot run here ({why}); analysing {fallback}[/]")
         shutil.copyfile(fallback, pcap)
 
-    console.print(f"\n[bold]2. Monitor:[/] conduit analyze {pcap} --db {db}\n")
+    console.print(f"\n[bold]2. Monitor[/]: conduit analyze {pcap} --db {db}\n")
     from otconduit.cli.main import app
 
     try:
         app(["analyze", str(pcap), "--db", str(db)], standalone_mode=False)
-        console.print("\n[bold]3. Writes and controls seen[/] (conduit operations --class write)")
-        app(
-            ["operations", "--db", str(db), "--class", "write", "--limit", "15"],
-            standalone_mode=False,
+        console.print(
+            "\n[bold]Controls and program changes[/] (conduit operations --class control | program)"
         )
+        for cls in ("control", "program"):
+            app(
+                ["operations", "--db", str(db), "--class", cls, "--limit", "12"],
+                standalone_mode=False,
+            )
     except SystemExit as exc:
         return int(exc.code or 0)
+
+    if labels:
+        from otconduit.analysis.groundtruth import match_labels
+        from otconduit.store import Store
+
+        with Store(db, readonly=True) as store:
+            matches = match_labels(store, labels)
+        interesting = [m for m in matches if m.label.get("kind") != "fc-sweep"]
+        rows = [
+            {
+                "scenario": m.label["scenario"],
+                "event": m.label["kind"],
+                "from": m.label["src_ip"],
+                "to": m.label["dst_ip"],
+                "what": f"{m.label['protocol']} {m.label['function']}",
+                "monitor": f"seen ({m.evidence})" if m.seen else "NOT SEEN",
+            }
+            for m in interesting
+        ]
+        console.print()
+        emit(
+            rows,
+            Format.table,
+            columns=list(rows[0]) if rows else [],
+            title="3. Ground truth (plant labels) vs what the monitor recorded",
+            console=console,
+        )
+        seen = sum(m.seen for m in matches)
+        console.print(
+            f"{seen} of {len(matches)} labelled events found in the decoded traffic "
+            "(alerts with ATT&CK ids come with the detection engine)."
+        )
     console.print("\nExplore further:", highlight=False)
     for cmd in (
         f"assets --db {db} -f json",
         f"operations --db {db} --status exception",
         f"conversations --db {db}",
         f"problems --db {db}",
+        "lab --list-scenarios",
     ):
         console.print(f"  .venv/bin/conduit {cmd}", highlight=False, soft_wrap=True)
     return 0
