@@ -42,12 +42,32 @@ def test_s7_known_devices(tmp_path: Path) -> None:
 
 
 # This baseline has no #fields header; ICSNPP's cip_identity record, in order:
-CIP_IDENTITY_FIELDS = (
-    "ts uid id.orig_h id.orig_p id.resp_h id.resp_p is_orig source_h source_p destination_h "
-    "destination_p encapsulation_version device_ip socket_port vendor_id vendor_name "
-    "device_type_id device_type_name product_code revision device_status serial_number "
-    "product_name device_state"
-).split()
+CIP_IDENTITY_FIELDS = [
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "is_orig",
+    "source_h",
+    "source_p",
+    "destination_h",
+    "destination_p",
+    "encapsulation_version",
+    "device_ip",
+    "socket_port",
+    "vendor_id",
+    "vendor_name",
+    "device_type_id",
+    "device_type_name",
+    "product_code",
+    "revision",
+    "device_status",
+    "serial_number",
+    "product_name",
+    "device_state",
+]
 
 
 def test_cip_identity(tmp_path: Path) -> None:
