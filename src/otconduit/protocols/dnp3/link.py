@@ -31,12 +31,11 @@ Bad CRCs, what :class:`LinkFramer` chooses:
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from otconduit.protocols.events import NEED_DATA, Malformed, NeedData
+from otconduit.protocols.events import Malformed, NeedData
+from otconduit.protocols.framing import StreamFramer
 
 START: Final = b"\x05\x64"
 HEADER_SIZE: Final = 10
@@ -128,7 +127,7 @@ class LinkFrame:
 Event = LinkFrame | Malformed | NeedData
 
 
-class LinkFramer:
+class LinkFramer(StreamFramer[LinkFrame]):
     """Frames one direction of a DNP3 byte stream into :class:`LinkFrame` events.
 
     Buffer bounds: after the events are drained, at most ``MAX_FRAME - 1`` octets of an
@@ -141,32 +140,18 @@ class LinkFramer:
     ``resyncs`` (times framing was lost), ``bytes_skipped``.
     """
 
+    unit = "octets"
+    compact_floor = 4096
+
     def __init__(self, max_skip: int = DEFAULT_MAX_SKIP) -> None:
         if max_skip < 1:
             raise ValueError("max_skip must be >= 1")
+        super().__init__(skip_limit=max_skip)
         self.max_skip = max_skip
-        self._buf = bytearray()
-        self._pos = 0
-        self._base = 0  # stream offset of _buf[0]
-        self._chunks: deque[tuple[int, int, int]] = deque()  # (end offset, frame, ts_ns)
-        self._events: deque[LinkFrame | Malformed] = deque()
-        self._skip_reason: str | None = None
-        self._skipped = bytearray()
-        self._skipped_offset = 0
-        self._skipped_at = (0, 0)
         self.frames = 0
         self.bad_crc_frames = 0
-        self.malformed = 0
-        self.resyncs = 0
-        self.bytes_skipped = 0
 
     # --- inputs ---------------------------------------------------------------------
-
-    def feed(self, data: bytes, frame: int, ts_ns: int) -> None:
-        """Append stream bytes delivered by capture frame ``frame``."""
-        if data:
-            self._buf += data
-            self._chunks.append((self._base + len(self._buf), frame, ts_ns))
 
     def gap(self, nbytes: int, frame: int, ts_ns: int) -> None:
         """``nbytes`` octets were lost: a partial frame is reported, then resynchronise."""
@@ -178,55 +163,30 @@ class LinkFramer:
     def cut(self, reason: str, frame: int, ts_ns: int) -> None:
         """End of a datagram, a gap or the stream: report every unframed octet."""
         self._drain()
-        if self._skipped:
-            self._events.append(self._take_skipped())
+        if (skipped := self._take_skipped()) is not None:
+            self._events.append(skipped)
         if self._pos < len(self._buf):
             data = bytes(self._buf[self._pos :])
-            self._report(
+            self.malformed += 1
+            self.bytes_skipped += len(data)
+            self._events.append(
                 Malformed(
                     reason=f"{reason}: {len(data)} octets",
                     offset=self._base + self._pos,
                     frame=frame,
                     ts_ns=ts_ns,
                     data=data[:MAX_FRAME],
-                ),
-                len(data),
+                )
             )
-        self._base += len(self._buf)
-        self._buf.clear()
-        self._pos = 0
-        self._chunks.clear()
-        self._skip_reason = None
+        self._drop(0)
+        self._resync = None
 
     def end(self) -> None:
         """End of the capture: leftover octets become a Malformed event."""
         frame, ts_ns = self._frame_of(self._base + len(self._buf) - 1)
         self.cut("truncated link frame at end of stream", frame, ts_ns)
 
-    # --- outputs --------------------------------------------------------------------
-
-    def next_event(self) -> Event:
-        """The next frame or Malformed event, or ``NEED_DATA``."""
-        if self._events:
-            return self._events.popleft()
-        event = self._parse()
-        return NEED_DATA if event is None else event
-
-    def events(self) -> Iterator[LinkFrame | Malformed]:
-        """Every event available now."""
-        while not isinstance(event := self.next_event(), NeedData):
-            yield event
-
-    @property
-    def buffered(self) -> int:
-        """Octets held and not yet reported."""
-        return len(self._buf) - self._pos + len(self._skipped)
-
     # --- internals ------------------------------------------------------------------
-
-    def _drain(self) -> None:
-        while (event := self._parse()) is not None:
-            self._events.append(event)
 
     def _parse(self) -> LinkFrame | Malformed | None:
         buf = self._buf
@@ -237,7 +197,7 @@ class LinkFramer:
                 return None
             if buf[pos] != 0x05 or (avail >= 2 and buf[pos + 1] != 0x64):
                 if not self._skipped:
-                    self._skip_reason = "no link header (05 64)"
+                    self._resync = "no link header (05 64)"
                     self.resyncs += 1
                 found = buf.find(START, pos + 1)
                 if found < 0:  # keep a trailing 05: it may start a header
@@ -253,7 +213,7 @@ class LinkFramer:
                     return self._take_skipped()
                 if problem.startswith("bad CRC"):
                     self.bad_crc_frames += 1
-                self._skip_reason = problem
+                self._resync = problem
                 self.resyncs += 1
                 if self._skip(1):
                     return self._take_skipped()
@@ -307,50 +267,8 @@ class LinkFramer:
             data=raw,
         )
 
-    def _skip(self, count: int) -> bool:
-        """Move up to ``count`` octets to the skipped run; True when the run is full."""
-        count = min(count, self.max_skip - len(self._skipped))
-        if count > 0:
-            if not self._skipped:
-                self._skipped_offset = self._base + self._pos
-            self._skipped += self._buf[self._pos : self._pos + count]
-            self._skipped_at = self._frame_of(self._base + self._pos + count - 1)
-            self._advance(count)
-        return len(self._skipped) >= self.max_skip
-
-    def _take_skipped(self) -> Malformed:
-        frame, ts_ns = self._skipped_at
-        event = Malformed(
-            reason=f"{self._skip_reason or 'resynchronised'}; skipped {len(self._skipped)} octets",
-            offset=self._skipped_offset,
-            frame=frame,
-            ts_ns=ts_ns,
-            data=bytes(self._skipped),
-        )
-        self.malformed += 1
-        self.bytes_skipped += len(self._skipped)
-        self._skipped.clear()
-        self._skip_reason = None
+    def _take_skipped(self, at: tuple[int, int] | None = None) -> Malformed | None:
+        """Report the skipped run; its reason is forgotten with it."""
+        event = super()._take_skipped(at)
+        self._resync = None
         return event
-
-    def _report(self, event: Malformed, nbytes: int) -> None:
-        self.malformed += 1
-        self.bytes_skipped += nbytes
-        self._events.append(event)
-
-    def _advance(self, count: int) -> None:
-        self._pos += count
-        head = self._base + self._pos
-        while self._chunks and self._chunks[0][0] <= head:
-            self._chunks.popleft()
-        if self._pos == len(self._buf) or self._pos > max(4096, len(self._buf) // 2):
-            del self._buf[: self._pos]
-            self._base += self._pos
-            self._pos = 0
-
-    def _frame_of(self, offset: int) -> tuple[int, int]:
-        """(frame, ts_ns) of the chunk that delivered the octet at stream ``offset``."""
-        for end, frame, ts_ns in self._chunks:
-            if offset < end:
-                return frame, ts_ns
-        return (self._chunks[-1][1], self._chunks[-1][2]) if self._chunks else (0, 0)

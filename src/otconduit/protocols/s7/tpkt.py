@@ -29,12 +29,11 @@ reassembly holds at most ``max_tsdu`` bytes (larger ones are reported and droppe
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from otconduit.protocols.events import NEED_DATA, Malformed, NeedData
+from otconduit.protocols.events import Malformed, NeedData
+from otconduit.protocols.framing import StreamFramer
 
 TPKT_VERSION: Final = 3
 TPKT_HEADER: Final = 4
@@ -221,60 +220,39 @@ def _parameters(var: bytes) -> tuple[tuple[int, bytes], ...] | str:
     return tuple(out)
 
 
-class TpktStream:
+class TpktStream(StreamFramer[CotpEvent]):
     """Frames one direction of an ISO-on-TCP connection into COTP events.
 
     Counters: ``packets`` (TPKT packets framed), ``malformed`` (Malformed events),
     ``resyncs`` (times framing was lost), ``bytes_skipped`` (bytes reported as skipped).
+
+    Uses the buffer, chunk and skip primitives of :class:`StreamFramer` but its own
+    event loop: one TPKT packet yields zero events (a DT without EOT), one, or two (an
+    interrupted TSDU and the TPDU that interrupted it), and an unfinished TSDU must be
+    reported at a gap or the end as well as the unread bytes.
     """
 
     def __init__(self, *, skip_limit: int = 4096, max_tsdu: int = 65536) -> None:
         if skip_limit < PLAUSIBLE_PREFIX or max_tsdu < 1:
             raise ValueError("skip_limit must be >= 6 and max_tsdu >= 1")
+        super().__init__(skip_limit=skip_limit)
         self.skip_limit = skip_limit
         self.max_tsdu = max_tsdu
-        self._buf = bytearray()
-        self._pos = 0
-        self._base = 0  # stream offset of _buf[0]
-        self._chunks: deque[tuple[int, int, int]] = deque()  # (end offset, frame, ts_ns)
-        self._events: deque[CotpEvent | Malformed] = deque()
-        self._resync: str | None = None
-        self._skipped = bytearray()
-        self._skipped_offset = 0
-        self._skipped_at = (0, 0)
         self._tsdu = bytearray()
         self._tsdu_tpdus = 0
         self._tsdu_offset = 0
         self._tsdu_first_frame = 0
         self._tsdu_dropping = False  # an oversized TSDU is being discarded up to its EOT
-        self._ended = False
         self.packets = 0
-        self.malformed = 0
-        self.resyncs = 0
-        self.bytes_skipped = 0
 
     # --- inputs ---------------------------------------------------------------------
 
-    def feed(self, data: bytes, frame: int, ts_ns: int) -> None:
-        """Append stream bytes delivered by capture frame ``frame`` at ``ts_ns``."""
-        if self._ended:
-            raise RuntimeError("feed() after end()")
-        if data:
-            self._buf += data
-            self._chunks.append((self._base + len(self._buf), frame, ts_ns))
-
     def gap(self, nbytes: int, frame: int, ts_ns: int) -> None:
         """Announce ``nbytes`` lost bytes: what is partial is reported, then resync."""
-        if self._ended:
-            raise RuntimeError("gap() after end()")
-        if nbytes < 0:
-            raise ValueError("nbytes must be >= 0")
+        self._check_gap(nbytes)
         self._drain()
         self._flush_partial("before gap", frame, ts_ns)
-        self._base += len(self._buf) + nbytes
-        self._buf.clear()
-        self._pos = 0
-        self._chunks.clear()
+        self._drop(nbytes)
         self._resync = "bytes before the first plausible TPKT header after a gap"
         self.resyncs += 1
 
@@ -289,24 +267,18 @@ class TpktStream:
 
     # --- outputs --------------------------------------------------------------------
 
-    def next_event(self) -> Event:
-        """The next COTP event or Malformed, or ``NEED_DATA``."""
-        while not self._events:
-            if self._ended or not self._step():
-                return NEED_DATA
-        return self._events.popleft()
-
-    def events(self) -> Iterator[CotpEvent | Malformed]:
-        """Every event available now (stops at ``NEED_DATA``)."""
-        while not isinstance(event := self.next_event(), NeedData):
-            yield event
-
     @property
     def buffered(self) -> int:
         """Bytes held and not yet reported: unread input, skipped run, TSDU so far."""
-        return len(self._buf) - self._pos + len(self._skipped) + len(self._tsdu)
+        return super().buffered + len(self._tsdu)
 
     # --- internals ------------------------------------------------------------------
+
+    def _parse(self) -> CotpEvent | Malformed | None:
+        while not self._events:
+            if not self._step():
+                return None
+        return self._events.popleft()
 
     def _drain(self) -> None:
         while not self._ended and self._step():
@@ -325,7 +297,7 @@ class TpktStream:
                 return True
             # Next candidate version byte; the last byte stays until we see what follows.
             found = buf.find(b"\x03\x00", pos + 1)
-            self._skip((found if found >= 0 else len(buf) - 1) - pos)
+            self._skip_all((found if found >= 0 else len(buf) - 1) - pos)
             return True
         if avail < TPKT_HEADER:
             return False
@@ -336,7 +308,7 @@ class TpktStream:
                 f" (version must be 3, length >= {MIN_TPKT_LENGTH})"
             )
             self.resyncs += 1
-            self._skip(1)
+            self._skip_all(1)
             return True
         if avail < length:
             return False
@@ -413,7 +385,7 @@ class TpktStream:
         self._reset_tsdu()
         rest = bytes(self._buf[self._pos :])
         if self._resync is not None:
-            self._skip(len(rest))
+            self._skip_all(len(rest))
             self._skipped_at = (frame, ts_ns)
             self._report_skipped()
         elif rest:
@@ -427,58 +399,17 @@ class TpktStream:
         self._advance(len(self._buf) - self._pos)
 
     def _malformed(self, reason: str, offset: int, frame: int, ts_ns: int, data: bytes) -> None:
-        self.malformed += 1
-        self.bytes_skipped += len(data)
-        self._events.append(
-            Malformed(reason=reason, offset=offset, frame=frame, ts_ns=ts_ns, data=data)
-        )
+        self._report(reason, offset, (frame, ts_ns), data)
 
-    def _skip(self, count: int) -> None:
+    def _skip_all(self, count: int) -> None:
         """Move ``count`` unread bytes to the skipped run, reporting it when it is full."""
         while count > 0:
-            take = min(count, self.skip_limit - len(self._skipped))
-            if not self._skipped:
-                self._skipped_offset = self._base + self._pos
-            self._skipped += self._buf[self._pos : self._pos + take]
-            self._skipped_at = self._frame_of(self._base + self._pos + take - 1)
-            self._advance(take)
-            count -= take
-            if len(self._skipped) >= self.skip_limit:
+            take = min(count, self._skip_limit - len(self._skipped))
+            if self._skip(take):
                 self._report_skipped()
+            count -= take
 
     def _report_skipped(self) -> None:
-        if not self._skipped:
-            return
-        frame, ts_ns = self._skipped_at
-        reason = f"{self._resync or 'resynchronised'}; skipped {len(self._skipped)} bytes"
-        self._malformed(reason, self._skipped_offset, frame, ts_ns, bytes(self._skipped))
-        self._skipped.clear()
-
-    def _advance(self, count: int) -> None:
-        self._pos += count
-        head = self._base + self._pos
-        while self._chunks and self._chunks[0][0] <= head:
-            self._chunks.popleft()
-        if self._pos == len(self._buf) or self._pos > max(65536, len(self._buf) // 2):
-            del self._buf[: self._pos]
-            self._base += self._pos
-            self._pos = 0
-
-    def _completing_frame(self, begin: int, end: int) -> tuple[int, int]:
-        """(frame, ts_ns) that completed ``[begin, end)``: the latest frame among the
-        chunks holding those bytes, as Wireshark attributes a reassembled PDU."""
-        best = self._frame_of(end - 1)
-        for chunk_end, frame, ts_ns in self._chunks:
-            if chunk_end <= begin:
-                continue
-            if frame > best[0]:
-                best = (frame, ts_ns)
-            if chunk_end >= end:
-                break
-        return best
-
-    def _frame_of(self, offset: int) -> tuple[int, int]:
-        for end, frame, ts_ns in self._chunks:
-            if offset < end:
-                return frame, ts_ns
-        return (self._chunks[-1][1], self._chunks[-1][2]) if self._chunks else (0, 0)
+        event = self._take_skipped()
+        if event is not None:
+            self._events.append(event)
