@@ -4,7 +4,7 @@ library errors become one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,11 +18,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from otconduit.analysis.run import CaptureResult
-from otconduit.capture.reader import CaptureError
 from otconduit.cli.lab_cmd import lab
 from otconduit.cli.output import Format, emit, make_console
 from otconduit.store import Store, StoreError, views
+
+if TYPE_CHECKING:  # the analysis stack (numba) loads only for commands that analyse
+    from otconduit.analysis.run import CaptureResult
 
 app = typer.Typer(
     help="Conduit: passive OT monitoring for IT/OT convergence.",
@@ -58,7 +59,8 @@ def analyze(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary tables.")] = False,
 ) -> None:
     """Decode captures into the database: operations, assets, conversations."""
-    from otconduit.analysis.run import analyze_file
+    from otconduit.analysis.run import CaptureResult, analyze_file
+    from otconduit.capture.reader import CaptureError
 
     for cap in captures:
         if not cap.exists():
