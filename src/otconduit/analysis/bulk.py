@@ -82,6 +82,8 @@ class BulkPath:
     s_dmac: np.ndarray
     s_conv: np.ndarray
     s_port: np.ndarray
+    s_fin: np.ndarray
+    s_fin_ts: np.ndarray
     o_used: np.ndarray
     o_tid: np.ndarray
     o_fc: np.ndarray
@@ -120,6 +122,8 @@ class BulkPath:
             "s_dmac": ((n, 2), np.int64),
             "s_conv": ((n,), np.int64),
             "s_port": ((n,), np.int64),
+            "s_fin": ((n,), np.int64),
+            "s_fin_ts": ((n,), np.int64),
             "o_used": ((n, w), np.int8),
             "o_tid": ((n, w), np.int64),
             "o_fc": ((n, w), np.int64),
@@ -210,6 +214,7 @@ class BulkPath:
         self.s_port[s] = conn.client_port
         self.s_smac[s] = 0
         self.s_dmac[s] = 0
+        self.s_fin[s] = 0
         self.o_used[s] = 0
         assert isinstance(conn.decoder, ModbusConnectionDecoder)
         session = conn.decoder.session
@@ -282,6 +287,7 @@ class BulkPath:
         """Give slot ``s`` back to the per-packet engine, exactly where the kernel left it."""
         conn = self.conns[s]
         assert conn is not None
+        self._absorb_stats({s})  # counters and FINs first: the engine decides on them
         self.s_fast[s] = 0
         self.active.discard(s)
         for d in (0, 1):
@@ -350,7 +356,9 @@ class BulkPath:
         buf = block.buf
         ts = block.ts_ns
         K.parse_headers(buf, block.offsets, block.caplens, block.linktypes, *cols.values())
-        slow = np.ones(n, np.uint8)
+        done = np.zeros(n, np.uint8)  # 1: taken by the kernel or the per-packet engine
+        slowed = np.empty(n + 1, np.int64)  # slots the kernel turned slow (one pass)
+        slow_count = 0
         payload = int(cols["plen"][cols["ok"] == 1].sum())
         vcap = 8 * payload + 4096
         out = {
@@ -386,7 +394,7 @@ class BulkPath:
             if self.active:
                 if self.pool_used > len(self.pool) // 2:
                     self._compact_pool()
-                nops, nov, nor, self.pool_used, hi = K.modbus_pass(
+                nops, nov, nor, self.pool_used, hi, nsl = K.modbus_pass(
                     buf,
                     ts,
                     block.first_frame,
@@ -415,6 +423,8 @@ class BulkPath:
                     self.s_dmac,
                     self.s_conv,
                     self.s_port,
+                    self.s_fin,
+                    self.s_fin_ts,
                     self.o_used,
                     self.o_tid,
                     self.o_fc,
@@ -427,7 +437,7 @@ class BulkPath:
                     self.o_vlen,
                     self.pool,
                     self.pool_used,
-                    slow,
+                    done,
                     *out.values(),
                     ov,
                     orv,
@@ -436,11 +446,15 @@ class BulkPath:
                     nops,
                     nov,
                     nor,
+                    slowed,
                 )
-                for s in [s for s in self.active if self.s_fast[s] == 0]:
-                    self._handover(s)
-            # The rest, in capture order, through the per-packet engine.
-            for i in (np.flatnonzero(slow[lo:hi]) + lo).tolist():
+                for s in set(slowed[:nsl].tolist()):
+                    if s in self.active:
+                        self._handover(s)
+            # The rest, in capture order, through the per-packet engine. A connection that
+            # becomes eligible is registered at once and the kernel resumes right after
+            # its packet, so a new connection leaves the per-packet path within a packet.
+            for i in (np.flatnonzero(done[lo:hi] == 0) + lo).tolist():
                 off = int(block.offsets[i])
                 res = decode_frame(
                     buf[off : off + int(block.caplens[i])].tobytes(),
@@ -449,7 +463,21 @@ class BulkPath:
                     int(ts[i]),
                     int(block.wirelens[i]),
                 )
+                a.last_conn = None
                 a.feed(res, int(ts[i]))
+                done[i] = 1
+                slow_count += 1
+                conn = a.last_conn
+                if (
+                    conn is not None
+                    and conn.protocol == "modbus"
+                    and conn.slot not in self.active
+                    and self._eligible(conn)
+                ):
+                    self._register(conn)
+                    dirty.add(conn.slot)
+                    hi = i + 1
+                    break
             touched, a.touched = a.touched, set()
             registered = False
             for conn in touched:
@@ -463,7 +491,7 @@ class BulkPath:
             # steady state: long sub-blocks, fewer kernel calls.
             sub = SUB_BLOCK if registered or touched else min(sub * 2, MAX_SUB_BLOCK)
             lo = hi
-        fast_count = n - int(np.count_nonzero(slow))
+        fast_count = n - slow_count
         self.packets_bulk += fast_count
         a.packets += fast_count
         if a.first_ts is None:
@@ -515,6 +543,15 @@ class BulkPath:
                         h.macs[_mac_str(mac)] += count
             self.s_pk[s] = 0
             self.s_by[s] = 0
+            fins = int(self.s_fin[s])
+            if fins:
+                # FIN/ACK seen in bulk: the same bookkeeping the engine does for one
+                conn.closed = True
+                conn.fins |= fins
+                if conn.fins == 3 and conn.finished_ts is None:
+                    conn.finished_ts = int(self.s_fin_ts[s])
+                    a.closing.append(conn)
+                self.s_fin[s] = 0
 
     def _conv_of(self, conn: TcpConnection) -> int:
         """Conversation id of a registered connection's Modbus operations (cached)."""

@@ -108,6 +108,7 @@ class Analyzer:
         self._next_idle_sweep = 0
         # Connections that saw per-packet traffic since the bulk path last looked.
         self.touched: set[TcpConnection] = set()
+        self.last_conn: TcpConnection | None = None  # of the last TCP packet fed
 
     # -- problems ------------------------------------------------------------
     def problem(
@@ -235,6 +236,7 @@ class Analyzer:
             self.tcp[(c[0], c[1], c[2], c[3], vlan)] = conn
             direction = 0 if (pkt.src_ip, pkt.sport) == (c[0], c[1]) else 1
         self.touched.add(conn)
+        self.last_conn = conn
         st = conn.stats
         st.packets[direction] += 1
         st.bytes[direction] += pkt.ip_len

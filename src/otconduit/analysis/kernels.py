@@ -288,6 +288,8 @@ def modbus_pass(
     s_dmac,
     s_conv,
     s_port,
+    s_fin,
+    s_fin_ts,
     o_used,
     o_tid,
     o_fc,
@@ -300,7 +302,7 @@ def modbus_pass(
     o_vlen,
     pool,
     pool_used,
-    slow,
+    done,
     op_conv,
     op_port,
     op_ts,
@@ -325,42 +327,48 @@ def modbus_pass(
     nops,
     nov,
     nor,
+    slowed,
 ):
-    """One sequential pass over packets ``lo..hi-1``, appending operations after ``nops``
-    (and values after ``nov``/``nor``); returns the new (nops, nov, nor, pool_used) and
-    where it stopped (``hi``, or just after the SYN of a connection it does not know)."""
+    """One sequential pass over the packets ``lo..hi-1`` not yet ``done`` (it marks those
+    it takes), appending operations after ``nops``
+    (and values after ``nov``/``nor``); returns the new (nops, nov, nor, pool_used), where
+    it stopped (``hi``) and how many slot numbers it wrote to ``slowed``."""
     op_cap = len(op_ts)
+    nsl = 0  # slots turned slow in this pass, listed in ``slowed`` for the hand-over
     for i in range(lo, hi):
-        slow[i] = SLOW
+        if done[i]:
+            continue  # taken already, by the kernel or the per-packet engine
         if ok[i] == 0:
             continue
         k1, k2 = flow_keys(src[i], dst[i], sport[i], dport[i], vlan[i])
         sv = table_get(tk1, tk2, tv, k1, k2)
         if sv < 0:
-            if flags[i] & 0x02:
-                # A connection is opening: stop here so the engine can take it on and
-                # register it before the rest of the block goes by.
-                return nops, nov, nor, pool_used, i + 1
             continue
         s = sv >> 1
         d = sv & 1
         if s_fast[s] == 0:
             continue
         f = flags[i]
-        if f & 0x07:  # SYN, FIN, RST: the per-packet path owns connection state changes
+        if f & 0x06:  # SYN, RST: the per-packet path owns connection state changes
             s_fast[s] = 0
+            slowed[nsl] = s
+            nsl += 1
             continue
         if s_smac[s, d] == 0:
             s_smac[s, d] = smac[i]
             s_dmac[s, d] = dmac[i]
         elif s_smac[s, d] != smac[i] or s_dmac[s, d] != dmac[i]:
             s_fast[s] = 0
+            slowed[nsl] = s
+            nsl += 1
             continue
         length = plen[i]
         frame = first_frame + i
         if length > 0:
             if seq[i] != s_next[s, d]:
                 s_fast[s] = 0
+                slowed[nsl] = s
+                nsl += 1
                 continue
             # One whole ADU that fills the segment exactly, decodable here (checked before
             # anything changes, so a refusal leaves the connection state untouched).
@@ -417,6 +425,8 @@ def modbus_pass(
                             good = 1 <= _u16(buf, q + 3) <= 123
             if not good or nops >= op_cap or nov + 2000 > len(ov) or nor + 2000 > len(orv):
                 s_fast[s] = 0
+                slowed[nsl] = s
+                nsl += 1
                 continue
             # Accepted: apply.
             p = poff[i]
@@ -507,9 +517,12 @@ def modbus_pass(
                         nor += qty
                 nops += 1
             s_next[s, d] = (s_next[s, d] + length) & 0xFFFFFFFF
+        if f & 0x01:  # FIN: noted for the engine (closed, and when both sides have said it)
+            s_fin[s] |= 1 << d
+            s_fin_ts[s] = ts[i]
         s_pk[s, d] += 1
         s_by[s, d] += iplen[i]
         if ts[i] > s_last[s]:
             s_last[s] = ts[i]
-        slow[i] = 0
-    return nops, nov, nor, pool_used, hi
+        done[i] = 1
+    return nops, nov, nor, pool_used, hi, nsl
