@@ -20,6 +20,8 @@ from rich.progress import (
 
 from otconduit.cli.lab_cmd import lab
 from otconduit.cli.output import Format, emit, make_console
+from otconduit.cli.policy_cmd import policy_app, violations
+from otconduit.cli.policy_compile import compile_cmd, init_cmd, paths_cmd
 from otconduit.store import Store, StoreError, views
 
 if TYPE_CHECKING:  # the analysis stack (numba) loads only for commands that analyse
@@ -57,11 +59,20 @@ def analyze(
     captures: Annotated[list[Path], typer.Argument(help="pcap/pcapng files (optionally .gz).")],
     db: DbOpt = DEFAULT_DB,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary tables.")] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="After analysis, check the traffic against this policy."),
+    ] = None,
 ) -> None:
     """Decode captures into the database: operations, assets, conversations."""
     from otconduit.analysis.run import CaptureResult, analyze_file
     from otconduit.capture.reader import CaptureError
+    from otconduit.policy import PolicyError, load_policy
 
+    try:  # a bad policy fails before any work is done
+        pol = load_policy(policy) if policy is not None else None
+    except PolicyError as exc:
+        raise fail(str(exc)) from None
     for cap in captures:
         if not cap.exists():
             raise fail(f"capture not found: {cap}")
@@ -104,6 +115,14 @@ def analyze(
                 )
         if not quiet:
             _summary(store, results)
+        if pol is not None and any(r.packets for r in results):
+            from otconduit.policy.check import evaluate_and_store
+
+            found = evaluate_and_store(store, pol)
+            out.print(
+                f"{len(found)} policy violations: conduit violations --policy {policy}",
+                highlight=False,
+            )
     finally:
         store.close()
     if any(r.status == "error" for r in results):
@@ -333,6 +352,11 @@ def problems(db: DbOpt = DEFAULT_DB, fmt: FmtOpt = Format.table) -> None:
 
 
 app.command()(lab)
+policy_app.command("compile")(compile_cmd)
+policy_app.command("init")(init_cmd)
+policy_app.command("paths")(paths_cmd)
+app.add_typer(policy_app, name="policy")
+app.command("violations")(violations)
 
 
 def main() -> None:  # pragma: no cover

@@ -1,0 +1,384 @@
+"""Evaluate what a store saw against a zones-and-conduits policy.
+
+Public API: ``evaluate(store, policy) -> list[Violation]``, ``store_violations(store,
+policy, violations)``, ``evaluate_and_store(store, policy)`` (what ``conduit analyze
+--policy`` calls), ``asset_levels(store, policy) -> {ip: (level, source)}``.
+
+Rules (a conversation is client -> server; a conduit ``from`` zone holds clients):
+
+* ``no-conduit`` -- (default deny) a conversation between two zones, or with an endpoint
+  in no zone, that no conduit admits. Inside one zone traffic is free UNLESS some conduit
+  runs from that zone to itself: then intra-zone traffic must match one of those conduits.
+* ``protocol-not-allowed`` -- a conduit admits both hosts but lists neither the decoded
+  protocol nor (for undecoded ``unknown`` conversations) the server port.
+* ``operation-not-allowed`` -- an operation class no admitting conduit's rule allows
+  (``session`` is always allowed where the protocol is).
+* ``outside-window`` -- the class is allowed only on conduits with a maintenance window
+  and the operation's timestamp (in the policy timezone) lies outside it.
+* ``bypasses-idmz`` -- traffic between level >= 4 and level <= 3 with neither end in the
+  IDMZ (3.5), whether or not a conduit allows it.
+* ``cleartext-control-crossing`` -- modbus, dnp3, s7comm or enip between two different
+  zones that BOTH have SL-T >= 3 (the conduit joins SL-3 zones, so IEC 62443 SL 3 needs
+  its traffic protected; one SL-3 end and a lower-SL end is judged by the other rules).
+* ``asset-in-no-zone`` -- an asset no zone member covers.
+
+Rows with the same rule, endpoints, protocol and operation are aggregated (count,
+first/last seen, evidence = capture + frame of the first occurrence).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone
+from otconduit.store import Store, views
+
+CLEARTEXT_CONTROL = frozenset({"modbus", "dnp3", "s7comm", "enip", "cip"})
+SL_PROTECTED = 3
+ROLE_LEVELS = {
+    "plc": 1.0,
+    "gateway": 1.0,
+    "hmi_scada": 2.0,
+    "engineering_workstation": 2.0,
+    "scada_historian": 2.0,
+}
+RULE_ORDER = (
+    "bypasses-idmz",
+    "no-conduit",
+    "protocol-not-allowed",
+    "operation-not-allowed",
+    "outside-window",
+    "cleartext-control-crossing",
+    "asset-in-no-zone",
+)
+ConvKey = tuple[str, str, int, str]  # client, server, server port, protocol
+
+
+@dataclass(slots=True)
+class Violation:
+    """One aggregated finding; ``to_dict`` is the JSON/CSV contract (keys only added)."""
+
+    rule: str
+    src_ip: str | None
+    dst_ip: str | None
+    src_zone: str | None
+    dst_zone: str | None
+    protocol: str | None
+    operation: str | None
+    conduit: str | None
+    reason: str
+    count: int = 0
+    first_seen: str | None = None
+    last_seen: str | None = None
+    capture: str | None = None
+    frame: int | None = None
+
+    @property
+    def ts(self) -> str | None:
+        return self.first_seen
+
+    @property
+    def evidence(self) -> str | None:
+        if self.capture is None:
+            return None
+        return self.capture if self.frame is None else f"{self.capture}#{self.frame}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"ts": self.ts, **d, "evidence": self.evidence}
+
+
+@dataclass(slots=True)
+class _Conv:
+    key: ConvKey
+    row: dict[str, Any]
+    src_zone: Zone | None
+    dst_zone: Zone | None
+    rules: list[tuple[Conduit, ProtocolRule]] = field(default_factory=list)
+    ops: Counter[str] = field(default_factory=Counter)
+    capture: str | None = None
+    frame: int | None = None
+
+
+class _Findings:
+    """Aggregates violations by (rule, src, dst, protocol, operation)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str | None, ...], Violation] = {}
+
+    def add(self, v: Violation, first: str | None, last: str | None, count: int = 1) -> None:
+        key = (v.rule, v.src_ip, v.dst_ip, v.protocol, v.operation)
+        cur = self.rows.get(key)
+        if cur is None:
+            v.count, v.first_seen, v.last_seen = count, first, last
+            self.rows[key] = v
+            return
+        cur.count += count
+        if first and (cur.first_seen is None or first < cur.first_seen):
+            cur.first_seen, cur.capture, cur.frame = first, v.capture, v.frame
+        if last and (cur.last_seen is None or last > cur.last_seen):
+            cur.last_seen = last
+
+    def sorted(self) -> list[Violation]:
+        order = {r: i for i, r in enumerate(RULE_ORDER)}
+        return sorted(
+            self.rows.values(),
+            key=lambda v: (order.get(v.rule, 99), v.first_seen or "", v.src_ip or ""),
+        )
+
+
+def _name(z: Zone | None) -> str | None:
+    return z.name if z else None
+
+
+def _bypasses_idmz(a: Zone | None, b: Zone | None) -> bool:
+    if a is None or b is None or a.is_idmz or b.is_idmz:
+        return False
+    return (a.level >= 4 and b.level <= 3) or (b.level >= 4 and a.level <= 3)
+
+
+def _macs(asset_rows: list[dict[str, Any]]) -> dict[str, tuple[str | None, int | None]]:
+    out: dict[str, tuple[str | None, int | None]] = {}
+    for a in asset_rows:
+        out.setdefault(a["ip"], (a["mac"], a["vlan"]))
+    return out
+
+
+def asset_levels(store: Store, policy: Policy) -> dict[str, tuple[float | None, str]]:
+    """Each asset's Purdue level: ``policy`` when a zone places it, else ``inferred``
+    from its roles (plc/gateway 1, HMI/engineering/historian 2), else ``unknown``."""
+    out: dict[str, tuple[float | None, str]] = {}
+    for a in views.assets(store):
+        zone = policy.zone_of(a["ip"], a["mac"], a["vlan"])
+        if zone is not None:
+            out[a["ip"]] = (zone.level, "policy")
+            continue
+        levels = [ROLE_LEVELS[r] for r in a["roles"] if r in ROLE_LEVELS]
+        out.setdefault(a["ip"], (min(levels), "inferred") if levels else (None, "unknown"))
+    return out
+
+
+def _decide(policy: Policy, conv: _Conv) -> list[Violation]:
+    """Conversation-level verdicts; fills ``conv.rules`` when operations need checking."""
+    r = conv.row
+    client, server, port, proto = conv.key
+    sz, dz = conv.src_zone, conv.dst_zone
+
+    def mk(rule: str, conduit: str | None, reason: str) -> Violation:
+        return Violation(rule, client, server, _name(sz), _name(dz), proto, None, conduit, reason)
+
+    what = f"{proto}/{r['transport']} {port}"
+    out: list[Violation] = []
+    if _bypasses_idmz(sz, dz):
+        assert sz is not None and dz is not None
+        out.append(
+            mk(
+                "bypasses-idmz",
+                None,
+                f"{sz.name} (level {sz.level:g}) talks {what} directly with "
+                f"{dz.name} (level {dz.level:g}) without going through the IDMZ",
+            )
+        )
+    if (
+        proto in CLEARTEXT_CONTROL
+        and sz is not None
+        and dz is not None
+        and sz.name != dz.name
+        and (sz.sl_t or 0) >= SL_PROTECTED
+        and (dz.sl_t or 0) >= SL_PROTECTED
+    ):
+        out.append(
+            mk(
+                "cleartext-control-crossing",
+                None,
+                f"cleartext {proto} crosses from {sz.name} (SL-T {sz.sl_t}) to "
+                f"{dz.name} (SL-T {dz.sl_t}): SL 3 needs authenticated, integrity-protected "
+                "traffic across the boundary",
+            )
+        )
+    if (
+        sz is not None
+        and dz is not None
+        and sz.name == dz.name
+        and not policy.restricts_zone(sz.name)
+    ):
+        return out  # intra-zone traffic is free unless a conduit restricts the zone
+    cands = policy.conduits_between(client, server, src_zone=sz, dst_zone=dz)
+    if not cands:
+        if policy.default == "deny":
+            if sz is None or dz is None:
+                missing = client if sz is None else server
+                why = f"{missing} is in no zone, so no conduit can admit {what}"
+            elif sz.name == dz.name:
+                why = f"no conduit inside {sz.name} admits {client} -> {server} ({what})"
+            else:
+                why = f"no conduit from {sz.name} to {dz.name} admits {client} -> {server}"
+            out.append(mk("no-conduit", None, why))
+        return out
+    conv.rules = [(c, rule) for c in cands if (rule := c.rule_for(proto, port, r["transport"]))]
+    if not conv.rules:
+        names = ", ".join(c.name for c in cands)
+        listed = sorted(
+            {f"{p} {rl.ports or 'any'}" for c in cands for p, rl in c.protocols.items()}
+        )
+        why = f"{what} is not allowed on {names} (allowed: {'; '.join(listed)})"
+        out.append(mk("protocol-not-allowed", names, why))
+    return out
+
+
+def _allowed_list(rule: ProtocolRule) -> str:
+    if rule.operations is not None:
+        return ", ".join(rule.operations) or "nothing"
+    return "all but " + ", ".join(rule.deny_operations) if rule.deny_operations else "all"
+
+
+def _check_op(policy: Policy, conv: _Conv, op: dict[str, Any], found: _Findings) -> None:
+    cls = op["operation"]
+    ok = [(c, r) for c, r in conv.rules if r.allows_operation(cls)]
+    names = ", ".join(c.name for c, _ in (ok or conv.rules))
+
+    def mk(rule: str, reason: str) -> Violation:
+        return Violation(
+            rule,
+            op["src_ip"],
+            op["dst_ip"],
+            _name(conv.src_zone),
+            _name(conv.dst_zone),
+            op["protocol"],
+            cls,
+            names,
+            reason,
+            capture=op["capture"],
+            frame=op["frame"],
+        )
+
+    if not ok:
+        allowed = "; ".join(f"{c.name}: {_allowed_list(r)}" for c, r in conv.rules)
+        reason = f"{cls} ({op['function']}) is not allowed ({allowed})"
+        found.add(mk("operation-not-allowed", reason), op["ts"], op["ts"])
+        return
+    if any(c.window is None for c, _ in ok):
+        return
+    when = datetime.fromisoformat(op["ts"]) if op["ts"] else None
+    if when is None:
+        return
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    windows = sorted({c.window for c, _ in ok if c.window})
+    if any(policy.in_window(w, when) for w in windows):
+        return
+    local = when.astimezone(policy.tz).strftime("%a %H:%M")
+    reason = (
+        f"{cls} ({op['function']}) is allowed only in {', '.join(windows)}; "
+        f"seen {local} {policy.timezone}"
+    )
+    found.add(mk("outside-window", reason), op["ts"], op["ts"])
+
+
+def evaluate(store: Store, policy: Policy) -> list[Violation]:
+    """Every violation of ``policy`` in the store, aggregated and ordered by rule."""
+    found = _Findings()
+    asset_rows = views.assets(store)
+    macs = _macs(asset_rows)
+    for a in asset_rows:
+        if policy.zone_of(a["ip"], a["mac"], a["vlan"]) is None:
+            roles = f" ({', '.join(a['roles'])})" if a["roles"] else ""
+            v = Violation(
+                rule="asset-in-no-zone",
+                src_ip=a["ip"],
+                dst_ip=None,
+                src_zone=None,
+                dst_zone=None,
+                protocol=None,
+                operation=None,
+                conduit=None,
+                reason=f"asset {a['ip']}{roles} is not a member of any zone",
+            )
+            found.add(v, a["first_seen"], a["last_seen"])
+
+    def zone(ip: str, vlan: int | None) -> Zone | None:
+        mac, _ = macs.get(ip, (None, None))
+        return policy.zone_of(ip, mac, vlan)
+
+    convs: dict[ConvKey, _Conv] = {}
+    pending: list[tuple[_Conv, list[Violation]]] = []
+    for r in views.conversations(store):
+        key = (r["client_ip"], r["server_ip"], r["server_port"], r["protocol"])
+        if key in convs:  # same endpoints on another VLAN/transport: judged once
+            continue
+        conv = _Conv(key, r, zone(r["client_ip"], r["vlan"]), zone(r["server_ip"], r["vlan"]))
+        convs[key] = conv
+        pending.append((conv, _decide(policy, conv)))
+
+    for op in views.operations(store):
+        hit = convs.get((op["src_ip"], op["dst_ip"], op["dst_port"], op["protocol"])) or (
+            convs.get((op["dst_ip"], op["src_ip"], op["src_port"], op["protocol"]))
+        )
+        if hit is None:
+            continue
+        conv = hit
+        conv.ops[op["operation"]] += 1
+        if conv.capture is None:
+            conv.capture, conv.frame = op["capture"], op["frame"]
+        if conv.rules:
+            _check_op(policy, conv, op, found)
+
+    for conv, vios in pending:
+        seen = ", ".join(f"{k} x{n}" for k, n in conv.ops.most_common())
+        for v in vios:
+            if seen:
+                v.reason += f"; operations: {seen}"
+            v.capture, v.frame = conv.capture, conv.frame
+            found.add(
+                v, conv.row["first_seen"], conv.row["last_seen"], max(1, conv.row["connections"])
+            )
+    return found.sorted()
+
+
+def store_violations(store: Store, policy: Policy, violations: list[Violation]) -> None:
+    """Replace this policy's stored violations with ``violations`` in one transaction."""
+    captures = {r[1]: r[0] for r in store.conn.execute("SELECT id, path FROM captures")}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    store.conn.execute("BEGIN IMMEDIATE")
+    try:
+        store.conn.execute("DELETE FROM violations WHERE policy = ?", (policy.plant,))
+        store.conn.executemany(
+            "INSERT INTO violations (policy, capture_id, rule, src_ip, dst_ip, src_zone, "
+            "dst_zone, protocol, operation, conduit, reason, count, first_seen, last_seen, "
+            "frame, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    policy.plant,
+                    captures.get(v.capture) if v.capture else None,
+                    v.rule,
+                    v.src_ip,
+                    v.dst_ip,
+                    v.src_zone,
+                    v.dst_zone,
+                    v.protocol,
+                    v.operation,
+                    v.conduit,
+                    v.reason,
+                    v.count,
+                    v.first_seen,
+                    v.last_seen,
+                    v.frame,
+                    now,
+                )
+                for v in violations
+            ],
+        )
+        store.conn.execute("COMMIT")
+    except BaseException:
+        store.conn.execute("ROLLBACK")
+        raise
+
+
+def evaluate_and_store(store: Store, policy: Policy) -> list[Violation]:
+    """Evaluate, replace the stored results for this policy, and return them."""
+    found = evaluate(store, policy)
+    store_violations(store, policy, found)
+    return found
