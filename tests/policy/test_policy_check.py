@@ -216,3 +216,37 @@ def test_lab_capture_against_example_policy(tmp_path: Path) -> None:
     assert hmi == []
     office = [v for v in found if v.dst_ip == "127.0.35.10" and v.src_ip.startswith("127.0.40.5")]
     assert office == []
+
+
+def test_assets_cli_adds_zone_and_level(tmp_path: Path) -> None:
+    """`conduit assets --policy` places each asset: by the policy, else inferred from roles."""
+    import json as _json
+    import subprocess
+    import sys as _sys
+
+    from tests.conftest import DATA
+
+    conduit = Path(_sys.executable).with_name("conduit")
+    db = tmp_path / "c.db"
+    subprocess.run(
+        [str(conduit), "analyze", str(DATA / "modbus_all_functions.pcap"), "--db", str(db), "-q"],
+        check=True,
+    )
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "version: 1\nplant: t\nzones:\n"
+        "  - {name: cell, level: 1, members: [127.0.5.10/32], sl_t: 2}\n"
+        "conduits: []\n"
+    )
+    out = subprocess.run(
+        [str(conduit), "assets", "--db", str(db), "--policy", str(policy), "-f", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = {a["ip"]: a for a in _json.loads(out)}
+    assert (rows["127.0.5.10"]["zone"], rows["127.0.5.10"]["level"]) == ("cell", 1)
+    assert rows["127.0.5.10"]["level_source"] == "policy"
+    client = rows["127.0.5.100"]
+    assert client["zone"] is None and client["level_source"] == "inferred"
+    assert client["level"] == 2

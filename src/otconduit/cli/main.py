@@ -220,25 +220,32 @@ def assets(
     role: Annotated[str | None, typer.Option(help="Only assets with this role.")] = None,
     protocol: Annotated[str | None, typer.Option(help="Only assets speaking it.")] = None,
     vendor: Annotated[str | None, typer.Option(help="Vendor contains this text.")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Add each asset's zone and Purdue level from this policy."),
+    ] = None,
 ) -> None:
-    """List assets with identity, roles and protocols."""
+    """List assets with identity, roles and protocols (and zone and level with --policy)."""
+    columns = ["ip", "mac", "vlan", "vendor", "roles", "protocols", "first_seen", "last_seen"]
     with open_store(db, readonly=True) as store:
         rows = views.assets(store, views.AssetFilter(ip, role, protocol, vendor))
-        emit(
-            rows,
-            fmt,
-            columns=[
-                "ip",
-                "mac",
-                "vlan",
-                "vendor",
-                "roles",
-                "protocols",
-                "first_seen",
-                "last_seen",
-            ],
-            title="Assets",
-        )
+        if policy is not None:
+            from otconduit.policy import PolicyError, load_policy
+            from otconduit.policy.check import asset_levels
+
+            try:
+                pol = load_policy(policy)
+            except PolicyError as exc:
+                raise fail(str(exc)) from None
+            levels = asset_levels(store, pol)
+            for row in rows:
+                zone = pol.zone_of(row["ip"], row["mac"], row["vlan"])
+                level, source = levels.get(row["ip"], (None, "unknown"))
+                row["zone"] = zone.name if zone is not None else None
+                row["level"] = level
+                row["level_source"] = source  # policy | inferred | unknown
+            columns[3:3] = ["zone", "level", "level_source"]
+        emit(rows, fmt, columns=columns, title="Assets")
 
 
 @app.command()
