@@ -203,8 +203,7 @@ def test_lab_capture_against_example_policy(tmp_path: Path) -> None:
         str(labels),
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0 or not pcap.exists():
-        pytest.skip(f"lab run failed: {proc.stderr.strip().splitlines()[-1:]}")
+    assert proc.returncode == 0 and pcap.exists(), proc.stderr[-2000:]
     with Store(tmp_path / "c.db") as s:
         analyze_file(s, pcap)
         found = evaluate_and_store(s, load_policy(EXAMPLE))
