@@ -49,9 +49,9 @@ def identify(
     return None if undecided and not force else False
 
 
-@dataclass(slots=True, eq=False)  # identity semantics: connections live in sets
-class TcpConnection:
-    """One TCP connection, oriented client → server."""
+@dataclass(slots=True, eq=False)  # identity semantics: flows live in sets
+class Flow:
+    """What TCP connections and UDP flows share: endpoints, counters, the decoder."""
 
     client_ip: str
     client_port: int
@@ -59,32 +59,51 @@ class TcpConnection:
     server_port: int
     vlan: int
     stats: ConnStats
-    oriented_by_syn: bool = False
-    reasm: tuple[TcpReassembler, TcpReassembler] = field(
-        default_factory=lambda: (TcpReassembler(), TcpReassembler())
-    )
     protocol: str | None = None  # None while undecided
-    # (direction, chunk) in delivery order while the protocol is undecided.
-    probe: list[tuple[int, StreamData | StreamGap]] = field(default_factory=list)
-    probe_bytes: int = 0
     spec: ProtocolSpec | None = None
     decoder: ConnectionDecoder | None = None
-    closed: bool = False  # FIN or RST seen
-    fins: int = 0  # bit d: FIN from direction d (3 with an RST: the connection is over)
-    finished_ts: int | None = None
-    slot: int = -1  # index in the bulk path's state arrays, -1 when never handed to it
     transport: str = "tcp"
     seen_protocols: set[str] = field(default_factory=set)  # of the operations it carried
 
     @property
     def endpoints(self) -> Endpoints:
         return Endpoints(
-            transport="tcp",
+            transport=self.transport,
             client_ip=self.client_ip,
             client_port=self.client_port,
             server_ip=self.server_ip,
             server_port=self.server_port,
         )
+
+    def _adopt(self, found: ProtocolSpec | bool | None) -> bool:
+        """Apply what :func:`identify` found; True once the protocol is decided."""
+        if found is None:
+            return False
+        if found is False:
+            self.protocol = "unknown"
+            return True
+        assert isinstance(found, ProtocolSpec)
+        self.spec = found
+        self.protocol = found.name
+        self.decoder = found.factory(self.endpoints)
+        return True
+
+
+@dataclass(slots=True, eq=False)
+class TcpConnection(Flow):
+    """One TCP connection, oriented client → server."""
+
+    oriented_by_syn: bool = False
+    reasm: tuple[TcpReassembler, TcpReassembler] = field(
+        default_factory=lambda: (TcpReassembler(), TcpReassembler())
+    )
+    # (direction, chunk) in delivery order while the protocol is undecided.
+    probe: list[tuple[int, StreamData | StreamGap]] = field(default_factory=list)
+    probe_bytes: int = 0
+    closed: bool = False  # FIN or RST seen
+    fins: int = 0  # bit d: FIN from direction d (3 with an RST: the connection is over)
+    finished_ts: int | None = None
+    slot: int = -1  # index in the bulk path's state arrays, -1 when never handed to it
 
     def flip(self) -> None:
         """Swap client and server (content showed the handshake's initiator serves)."""
@@ -118,44 +137,15 @@ class TcpConnection:
             self.client_port,
             force or self.probe_bytes >= PROBE_LIMIT,
         )
-        if found is None:
-            return False
-        if found is False:
-            self.protocol = "unknown"
-            return True
-        assert isinstance(found, ProtocolSpec)
-        self.spec = found
-        self.protocol = found.name
-        self.decoder = found.factory(self.endpoints)
-        return True
+        return self._adopt(found)
 
 
 @dataclass(slots=True, eq=False)
-class UdpFlow:
+class UdpFlow(Flow):
     """Datagrams between a client and a server port (UDP has no connection)."""
 
-    client_ip: str
-    client_port: int
-    server_ip: str
-    server_port: int
-    vlan: int
-    stats: ConnStats
-    protocol: str | None = None
-    probe: list[tuple[int, bytes, int, int]] = field(default_factory=list)
-    spec: ProtocolSpec | None = None
-    decoder: ConnectionDecoder | None = None
     transport: str = "udp"
-    seen_protocols: set[str] = field(default_factory=set)
-
-    @property
-    def endpoints(self) -> Endpoints:
-        return Endpoints(
-            transport="udp",
-            client_ip=self.client_ip,
-            client_port=self.client_port,
-            server_ip=self.server_ip,
-            server_port=self.server_port,
-        )
+    probe: list[tuple[int, bytes, int, int]] = field(default_factory=list)
 
     def decide(self, specs: Sequence[ProtocolSpec], force: bool = False) -> bool:
         if self.protocol is not None:
@@ -171,13 +161,4 @@ class UdpFlow:
             self.client_port,
             force or len(self.probe) >= PROBE_DATAGRAMS,
         )
-        if found is None:
-            return False
-        if found is False:
-            self.protocol = "unknown"
-            return True
-        assert isinstance(found, ProtocolSpec)
-        self.spec = found
-        self.protocol = found.name
-        self.decoder = found.factory(self.endpoints)
-        return True
+        return self._adopt(found)
