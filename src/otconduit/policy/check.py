@@ -35,6 +35,7 @@ from typing import Any
 
 from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone
 from otconduit.store import Store, views
+from otconduit.store.views import OpGroup, iso
 
 CLEARTEXT_CONTROL = frozenset({"modbus", "dnp3", "s7comm", "enip", "cip"})
 SL_PROTECTED = 3
@@ -235,47 +236,48 @@ def _allowed_list(rule: ProtocolRule) -> str:
     return "all but " + ", ".join(rule.deny_operations) if rule.deny_operations else "all"
 
 
-def _check_op(policy: Policy, conv: _Conv, op: dict[str, Any], found: _Findings) -> None:
-    cls = op["operation"]
+def _check_group(policy: Policy, conv: _Conv, g: OpGroup, found: _Findings) -> None:
+    """Judge a group of alike operations against the conduit rules of their conversation."""
+    cls = g.operation
     ok = [(c, r) for c, r in conv.rules if r.allows_operation(cls)]
     names = ", ".join(c.name for c, _ in (ok or conv.rules))
 
     def mk(rule: str, reason: str) -> Violation:
         return Violation(
             rule,
-            op["src_ip"],
-            op["dst_ip"],
+            g.src_ip,
+            g.dst_ip,
             _name(conv.src_zone),
             _name(conv.dst_zone),
-            op["protocol"],
+            g.protocol,
             cls,
             names,
             reason,
-            capture=op["capture"],
-            frame=op["frame"],
+            capture=g.capture,
+            frame=g.frame,
         )
 
     if not ok:
         allowed = "; ".join(f"{c.name}: {_allowed_list(r)}" for c, r in conv.rules)
-        reason = f"{cls} ({op['function']}) is not allowed ({allowed})"
-        found.add(mk("operation-not-allowed", reason), op["ts"], op["ts"])
+        reason = f"{cls} ({g.function}) is not allowed ({allowed})"
+        found.add(mk("operation-not-allowed", reason), iso(g.first_ts), iso(g.last_ts), g.count)
         return
     if any(c.window is None for c, _ in ok):
         return
-    when = datetime.fromisoformat(op["ts"]) if op["ts"] else None
-    if when is None:
-        return
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     windows = sorted({c.window for c, _ in ok if c.window})
-    if any(policy.in_window(w, when) for w in windows):
+    outside = [
+        t
+        for t in g.ts.tolist()
+        if not any(policy.in_window(w, datetime.fromtimestamp(t / 1e9, UTC)) for w in windows)
+    ]
+    if not outside:
         return
-    local = when.astimezone(policy.tz).strftime("%a %H:%M")
+    local = datetime.fromtimestamp(min(outside) / 1e9, UTC).astimezone(policy.tz)
     reason = (
-        f"{cls} ({op['function']}) is allowed only in {', '.join(windows)}; "
-        f"seen {local} {policy.timezone}"
+        f"{cls} ({g.function}) is allowed only in {', '.join(windows)}; "
+        f"seen {local.strftime('%a %H:%M')} {policy.timezone}"
     )
-    found.add(mk("outside-window", reason), op["ts"], op["ts"])
+    found.add(mk("outside-window", reason), iso(min(outside)), iso(max(outside)), len(outside))
 
 
 def evaluate(store: Store, policy: Policy) -> list[Violation]:
@@ -313,18 +315,18 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
         convs[key] = conv
         pending.append((conv, _decide(policy, conv)))
 
-    for op in views.operations(store):
-        hit = convs.get((op["src_ip"], op["dst_ip"], op["dst_port"], op["protocol"])) or (
-            convs.get((op["dst_ip"], op["src_ip"], op["src_port"], op["protocol"]))
+    for g in views.operation_groups(store):
+        hit = convs.get((g.src_ip, g.dst_ip, g.dst_port, g.protocol)) or (
+            convs.get((g.dst_ip, g.src_ip, g.src_port, g.protocol))
         )
         if hit is None:
             continue
         conv = hit
-        conv.ops[op["operation"]] += 1
+        conv.ops[g.operation] += g.count
         if conv.capture is None:
-            conv.capture, conv.frame = op["capture"], op["frame"]
+            conv.capture, conv.frame = g.capture, g.frame
         if conv.rules:
-            _check_op(policy, conv, op, found)
+            _check_group(policy, conv, g, found)
 
     for conv, vios in pending:
         seen = ", ".join(f"{k} x{n}" for k, n in conv.ops.most_common())

@@ -411,3 +411,62 @@ def problem_summary(store: Store) -> list[dict[str, Any]]:
             "GROUP BY p.layer, p.reason ORDER BY count DESC"
         )
     )
+
+
+@dataclass(slots=True)
+class OpGroup:
+    """Operations of one conversation that share direction, class and function: what a
+    policy check needs, without building a dict per operation (there may be millions)."""
+
+    protocol: str
+    src_ip: str
+    dst_ip: str
+    src_port: int  # the first operation's (client ports vary per connection)
+    dst_port: int
+    operation: str
+    function: str
+    count: int
+    first_ts: int
+    last_ts: int
+    capture: str
+    frame: int | None  # of the earliest operation
+    ts: np.ndarray  # every operation's timestamp (ns), for time-window checks
+
+
+def operation_groups(store: Store) -> Iterator[OpGroup]:
+    """Operations grouped per chunk by (direction, class, function), vectorised."""
+    flt = OperationFilter()
+    for ref in _chunk_refs(store, flt):
+        chunk = _load(store, ref, flt)
+        if chunk is None:
+            continue
+        b = chunk.batch
+        ints = b.ints
+        key = np.stack([ints["reversed"] == 1, ints["op_class"], ints["function"]], axis=1)
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        ts = ints["ts"]
+        conv = ref.conv
+        for j, (rev, cls, fn) in enumerate(uniq.tolist()):
+            rows = np.flatnonzero(inv == j)
+            first = rows[np.argmin(ts[rows])]
+            req, resp = ints["request_frame"][first], ints["response_frame"][first]
+            frame = _int(req) if req != NULL else _int(resp)
+            client = (conv["client_ip"], int(ints["src_port"][first]))
+            server = (conv["server_ip"], conv["server_port"])
+            src, dst = (server, client) if rev else (client, server)
+            yield OpGroup(
+                protocol=conv["protocol"],
+                src_ip=src[0],
+                dst_ip=dst[0],
+                src_port=src[1],
+                dst_port=dst[1],
+                operation=str(OP_CLASSES[cls]),
+                function=b.names[fn],
+                count=len(rows),
+                first_ts=int(ts[first]),
+                last_ts=int(ts[rows].max()),
+                capture=ref.capture,
+                frame=frame,
+                ts=ts[rows],
+            )

@@ -21,6 +21,36 @@ The rules, in order (first match wins):
 9. Logix tag services (symbolic paths, Symbol object 0x6B): Read Tag (Fragmented) ->
    ``read``; Write Tag (Fragmented), Read Modify Write Tag -> ``write``.
 10. Everything else (NOP, Group Sync, PCCC, vendor services) -> ``other``.
+
+Dangerous operations keep their class but say why they matter in ``detail["dangerous"]``
+(:func:`dangerous_kind`; first match wins):
+
+==================  =====================================================================
+``firmware``        any operation classed ``firmware`` (Firmware update object 0xA1)
+``program``         any operation classed ``program`` (File object 0x37, Logix program
+                    structure 0x68/0x6D/0x70)
+``reset``           Reset (0x05, Vol 1 §A-4.5) on any object; on the Identity object
+                    (Vol 1 §5-2.3.2) it restarts the device, its ``reset_type`` 0
+                    (power cycle), 1 (factory defaults), 2 (factory defaults except
+                    communication parameters) is in ``detail["reset_type"]``
+``start``           Start (0x06, Vol 1 §A-4.6) on any object
+``stop``            Stop (0x07, Vol 1 §A-4.7) on any object
+``mode_change``     Set services on the Logix controller object (0x8E): run/program mode
+``drive_control``   Set services on a drive's Control Supervisor (0x29, Vol 1 §5-29):
+                    run, fault reset, network control
+``ip_address_change``  on the TCP/IP Interface object (0xF5, Vol 2 §5-4): Set Attributes
+                    All, or a Set Attribute Single / Set Attribute List naming attribute
+                    3 (Configuration Control: static / BOOTP / DHCP), 5 (Interface
+                    Configuration: IP address, network mask, gateway, DNS, domain) or
+                    6 (Host Name) -- a set of these moves or renames the device
+``time_set``        Set services on the Time Sync object (0x43, Vol 1 §5-35, IEEE 1588
+                    PTP) or on the Logix WallClockTime object (0x8B, Rockwell 1756-RM003
+                    GSV/SSV objects): the device clock that time-stamps events and alarms
+==================  =====================================================================
+
+Set services here are Set Attributes All / List / Single and Set / Insert / Remove Member. A Set Attribute
+List is judged by the attribute ids its data names (the first one when the values that
+follow cannot be stepped over).
 """
 
 from __future__ import annotations
@@ -59,6 +89,10 @@ _WRITE_SERVICES: Final = _SET_SERVICES | {
 }
 _CONTROL_SERVICES: Final = frozenset({cip.RESET, cip.START, cip.STOP})
 _OBJECT_SPECIFIC: Final = range(0x4B, 0x64)
+CLASS_TIME_SYNC: Final = 0x43  # Vol 1 §5-35 (IEEE 1588)
+CLASS_WALL_CLOCK_TIME: Final = 0x8B  # Logix WallClockTime (1756-RM003)
+CLASS_TCPIP_INTERFACE: Final = 0xF5  # Vol 2 §5-4
+TCPIP_ADDRESS_ATTRIBUTES: Final = frozenset({3, 5, 6})  # config control, interface config, host
 
 _ENCAP_CLASSES: Final = {
     encap.REGISTER_SESSION: OpClass.SESSION,
@@ -115,3 +149,50 @@ def cip_op_class(service: int, class_id: int | None, classes: tuple[int, ...] = 
     if service in (cip.WRITE_TAG, cip.WRITE_TAG_FRAGMENTED, cip.READ_MODIFY_WRITE_TAG):
         return OpClass.WRITE
     return OpClass.OTHER
+
+
+def _first_listed_attribute(data: bytes) -> int | None:
+    """The first attribute id of a Set Attribute List request (Vol 1 §A-4.4: count UINT,
+    then attribute id UINT and value, repeated); values have no length of their own,
+    so only the first id can be read without knowing the object's attribute types."""
+    if len(data) < 4 or int.from_bytes(data[0:2], "little") == 0:
+        return None
+    return int.from_bytes(data[2:4], "little")
+
+
+def dangerous_kind(
+    service: int,
+    class_id: int | None,
+    attribute_id: int | None = None,
+    classes: tuple[int, ...] = (),
+    data: bytes = b"",
+) -> str | None:
+    """Why a CIP request (reply bit clear) is dangerous, or None: the table in the module
+    docstring. ``data`` is the request data (used for Set Attribute List)."""
+    service &= 0x7F
+    op = cip_op_class(service, class_id, classes)
+    if op is OpClass.FIRMWARE:
+        return "firmware"
+    if op is OpClass.PROGRAM:
+        return "program"
+    if service == cip.RESET:
+        return "reset"
+    if service == cip.START:
+        return "start"
+    if service == cip.STOP:
+        return "stop"
+    if service not in _SET_SERVICES:
+        return None
+    if class_id == cip.CLASS_LOGIX_CONTROLLER:
+        return "mode_change"
+    if class_id == cip.CLASS_CONTROL_SUPERVISOR:
+        return "drive_control"
+    if class_id in (CLASS_TIME_SYNC, CLASS_WALL_CLOCK_TIME):
+        return "time_set"
+    if class_id == CLASS_TCPIP_INTERFACE:
+        if service == cip.SET_ATTRIBUTES_ALL:
+            return "ip_address_change"
+        attribute = _first_listed_attribute(data) if service == cip.SET_ATTRIBUTE_LIST else None
+        if attribute_id in TCPIP_ADDRESS_ATTRIBUTES or attribute in TCPIP_ADDRESS_ATTRIBUTES:
+            return "ip_address_change"
+    return None

@@ -17,7 +17,7 @@ from typing import Any, Final
 from otconduit.model import OpClass, Operation, OpStatus
 from otconduit.protocols.enip import cip, cm, logix
 from otconduit.protocols.enip.classes import class_name
-from otconduit.protocols.enip.classify import cip_op_class
+from otconduit.protocols.enip.classify import cip_op_class, dangerous_kind
 from otconduit.protocols.enip.epath import EPath
 
 PROTOCOL: Final = "cip"
@@ -208,6 +208,9 @@ def _request_detail(node: Node) -> dict[str, Any]:
     }
     if len(path.classes) > 1:
         d["classes"] = list(path.classes)
+    d["dangerous"] = dangerous_kind(
+        req.service, path.class_id, path.attribute_id, path.classes, req.data
+    )
     if req.service == cip.RESET and req.data:
         d["reset_type"] = req.data[0]
         d["reset_type_name"] = RESET_TYPES.get(req.data[0], "vendor specific")
