@@ -69,7 +69,8 @@ def exchange() -> dict[str, Any]:
         "vendor_id": int(ident.vendor_id),
         "device_type": int(ident.device_type),
         "product_code": int(ident.product_code),
-        "revision": f"{ident.version.major}.{ident.version.minor}",
+        # product_revision is the UINT as sent: major in the low byte, minor in the high
+        "revision": f"{int(ident.product_revision) & 0xFF}.{int(ident.product_revision) >> 8}",
         "serial_number": int(ident.serial_number),
         "product_name": str(ident.product_name),
     }

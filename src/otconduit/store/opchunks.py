@@ -144,6 +144,8 @@ def unpack(blob: bytes) -> OpBatch:
         pos += size
         cols[name] = _unpack_int(meta, raw, meta.get("len", n))
     ragged = {name: (cols.pop(name + "_off"), cols.pop(name + "_flat")) for name in RAGGED_COLUMNS}
+    for name in INT_COLUMNS:  # a column added after the chunk was written reads as NULL
+        cols.setdefault(name, np.full(n, NULL, np.int64))
     return OpBatch(
         ints=cols,
         names=header["names"],
