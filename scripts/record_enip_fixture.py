@@ -6,7 +6,8 @@ one hand-built UnRegisterSession (cpppo's client has none). The exchange:
 
 1. ListIdentity over UDP;
 2. RegisterSession (TCP);
-3. Write Tag ``SCADA[1] = 42`` (INT), then Read Tag ``SCADA[1]``;
+3. Write Tag ``SCADA[1] = 42`` (INT), then Read Tag ``SCADA[1]`` (cpppo sends the
+   Fragmented forms, 0x53 and 0x52, inside Unconnected Send);
 4. Get Attributes All on the Identity object (class 1, instance 1);
 5. UnRegisterSession.
 
@@ -81,21 +82,22 @@ def exchange() -> dict[str, Any]:
         conn.write(f"{TAG}[{INDEX}]", data=[VALUE], elements=1, tag_type=enip.INT.tag_type)
         status = int(reply(conn)["enip.CIP.send_data.CPF.item"][1].unconnected_send.request.status)
         steps.append(
-            {"service": "Write Tag", "tag": TAG, "index": INDEX, "type": "INT",
-             "values": [VALUE], "status": status}
+            {"service": "Write Tag Fragmented", "code": 0x53, "tag": TAG, "index": INDEX,
+             "type": "INT", "values": [VALUE], "status": status}
         )  # fmt: skip
 
         conn.read(f"{TAG}[{INDEX}]", elements=1)
         req = reply(conn)["enip.CIP.send_data.CPF.item"][1].unconnected_send.request
         steps.append(
-            {"service": "Read Tag", "tag": TAG, "index": INDEX, "elements": 1,
-             "status": int(req.status), "values": [int(v) for v in req.read_frag.data]}
+            {"service": "Read Tag Fragmented", "code": 0x52, "tag": TAG, "index": INDEX,
+             "elements": 1, "status": int(req.status),
+             "values": [int(v) for v in req.read_frag.data]}
         )  # fmt: skip
 
         conn.get_attributes_all("@1/1")
         req = reply(conn)["enip.CIP.send_data.CPF.item"][1].unconnected_send.request
         steps.append(
-            {"service": "Get Attributes All", "class_id": 1, "instance_id": 1,
+            {"service": "Get Attributes All", "code": 0x01, "class_id": 1, "instance_id": 1,
              "status": int(req.status)}
         )  # fmt: skip
 

@@ -48,9 +48,9 @@ Dangerous operations keep their class but say why they matter in ``detail["dange
                     GSV/SSV objects): the device clock that time-stamps events and alarms
 ==================  =====================================================================
 
-Set services here are Set Attributes All / List / Single and Set / Insert / Remove Member. A Set Attribute
-List is judged by the attribute ids its data names (the first one when the values that
-follow cannot be stepped over).
+Set services here are Set Attributes All / List / Single and Set / Insert / Remove
+Member. A Set Attribute List is judged by the first attribute id its data names (the
+values have no length of their own, so the ids after it cannot be found).
 """
 
 from __future__ import annotations
