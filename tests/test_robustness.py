@@ -145,3 +145,54 @@ def test_snaplen_truncated_capture_decodes_as_far_as_it_goes(tmp_path: Path) -> 
     # and what was cut off is reported, not silently dropped
     reasons = {(p["layer"], p["reason"]) for p in problems}
     assert ("capture", "snap length") in reasons
+
+
+def test_datagram_flows_are_folded_so_memory_stays_flat(tmp_path: Path) -> None:
+    """A long capture of one-off UDP pairs (think DNS, scans) must not keep every pair in
+    memory: quiet pairs are folded into their conversation, and the totals stay right."""
+    from otconduit.analysis.engine import Analyzer
+    from otconduit.capture.pcapwriter import build_udp_ipv4_frame, write_pcap
+
+    second = 1_000_000_000
+    frames = []
+    for i in range(600):  # one datagram pair per 10 s over 100 minutes, 600 client ports
+        ts = 1_700_000_000 * second + i * 10 * second
+        port = 30000 + i
+        frames.append(
+            (
+                ts,
+                build_udp_ipv4_frame(
+                    "02:00:00:00:00:01", "02:00:00:00:00:02", "10.1.1.1", "10.1.1.2", port, 53, b"q"
+                ),
+            )
+        )
+        frames.append(
+            (
+                ts + 1000,
+                build_udp_ipv4_frame(
+                    "02:00:00:00:00:02", "02:00:00:00:00:01", "10.1.1.2", "10.1.1.1", 53, port, b"a"
+                ),
+            )
+        )
+    cap = tmp_path / "udp.pcap"
+    write_pcap(cap, frames)
+    peak = 0
+    original = Analyzer.sweep
+
+    def watch(self: Analyzer, now_ts: int) -> None:
+        nonlocal peak
+        original(self, now_ts)
+        peak = max(peak, len(self.udp))
+
+    Analyzer.sweep = watch  # type: ignore[method-assign]
+    try:
+        with Store(tmp_path / "c.db") as store:
+            analyze_file(store, cap, block_size=4096)
+            convs = views.conversations(store)
+    finally:
+        Analyzer.sweep = original  # type: ignore[method-assign]
+    assert peak < 100  # about 5 minutes' worth of pairs, not all 600
+    udp = [c for c in convs if c["transport"] == "udp"]
+    assert len(udp) == 1 and udp[0]["server_port"] == 53
+    assert udp[0]["connections"] == 600
+    assert (udp[0]["packets_c2s"], udp[0]["packets_s2c"]) == (600, 600)

@@ -45,6 +45,7 @@ OPS_BATCH = 32_768
 SWEEP_EVERY = 4096  # packets between looks for connections to fold
 LINGER_NS = 2_000_000_000  # a finished connection's last ACKs arrive within this
 IDLE_NS = 3600 * 1_000_000_000  # a connection silent this long is folded (and re-opened)
+DATAGRAM_IDLE_NS = 300 * 1_000_000_000  # the same for UDP/ICMP pairs, which never close
 ROUTER_MAC_MIN_IPS = 4  # a MAC seen with this many IPs is a router's, not a host's
 
 
@@ -204,6 +205,9 @@ class Analyzer:
         if conn is None:
             conn = self.tcp.get(rev)
             direction = 1
+        if conn is not None and pkt.ts_ns - conn.stats.last_ts > IDLE_NS:
+            self._fold(conn)  # silent past the idle limit: whatever comes now is new
+            conn = None
         # SYN together with FIN or RST is no handshake (fuzzed or crafted): ignore it
         # for orientation.
         hs = flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)
@@ -408,6 +412,14 @@ class Analyzer:
         if flow is None:
             flow = self.udp.get((pkt.dst_ip, pkt.dport, pkt.src_ip, pkt.sport, vlan))
             direction = 1
+        if flow is not None and pkt.ts_ns - flow.stats.last_ts > DATAGRAM_IDLE_NS:
+            # Quiet for longer than a flow lives: a new one (the sweep may have folded it
+            # already; deciding here makes the split independent of when sweeps run).
+            self._fold_udp(flow)
+            self.udp.pop(
+                (flow.client_ip, flow.client_port, flow.server_ip, flow.server_port, vlan), None
+            )
+            flow = None
         if flow is None:
             if server_side(pkt.sport, pkt.dport, "udp") == 1:
                 c = (pkt.src_ip, pkt.sport, pkt.dst_ip, pkt.dport)
@@ -440,6 +452,9 @@ class Analyzer:
     def _icmp(self, pkt: Packet) -> None:
         key = (pkt.src_ip, pkt.dst_ip, _vlan_key(pkt))
         flow = self.icmp.get(key)
+        if flow is not None and pkt.ts_ns - flow.stats.last_ts > DATAGRAM_IDLE_NS:
+            self._accumulate("icmp", flow, "icmp", self.conv_acc)
+            flow = None
         if flow is None:
             flow = self.icmp[key] = UdpFlow(
                 pkt.src_ip,
@@ -482,9 +497,28 @@ class Analyzer:
                     keep.append(conn)
             self.closing = keep
         if now_ts >= self._next_idle_sweep:
-            self._next_idle_sweep = now_ts + IDLE_NS // 8
+            self._next_idle_sweep = now_ts + DATAGRAM_IDLE_NS // 4
             for conn in [c for c in self.tcp.values() if now_ts - c.stats.last_ts > IDLE_NS]:
                 self._fold(conn)
+            # UDP and ICMP "flows" have no end: fold the quiet ones, or a capture full of
+            # one-off datagrams (DNS, scans) would grow memory with every new pair.
+            for ukey, flow in list(self.udp.items()):
+                if now_ts - flow.stats.last_ts > DATAGRAM_IDLE_NS:
+                    self._fold_udp(flow)
+                    del self.udp[ukey]
+            for ikey, flow in list(self.icmp.items()):
+                if now_ts - flow.stats.last_ts > DATAGRAM_IDLE_NS:
+                    self._accumulate("icmp", flow, "icmp", self.conv_acc)
+                    del self.icmp[ikey]
+
+    def _fold_udp(self, flow: UdpFlow) -> None:
+        """Finish a UDP flow's decoding and add it to its conversation's totals."""
+        if flow.protocol is None:
+            flow.decide(self.protocols, force=True)
+            self._replay_udp(flow)
+        if flow.decoder is not None:
+            self._events(flow, flow.decoder.finish())
+        self._accumulate("udp", flow, flow.protocol or "unknown", self.conv_acc)
 
     def _fold(self, conn: TcpConnection) -> None:
         """Finish a connection and add it to its conversation's totals."""
@@ -562,12 +596,8 @@ class Analyzer:
             self._fold(conn)
         merged = self.conv_acc
         for flow in self.udp.values():
-            if flow.protocol is None:
-                flow.decide(self.protocols, force=True)
-                self._replay_udp(flow)
-            if flow.decoder is not None:
-                self._events(flow, flow.decoder.finish())
-            self._accumulate("udp", flow, flow.protocol or "unknown", merged)
+            self._fold_udp(flow)
+        self.udp.clear()
         for flow in self.icmp.values():
             self._accumulate("icmp", flow, "icmp", merged)
         for key, rec in merged.items():
