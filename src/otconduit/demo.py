@@ -93,6 +93,47 @@ def main() -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
 
+    policy = REPO / "examples" / "plant-policy.yaml"
+    if why is None and policy.exists():
+        from collections import Counter
+
+        from otconduit.policy import load_policy
+        from otconduit.policy.check import evaluate_and_store
+        from otconduit.store import Store
+
+        with Store(db) as store:
+            found = evaluate_and_store(store, load_policy(policy))
+        by_rule = Counter(v.rule for v in found)
+        console.print(
+            f"\n[bold]Zones and conduits[/] ({policy.name}): {len(found)} violations — "
+            + ", ".join(f"{rule} {n}" for rule, n in by_rule.most_common())
+        )
+        # One row per source and rule keeps a port scan from filling the screen.
+        shown: set[tuple[str | None, str]] = set()
+        rows = []
+        for v in found:
+            if (v.src_ip, v.rule) in shown or v.rule == "asset-in-no-zone":
+                continue
+            shown.add((v.src_ip, v.rule))
+            rows.append(
+                {
+                    "rule": v.rule,
+                    "from": f"{v.src_ip} ({v.src_zone})",
+                    "to": f"{v.dst_ip} ({v.dst_zone})",
+                    "protocol": v.protocol,
+                    "operation": v.operation,
+                    "count": v.count,
+                }
+            )
+        emit(
+            rows[:15],
+            Format.table,
+            columns=["rule", "from", "to", "protocol", "operation", "count"],
+            title="Violations (first per source "
+            f"and rule; all: conduit violations --db {db} --policy {policy})",
+            console=console,
+        )
+
     if labels:
         from otconduit.analysis.groundtruth import match_labels
         from otconduit.store import Store
@@ -119,9 +160,9 @@ def main() -> int:
             title="3. Ground truth (plant labels) vs what the monitor recorded",
             console=console,
         )
-        seen = sum(m.seen for m in matches)
+        found_n = sum(m.seen for m in matches)
         console.print(
-            f"{seen} of {len(matches)} labelled events found in the decoded traffic "
+            f"{found_n} of {len(matches)} labelled events found in the decoded traffic "
             "(alerts with ATT&CK ids come with the detection engine)."
         )
     console.print("\nExplore further:", highlight=False)
