@@ -11,7 +11,7 @@ import asyncio
 import struct
 import time
 
-from otconduit.lab.netbind import close_writer, open_connection
+from otconduit.lab.netbind import BoundClient
 
 
 class ModbusError(RuntimeError):
@@ -23,36 +23,19 @@ class ModbusError(RuntimeError):
         self.code = code
 
 
-class ModbusClient:
+class ModbusClient(BoundClient):
     """One persistent TCP connection from ``source`` to a Modbus server."""
 
     def __init__(
         self, host: str, source: str, port: int = 502, unit: int = 1, timeout: float = 2.0
     ) -> None:
-        self.host = host
-        self.source = source
-        self.port = port
+        super().__init__(host, source, port, timeout)
         self.unit = unit
-        self.timeout = timeout
         self.tid = 0
         self.requests = 0
-        self.last_sent = 0.0
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._lock = asyncio.Lock()
-
-    @property
-    def connected(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
 
     async def connect(self) -> None:
-        self._reader, self._writer = await open_connection(
-            self.host, self.port, self.source, self.timeout
-        )
-
-    async def close(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        await close_writer(writer)
+        await self._open()
 
     async def request(self, pdu: bytes, *, unit: int | None = None) -> bytes:
         """Send one PDU and return the response PDU (exception responses included)."""

@@ -59,3 +59,31 @@ async def close_writer(writer: asyncio.StreamWriter | None, timeout: float = 1.0
     writer.close()
     with contextlib.suppress(TimeoutError, OSError):
         await asyncio.wait_for(writer.wait_closed(), timeout)
+
+
+class BoundClient:
+    """A client's one TCP connection from its own source address: what the lab's Modbus
+    and S7 clients share (address, timeout, stream pair, a lock so requests don't mix)."""
+
+    def __init__(self, host: str, source: str, port: int, timeout: float) -> None:
+        self.host = host
+        self.source = source
+        self.port = port
+        self.timeout = timeout
+        self.last_sent = 0.0
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    async def _open(self) -> None:
+        self._reader, self._writer = await open_connection(
+            self.host, self.port, self.source, self.timeout
+        )
+
+    async def close(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        await close_writer(writer)

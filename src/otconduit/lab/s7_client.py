@@ -13,7 +13,7 @@ import asyncio
 import struct
 import time
 
-from otconduit.lab.netbind import close_writer, open_connection
+from otconduit.lab.netbind import BoundClient
 
 JOB = 0x01
 ACK = 0x02
@@ -46,27 +46,16 @@ def _block_name(number: int, dest: bytes) -> bytes:
     return b"_" + BLOCK_DB + f"{number:05d}".encode() + dest
 
 
-class S7Client:
+class S7Client(BoundClient):
     """One S7 connection; every method sends one job (and waits for its answer)."""
 
     def __init__(
         self, host: str, source: str, port: int = 102, rack: int = 0, slot: int = 2
     ) -> None:
-        self.host = host
-        self.source = source
-        self.port = port
+        super().__init__(host, source, port, timeout=3.0)
         self.rack = rack
         self.slot = slot
-        self.timeout = 3.0
         self.pdu_ref = 0
-        self.last_sent = 0.0
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._lock = asyncio.Lock()
-
-    @property
-    def connected(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
 
     # -- transport --------------------------------------------------------------------------
     async def _send_tpkt(self, payload: bytes) -> None:
@@ -91,9 +80,7 @@ class S7Client:
         return frame[3:]
 
     async def connect(self) -> None:
-        self._reader, self._writer = await open_connection(
-            self.host, self.port, self.source, self.timeout
-        )
+        await self._open()
         remote_tsap = 0x0100 | (self.rack << 5) | self.slot
         params = (
             b"\xc0\x01\x0a" + b"\xc1\x02\x01\x00" + b"\xc2\x02" + struct.pack(">H", remote_tsap)
@@ -104,10 +91,6 @@ class S7Client:
         if len(cc) < 2 or cc[1] != 0xD0:
             raise S7Error("COTP connection refused")
         await self._job(struct.pack(">BBHHH", FN_SETUP, 0, 1, 1, 480))
-
-    async def close(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        await close_writer(writer)
 
     # -- S7 PDUs ----------------------------------------------------------------------------
     def _header(self, rosctr: int, params: bytes, data: bytes) -> bytes:
