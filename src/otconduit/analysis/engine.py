@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
 
-from otconduit.analysis.connections import PROBE_LIMIT, ConnStats, TcpConnection, UdpFlow
+from otconduit.analysis.connections import ConnStats, TcpConnection, UdpFlow
 from otconduit.analysis.ports import server_side
 from otconduit.capture.decode import DecodeProblem, decode_frame
 from otconduit.capture.ipfrag import Defragmenter
@@ -678,4 +678,4 @@ class Analyzer:
         return stats
 
 
-__all__ = ["PROBE_LIMIT", "Analyzer"]
+__all__ = ["Analyzer"]

@@ -23,9 +23,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# modbus_pass packet outcomes
-SLOW = np.uint8(1)
-
 # Per-slot outstanding request table width: more requests in flight turns a slot slow.
 MAX_OUTSTANDING = 4
 
