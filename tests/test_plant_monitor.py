@@ -22,7 +22,13 @@ from otconduit.analysis.groundtruth import match_labels
 from otconduit.analysis.run import analyze_file
 from otconduit.lab.addresses import DEVICES, HOSTS
 from otconduit.lab.sniffer import capture_unavailable_reason
+from otconduit.detect.alerts import list_alerts
+from otconduit.detect.config import DetectConfig
+from otconduit.detect.run import detect_capture
+from otconduit.policy import load_policy
+from otconduit.policy.check import evaluate_and_store
 from otconduit.store import Store, views
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(
     capture_unavailable_reason() is not None or os.geteuid() != 0,
@@ -66,7 +72,12 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert proc.returncode == 0, out[-2000:]
     with Store(tmp / "c.db") as store:
         res = analyze_file(store, pcap)
+        policy = load_policy(REPO / "examples" / "plant-policy.yaml")
+        evaluate_and_store(store, policy)
+        assert res.capture_id is not None
+        detect_capture(store, res.capture_id, DetectConfig(), policy)
         return {
+            "alerts": list_alerts(store),
             "result": res,
             "labels": json.loads(labels.read_text()),
             "assets": {a["ip"]: a for a in views.assets(store)},
@@ -133,3 +144,67 @@ def test_plant_traffic_decodes_cleanly(plant: dict[str, Any]) -> None:
     # deliberately odd function codes are answered with exceptions, not malformed).
     bad = [p for p in plant["problems"] if p["layer"] in ("modbus", "s7comm", "tcp")]
     assert not bad, bad
+
+
+# Which alert each labelled attack step must raise (label kind -> rule ids, any of).
+EXPECTED_RULES = {
+    "rogue-write": {"process-write"},
+    "rogue-read": {"policy-breach"},
+    "port-scan": {"port-sweep"},
+    "identity-sweep": {"identity-sweep"},
+    "fc-sweep": {"function-code-scan"},
+    "rogue-device": {"policy-breach", "process-write"},
+    "block-upload": {"program-upload"},
+    "program-download": {"program-download"},
+}
+
+
+def test_every_attack_step_raises_its_alert(plant: dict[str, Any]) -> None:
+    alerts = plant["alerts"]
+    missing = []
+    for label in plant["labels"]:
+        kind = label["kind"]
+        if label["protocol"] == "s7comm" and kind == "plc-stop":
+            want = {"controller-stop"}
+        elif kind == "plc-start":
+            want = {"controller-start"}
+        else:
+            want = EXPECTED_RULES.get(kind, set())
+        if not want:
+            continue
+        hit = [
+            a
+            for a in alerts
+            if a["rule"] in want
+            and a["src_ip"] == label["src_ip"]
+            and a["dst_ip"] in (label["dst_ip"], None)
+        ]
+        if not hit:
+            missing.append((kind, label["src_ip"], label["dst_ip"], sorted(want)))
+    assert not missing, missing
+
+
+def test_context_sets_severity(plant: dict[str, Any]) -> None:
+    alerts = plant["alerts"]
+    rogue = next(lb for lb in plant["labels"] if lb["kind"] == "rogue-write")
+    write = [a for a in alerts if a["rule"] == "process-write" and a["src_ip"] == rogue["src_ip"]]
+    # The rogue writer sits in the enterprise zone (level 4): a write from IT is critical.
+    assert write and all(a["severity"] == "critical" for a in write), write
+    hmi = next(n for n in HOSTS if n.role == "hmi")
+    hmi_writes = [a for a in alerts if a["rule"] == "process-write" and a["src_ip"] == hmi.ip]
+    # The HMI's setpoint writes go over the hmi-operation conduit: informational.
+    assert hmi_writes and all(a["severity"] == "info" for a in hmi_writes), hmi_writes
+    for a in alerts:
+        assert a["techniques"] and a["evidence"] or a["rule"] in ("port-sweep", "policy-breach")
+
+
+def test_normal_traffic_raises_nothing_above_info(plant: dict[str, Any]) -> None:
+    attackers = {lb["src_ip"] for lb in plant["labels"]}
+    noisy = [
+        (a["rule"], a["severity"], a["src_ip"], a["dst_ip"], a["summary"])
+        for a in plant["alerts"]
+        if a["severity"] != "info"
+        and a["src_ip"] not in attackers
+        and a["dst_ip"] not in attackers
+    ]
+    assert not noisy, noisy

@@ -77,11 +77,13 @@ def main() -> int:
         console.print(f"[yellow]The plant cannot run here ({why}); analysing {fallback}[/]")
         shutil.copyfile(fallback, pcap)
 
-    console.print(f"\n[bold]2. Monitor[/]: conduit analyze {pcap} --db {db}\n")
+    policy = REPO / "examples" / "plant-policy.yaml"
+    extra = ["--policy", str(policy)] if why is None and policy.exists() else []
+    console.print(f"\n[bold]2. Monitor[/]: conduit analyze {pcap} --db {db} {' '.join(extra)}\n")
     from otconduit.cli.main import app
 
     try:
-        app(["analyze", str(pcap), "--db", str(db)], standalone_mode=False)
+        app(["analyze", str(pcap), "--db", str(db), *extra], standalone_mode=False)
         console.print(
             "\n[bold]Controls and program changes[/] (conduit operations --class control | program)"
         )
@@ -93,8 +95,7 @@ def main() -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
 
-    policy = REPO / "examples" / "plant-policy.yaml"
-    if why is None and policy.exists():
+    if extra:
         from collections import Counter
 
         from otconduit.policy import load_policy
@@ -134,6 +135,15 @@ def main() -> int:
             console=console,
         )
 
+    console.print(
+        "\n[bold]Alerts[/] above informational, with ATT&CK for ICS techniques "
+        f"(conduit alerts --db {db} --severity low)"
+    )
+    try:
+        app(["alerts", "--db", str(db), "--severity", "low"], standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
     if labels:
         from otconduit.analysis.groundtruth import match_labels
         from otconduit.store import Store
@@ -163,7 +173,7 @@ def main() -> int:
         found_n = sum(m.seen for m in matches)
         console.print(
             f"{found_n} of {len(matches)} labelled events found in the decoded traffic "
-            "(alerts with ATT&CK ids come with the detection engine)."
+            "(each attack step also raised its alert above)."
         )
     console.print("\nExplore further:", highlight=False)
     for cmd in (
@@ -171,6 +181,9 @@ def main() -> int:
         f"operations --db {db} --status exception",
         f"conversations --db {db}",
         f"problems --db {db}",
+        f"alert show 1 --db {db}   # evidence, ATT&CK, runbook",
+        f"evidence 1 --db {db} -w alert1.pcap",
+        "attack",
         "lab --list-scenarios",
     ):
         console.print(f"  .venv/bin/conduit {cmd}", highlight=False, soft_wrap=True)

@@ -45,6 +45,7 @@ class CaptureResult:
     operations: int
     error: str | None
     stats: dict[str, Any] = field(default_factory=dict)
+    capture_id: int | None = None
 
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -80,4 +81,6 @@ def analyze_file(
         stats = analyzer.finish(reader.report)
         report = reader.report
     status = "complete" if not report.error else ("partial" if analyzer.packets else "empty")
-    return CaptureResult(str(p), status, analyzer.packets, analyzer.operations, report.error, stats)
+    return CaptureResult(
+        str(p), status, analyzer.packets, analyzer.operations, report.error, stats, capture_id
+    )

@@ -18,6 +18,18 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from otconduit.cli.detect_cmd import (
+    alert_app,
+    alerts,
+    attack,
+    baseline_app,
+    detect,
+    evidence,
+    export,
+    load_rules,
+    print_detect_summary,
+    rules_app,
+)
 from otconduit.cli.lab_cmd import lab
 from otconduit.cli.output import Format, emit, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
@@ -63,16 +75,24 @@ def analyze(
         Path | None,
         typer.Option("--policy", help="After analysis, check the traffic against this policy."),
     ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="Detection rules file (YAML): severities, allow-list."),
+    ] = None,
+    no_detect: Annotated[
+        bool, typer.Option("--no-detect", help="Decode only; raise no alerts.")
+    ] = False,
 ) -> None:
-    """Decode captures into the database: operations, assets, conversations."""
+    """Decode captures into the database: operations, assets, conversations, alerts."""
     from otconduit.analysis.run import CaptureResult, analyze_file
     from otconduit.capture.reader import CaptureError
     from otconduit.policy import PolicyError, load_policy
 
-    try:  # a bad policy fails before any work is done
+    try:  # a bad policy or rules file fails before any work is done
         pol = load_policy(policy) if policy is not None else None
     except PolicyError as exc:
         raise fail(str(exc)) from None
+    cfg = load_rules(rules)
     for cap in captures:
         if not cap.exists():
             raise fail(f"capture not found: {cap}")
@@ -123,6 +143,25 @@ def analyze(
                 f"{len(found)} policy violations: conduit violations --policy {policy}",
                 highlight=False,
             )
+        if not no_detect:
+            from otconduit.detect import baseline
+            from otconduit.detect.run import detect_capture
+
+            base = baseline.load(store)
+            reports = []
+            for r in results:
+                row = (
+                    store.conn.execute(
+                        "SELECT id FROM captures WHERE id = ? AND status != 'running'",
+                        (r.capture_id,),
+                    ).fetchone()
+                    if r.capture_id is not None
+                    else None
+                )
+                if row is not None:
+                    reports.append(detect_capture(store, row[0], cfg, pol, base))
+            if reports and not quiet:
+                print_detect_summary(reports)
     finally:
         store.close()
     if any(r.status == "error" for r in results):
@@ -359,6 +398,14 @@ def problems(db: DbOpt = DEFAULT_DB, fmt: FmtOpt = Format.table) -> None:
 
 
 app.command()(lab)
+app.command()(alerts)
+app.add_typer(alert_app, name="alert")
+app.command()(evidence)
+app.command()(attack)
+app.command()(detect)
+app.command()(export)
+app.add_typer(rules_app, name="rules")
+app.add_typer(baseline_app, name="baseline")
 policy_app.command("compile")(compile_cmd)
 policy_app.command("init")(init_cmd)
 policy_app.command("paths")(paths_cmd)

@@ -15,88 +15,15 @@ shown and the rest are counted, so fixing and re-running converges quickly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from otconduit.policy.model import Loc, Policy, PolicyError
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (PyYAML silently keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
-    """1-based line of the deepest node along ``loc``; unknown path parts are skipped
-    (pydantic inserts union branch names such as ``str`` or ``VlanMember``)."""
-    if root is None:
-        return None
-    node: yaml.Node = root
-    line = node.start_mark.line + 1
-    for part in loc:
-        nxt: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                    nxt = v
-                    # A missing/invalid scalar under a key: point at the key's line.
-                    line = k.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            nxt = node.value[part]
-        if nxt is None:
-            continue
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
-
-
-def _path(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part[:1].isupper() or part in ("str", "int", "float", "list", "dict"):
-            continue  # union branch / type tags say nothing to a policy author
-        elif "[" in part or "function-" in part:
-            continue
-        else:
-            out += ("." if out else "") + part
-    return out
-
-
-def _first_error(exc: ValidationError) -> tuple[Loc, str, int]:
-    errors = exc.errors(include_url=False)
-    # For unions pydantic reports one error per branch: keep the most informative one.
-    best = errors[0]
-    for e in errors:
-        if e["type"] in ("value_error", "assertion_error"):
-            best = e
-            break
-    msg = str(best["msg"]).removeprefix("Value error, ")
-    if best["type"] == "missing":
-        msg = f"missing required field '{best['loc'][-1]}'"
-    elif best["type"] == "extra_forbidden":
-        msg = f"unknown field '{best['loc'][-1]}' (check the spelling against the schema)"
-    elif best["type"] == "literal_error":
-        msg = f"{msg}, got {best.get('input')!r}"
-    return tuple(best["loc"]), msg, len(errors)
+from otconduit.policy.model import Policy, PolicyError
+from otconduit.yamlconf import UniqueKeyLoader as _UniqueKeyLoader
+from otconduit.yamlconf import first_error as _first_error
+from otconduit.yamlconf import line_of as _line_of
+from otconduit.yamlconf import loc_path as _path
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:

@@ -470,3 +470,35 @@ def operation_groups(store: Store) -> Iterator[OpGroup]:
                 frame=frame,
                 ts=ts[rows],
             )
+
+
+@dataclass(slots=True)
+class CaptureChunk:
+    """One stored chunk of a capture's operations, with its conversation, for detectors
+    that work on whole columns and only build dicts for the rows they report."""
+
+    batch: OpBatch
+    conv: dict[str, Any]  # protocol, client_ip, server_ip, server_port
+    capture: str
+    _cursor: _Cursor | None = None
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Row ``i`` of the batch in the ``operations()`` dict shape."""
+        if self._cursor is None:
+            self._cursor = _Cursor(
+                _Chunk(self.batch, self.conv, self.capture, np.arange(len(self.batch)))
+            )
+        return self._cursor.row(i)
+
+
+def capture_chunks(store: Store, capture_id: int) -> Iterator[CaptureChunk]:
+    """Every operation chunk of one capture, conversation by conversation."""
+    sql = (
+        "SELECT k.data, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
+        "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
+        "JOIN captures c ON c.id = k.capture_id WHERE k.capture_id = ? "
+        "ORDER BY k.conversation_id, k.first_ts, k.id"
+    )
+    for blob, proto, client, server, port, path in store.conn.execute(sql, (capture_id,)):
+        conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
+        yield CaptureChunk(unpack(blob), conv, path)

@@ -1,0 +1,2 @@
+"""Detection and response: decoded operations, scans, baselines and policy breaches
+become alerts with ATT&CK for ICS techniques, evidence and a response runbook."""

@@ -1,0 +1,203 @@
+"""Reconnaissance: function-code scans, address sweeps, identity sweeps, port sweeps.
+
+Thresholds come from the rules file (:class:`~otconduit.detect.config.Thresholds`).
+The shapes told apart: an HMI polls a fixed handful of functions and addresses over and
+over; a scanner touches many functions/addresses/ports once or twice each, and many of
+its requests are refused or unanswered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from otconduit.detect.config import Thresholds
+from otconduit.detect.findings import Evidence, Finding
+from otconduit.detect.scan import ScanResult
+from otconduit.store.sqlite import Store
+
+ICS_PORTS = {
+    102: "s7comm",
+    502: "modbus",
+    2222: "enip-io",
+    2404: "iec104",
+    4840: "opcua",
+    20000: "dnp3",
+    44818: "enip",
+    47808: "bacnet",
+    34962: "profinet",
+    34963: "profinet",
+    34964: "profinet",
+}
+
+
+def _is_broadcast(ip: str) -> bool:
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return a.is_multicast or (a.version == 4 and ip.endswith(".255"))
+
+
+def function_scans(scan: ScanResult, th: Thresholds) -> list[Finding]:
+    out = []
+    for (src, dst, proto, port), st in scan.stats.items():
+        if (
+            len(st.codes) >= th.fc_scan_min_functions
+            and st.unsupported >= th.fc_scan_min_unsupported
+        ):
+            out.append(
+                Finding(
+                    rule="function-code-scan",
+                    first_ts=st.first_ts,
+                    last_ts=st.last_ts,
+                    count=len(st.codes),
+                    src_ip=src,
+                    dst_ip=dst,
+                    protocol=proto,
+                    dst_port=port,
+                    note=f"{len(st.codes)} function codes, {st.unsupported} refused as unsupported",
+                    context={"function_codes": sorted(st.codes)},
+                    evidence=[
+                        Evidence(st.exception_frames[:40], None, {"functions": dict(st.functions)})
+                    ],
+                )
+            )
+    return out
+
+
+def address_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
+    out = []
+    for (src, dst, proto, port), st in scan.stats.items():
+        for (fn, unit), parts in st.addresses.items():
+            addrs = np.concatenate(parts)
+            uniq = np.unique(addrs)
+            if len(uniq) < th.sweep_min_addresses:
+                continue
+            per_addr = len(addrs) / len(uniq)
+            if per_addr > th.sweep_max_reads_per_address:
+                continue
+            out.append(
+                Finding(
+                    rule="address-sweep",
+                    first_ts=st.first_ts,
+                    last_ts=st.last_ts,
+                    count=len(addrs),
+                    src_ip=src,
+                    dst_ip=dst,
+                    protocol=proto,
+                    operation=fn,
+                    dst_port=port,
+                    note=f"{len(uniq)} distinct addresses {int(uniq[0])}-{int(uniq[-1])} "
+                    f"(unit {unit}), {per_addr:.1f} requests each",
+                    context={"unit": unit, "first": int(uniq[0]), "last": int(uniq[-1])},
+                    evidence=[Evidence(st.exception_frames[:40], None, {})],
+                )
+            )
+    return out
+
+
+def identity_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
+    targets: dict[str, dict[str, tuple[int, int, str, str]]] = defaultdict(dict)
+    frames: dict[str, list[int]] = defaultdict(list)
+    for (src, dst, proto, _port), st in scan.stats.items():
+        n = st.classes.get("identity", 0)
+        if not n:
+            continue
+        fn = next((f for f in st.functions if f), "")
+        targets[src][dst] = (st.first_ts, st.last_ts, proto, fn)
+        frames[src] += st.identity_frames[:10]
+    out = []
+    for src, dsts in targets.items():
+        broadcast = [d for d in dsts if _is_broadcast(d)]
+        if len(dsts) < th.identity_sweep_min_hosts and not broadcast:
+            continue
+        first = min(v[0] for v in dsts.values())
+        last = max(v[1] for v in dsts.values())
+        protos = sorted({v[2] for v in dsts.values()})
+        note = (
+            f"identity broadcast to {', '.join(broadcast)}"
+            if broadcast and len(dsts) < th.identity_sweep_min_hosts
+            else f"identity requests to {len(dsts)} hosts"
+        )
+        out.append(
+            Finding(
+                rule="identity-sweep",
+                first_ts=first,
+                last_ts=last,
+                count=len(dsts),
+                src_ip=src,
+                dst_ip=broadcast[0] if len(dsts) == 1 and broadcast else None,
+                protocol=protos[0] if len(protos) == 1 else ",".join(protos),
+                note=note,
+                context={"targets": sorted(dsts)},
+                evidence=[Evidence(frames[src][:60], None, {"targets": sorted(dsts)})],
+            )
+        )
+    return out
+
+
+def port_sweeps(store: Store, capture_id: int, th: Thresholds) -> list[Finding]:
+    """From the capture's conversations: one client to many ports of a host (vertical),
+    or one client to an industrial port on many hosts (horizontal)."""
+    rows = list(
+        store.query(
+            "SELECT v.transport, v.client_ip, v.server_ip, v.server_port, v.protocol, "
+            "s.packets_s2c, s.first_seen, s.last_seen FROM conversation_stats s "
+            "JOIN conversations v ON v.id = s.conversation_id WHERE s.capture_id = ?",
+            (capture_id,),
+        )
+    )
+    vertical: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    horizontal: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        vertical[(r["client_ip"], r["server_ip"])].append(r)
+        if r["server_port"] in ICS_PORTS:
+            horizontal[(r["client_ip"], r["server_port"])].append(r)
+    out = []
+    for (src, dst), convs in vertical.items():
+        ports = {c["server_port"] for c in convs}
+        if len(ports) < th.port_sweep_min_ports:
+            continue
+        unanswered = sum(1 for c in convs if not c["packets_s2c"])
+        ics = sorted(p for p in ports if p in ICS_PORTS)
+        out.append(
+            Finding(
+                rule="port-sweep",
+                first_ts=min(int(c["first_seen"]) for c in convs),
+                last_ts=max(int(c["last_seen"]) for c in convs),
+                count=len(ports),
+                src_ip=src,
+                dst_ip=dst,
+                note=f"{len(ports)} ports probed ({unanswered} unanswered)"
+                + (f", industrial ports {ics}" if ics else ""),
+                context={"ports": sorted(ports)[:200], "kind": "vertical"},
+            )
+        )
+    for (src, port), convs in horizontal.items():
+        # A master polling many PLCs is normal; a sweep leaves most hosts unanswered or
+        # with nothing the protocol decoder recognised.
+        hosts = {c["server_ip"] for c in convs}
+        probed = {
+            c["server_ip"] for c in convs if not c["packets_s2c"] or c["protocol"] == "unknown"
+        }
+        if len(probed) < th.port_sweep_min_hosts:
+            continue
+        out.append(
+            Finding(
+                rule="port-sweep",
+                first_ts=min(int(c["first_seen"]) for c in convs),
+                last_ts=max(int(c["last_seen"]) for c in convs),
+                count=len(hosts),
+                src_ip=src,
+                dst_port=port,
+                protocol=ICS_PORTS[port],
+                note=f"port {port} ({ICS_PORTS[port]}) probed on {len(hosts)} hosts, "
+                f"{len(probed)} without a protocol answer",
+                context={"hosts": sorted(hosts)[:200], "kind": "horizontal"},
+            )
+        )
+    return out

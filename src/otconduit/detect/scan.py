@@ -1,0 +1,232 @@
+"""One pass over a capture's stored operations: op-level findings (dangerous commands,
+writes, malformed PDUs) and the per-conversation statistics the other detectors need.
+
+Operations are column-packed per conversation (store/opchunks). Rows are grouped per
+chunk by (direction, class, function, status, detail signature) with numpy, so a rule
+is evaluated once per group, not once per operation; dicts are built only for the
+evidence kept. The detail signature holds just the detail keys rules look at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from otconduit.detect.classify import QUIET_CLASSES, classify
+from otconduit.detect.findings import MAX_EVIDENCE, Evidence, Finding
+from otconduit.model import OpStatus
+from otconduit.store.opchunks import NULL, OP_CLASSES, STATUS_CODE
+from otconduit.store.sqlite import Store
+from otconduit.store.views import CaptureChunk, capture_chunks
+
+_SIG_KEYS = ("dangerous", "pi_service", "subfunction", "group", "reset_type", "class_id")
+_UNSUPPORTED = re.compile(r"illegal.?function|not.?supported|no.?func|unknown service", re.I)
+_ST_EXC = STATUS_CODE[OpStatus.EXCEPTION]
+_ST_MALFORMED = STATUS_CODE[OpStatus.MALFORMED]
+EVIDENCE_SAMPLES = 3  # decoded operations kept per finding
+
+
+@dataclass(slots=True)
+class ConvStats:
+    """What one client did to one server over one protocol (direction-aware)."""
+
+    ops: int = 0
+    exceptions: int = 0
+    unsupported: int = 0  # refused as unknown function / service
+    first_ts: int = 0
+    last_ts: int = 0
+    functions: Counter[str] = field(default_factory=Counter)
+    classes: Counter[str] = field(default_factory=Counter)
+    codes: set[int] = field(default_factory=set)
+    exception_frames: list[int] = field(default_factory=list)
+    identity_frames: list[int] = field(default_factory=list)
+    exception_ts: list[np.ndarray] = field(default_factory=list)
+    # (function, unit) -> address arrays (one per chunk group)
+    addresses: dict[tuple[str, int | None], list[np.ndarray]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    # (function, unit, address, quantity) -> request timestamps of cyclic reads
+    polls: dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+
+ConvKey = tuple[str, str, str, int]  # src, dst, protocol, server port
+
+
+@dataclass(slots=True)
+class ScanResult:
+    findings: list[Finding] = field(default_factory=list)
+    stats: dict[ConvKey, ConvStats] = field(default_factory=dict)
+    capture: str = ""
+    operations: int = 0
+
+
+def _signatures(chunk: CaptureChunk) -> np.ndarray:
+    b = chunk.batch
+    sig = np.zeros(len(b), np.int64)
+    codes: dict[str, int] = {}
+    details = b.details if isinstance(b.details, list) else []  # unpacked: always a list
+    for i, d in zip(b.detail_index.tolist(), details, strict=True):
+        sub = {k: d[k] for k in _SIG_KEYS if k in d}
+        objs = d.get("objects")
+        if objs:
+            sub["g"] = sorted({o.get("group") for o in objs if isinstance(o, dict)} - {None})
+        if sub:
+            key = json.dumps(sub, sort_keys=True)
+            sig[i] = codes.setdefault(key, len(codes) + 1)
+    return sig
+
+
+def _groups(key: np.ndarray) -> list[np.ndarray]:
+    _, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    counts = np.bincount(inv)
+    return np.split(order, np.cumsum(counts)[:-1])
+
+
+def _frames(ints: dict[str, np.ndarray], rows: np.ndarray) -> list[list[int]]:
+    req, resp = ints["request_frame"][rows], ints["response_frame"][rows]
+    return [[int(f) for f in pair if f != NULL] for pair in zip(req, resp, strict=True)]
+
+
+def _opt(v: int) -> int | None:
+    return None if v == NULL else int(v)
+
+
+def _finding(
+    chunk: CaptureChunk, rows: np.ndarray, op: dict[str, Any], rule: str, **kw: Any
+) -> Finding:
+    ints = chunk.batch.ints
+    ts = ints["ts"][rows]
+    order = np.argsort(ts, kind="stable")
+    rows, ts = rows[order], ts[order]
+    keep = rows[:MAX_EVIDENCE]
+    frames = _frames(ints, keep)
+    evidence = []
+    for k, (row, fr) in enumerate(zip(keep.tolist(), frames, strict=True)):
+        record = chunk.row(row) if k < EVIDENCE_SAMPLES else {}
+        evidence.append(Evidence(fr, int(ts[k]), record))
+    return Finding(
+        rule=rule,
+        first_ts=int(ts[0]),
+        last_ts=int(ts[-1]),
+        count=len(rows),
+        src_ip=op["src_ip"],
+        dst_ip=op["dst_ip"],
+        protocol=op["protocol"],
+        operation=op["function"],
+        op_class=op["operation"],
+        dst_port=op["dst_port"],
+        evidence=evidence,
+        ts=ts,
+        **kw,
+    )
+
+
+def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) -> None:
+    b = chunk.batch
+    ints = b.ints
+    n = len(b)
+    if not n:
+        return
+    out.operations += n
+    conv = chunk.conv
+    rev = (ints["reversed"] == 1).astype(np.int64)
+    key = np.stack([rev, ints["op_class"], ints["function"], ints["status"], _signatures(chunk)], 1)
+    if until_ns is None:
+        groups = _groups(key)
+    else:  # baseline learning period: only what happened before its end
+        sel = np.flatnonzero(ints["ts"] <= until_ns)
+        groups = [sel[g] for g in _groups(key[sel])] if len(sel) else []
+    for rows in groups:
+        first = int(rows[0])
+        reversed_ = bool(rev[first])
+        cls = str(OP_CLASSES[ints["op_class"][first]])
+        fn = b.names[ints["function"][first]]
+        status = int(ints["status"][first])
+        src, dst = conv["client_ip"], conv["server_ip"]
+        if reversed_:
+            src, dst = dst, src
+        _stats(chunk, rows, out, (src, dst, conv["protocol"], conv["server_port"]), fn, cls)
+        if status == _ST_MALFORMED:
+            op = chunk.row(first)
+            out.findings.append(
+                _finding(chunk, rows, op, "malformed-pdu", note="decoded as malformed")
+            )
+        if cls in QUIET_CLASSES:
+            continue
+        op = chunk.row(first)
+        for hit in classify(op):
+            note = hit.note
+            if status == _ST_EXC:
+                note = (note + "; " if note else "") + "refused by the device"
+            elif status == _ST_MALFORMED:
+                note = (note + "; " if note else "") + "malformed request"
+            out.findings.append(
+                _finding(chunk, rows, op, hit.rule, severity=hit.severity, note=note)
+            )
+
+
+def _stats(
+    chunk: CaptureChunk, rows: np.ndarray, out: ScanResult, key: ConvKey, fn: str, cls: str
+) -> None:
+    ints = chunk.batch.ints
+    st = out.stats.get(key)
+    ts = ints["ts"][rows]
+    if st is None:
+        st = out.stats[key] = ConvStats(first_ts=int(ts.min()), last_ts=int(ts.max()))
+    st.ops += len(rows)
+    st.first_ts = min(st.first_ts, int(ts.min()))
+    st.last_ts = max(st.last_ts, int(ts.max()))
+    st.functions[fn] += len(rows)
+    st.classes[cls] += len(rows)
+    st.codes.update(np.unique(ints["function_code"][rows]).tolist())
+    if cls == "identity" and len(st.identity_frames) < MAX_EVIDENCE:
+        st.identity_frames += [f for pair in _frames(ints, rows[:MAX_EVIDENCE]) for f in pair]
+    status = ints["status"][rows]
+    exc = rows[status == _ST_EXC]
+    if len(exc):
+        st.exceptions += len(exc)
+        st.exception_ts.append(ints["ts"][exc])
+        if len(st.exception_frames) < MAX_EVIDENCE:
+            st.exception_frames += [f for pair in _frames(ints, exc[:MAX_EVIDENCE]) for f in pair]
+        names = chunk.batch.exceptions
+        for code, x in zip(
+            ints["exception_code"][exc].tolist(), ints["exception"][exc].tolist(), strict=True
+        ):
+            text = names[x] if x != NULL else ""
+            if (chunk.conv["protocol"] == "modbus" and code == 1) or _UNSUPPORTED.search(text):
+                st.unsupported += 1
+    if fn.startswith(("UNKNOWN_", "USER_DEFINED_")):
+        st.unsupported += len(rows) - len(exc)  # exceptions were counted above
+    unit = ints["unit"][rows]
+    addr = ints["address"][rows]
+    qty = ints["quantity"][rows]
+    have = addr != NULL
+    if have.any():
+        for u in np.unique(unit[have]).tolist():
+            sel = have & (unit == u)
+            st.addresses[(fn, _opt(u))].append(addr[sel])
+    if cls == "read" and not (ints["reversed"][rows] == 1).any():
+        poll_key = np.stack([unit, addr, qty], 1)
+        for sub in _groups(poll_key):
+            r0 = sub[0]
+            k = (fn, _opt(unit[r0]), _opt(addr[r0]), _opt(qty[r0]))
+            st.polls[k].append(ts[sub])
+
+
+def scan_capture(store: Store, capture_id: int, until_ns: int | None = None) -> ScanResult:
+    """Op-level findings and conversation statistics for one stored capture (only
+    operations up to ``until_ns`` when given)."""
+    out = ScanResult()
+    for chunk in capture_chunks(store, capture_id):
+        out.capture = chunk.capture
+        _chunk(chunk, out, until_ns)
+    return out

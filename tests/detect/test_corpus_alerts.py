@@ -1,0 +1,85 @@
+"""Real captures whose names say a dangerous operation raise the matching alert and
+technique; plain polling raises nothing above low."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otconduit.analysis.run import analyze_file
+from otconduit.detect.alerts import list_alerts
+from otconduit.detect.run import detect_capture
+from otconduit.store import Store
+from tests.conftest import CORPUS, needs_shared
+
+pytestmark = needs_shared
+ITI = CORPUS / "iti"
+
+DANGEROUS = [
+    ("s7/snap7_s300_stop.pcapng", "controller-stop", "T0881"),
+    ("s7/step7_s300_download.pcapng", "program-download", "T0843"),
+    ("s7/snap7_s300_everything.pcapng", "program-upload", "T0845"),
+    ("s7/snap7_s300_everything.pcapng", "controller-stop", "T0858"),
+    ("s7/s7comm_reading_setting_plc_time.pcap", "time-set", "T0836"),
+    ("EthernetIP/cip_stop_plc.pcap", "controller-stop", "T0881"),
+    ("openics/EIP-SoftwareUpload.pcap", "program-upload", "T0845"),
+    ("dnp3/cold_restart_and_response.pcap", "device-restart", "T0816"),
+    ("dnp3/select_operate_and_responses.pcap", "direct-operate", "T0855"),
+    ("dnp3/write_binary_output.pcap", "process-write", "T0855"),
+    ("dnp3/file_read.pcap", "file-operation", "T0845"),
+    ("dnp3/dnp3_test_data_part1.pcap", "controller-stop", "T0881"),
+    ("dnp3/dnp3_test_data_part1.pcap", "unsolicited-disabled", "T0815"),
+    ("dnp3/dnp3_test_data_part1.pcap", "device-restart", "T0816"),
+    ("ModbusTCP/modbus_test_data_part1.pcap", "listen-only", "T0814"),
+    ("ModbusTCP/modbus_test_data_part1.pcap", "comm-restart", "T0816"),
+    ("ModbusTCP/modbus_test_data_part2.pcap", "function-code-scan", "T0888"),
+    ("ModbusTCP/modbus_test_data_part2.pcap", "firmware-change", "T0857"),
+    ("ModbusTCP/modbus_test_data_part1.pcap", "non-protocol-on-ics-port", "T0885"),
+    ("dnp3/direct_operate_crob_malform_but_good_crc.pcap", "malformed-pdu", "T0866"),
+]
+BENIGN = [
+    "dnp3/read_and_response.pcap",
+    "dnp3/enable_unsolicited_and_response.pcap",
+    "dnp3/unsolcited_response_and_confirm.pcap",
+    "dnp3/lan_time_sync.pcap",
+    "s7/s7comm_varservice_libnodavedemo.pcap",
+    "s7/s7comm_reading_plc_status.pcap",
+    "s7/s7-1200-hmi.pcap",
+    "EthernetIP/enip_test.pcap",
+    "EthernetIP/EthernetIP-CIP.pcap",
+    "openics/EIP-ViewDeviceStatus.pcap",
+    "ModbusTCP/ModbusTCP.pcap",
+]
+
+
+def _alerts(tmp_path: Path, name: str) -> list[dict[str, object]]:
+    with Store(tmp_path / "a.db") as store:
+        res = analyze_file(store, ITI / name)
+        assert res.capture_id is not None
+        detect_capture(store, res.capture_id)
+        return list_alerts(store)
+
+
+@pytest.mark.parametrize(("name", "rule", "technique"), DANGEROUS)
+def test_dangerous_capture_raises_its_alert(
+    tmp_path: Path, name: str, rule: str, technique: str
+) -> None:
+    alerts = _alerts(tmp_path, name)
+    hits = [a for a in alerts if a["rule"] == rule]
+    assert hits, [(a["rule"], a["summary"]) for a in alerts]
+    assert all(technique in a["techniques"] for a in hits)  # type: ignore[operator]
+    for a in hits:
+        ev = a["evidence"]
+        assert ev and ev[0]["frames"], a  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", BENIGN)
+def test_plain_traffic_raises_nothing_above_low(tmp_path: Path, name: str) -> None:
+    alerts = _alerts(tmp_path, name)
+    loud = [
+        (a["rule"], a["severity"], a["summary"])
+        for a in alerts
+        if a["severity"] not in ("info", "low")
+    ]
+    assert not loud, loud
