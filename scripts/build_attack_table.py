@@ -32,9 +32,7 @@ def build(bundle: dict[str, Any]) -> dict[str, Any]:
     """The compact table from a parsed STIX bundle (pure, so tests can check it)."""
     objects = bundle["objects"]
     live = [o for o in objects if not o.get("revoked") and not o.get("x_mitre_deprecated")]
-    tactics_by_short = {
-        o["x_mitre_shortname"]: o for o in live if o["type"] == "x-mitre-tactic"
-    }
+    tactics_by_short = {o["x_mitre_shortname"]: o for o in live if o["type"] == "x-mitre-tactic"}
     matrix = next(o for o in live if o["type"] == "x-mitre-matrix")
     by_ref = {o["id"]: o for o in live}
     order = [by_ref[r]["x_mitre_shortname"] for r in matrix["tactic_refs"] if r in by_ref]

@@ -20,11 +20,11 @@ import pytest
 
 from otconduit.analysis.groundtruth import match_labels
 from otconduit.analysis.run import analyze_file
-from otconduit.lab.addresses import DEVICES, HOSTS
-from otconduit.lab.sniffer import capture_unavailable_reason
 from otconduit.detect.alerts import list_alerts
 from otconduit.detect.config import DetectConfig
 from otconduit.detect.run import detect_capture
+from otconduit.lab.addresses import DEVICES, HOSTS
+from otconduit.lab.sniffer import capture_unavailable_reason
 from otconduit.policy import load_policy
 from otconduit.policy.check import evaluate_and_store
 from otconduit.store import Store, views
@@ -195,7 +195,7 @@ def test_context_sets_severity(plant: dict[str, Any]) -> None:
     # The HMI's setpoint writes go over the hmi-operation conduit: informational.
     assert hmi_writes and all(a["severity"] == "info" for a in hmi_writes), hmi_writes
     for a in alerts:
-        assert a["techniques"] and a["evidence"] or a["rule"] in ("port-sweep", "policy-breach")
+        assert (a["techniques"] and a["evidence"]) or a["rule"] in ("port-sweep", "policy-breach")
 
 
 def test_normal_traffic_raises_nothing_above_info(plant: dict[str, Any]) -> None:
@@ -203,8 +203,6 @@ def test_normal_traffic_raises_nothing_above_info(plant: dict[str, Any]) -> None
     noisy = [
         (a["rule"], a["severity"], a["src_ip"], a["dst_ip"], a["summary"])
         for a in plant["alerts"]
-        if a["severity"] != "info"
-        and a["src_ip"] not in attackers
-        and a["dst_ip"] not in attackers
+        if a["severity"] != "info" and a["src_ip"] not in attackers and a["dst_ip"] not in attackers
     ]
     assert not noisy, noisy
