@@ -114,12 +114,19 @@ def store_findings(
     c.execute("BEGIN IMMEDIATE")
     try:
         prior = withdraw_capture(store, sha256)
+        seen: set[int] = set()
+        reset: set[int] = set()  # alerts emptied by the withdrawal, refilled now
         seq = _next_seq(store)
         for f in sorted(findings, key=lambda x: (x.first_ts, x.rule)):
             sev = f.severity if f.severity is not None else RULES[f.rule].severity
             rep.by_severity[sev.label] = rep.by_severity.get(sev.label, 0) + f.count
             target = _merge_target(store, f, window_ns, prior)
             now = _now()
+            if target is not None and target[0] not in seen:
+                seen.add(target[0])
+                (cnt,) = c.execute("SELECT count FROM alerts WHERE id = ?", (target[0],)).fetchone()
+                if cnt <= 0:
+                    reset.add(target[0])
             if target is None:
                 rule = RULES[f.rule]
                 cur = c.execute(
@@ -156,7 +163,8 @@ def store_findings(
                     "UPDATE alerts SET count = max(count, 0) + ?, "
                     "first_seen = CASE WHEN count <= 0 THEN ? ELSE min(first_seen, ?) END, "
                     "last_seen = CASE WHEN count <= 0 THEN ? ELSE max(last_seen, ?) END, "
-                    "severity = max(severity, ?), updated_at = ?, change_seq = ? WHERE id = ?",
+                    "severity = CASE WHEN count <= 0 THEN ? ELSE max(severity, ?) END, "
+                    "updated_at = ?, change_seq = ? WHERE id = ?",
                     (
                         f.count,
                         f.first_ts,
@@ -164,12 +172,15 @@ def store_findings(
                         f.last_ts,
                         f.last_ts,
                         int(sev),
+                        int(sev),
                         now,
                         seq,
                         alert_id,
                     ),
                 )
-                if int(sev) > old_sev:  # the worse finding's summary explains the alert
+                # The worse finding's summary explains the alert; an alert whose only
+                # capture is being re-detected takes the new finding's word.
+                if int(sev) > old_sev or alert_id in reset:
                     c.execute(
                         "UPDATE alerts SET summary = ?, context = ?, operation = ? WHERE id = ?",
                         (_summary(f), json.dumps(f.context, default=str), f.operation, alert_id),

@@ -3,7 +3,8 @@ periods a plant shows during a learning period, and the deviations from it.
 
 ``conduit baseline learn`` stores one named baseline (JSON in the ``baselines`` table)
 from the captures in the store, limited to the first ``learning_period`` of data when
-the rules file sets one. Captures learned from are never judged against it.
+the rules file sets one. Captures wholly learned from are never judged against it; one
+that the learning period ends in is judged on what happened after the end.
 
 Polling periods: cyclic reads are keyed by (client, server, function, unit, address,
 quantity); period = median gap between requests, jitter = median absolute deviation of
@@ -165,9 +166,13 @@ def deviations(
     store: Store, capture_id: int, scan: ScanResult, b: Baseline, config: DetectConfig
 ) -> list[Finding]:
     """Baseline rules for one capture (nothing for captures the baseline learned from)."""
-    sha = store.conn.execute("SELECT sha256 FROM captures WHERE id = ?", (capture_id,)).fetchone()
-    if sha is None or sha[0] in b.captures:
+    row = store.conn.execute(
+        "SELECT sha256, last_ts FROM captures WHERE id = ?", (capture_id,)
+    ).fetchone()
+    if row is None:
         return []
+    if row[0] in b.captures and (b.until_ts is None or (row[1] or 0) <= b.until_ts):
+        return []  # wholly learned from; a capture the learning period ends in is judged
     after = b.until_ts
     out: list[Finding] = []
     for r in store.query(

@@ -152,6 +152,7 @@ class Thresholds(_Strict):
     sweep_min_addresses: int = Field(default=32, ge=4)
     sweep_max_reads_per_address: float = Field(default=3.0, gt=0)
     identity_sweep_min_hosts: int = Field(default=3, ge=2)
+    identity_sweep_window_s: float = Field(default=300.0, gt=0)  # ... first asked within this
     port_sweep_min_ports: int = Field(default=10, ge=3)
     port_sweep_min_hosts: int = Field(default=10, ge=3)
     exception_storm_min: int = Field(default=20, ge=1)

@@ -8,7 +8,8 @@ With a zones-and-conduits policy:
 - allowed only by windowed conduits: informational inside the window, one level up
   outside it (the finding is split per operation timestamp);
 - allowed by no conduit: one level up (the policy breach is its own alert too).
-Reconnaissance and abuse from an IT zone go one level up.
+Reconnaissance and abuse from an IT zone go one level up; identity reads that conduits
+allow to every target (an engineering station checking its PLCs) are informational.
 Without a policy, the rule's default (or the site's override) stands.
 """
 
@@ -54,6 +55,19 @@ def apply(f: Finding, base: Severity, policy: Policy | None) -> list[Finding]:
         elif category in ("reconnaissance", "protocol-abuse"):
             f.severity = _up(base)
         f.context["verdict"] = f"source in IT zone {sz.name} (level {sz.level:g})"
+        return [f]
+    if f.rule == "identity-sweep" and f.context.get("targets"):
+        protocols = (f.protocol or "").split(",")
+        if all(
+            any(
+                c.allows(p, None, "identity")
+                for c in policy.conduits_between(f.src_ip, t)
+                for p in protocols
+            )
+            for t in f.context["targets"]
+        ):
+            f.severity = Severity.INFO
+            f.context["verdict"] = "identity reads allowed by conduits to every target"
         return [f]
     if category not in COMMAND_CATEGORIES:
         return [f]

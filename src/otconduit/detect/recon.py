@@ -100,28 +100,41 @@ def address_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
     return out
 
 
+def _most_within(times: list[int], window_ns: int) -> int:
+    """Largest number of the sorted times that fit in one window."""
+    best = j = 0
+    for i, t in enumerate(times):
+        while t - times[j] > window_ns:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
 def identity_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
-    targets: dict[str, dict[str, tuple[int, int, str, str]]] = defaultdict(dict)
+    """Identity requests from one host to several devices within a short window (an
+    engineering station reading one device's identity now and then is not a sweep)."""
+    targets: dict[str, dict[str, tuple[int, int, str]]] = defaultdict(dict)
     frames: dict[str, list[int]] = defaultdict(list)
     for (src, dst, proto, _port), st in scan.stats.items():
-        n = st.classes.get("identity", 0)
-        if not n:
+        if st.identity_first_ts is None:
             continue
-        fn = next((f for f in st.functions if f), "")
-        targets[src][dst] = (st.first_ts, st.last_ts, proto, fn)
+        targets[src][dst] = (st.identity_first_ts, st.last_ts, proto)
         frames[src] += st.identity_frames[:10]
+    window = int(th.identity_sweep_window_s * 1e9)
     out = []
     for src, dsts in targets.items():
         broadcast = [d for d in dsts if _is_broadcast(d)]
-        if len(dsts) < th.identity_sweep_min_hosts and not broadcast:
+        burst = _most_within(sorted(v[0] for v in dsts.values()), window)
+        if burst < th.identity_sweep_min_hosts and not broadcast:
             continue
         first = min(v[0] for v in dsts.values())
         last = max(v[1] for v in dsts.values())
         protos = sorted({v[2] for v in dsts.values()})
         note = (
             f"identity broadcast to {', '.join(broadcast)}"
-            if broadcast and len(dsts) < th.identity_sweep_min_hosts
-            else f"identity requests to {len(dsts)} hosts"
+            if broadcast and burst < th.identity_sweep_min_hosts
+            else f"identity requests to {burst} hosts within "
+            f"{th.identity_sweep_window_s:g} s ({len(dsts)} in all)"
         )
         out.append(
             Finding(

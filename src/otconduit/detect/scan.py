@@ -45,6 +45,7 @@ class ConvStats:
     codes: set[int] = field(default_factory=set)
     exception_frames: list[int] = field(default_factory=list)
     identity_frames: list[int] = field(default_factory=list)
+    identity_first_ts: int | None = None  # first identity request of this client here
     exception_ts: list[np.ndarray] = field(default_factory=list)
     # (function, unit) -> address arrays (one per chunk group)
     addresses: dict[tuple[str, int | None], list[np.ndarray]] = field(
@@ -188,6 +189,9 @@ def _stats(
     st.functions[fn] += len(rows)
     st.classes[cls] += len(rows)
     st.codes.update(np.unique(ints["function_code"][rows]).tolist())
+    if cls == "identity":
+        t = int(ts.min())
+        st.identity_first_ts = t if st.identity_first_ts is None else min(st.identity_first_ts, t)
     if cls == "identity" and len(st.identity_frames) < MAX_EVIDENCE:
         st.identity_frames += [f for pair in _frames(ints, rows[:MAX_EVIDENCE]) for f in pair]
     status = ints["status"][rows]
