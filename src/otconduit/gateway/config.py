@@ -148,13 +148,19 @@ class OpcUaSecurity(_Strict):
     mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
     certificate: Path | None = None  # our application certificate (generated if missing)
     private_key: Path | None = None
-    trust: list[Path] = Field(default_factory=list)  # trusted server certificates
+    trust: list[Path] = Field(default_factory=list)  # trusted server certificates (or folders)
+    application_uri: str | None = None  # default: the certificate's, else urn:<host>:conduit:...
 
     @model_validator(mode="after")
     def _consistent(self) -> OpcUaSecurity:
         if (self.policy == "None") != (self.mode == "None"):
             raise ValueError(
                 "policy None goes with mode None, Basic256Sha256 with Sign/SignAndEncrypt"
+            )
+        if self.policy != "None" and (self.certificate is None or self.private_key is None):
+            raise ValueError(
+                f"policy {self.policy} needs 'certificate' and 'private_key' paths (both are "
+                "generated when missing)"
             )
         return self
 
@@ -217,6 +223,14 @@ class Device(_Strict):
                     )
                 ):
                     raise ValueError(f"tags[{i}] ({t.path}): a bool from a register needs 'bit'")
+        if self.protocol == "s7":
+            from otconduit.gateway.collectors.s7 import parse_address  # sans-I/O; no snap7
+
+            for i, t in enumerate(self.tags):
+                try:
+                    parse_address(t)
+                except ValueError as exc:
+                    raise ValueError(f"tags[{i}] ({t.path}): {exc}") from None
         return self
 
 
