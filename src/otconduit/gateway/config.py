@@ -267,6 +267,8 @@ class Mqtt(_Strict):
     password: str | None = None
     tls: Tls | None = None
     keepalive: int = 30
+    connect_timeout: Seconds = 5.0  # TCP + TLS + CONNACK
+    reconnect: Backoff = Field(default_factory=lambda: Backoff(initial=0.5, max=15.0))
     uns: Uns = Field(default_factory=lambda: Uns())
     sparkplug: Sparkplug = Field(default_factory=lambda: Sparkplug())
 

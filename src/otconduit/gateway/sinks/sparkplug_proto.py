@@ -72,12 +72,14 @@ class Property:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metric:
-    """One metric. ``value`` None means is_null (the datatype still says what it is)."""
+    """One metric. ``value`` None means is_null. ``datatype`` decides how the value is
+    encoded; ``send_datatype`` False leaves it off the wire (DATA messages, §6.4.4)."""
 
     name: str | None = None
     alias: int | None = None
     timestamp: int | None = None  # ms since the epoch, UTC
     datatype: DataType | None = None
+    send_datatype: bool = True
     is_historical: bool = False
     value: Value = None
     properties: tuple[Property, ...] = ()
@@ -198,7 +200,7 @@ def encode_metric(m: Metric) -> bytes:
         _put_varint(2, m.alias, out)
     if m.timestamp is not None:
         _put_varint(3, m.timestamp, out)
-    if m.datatype is not None:
+    if m.datatype is not None and m.send_datatype:
         _put_varint(4, int(m.datatype), out)
     if m.is_historical:
         _put_varint(5, 1, out)
