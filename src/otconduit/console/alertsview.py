@@ -1,0 +1,195 @@
+"""Alerts and policy violations for the console: paged lists with filters, and the
+alert page's extras (ATT&CK names and links, the runbook, the decoded operations)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from otconduit.console.errors import ApiError
+from otconduit.detect.alerts import AlertError, get_alert
+from otconduit.detect.attack import attack_table
+from otconduit.detect.rules import RULES, Severity
+from otconduit.detect.runbooks import runbooks
+from otconduit.store import Store
+from otconduit.store.views import iso
+
+SEVERITIES = tuple(s.label for s in Severity)
+ALERT_SORTS = {
+    "newest": "last_seen DESC, id DESC",
+    "oldest": "first_seen, id",
+    "severity": "severity DESC, last_seen DESC, id DESC",
+    "id": "id",
+}
+
+
+@dataclass(slots=True)
+class AlertQuery:
+    severity: str | None = None  # minimum
+    rule: str | None = None
+    status: str | None = None
+    asset: str | None = None  # source or destination address
+    technique: str | None = None
+    protocol: str | None = None
+    category: str | None = None
+    sort: str = "newest"
+    offset: int = 0
+    limit: int = 50
+
+
+def technique_refs(ids: list[str]) -> list[dict[str, Any]]:
+    table = attack_table()
+    out = []
+    for tid in ids:
+        t = table.techniques.get(tid)
+        out.append(
+            {
+                "id": tid,
+                "name": t.name if t else tid,
+                "url": t.url if t else f"https://attack.mitre.org/techniques/{tid}/",
+                "tactics": [table.tactic_name(x) for x in t.tactics] if t else [],
+            }
+        )
+    return out
+
+
+def _summary_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "rule": r["rule"],
+        "title": r["title"],
+        "category": r["category"],
+        "severity": Severity(r["severity"]).label,
+        "status": r["status"],
+        "techniques": json.loads(r["techniques"]),
+        "src_ip": r["src_ip"],
+        "dst_ip": r["dst_ip"],
+        "protocol": r["protocol"],
+        "operation": r["operation"],
+        "summary": r["summary"],
+        "count": r["count"],
+        "first_seen": iso(r["first_seen"]),
+        "last_seen": iso(r["last_seen"]),
+        "updated_at": r["updated_at"],
+    }
+
+
+def list_alerts(store: Store, aq: AlertQuery) -> tuple[int, list[dict[str, Any]]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if aq.severity:
+        try:
+            sev = Severity.parse(aq.severity)
+        except ValueError as exc:
+            raise ApiError(422, str(exc)) from None
+        where.append("severity >= ?")
+        params.append(int(sev))
+    if aq.rule:
+        where.append("rule = ?")
+        params.append(aq.rule)
+    if aq.status:
+        where.append("status = ?")
+        params.append(aq.status)
+    if aq.asset:
+        where.append("(src_ip = ? OR dst_ip = ?)")
+        params += [aq.asset, aq.asset]
+    if aq.technique:
+        where.append("EXISTS (SELECT 1 FROM json_each(techniques) WHERE value = ?)")
+        params.append(aq.technique.upper())
+    if aq.protocol:
+        where.append("protocol = ?")
+        params.append(aq.protocol)
+    if aq.category:
+        where.append("category = ?")
+        params.append(aq.category)
+    if aq.sort not in ALERT_SORTS:
+        raise ApiError(422, f"sort must be one of {', '.join(ALERT_SORTS)}")
+    cond = (" WHERE " + " AND ".join(where)) if where else ""
+    (total,) = store.conn.execute(f"SELECT count(*) FROM alerts{cond}", params).fetchone()
+    rows = store.query(
+        f"SELECT * FROM alerts{cond} ORDER BY {ALERT_SORTS[aq.sort]} LIMIT ? OFFSET ?",
+        [*params, aq.limit, aq.offset],
+    )
+    return int(total), [_summary_row(r) for r in rows]
+
+
+def alert_detail(store: Store, alert_id: int) -> dict[str, Any]:
+    """The alert with evidence, decoded operations, ATT&CK references, runbook, history."""
+    try:
+        a = get_alert(store, alert_id)
+    except AlertError as exc:
+        raise ApiError(404, str(exc)) from None
+    a["technique_refs"] = technique_refs(a["techniques"])
+    rb = runbooks().get(a["category"])
+    a["runbook"] = rb.to_dict() if rb else None
+    rule = RULES.get(a["rule"])
+    a["rule_description"] = rule.description if rule else None
+    records = a.pop("records")
+    # Evidence records are decoded operations, or a detector's own detail (scans, ...).
+    a["operations"] = [r for r in records if "function" in r and "src_ip" in r]
+    a["findings"] = [r for r in records if not ("function" in r and "src_ip" in r)]
+    a["has_evidence"] = any(e["frames"] for e in a["evidence"])
+    return a
+
+
+def alert_counts(store: Store) -> dict[str, Any]:
+    by_sev = {s: 0 for s in SEVERITIES}
+    by_status = {"open": 0, "acknowledged": 0, "closed": 0}
+    for sev, status, n in store.conn.execute(
+        "SELECT severity, status, count(*) FROM alerts GROUP BY severity, status"
+    ):
+        by_status[status] = by_status.get(status, 0) + n
+        if status != "closed":
+            by_sev[Severity(sev).label] += n
+    return {"not_closed_by_severity": by_sev, "by_status": by_status}
+
+
+# -- violations ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ViolationQuery:
+    policy: str | None = None
+    rule: str | None = None
+    asset: str | None = None
+    zone: str | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+def list_violations(store: Store, vq: ViolationQuery) -> tuple[int, list[dict[str, Any]]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if vq.policy:
+        where.append("v.policy = ?")
+        params.append(vq.policy)
+    if vq.rule:
+        where.append("v.rule = ?")
+        params.append(vq.rule)
+    if vq.asset:
+        where.append("(v.src_ip = ? OR v.dst_ip = ?)")
+        params += [vq.asset, vq.asset]
+    if vq.zone:
+        where.append("(v.src_zone = ? OR v.dst_zone = ?)")
+        params += [vq.zone, vq.zone]
+    cond = (" WHERE " + " AND ".join(where)) if where else ""
+    (total,) = store.conn.execute(f"SELECT count(*) FROM violations v{cond}", params).fetchone()
+    rows = store.query(
+        "SELECT v.id, v.policy, v.rule, v.src_ip, v.dst_ip, v.src_zone, v.dst_zone, "
+        "v.protocol, v.operation, v.conduit, v.reason, v.count, v.first_seen, v.last_seen, "
+        "c.path AS capture, v.frame, v.checked_at FROM violations v "
+        f"LEFT JOIN captures c ON c.id = v.capture_id{cond} "
+        "ORDER BY v.first_seen DESC, v.id LIMIT ? OFFSET ?",
+        [*params, vq.limit, vq.offset],
+    )
+    return int(total), list(rows)
+
+
+def violation_counts(store: Store, policy: str | None) -> dict[str, int]:
+    sql = "SELECT rule, count(*) FROM violations"
+    params: list[Any] = []
+    if policy:
+        sql += " WHERE policy = ?"
+        params.append(policy)
+    return {r: n for r, n in store.conn.execute(sql + " GROUP BY rule ORDER BY rule", params)}

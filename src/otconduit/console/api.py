@@ -1,0 +1,489 @@
+"""The REST API under ``/api``: everything the pages show, behind the same login."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.background import BackgroundTask
+
+from otconduit.console import production
+from otconduit.console.alertsview import (
+    ALERT_SORTS,
+    AlertQuery,
+    ViolationQuery,
+    alert_detail,
+    list_alerts,
+    list_violations,
+)
+from otconduit.console.assets import SORTS as ASSET_SORTS
+from otconduit.console.assets import AssetQuery, get_asset, list_assets
+from otconduit.console.authdb import AuthError, User
+from otconduit.console.context import Console, console
+from otconduit.console.conversations import SORTS as CONV_SORTS
+from otconduit.console.conversations import ConversationQuery, list_conversations
+from otconduit.console.data import fingerprint
+from otconduit.console.errors import COMMON_RESPONSES, ApiError, ErrorResponse
+from otconduit.console.incidents import DEFAULT_WINDOW_S, incidents
+from otconduit.console.netmap import build_map
+from otconduit.console.ops import OpQuery, page_operations
+from otconduit.console.overview import overview
+from otconduit.console.schemas import (
+    AlertDetail,
+    AlertPage,
+    AssetDetail,
+    AssetPage,
+    AuditPage,
+    ConversationPage,
+    IncidentPage,
+    LoginRequest,
+    MapData,
+    NewUser,
+    OperationPage,
+    Overview,
+    Production,
+    SessionInfo,
+    StatusChange,
+    UserInfo,
+    ViolationPage,
+)
+from otconduit.console.security import (
+    SESSION_COOKIE,
+    admin,
+    analyst,
+    client_addr,
+    cookie_kwargs,
+    csrf,
+    current_session,
+    viewer,
+)
+from otconduit.detect.alerts import AlertError, set_status
+from otconduit.detect.evidence import write_evidence
+
+router = APIRouter(prefix="/api", responses=COMMON_RESPONSES)
+Viewer = Annotated[User, Depends(viewer)]
+Analyst = Annotated[User, Depends(analyst)]
+Admin = Annotated[User, Depends(admin)]
+Ctx = Annotated[Console, Depends(console)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
+Limit = Annotated[int, Query(ge=1, le=500, description="rows per page")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+
+
+# -- session ------------------------------------------------------------------------
+
+
+@router.post(
+    "/session",
+    response_model=SessionInfo,
+    responses={429: {"model": ErrorResponse}},
+    summary="Log in; sets the session cookie",
+)
+def login(body: LoginRequest, request: Request, response: Response, ctx: Ctx) -> SessionInfo:
+    who = client_addr(request)
+    if ctx.throttle.blocked(who, body.username):
+        raise ApiError(429, "too many failed logins: wait a few minutes")
+    user = ctx.auth.authenticate(body.username, body.password)
+    if user is None:
+        ctx.throttle.failed(who, body.username)
+        ctx.auth.audit(body.username[:64], "login", outcome="failed", client=who)
+        raise ApiError(401, "wrong user name or password")
+    ctx.throttle.succeeded(who, body.username)
+    token, sess = ctx.auth.create_session(user, who)
+    ctx.auth.audit(user.name, "login", client=who, detail={"via": "api"})
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=ctx.auth.session_seconds, **cookie_kwargs(request)
+    )
+    return SessionInfo(
+        user=user.name, role=user.role, csrf_token=sess.csrf_token, expires_at=sess.expires_at
+    )
+
+
+@router.get("/session", response_model=SessionInfo, summary="Who is logged in")
+def session_info(request: Request, user: Viewer) -> SessionInfo:
+    s = current_session(request)
+    assert s is not None
+    return SessionInfo(
+        user=user.name, role=user.role, csrf_token=s.csrf_token, expires_at=s.expires_at
+    )
+
+
+@router.delete("/session", status_code=204, dependencies=[Depends(csrf)], summary="Log out")
+def logout(request: Request, user: Viewer, ctx: Ctx) -> Response:
+    ctx.auth.end_session(request.cookies.get(SESSION_COOKIE))
+    ctx.auth.audit(user.name, "logout", client=client_addr(request))
+    resp = Response(status_code=204)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+@router.get("/overview", response_model=Overview, summary="Counts and health at a glance")
+def get_overview(user: Viewer, ctx: Ctx) -> dict[str, Any]:
+    return overview(ctx.stores.reader(), ctx.zoning, ctx.cache)
+
+
+@router.get("/assets", response_model=AssetPage, summary="Assets, paged, searched and sorted")
+def assets(
+    user: Viewer,
+    ctx: Ctx,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200, description="text in address, MAC, vendor, identity, role or protocol"
+        ),
+    ] = None,
+    role: Annotated[str | None, Query(max_length=64)] = None,
+    protocol: Annotated[str | None, Query(max_length=64)] = None,
+    zone: Annotated[str | None, Query(max_length=64)] = None,
+    level: Annotated[float | None, Query(ge=0, le=5)] = None,
+    sort: Annotated[str, Query(pattern="^(" + "|".join(ASSET_SORTS) + ")$")] = "ip",
+    desc: bool = False,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    aq = AssetQuery(q or None, role, protocol, zone, level, sort, desc, offset, limit)
+    total, items = list_assets(ctx.stores.reader(), ctx.zoning, aq)
+    return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+
+def asset_detail(ctx: Console, ip: str) -> dict[str, Any]:
+    store = ctx.stores.reader()
+    asset = get_asset(store, ctx.zoning, ip)
+    ctotal, convs = list_conversations(
+        store, ConversationQuery(ip=ip, sort="packets", limit=100), ctx.zoning.plant
+    )
+    atotal, alerts = list_alerts(store, AlertQuery(asset=ip, limit=50))
+    _, vios = list_violations(store, ViolationQuery(policy=ctx.zoning.plant, asset=ip, limit=100))
+    return {
+        "asset": asset,
+        "conversations": convs,
+        "conversations_total": ctotal,
+        "operations": page_operations(store, OpQuery(ip=ip, limit=25)),
+        "alerts": alerts,
+        "alerts_total": atotal,
+        "violations": vios,
+        "incidents": incidents(store, ctx.zoning, window_s=ctx.settings.incident_window, asset=ip)[
+            :20
+        ],
+    }
+
+
+@router.get(
+    "/assets/{ip}",
+    response_model=AssetDetail,
+    responses=NOT_FOUND,
+    summary="One asset: identity, roles, protocols, zone/level, conversations, operations, alerts",
+)
+def asset(ip: str, user: Viewer, ctx: Ctx) -> dict[str, Any]:
+    return asset_detail(ctx, ip)
+
+
+@router.get("/conversations", response_model=ConversationPage, summary="Conversations, paged")
+def conversations(
+    user: Viewer,
+    ctx: Ctx,
+    ip: Annotated[str | None, Query(max_length=64)] = None,
+    protocol: Annotated[str | None, Query(max_length=64)] = None,
+    port: Annotated[int | None, Query(ge=0, le=65535)] = None,
+    sort: Annotated[str, Query(pattern="^(" + "|".join(CONV_SORTS) + ")$")] = "first_seen",
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    total, items = list_conversations(
+        ctx.stores.reader(),
+        ConversationQuery(ip, protocol, port, sort, offset, limit),
+        ctx.zoning.plant,
+    )
+    return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+
+@router.get(
+    "/operations",
+    response_model=OperationPage,
+    summary="Operations, newest first; follow `next` for older pages",
+)
+def operations(
+    user: Viewer,
+    ctx: Ctx,
+    protocol: Annotated[str | None, Query(max_length=64)] = None,
+    ip: Annotated[str | None, Query(max_length=64)] = None,
+    src_ip: Annotated[str | None, Query(max_length=64)] = None,
+    dst_ip: Annotated[str | None, Query(max_length=64)] = None,
+    operation: Annotated[
+        str | None, Query(max_length=32, description="class: read, write, control, ...")
+    ] = None,
+    function: Annotated[str | None, Query(max_length=64, description="name or code")] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    conversation: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    cursor: Annotated[str | None, Query(max_length=80)] = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    oq = OpQuery(
+        protocol, ip, src_ip, dst_ip, operation, function, status, conversation, cursor, limit
+    )
+    return page_operations(ctx.stores.reader(), oq)
+
+
+@router.get("/alerts", response_model=AlertPage, summary="Alerts, filtered and paged")
+def alerts(
+    user: Viewer,
+    ctx: Ctx,
+    severity: Annotated[
+        str | None, Query(pattern="^(info|low|medium|high|critical)$", description="minimum")
+    ] = None,
+    rule: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(pattern="^(open|acknowledged|closed)$")] = None,
+    asset: Annotated[str | None, Query(max_length=64, description="source or destination")] = None,
+    technique: Annotated[
+        str | None, Query(max_length=16, description="ATT&CK for ICS id, e.g. T0855")
+    ] = None,
+    protocol: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    sort: Annotated[str, Query(pattern="^(" + "|".join(ALERT_SORTS) + ")$")] = "newest",
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    aq = AlertQuery(
+        severity, rule, status, asset, technique, protocol, category, sort, offset, limit
+    )
+    total, items = list_alerts(ctx.stores.reader(), aq)
+    return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    response_model=AlertDetail,
+    responses=NOT_FOUND,
+    summary="One alert with evidence, decoded operations, ATT&CK references and runbook",
+)
+def alert(alert_id: int, user: Viewer, ctx: Ctx) -> dict[str, Any]:
+    _check_id(alert_id)
+    return alert_detail(ctx.stores.reader(), alert_id)
+
+
+def _check_id(alert_id: int) -> None:
+    if not 1 <= alert_id < 2**62:
+        raise ApiError(404, f"no alert with id {alert_id}")
+
+
+def change_status(
+    ctx: Console, request: Request, user: User, alert_id: int, status: str, comment: str
+) -> None:
+    _check_id(alert_id)
+    action = {"acknowledged": "alert.ack", "closed": "alert.close", "open": "alert.reopen"}[status]
+    who = client_addr(request)
+    try:
+        ctx.stores.write(lambda st: set_status(st, alert_id, status, user.name, comment))
+    except AlertError as exc:
+        ctx.auth.audit(user.name, action, f"alert:{alert_id}", outcome="refused",
+                       detail={"reason": str(exc)}, client=who)  # fmt: skip
+        exists = "no alert" not in str(exc)
+        raise ApiError(409 if exists else 404, str(exc)) from None
+    detail = {"comment": comment} if comment else None
+    ctx.auth.audit(user.name, action, f"alert:{alert_id}", detail=detail, client=who)
+
+
+def _status_route(status: str, verb: str, summary: str) -> None:
+    def route(
+        alert_id: int, request: Request, user: Analyst, ctx: Ctx, body: StatusChange | None = None
+    ) -> dict[str, Any]:
+        change_status(ctx, request, user, alert_id, status, body.comment if body else "")
+        return alert_detail(ctx.stores.reader(), alert_id)
+
+    route.__name__ = f"alert_{verb}"
+    router.post(
+        f"/alerts/{{alert_id}}/{verb}",
+        response_model=AlertDetail,
+        dependencies=[Depends(csrf)],
+        responses={**NOT_FOUND, 409: {"model": ErrorResponse}},
+        summary=summary,
+    )(route)
+
+
+_status_route("acknowledged", "ack", "Acknowledge an alert (analyst), with an optional comment")
+_status_route("closed", "close", "Close an alert (analyst), with an optional comment")
+_status_route("open", "reopen", "Reopen an alert (analyst), with an optional comment")
+
+
+@router.get(
+    "/alerts/{alert_id}/evidence.pcap",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/vnd.tcpdump.pcap": {}}}, **NOT_FOUND},
+    summary="The packets the alert stands on, as a pcap file",
+)
+def evidence(alert_id: int, request: Request, user: Viewer, ctx: Ctx) -> FileResponse:
+    _check_id(alert_id)
+    fd, name = tempfile.mkstemp(prefix=f"conduit-alert-{alert_id}-", suffix=".pcap")
+    os.close(fd)
+    try:
+        write_evidence(ctx.stores.reader(), alert_id, name)
+    except AlertError as exc:
+        Path(name).unlink(missing_ok=True)
+        raise ApiError(404, str(exc)) from None
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    ctx.auth.audit(user.name, "alert.evidence", f"alert:{alert_id}", client=client_addr(request))
+    return FileResponse(
+        name,
+        media_type="application/vnd.tcpdump.pcap",
+        filename=f"alert-{alert_id}.pcap",
+        background=BackgroundTask(lambda: Path(name).unlink(missing_ok=True)),
+    )
+
+
+@router.get("/violations", response_model=ViolationPage, summary="Policy violations, paged")
+def violations(
+    user: Viewer,
+    ctx: Ctx,
+    rule: Annotated[str | None, Query(max_length=64)] = None,
+    asset: Annotated[str | None, Query(max_length=64)] = None,
+    zone: Annotated[str | None, Query(max_length=64)] = None,
+    policy: Annotated[
+        str | None, Query(max_length=128, description="plant name; default: the console's policy")
+    ] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    vq = ViolationQuery(policy or ctx.zoning.plant, rule, asset, zone, offset, limit)
+    total, items = list_violations(ctx.stores.reader(), vq)
+    return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+
+@router.get(
+    "/map", response_model=MapData, summary="Network map: zones by Purdue level, edges by verdict"
+)
+def netmap(
+    user: Viewer,
+    ctx: Ctx,
+    zone: Annotated[
+        str | None, Query(max_length=80, description="open one zone (its assets and peers)")
+    ] = None,
+    max_nodes: Annotated[int, Query(ge=10, le=5000)] = 400,
+) -> dict[str, Any]:
+    return build_map(ctx.stores.reader(), ctx.zoning, zone=zone, max_nodes=max_nodes)
+
+
+@router.get(
+    "/incidents",
+    response_model=IncidentPage,
+    summary="Alerts and machine events grouped per asset/cell and time window",
+)
+def get_incidents(
+    user: Viewer,
+    ctx: Ctx,
+    window: Annotated[float | None, Query(gt=0, le=7 * 86400, description="seconds")] = None,
+    include_closed: bool = False,
+    asset: Annotated[str | None, Query(max_length=64)] = None,
+    min_events: Annotated[int, Query(ge=1, le=1000)] = 1,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    w = window or ctx.settings.incident_window or DEFAULT_WINDOW_S
+    items = incidents(
+        ctx.stores.reader(), ctx.zoning, window_s=w, include_closed=include_closed,
+        asset=asset, min_events=min_events,
+    )  # fmt: skip
+    return {
+        "total": len(items),
+        "offset": offset,
+        "limit": limit,
+        "window_s": w,
+        "items": items[offset : offset + limit],
+    }
+
+
+@router.get(
+    "/production",
+    response_model=Production,
+    summary="Lines, machine states, counters (from the gateway)",
+)
+def get_production(user: Viewer) -> dict[str, Any]:
+    return production.status()
+
+
+# -- administration -----------------------------------------------------------------
+
+
+@router.get("/audit", response_model=AuditPage, summary="Audit log, newest first (admin)")
+def audit(user: Admin, ctx: Ctx, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
+    total, items = ctx.auth.audit_log(limit=limit, offset=offset)
+    return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+
+@router.get("/users", response_model=list[UserInfo], summary="Console users (admin)")
+def users(user: Admin, ctx: Ctx) -> list[dict[str, Any]]:
+    return ctx.auth.users()
+
+
+@router.post(
+    "/users",
+    response_model=UserInfo,
+    status_code=201,
+    dependencies=[Depends(csrf)],
+    responses={409: {"model": ErrorResponse}},
+    summary="Create a console user (admin)",
+)
+def add_user(body: NewUser, request: Request, user: Admin, ctx: Ctx) -> dict[str, Any]:
+    try:
+        new = ctx.auth.add_user(body.name, body.role, body.password)
+    except AuthError as exc:
+        raise ApiError(409 if "exists" in str(exc) else 422, str(exc)) from None
+    ctx.auth.audit(user.name, "user.add", f"user:{new.name}", detail={"role": new.role},
+                   client=client_addr(request))  # fmt: skip
+    return next(u for u in ctx.auth.users() if u["id"] == new.id)
+
+
+# -- live updates -------------------------------------------------------------------
+
+
+@router.get("/events", include_in_schema=False)
+async def events(request: Request, user: Viewer, ctx: Ctx) -> StreamingResponse:
+    """Server-sent events: ``overview`` whenever the store changes (alerts, analyses,
+    policy checks), and a comment every ``heartbeat`` seconds to keep proxies open."""
+
+    async def stream() -> AsyncIterator[str]:
+        last: tuple[Any, ...] | None = None
+        idle = 0.0
+        yield "retry: 3000\n\n"
+        while not ctx.stopping.is_set():
+            if await request.is_disconnected():
+                return
+            fp, data = await asyncio.to_thread(_snapshot, ctx, last)
+            if fp != last:
+                last = fp
+                idle = 0.0
+                yield f"event: overview\ndata: {json.dumps(data)}\n\n"
+            elif idle >= ctx.settings.sse_heartbeat:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            try:
+                await asyncio.wait_for(ctx.stopping.wait(), timeout=ctx.settings.sse_poll)
+            except TimeoutError:
+                idle += ctx.settings.sse_poll
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _snapshot(
+    ctx: Console, last: tuple[Any, ...] | None
+) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+    store = ctx.stores.reader()
+    fp = fingerprint(store)
+    if fp == last:
+        return fp, None
+    return fp, overview(store, ctx.zoning, ctx.cache)

@@ -1,0 +1,54 @@
+"""The console's settings and the objects every request shares."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+
+from otconduit.console.authdb import AuthDB
+from otconduit.console.data import Cache, StoreAccess
+from otconduit.console.security import LoginThrottle
+from otconduit.console.zoning import Zoning
+
+
+@dataclass(slots=True)
+class ConsoleSettings:
+    db: Path
+    auth_db: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    cert: Path | None = None
+    key: Path | None = None
+    policy: Path | None = None
+    session_hours: float = 8.0
+    incident_window: float = 900.0
+    sse_poll: float = 1.0  # seconds between store checks for live updates
+    sse_heartbeat: float = 15.0
+
+    @property
+    def tls(self) -> bool:
+        return self.cert is not None
+
+
+@dataclass(slots=True)
+class Console:
+    settings: ConsoleSettings
+    stores: StoreAccess
+    auth: AuthDB
+    zoning: Zoning
+    cache: Cache = field(default_factory=Cache)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.stores.close()
+        self.auth.close()
+
+
+def console(request: Request) -> Console:
+    ctx: Console = request.app.state.console
+    return ctx

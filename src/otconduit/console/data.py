@@ -1,0 +1,84 @@
+"""Access to the monitor's store from the console: read-only connections per worker
+thread (the datasette habit), and writes -- only alert lifecycle changes -- through a
+short-lived writable store under one lock."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from otconduit.store import Store, StoreError
+
+T = TypeVar("T")
+
+
+class StoreAccess:
+    """Hands out a read-only :class:`Store` per thread and serialises the few writes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        # Bring the schema forward once (a read-only open refuses an old database).
+        Store(self.path, readonly=False).close()
+        self._local = threading.local()
+        self._all: list[Store] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    def reader(self) -> Store:
+        st: Store | None = getattr(self._local, "store", None)
+        if st is None:
+            st = Store(self.path, readonly=True)
+            # Connections cross threads only through this object (one per thread).
+            self._local.store = st
+            with self._lock:
+                self._all.append(st)
+        return st
+
+    def write(self, fn: Callable[[Store], T]) -> T:
+        with self._write_lock, Store(self.path, readonly=False) as st:
+            return fn(st)
+
+    def close(self) -> None:
+        with self._lock:
+            for st in self._all:
+                with contextlib.suppress(Exception):  # a connection of another thread
+                    st.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+__all__ = ["StoreAccess", "StoreError"]
+
+
+def fingerprint(store: Store) -> tuple[Any, ...]:
+    """Changes whenever analysis, detection, a policy check or an alert change commits:
+    the key of everything the console caches (cheap: four indexed look-ups)."""
+    row = store.conn.execute(
+        "SELECT (SELECT count(*) FROM captures), (SELECT coalesce(max(id), 0) FROM captures), "
+        "(SELECT group_concat(status) FROM (SELECT status FROM captures ORDER BY id)), "
+        "(SELECT n FROM alert_changes), (SELECT count(*) FROM violations), "
+        "(SELECT coalesce(max(id), 0) FROM violations)"
+    ).fetchone()
+    return tuple(row)
+
+
+class Cache:
+    """Results keyed by (name, store fingerprint); an old fingerprint is simply dropped."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        with self._lock:
+            hit = self._items.get(name)
+        if hit is not None and hit[0] == key:
+            value: T = hit[1]
+            return value
+        value = make()
+        with self._lock:
+            self._items[name] = (key, value)
+        return value

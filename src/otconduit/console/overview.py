@@ -1,0 +1,75 @@
+"""The overview: counts and health at a glance, and what changed last."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from otconduit.console import production
+from otconduit.console.alertsview import alert_counts, violation_counts
+from otconduit.console.data import Cache, fingerprint
+from otconduit.console.netmap import MapAsset, map_assets
+from otconduit.console.zoning import LEVEL_NAMES, Zoning
+from otconduit.detect.rules import Severity
+from otconduit.store import Store
+from otconduit.store.views import iso
+
+
+def placed_assets(store: Store, zoning: Zoning, cache: Cache) -> list[MapAsset]:
+    return cache.get("map_assets", fingerprint(store), lambda: map_assets(store, zoning))
+
+
+def _level_label(level: float | None) -> str:
+    if level is None:
+        return "unknown"
+    return f"{level:g} {LEVEL_NAMES.get(level, '')}".strip()
+
+
+def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r["id"],
+            "title": r["title"],
+            "severity": Severity(r["severity"]).label,
+            "status": r["status"],
+            "src_ip": r["src_ip"],
+            "dst_ip": r["dst_ip"],
+            "last_seen": iso(r["last_seen"]),
+            "updated_at": r["updated_at"],
+        }
+        for r in store.query(
+            "SELECT id, title, severity, status, src_ip, dst_ip, last_seen, updated_at "
+            "FROM alerts ORDER BY change_seq DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
+def overview(store: Store, zoning: Zoning, cache: Cache) -> dict[str, Any]:
+    assets = placed_assets(store, zoning, cache)
+    by_level = Counter(_level_label(a.place.level) for a in assets)
+    by_zone = Counter(a.place.zone or "(no zone)" for a in assets)
+    c = store.conn
+    (conversations,) = c.execute("SELECT count(*) FROM conversations").fetchone()
+    (operations,) = c.execute("SELECT coalesce(sum(count), 0) FROM op_chunks").fetchone()
+    captures = c.execute(
+        "SELECT count(*), max(finished_at) FROM captures WHERE status != 'running'"
+    ).fetchone()
+    (change,) = c.execute("SELECT n FROM alert_changes").fetchone()
+    prod = production.status()
+    return {
+        "assets": {
+            "total": len(assets),
+            "by_level": dict(sorted(by_level.items())),
+            "by_zone": dict(sorted(by_zone.items())),
+        },
+        "conversations": int(conversations),
+        "operations": int(operations),
+        "captures": {"count": int(captures[0]), "last_analysed": captures[1]},
+        "alerts": alert_counts(store),
+        "violations": violation_counts(store, zoning.plant),
+        "policy": zoning.plant,
+        "production": {"available": prod["available"], "message": prod["message"]},
+        "newest_alerts": newest_alerts(store),
+        "change": int(change),
+    }

@@ -1,0 +1,328 @@
+"""The HTML pages: server-rendered (Jinja2) from the same functions the API uses, with
+small scripts for the live overview, the map, and nothing else. Forms work without
+JavaScript; every form that changes something carries the session's CSRF token."""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from otconduit.console import production
+from otconduit.console.alertsview import (
+    SEVERITIES,
+    AlertQuery,
+    ViolationQuery,
+    alert_detail,
+    list_alerts,
+    list_violations,
+)
+from otconduit.console.assets import SORTS as ASSET_SORTS
+from otconduit.console.assets import AssetQuery, list_assets
+from otconduit.console.authdb import User
+from otconduit.console.context import Console, console
+from otconduit.console.errors import ApiError
+from otconduit.console.incidents import incidents
+from otconduit.console.ops import OpQuery, page_operations
+from otconduit.console.overview import overview
+from otconduit.console.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    admin,
+    analyst,
+    check_csrf,
+    client_addr,
+    cookie_kwargs,
+    current_session,
+    new_login_csrf,
+    viewer,
+)
+
+templates = Jinja2Templates(
+    directory=str(resources.files("otconduit.console").joinpath("templates"))
+)
+router = APIRouter(include_in_schema=False)
+Viewer = Annotated[User, Depends(viewer)]
+Ctx = Annotated[Console, Depends(console)]
+PAGE = 50
+
+
+def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    s = current_session(request)
+    ctx.setdefault("user", s.user if s else None)
+    ctx.setdefault("csrf_token", s.csrf_token if s else "")
+    ctx.setdefault("nav", "")
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    try:
+        return render(request, "error.html", status=status, status_code=status, message=message)
+    except Exception:  # the error page must never fail itself
+        return HTMLResponse(f"<h1>{status}</h1>", status_code=status)
+
+
+def _safe_next(nxt: str | None) -> str:
+    if not nxt or not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
+        return "/"
+    return nxt
+
+
+def _pages(total: int, offset: int, limit: int) -> dict[str, Any]:
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "page": offset // limit + 1,
+        "pages": max(1, math.ceil(total / limit)),
+        "prev": max(0, offset - limit) if offset > 0 else None,
+        "next": offset + limit if offset + limit < total else None,
+    }
+
+
+def _qs(params: dict[str, Any], **change: Any) -> str:
+    merged = {k: v for k, v in {**params, **change}.items() if v not in (None, "", False)}
+    return "?" + urlencode(merged) if merged else "?"
+
+
+# -- login ------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    if current_session(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    token = new_login_csrf()
+    resp = render(request, "login.html", login_csrf=token, next=_safe_next(next), error=None)
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **cookie_kwargs(request))
+    return resp
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    ctx: Ctx,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    import secrets
+
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    who = client_addr(request)
+
+    def again(message: str, status: int) -> Response:
+        token = new_login_csrf()
+        resp = render(
+            request, "login.html", status=status, login_csrf=token, next=_safe_next(next),
+            error=message,
+        )  # fmt: skip
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **cookie_kwargs(request))
+        return resp
+
+    if not cookie or not secrets.compare_digest(cookie.encode(), csrf_token.encode()):
+        return again("The login form expired; please try again.", 403)
+    if ctx.throttle.blocked(who, username):
+        return again("Too many failed logins: wait a few minutes.", 429)
+    user = ctx.auth.authenticate(username, password)
+    if user is None:
+        ctx.throttle.failed(who, username)
+        ctx.auth.audit(username[:64] or None, "login", outcome="failed", client=who)
+        return again("Wrong user name or password.", 401)
+    ctx.throttle.succeeded(who, username)
+    token, _ = ctx.auth.create_session(user, who)
+    ctx.auth.audit(user.name, "login", client=who, detail={"via": "page"})
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(
+        SESSION_COOKIE, token, max_age=ctx.auth.session_seconds, **cookie_kwargs(request)
+    )
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return resp
+
+
+@router.post("/logout")
+def logout(
+    request: Request, ctx: Ctx, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    s = current_session(request)
+    if s is not None:
+        check_csrf(request, csrf_token)
+        ctx.auth.end_session(request.cookies.get(SESSION_COOKIE))
+        ctx.auth.audit(s.user.name, "logout", client=client_addr(request))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+# -- pages ------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
+    data = overview(ctx.stores.reader(), ctx.zoning, ctx.cache)
+    return render(request, "overview.html", nav="overview", o=data)
+
+
+@router.get("/assets", response_class=HTMLResponse)
+def assets_page(
+    request: Request,
+    user: Viewer,
+    ctx: Ctx,
+    q: str = "",
+    role: str = "",
+    protocol: str = "",
+    zone: str = "",
+    sort: str = "ip",
+    desc: bool = False,
+    offset: int = 0,
+) -> Response:
+    if sort not in ASSET_SORTS:
+        sort = "ip"
+    offset = max(0, offset)
+    aq = AssetQuery(q[:200] or None, role or None, protocol or None, zone or None, None, sort,
+                    desc, offset, PAGE)  # fmt: skip
+    total, items = list_assets(ctx.stores.reader(), ctx.zoning, aq)
+    params = {"q": q, "role": role, "protocol": protocol, "zone": zone, "sort": sort,
+              "desc": desc}  # fmt: skip
+    return render(
+        request, "assets.html", nav="assets", items=items, p=_pages(total, offset, PAGE),
+        params=params, qs=_qs, sorts=list(ASSET_SORTS), zones=ctx.zoning.zones(),
+    )  # fmt: skip
+
+
+@router.get("/assets/{ip}", response_class=HTMLResponse)
+def asset_page(request: Request, ip: str, user: Viewer, ctx: Ctx) -> Response:
+    from otconduit.console.api import asset_detail
+
+    d = asset_detail(ctx, ip)
+    return render(request, "asset.html", nav="assets", d=d, a=d["asset"])
+
+
+@router.get("/operations", response_class=HTMLResponse)
+def operations_page(
+    request: Request,
+    user: Viewer,
+    ctx: Ctx,
+    ip: str = "",
+    protocol: str = "",
+    operation: str = "",
+    function: str = "",
+    status: str = "",
+    cursor: str = "",
+) -> Response:
+    oq = OpQuery(protocol or None, ip or None, None, None, operation or None, function or None,
+                 status or None, None, cursor or None, PAGE)  # fmt: skip
+    page = page_operations(ctx.stores.reader(), oq)
+    params = {"ip": ip, "protocol": protocol, "operation": operation, "function": function,
+              "status": status}  # fmt: skip
+    return render(request, "operations.html", nav="operations", page=page, params=params, qs=_qs)
+
+
+@router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request, user: Viewer, ctx: Ctx, zone: str = "") -> Response:
+    return render(request, "map.html", nav="map", zone=zone, policy=ctx.zoning.plant)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    user: Viewer,
+    ctx: Ctx,
+    severity: str = "",
+    rule: str = "",
+    status: str = "",
+    asset: str = "",
+    technique: str = "",
+    offset: int = 0,
+) -> Response:
+    if severity and severity not in SEVERITIES:
+        severity = ""
+    if status not in ("", "open", "acknowledged", "closed"):
+        status = ""
+    offset = max(0, offset)
+    aq = AlertQuery(severity or None, rule or None, status or None, asset or None,
+                    technique or None, None, None, "newest", offset, PAGE)  # fmt: skip
+    total, items = list_alerts(ctx.stores.reader(), aq)
+    params = {"severity": severity, "rule": rule, "status": status, "asset": asset,
+              "technique": technique}  # fmt: skip
+    return render(
+        request, "alerts.html", nav="alerts", items=items, p=_pages(total, offset, PAGE),
+        params=params, qs=_qs, severities=SEVERITIES,
+    )  # fmt: skip
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_page(request: Request, alert_id: int, user: Viewer, ctx: Ctx) -> Response:
+    if not 1 <= alert_id < 2**62:
+        raise ApiError(404, f"no alert with id {alert_id}")
+    a = alert_detail(ctx.stores.reader(), alert_id)
+    return render(request, "alert.html", nav="alerts", a=a, can_change=user.can("analyst"))
+
+
+@router.post("/alerts/{alert_id}/status")
+def alert_status(
+    request: Request,
+    alert_id: int,
+    ctx: Ctx,
+    action: Annotated[str, Form(pattern="^(ack|close|reopen)$")],
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    from otconduit.console.api import change_status
+
+    user = viewer(request)
+    check_csrf(request, csrf_token)
+    user = analyst(request)
+    status = {"ack": "acknowledged", "close": "closed", "reopen": "open"}[action]
+    change_status(ctx, request, user, alert_id, status, comment)
+    return RedirectResponse(f"/alerts/{alert_id}", status_code=303)
+
+
+@router.get("/incidents", response_class=HTMLResponse)
+def incidents_page(
+    request: Request, user: Viewer, ctx: Ctx, include_closed: bool = False
+) -> Response:
+    items = incidents(
+        ctx.stores.reader(), ctx.zoning, window_s=ctx.settings.incident_window,
+        include_closed=include_closed,
+    )[:100]  # fmt: skip
+    return render(
+        request, "incidents.html", nav="incidents", items=items,
+        window=ctx.settings.incident_window, include_closed=include_closed,
+    )  # fmt: skip
+
+
+@router.get("/violations", response_class=HTMLResponse)
+def violations_page(
+    request: Request, user: Viewer, ctx: Ctx, rule: str = "", asset: str = "", offset: int = 0
+) -> Response:
+    offset = max(0, offset)
+    vq = ViolationQuery(ctx.zoning.plant, rule or None, asset or None, None, offset, PAGE)
+    total, items = list_violations(ctx.stores.reader(), vq)
+    return render(
+        request, "violations.html", nav="violations", items=items,
+        p=_pages(total, offset, PAGE), params={"rule": rule, "asset": asset}, qs=_qs,
+        policy=ctx.zoning.plant,
+    )  # fmt: skip
+
+
+@router.get("/production", response_class=HTMLResponse)
+def production_page(request: Request, user: Viewer) -> Response:
+    return render(request, "production.html", nav="production", prod=production.status())
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, ctx: Ctx, offset: int = 0) -> Response:
+    admin(request)
+    offset = max(0, offset)
+    total, items = ctx.auth.audit_log(limit=100, offset=offset)
+    return render(
+        request, "audit.html", nav="audit", items=items, p=_pages(total, offset, 100), qs=_qs,
+        params={},
+    )  # fmt: skip

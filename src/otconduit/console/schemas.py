@@ -1,0 +1,262 @@
+"""Request and response models of the REST API (they make its OpenAPI schema).
+
+Row shapes follow the CLI's JSON output (README), with a few console additions
+(``id``, ``zone``, ``level``, ``verdict``); keys are only ever added."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionInfo(BaseModel):
+    user: str
+    role: str
+    csrf_token: str
+    expires_at: int
+
+
+class StatusChange(BaseModel):
+    comment: str = Field(default="", max_length=2000)
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    role: str = Field(pattern="^(viewer|analyst|admin)$")
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class Claim(BaseModel):
+    attribute: str
+    value: str
+    source: str
+    confidence: float
+
+
+class Asset(BaseModel):
+    id: int
+    ip: str
+    mac: str | None
+    vlan: int | None
+    vendor: str | None
+    mac_vendor: str | None
+    roles: list[str]
+    protocols: list[str]
+    identity: dict[str, Claim]
+    identity_claims: list[Claim]
+    first_seen: str | None
+    last_seen: str | None
+    packets_sent: int
+    packets_received: int
+    zone: str | None
+    level: float | None
+    level_source: str
+
+
+class Page(BaseModel):
+    total: int
+    offset: int
+    limit: int
+
+
+class AssetPage(Page):
+    items: list[Asset]
+
+
+class Conversation(BaseModel):
+    id: int
+    transport: str
+    client_ip: str
+    server_ip: str
+    server_port: int
+    vlan: int | None
+    protocol: str
+    connections: int
+    packets_c2s: int
+    packets_s2c: int
+    bytes_c2s: int
+    bytes_s2c: int
+    first_seen: str | None
+    last_seen: str | None
+    functions: dict[str, int]
+    violations: list[str]
+    verdict: str
+
+
+class ConversationPage(Page):
+    items: list[Conversation]
+
+
+class OperationPage(BaseModel):
+    items: list[dict[str, Any]]
+    next: str | None = Field(description="cursor of the next (older) page; null at the end")
+    total: int | None = Field(description="matching operations, when known without decoding")
+
+
+class AlertSummary(BaseModel):
+    id: int
+    rule: str
+    title: str
+    category: str
+    severity: str
+    status: str
+    techniques: list[str]
+    src_ip: str | None
+    dst_ip: str | None
+    protocol: str | None
+    operation: str | None
+    summary: str
+    count: int
+    first_seen: str | None
+    last_seen: str | None
+    updated_at: str
+
+
+class AlertPage(Page):
+    items: list[AlertSummary]
+
+
+class TechniqueRef(BaseModel):
+    id: str
+    name: str
+    url: str
+    tactics: list[str]
+
+
+class AlertDetail(BaseModel):
+    id: int
+    rule: str
+    title: str
+    category: str
+    severity: str
+    status: str
+    techniques: list[str]
+    technique_refs: list[TechniqueRef]
+    src_ip: str | None
+    dst_ip: str | None
+    protocol: str | None
+    operation: str | None
+    summary: str
+    context: dict[str, Any]
+    count: int
+    first_seen: str | None
+    last_seen: str | None
+    updated_at: str
+    evidence: list[dict[str, Any]]
+    has_evidence: bool
+    operations: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    runbook: dict[str, Any] | None
+    rule_description: str | None
+    history: list[dict[str, Any]]
+
+
+class Violation(BaseModel):
+    id: int
+    policy: str
+    rule: str
+    src_ip: str | None
+    dst_ip: str | None
+    src_zone: str | None
+    dst_zone: str | None
+    protocol: str | None
+    operation: str | None
+    conduit: str | None
+    reason: str
+    count: int
+    first_seen: str | None
+    last_seen: str | None
+    capture: str | None
+    frame: int | None
+    checked_at: str
+
+
+class ViolationPage(Page):
+    items: list[Violation]
+
+
+class AssetDetail(BaseModel):
+    asset: Asset
+    conversations: list[Conversation]
+    conversations_total: int
+    operations: OperationPage
+    alerts: list[AlertSummary]
+    alerts_total: int
+    violations: list[Violation]
+    incidents: list[dict[str, Any]]
+
+
+class MapData(BaseModel):
+    mode: str = Field(description="assets, or zones when there are too many assets to draw")
+    policy: str | None
+    focus: str | None
+    assets: int
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+
+
+class Incident(BaseModel):
+    id: str
+    severity: str
+    first_seen: str | None
+    last_seen: str | None
+    assets: list[str]
+    cells: list[str]
+    alerts: int
+    machine_events: int
+    open: bool
+    timeline: list[dict[str, Any]]
+
+
+class IncidentPage(Page):
+    window_s: float
+    items: list[Incident]
+
+
+class Overview(BaseModel):
+    assets: dict[str, Any]
+    conversations: int
+    operations: int
+    captures: dict[str, Any]
+    alerts: dict[str, Any]
+    violations: dict[str, int]
+    policy: str | None
+    production: dict[str, Any]
+    newest_alerts: list[dict[str, Any]]
+    change: int
+
+
+class Production(BaseModel):
+    available: bool
+    message: str
+    lines: list[dict[str, Any]]
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: str
+    user: str | None
+    action: str
+    target: str | None
+    outcome: str
+    detail: dict[str, Any]
+    client: str | None
+
+
+class AuditPage(Page):
+    items: list[AuditEntry]
+
+
+class UserInfo(BaseModel):
+    id: int
+    name: str
+    role: str
+    disabled: bool
+    created_at: str
+    updated_at: str

@@ -1,0 +1,48 @@
+// Network map: nodes placed by the server (Purdue levels top to bottom), drawn with
+// Cytoscape.js (vendored: static/vendor/cytoscape.min.js, see scripts/vendor_cytoscape.sh).
+"use strict";
+(function () {
+  const box = document.getElementById("map");
+  const status = document.getElementById("map-status");
+  const zone = box.dataset.zone;
+  const url = "/api/map" + (zone ? "?zone=" + encodeURIComponent(zone) : "");
+  const colours = { allowed: "#12b76a", violation: "#d92d20", unchecked: "#98a2b3" };
+  fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((r) => r.ok ? r.json() : r.json().then((e) => Promise.reject(new Error(e.error ? e.error.message : r.statusText))))
+    .then((data) => {
+      if (typeof cytoscape !== "function") throw new Error("the graph library is missing (static/vendor/cytoscape.min.js)");
+      const cy = cytoscape({
+        container: box,
+        elements: data.nodes.concat(data.edges),
+        layout: { name: "preset", fit: true, padding: 30 },
+        wheelSensitivity: 0.3,
+        style: [
+          { selector: "node", style: { label: "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3, width: 22, height: 22, "background-color": "#1f5fbf" } },
+          { selector: 'node[kind = "level"]', style: { "background-color": "#f2f4f7", "background-opacity": 0.6, "border-width": 1, "border-color": "#d0d5dd", "text-valign": "top", "text-halign": "left", "font-size": 13, "font-weight": 600, shape: "rectangle", padding: 18 } },
+          { selector: 'node[kind = "zone"]', style: { "background-color": "#e0eaff", "background-opacity": 0.5, "border-width": 1, "border-color": "#84adff", "text-valign": "top", "font-size": 11, shape: "round-rectangle", padding: 12, width: 60, height: 40 } },
+          { selector: 'node[kind = "unzoned"]', style: { "background-color": "#fff", "border-style": "dashed", "border-width": 1, "border-color": "#98a2b3", "text-valign": "top", "font-size": 11, shape: "round-rectangle", padding: 12, width: 60, height: 40 } },
+          { selector: 'node[kind = "asset"][level_source = "inferred"]', style: { "background-color": "#7a5af8" } },
+          { selector: 'node[kind = "asset"][level_source = "unknown"]', style: { "background-color": "#98a2b3" } },
+          { selector: "edge", style: { width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle", "arrow-scale": 0.8, "line-color": (e) => colours[e.data("verdict")] || "#98a2b3", "target-arrow-color": (e) => colours[e.data("verdict")] || "#98a2b3", opacity: 0.85 } },
+          { selector: 'edge[verdict = "violation"]', style: { width: 3 } },
+          { selector: ":selected", style: { "overlay-opacity": 0.15 } },
+        ],
+      });
+      cy.on("tap", "node", (ev) => {
+        const d = ev.target.data();
+        if (d.kind === "asset") window.location.href = "/assets/" + encodeURIComponent(d.ip);
+        else if ((d.kind === "zone" || d.kind === "unzoned") && data.mode === "zones") window.location.href = "/map?zone=" + encodeURIComponent(d.id);
+      });
+      cy.on("tap", "edge", (ev) => {
+        const d = ev.target.data();
+        const ip = d.source.replace(/^asset:/, "");
+        if (d.source.startsWith("asset:")) window.location.href = "/assets/" + encodeURIComponent(ip);
+      });
+      window.conduitMap = cy;
+      box.dataset.ready = "true";
+      const bad = data.edges.filter((e) => e.data.verdict === "violation").length;
+      status.textContent = data.assets + " assets" + (data.mode === "zones" ? " (shown as zones: click a zone to open it)" : "") +
+        ", " + data.edges.length + " edges, " + bad + " with policy violations" + (data.policy ? " (policy " + data.policy + ")" : "") + ".";
+    })
+    .catch((err) => { status.textContent = "The map could not be drawn: " + err.message; box.dataset.ready = "error"; });
+})();
