@@ -275,18 +275,37 @@ class Mqtt(_Strict):
 
 class Historian(_Strict):
     path: Path = Path("gateway.db")
-    retention: float | None = None  # s; older samples are deleted
-    downsample_after: float | None = None  # s; older samples are thinned ...
-    downsample_every: float = 60.0  # ... to one per tag per this many seconds
+    retention: Seconds | None = None  # s; older samples are deleted
+    downsample_after: Seconds | None = None  # s; older samples are thinned ...
+    downsample_every: Seconds = 60.0  # ... to the last one per tag per this many seconds
+    maintain_every: Seconds | None = 600.0  # s between retention/downsampling runs
+    # SQLite durability: normal keeps every commit across a process crash; full also
+    # across power loss, at some speed.
+    synchronous: Literal["normal", "full"] = "normal"
 
-    @field_validator("retention", "downsample_after", "downsample_every", mode="before")
+    @field_validator(
+        "retention", "downsample_after", "downsample_every", "maintain_every", mode="before"
+    )
     @classmethod
     def _durations(cls, v: Any) -> Any:
         return _dur(v)
 
 
 class Postgres(_Strict):
-    dsn: str
+    """The historian in PostgreSQL (same schema and policy as ``historian``)."""
+
+    dsn: str  # libpq: "postgresql://user:pass@host:5432/db" or "host=... dbname=..."
+    retention: Seconds | None = None
+    downsample_after: Seconds | None = None
+    downsample_every: Seconds = 60.0
+    maintain_every: Seconds | None = 600.0
+
+    @field_validator(
+        "retention", "downsample_after", "downsample_every", "maintain_every", mode="before"
+    )
+    @classmethod
+    def _durations(cls, v: Any) -> Any:
+        return _dur(v)
 
 
 class Buffer(_Strict):
