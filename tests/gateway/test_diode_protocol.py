@@ -25,6 +25,7 @@ from otconduit.gateway.diode.decoder import (
     Rejected,
     Samples,
     SenderDropped,
+    SessionEnded,
     SessionStarted,
 )
 from otconduit.gateway.diode.encoder import DiodeEncoder, FecParams
@@ -295,6 +296,14 @@ def test_sender_restart_new_session_and_old_session_replay() -> None:
     started = out.of(SessionStarted)
     assert len(started) == 2 and started[1].previous == started[0].session  # type: ignore[attr-defined]
     assert any(g.reason.startswith("sender restarted") for g in out.gaps)
+    ended = out.of(SessionEnded)
+    assert ended == [
+        SessionEnded(
+            session=started[0].session, reason="sender restarted (new session)", data=4,  # type: ignore[attr-defined]
+            delivered=4, recovered=0, lost=1, gaps=1, samples=16, sender_sent=0,
+            sender_dropped=0,
+        )
+    ]  # fmt: skip
     assert out.of(Rejected)[-1].reason == "datagram of an ended or older session"  # type: ignore[attr-defined]
     assert [x.seq for x in out.samples][-40:] == list(range(41, 81))
 

@@ -221,6 +221,7 @@ def send(
     async def main() -> int:
         sink = DiodeSendSink(secret, host=host, port=port, settings=settings, bind=bind)
         bad = 0
+        started = time.monotonic()
         if config is not None:
             await _send_gateway(sink, config, duration)
         else:
@@ -233,7 +234,9 @@ def send(
                         bad = await _send_lines(sink, f)
             finally:
                 await sink.close()
-        sys.stderr.write(json.dumps({"event": "summary", **sink.status(), "bad_lines": bad}) + "\n")
+        elapsed = round(time.monotonic() - started, 3)
+        summary = {"event": "summary", **sink.status(), "bad_lines": bad, "elapsed_s": elapsed}
+        sys.stderr.write(json.dumps(summary) + "\n")
         return 1 if bad else 0
 
     try:
@@ -273,6 +276,13 @@ class _EventLog:
     def _write(self, obj: dict[str, Any]) -> None:
         self.stream.write(json.dumps(obj) + "\n")
         self.stream.flush()
+
+
+def _status(sink: Sink) -> dict[str, Any]:
+    try:
+        return {"sink": sink.name, **sink.status()}
+    except Exception as exc:  # a status is a report, never a reason to fail
+        return {"sink": sink.name, "error": str(exc)}
 
 
 def _historian(path: Path) -> Sink:
@@ -373,7 +383,7 @@ def receive(
                 await asyncio.wait_for(stop.wait(), duration)
             await rx.close()
             await fanout.close()
-            log._write({"event": "summary", **rx.status()})
+            log._write({"event": "summary", **rx.status(), "sinks": [_status(s) for s in sinks]})
 
         asyncio.run(main())
 

@@ -34,6 +34,7 @@ from otconduit.gateway.diode.decoder import (
     Rejected,
     Samples,
     SenderDropped,
+    SessionEnded,
     SessionStarted,
 )
 from otconduit.gateway.diode.encoder import DiodeEncoder, FecParams
@@ -58,6 +59,7 @@ __all__ = [
     "Samples",
     "SenderDropped",
     "SenderSettings",
+    "SessionEnded",
     "SessionStarted",
     "SinkFanout",
     "generate_key",

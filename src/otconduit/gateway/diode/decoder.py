@@ -3,7 +3,8 @@
 ``feed(datagram, now)`` and ``tick(now)`` return events in the order they happened:
 :class:`Samples` in sequence order, :class:`Gap` for DATA datagrams that neither
 arrived nor could be rebuilt, :class:`Rejected` for every datagram not accepted,
-:class:`SessionStarted` when a sender (re)starts, :class:`LinkUp` / :class:`LinkDown`,
+:class:`SessionStarted` / :class:`SessionEnded` (with its totals) when a sender
+(re)starts or the receiver stops, :class:`LinkUp` / :class:`LinkDown`,
 and :class:`SenderDropped` when the sender reports that it shed samples.
 
 How a hole is judged: DATA datagrams are delivered in ``seq`` order. A missing one is
@@ -75,6 +76,22 @@ class SessionStarted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEnded:
+    """A sender session is over (it restarted, or the receiver stops): its totals."""
+
+    session: str
+    reason: str
+    data: int  # DATA datagrams received
+    delivered: int  # DATA datagrams delivered (received or rebuilt)
+    recovered: int  # of which rebuilt from parity
+    lost: int  # DATA datagrams reported in gaps
+    gaps: int
+    samples: int
+    sender_sent: int  # datagrams the sender said it had sent (last heartbeat)
+    sender_dropped: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LinkUp:
     session: str
 
@@ -92,7 +109,8 @@ class SenderDropped:
     total: int
 
 
-Event = Samples | Gap | Rejected | SessionStarted | LinkUp | LinkDown | SenderDropped
+Event = Samples | Gap | Rejected | SessionStarted | SessionEnded | LinkUp | LinkDown | SenderDropped
+_TOTALS = ("data", "delivered", "recovered", "lost", "gaps", "samples", "sender_sent")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +181,8 @@ class _Session:
         self.bits = 0
         self.window = window
         self.last_sample_seq: int | None = None
+        self.totals = dict.fromkeys(_TOTALS, 0)
+        self.sender_dropped = 0
 
     def replay_check(self, counter: int) -> str | None:
         if counter > self.top:
@@ -270,7 +290,8 @@ class DiodeDecoder:
         """Deliver everything held and report what is still missing (shutdown)."""
         out: list[Event] = []
         if self.session is not None:
-            self._advance(self.session, now, out, final=reason)
+            self._end(self.session, now, out, reason)
+            self.session = None
         return out
 
     def status(self) -> dict[str, Any]:
@@ -309,8 +330,7 @@ class DiodeDecoder:
             silent = now - cur.last_valid > self.link_timeout
             if not (newer or silent):
                 return None
-            self._advance(cur, now, out, final="sender restarted (new session)")
-            self._retired.append(cur.sid)
+            self._end(cur, now, out, "sender restarted (new session)")
         start = d.next_seq if isinstance(d, wire.Heartbeat) else d.group
         s = _Session(h.session, start, now, self.settings.window)
         self.session = s
@@ -319,6 +339,13 @@ class DiodeDecoder:
             SessionStarted(session=s.name, first_seq=start, previous=cur.name if cur else None)
         )
         return s
+
+    def _end(self, s: _Session, now: float, out: list[Event], reason: str) -> None:
+        self._advance(s, now, out, final=reason)
+        self._retired.append(s.sid)
+        out.append(
+            SessionEnded(session=s.name, reason=reason, sender_dropped=s.sender_dropped, **s.totals)
+        )
 
     def _decode(self, payload: bytes, out: list[Event]) -> tuple[TagSample, ...]:
         try:
@@ -329,6 +356,7 @@ class DiodeDecoder:
 
     def _on_data(self, s: _Session, d: wire.Data, now: float, out: list[Event]) -> None:
         self.stats.data += 1
+        s.totals["data"] += 1
         s.extend(d.seq + 1)
         s.close_upto(d.group, now)
         if d.seq < s.next_seq or d.seq in s.pending:
@@ -364,10 +392,11 @@ class DiodeDecoder:
         s.close_upto(h.next_seq - h.open, now)
         if h.interval_ms:
             self._interval = h.interval_ms / 1000
-        self.stats.sender_sent = h.sent
-        if h.dropped > self.stats.sender_dropped:
-            new = h.dropped - self.stats.sender_dropped
-            self.stats.sender_dropped = h.dropped
+        self.stats.sender_sent = s.totals["sender_sent"] = h.sent
+        if h.dropped > s.sender_dropped:  # cumulative per session; a late one is older
+            new = h.dropped - s.sender_dropped
+            s.sender_dropped = h.dropped
+            self.stats.sender_dropped += new
             out.append(SenderDropped(session=s.name, dropped=new, total=h.dropped))
 
     def _recover(self, s: _Session, base: int, g: _Group, out: list[Event]) -> None:
@@ -401,6 +430,7 @@ class DiodeDecoder:
                 continue
             s.pending[seq] = _Pending(self._decode(raw, out), True)
             self.stats.recovered += 1
+            s.totals["recovered"] += 1
 
     def _advance(self, s: _Session, now: float, out: list[Event], final: str = "") -> None:
         window = self.settings.window
@@ -439,9 +469,11 @@ class DiodeDecoder:
 
     def _deliver(self, s: _Session, seq: int, item: _Pending, out: list[Event]) -> None:
         self.stats.delivered += 1
+        s.totals["delivered"] += 1
         if not item.samples:
             return
         self.stats.samples += len(item.samples)
+        s.totals["samples"] += len(item.samples)
         s.last_sample_seq = item.samples[-1].seq
         out.append(Samples(session=s.name, seq=seq, samples=item.samples, recovered=item.recovered))
 
@@ -453,6 +485,8 @@ class DiodeDecoder:
             lo = hi = None
         self.stats.lost += last - first + 1
         self.stats.gaps += 1
+        s.totals["lost"] += last - first + 1
+        s.totals["gaps"] += 1
         out.append(
             Gap(
                 session=s.name, first=first, last=last, reason=reason, samples_from=lo,

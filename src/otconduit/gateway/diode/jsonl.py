@@ -100,6 +100,7 @@ def event_to_dict(e: Event) -> dict[str, Any]:
         "Gap": "gap",
         "Rejected": "rejected",
         "SessionStarted": "session",
+        "SessionEnded": "session_end",
         "LinkUp": "link_up",
         "LinkDown": "link_down",
         "SenderDropped": "sender_dropped",
@@ -130,4 +131,4 @@ class JsonLinesSink:
         self._stream.flush()
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.name, "written": self._written}
+        return {"written": self._written}

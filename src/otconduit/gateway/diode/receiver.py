@@ -116,6 +116,7 @@ class DiodeReceiver:
         """Stop listening, deliver what is held, report what is missing."""
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._readable(drain_all=True)  # what the kernel already holds is ours
             self._sock.close()
             self._sock = None
         if not self._tasks:
@@ -141,9 +142,9 @@ class DiodeReceiver:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _readable(self) -> None:
+    def _readable(self, drain_all: bool = False) -> None:
         sock = self._sock
-        for _ in range(DRAIN):
+        for _ in range(1 << 20 if drain_all else DRAIN):
             if sock is None:
                 return
             try:
