@@ -128,7 +128,7 @@ def test_authenticated_but_invalid_geometry_is_malformed() -> None:
     assert isinstance(res, wire.Invalid) and res.category == "malformed"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=200))
 def test_fuzz_random_bytes_only_invalid(data: bytes) -> None:
     res = wire.parse(data, AUTH)
@@ -202,7 +202,7 @@ def _wire_text(s: str) -> str:
     return s.encode("utf-8", "replace").decode()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(sample_st, max_size=20))
 def test_batch_round_trip_any_samples(samples: list[TagSample]) -> None:
     back = batch.decode(batch.encode(samples))
@@ -215,7 +215,7 @@ def test_batch_round_trip_any_samples(samples: list[TagSample]) -> None:
         )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300), st.sampled_from([batch.PLAIN, batch.ZLIB, 7]))
 def test_batch_fuzz_only_batch_error(data: bytes, fmt: int) -> None:
     with contextlib.suppress(batch.BatchError):
