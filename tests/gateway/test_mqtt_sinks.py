@@ -629,3 +629,45 @@ def test_store_and_forward_across_a_broker_restart(tmp_path: Path, pb: Any) -> N
     for start, end in ((0, second), (second, len(spb))):
         seqs = [p.seq for v, p in spb[start:end] if v != "NDEATH"]
         assert seqs == [k % 256 for k in range(len(seqs))]
+
+
+def test_sparkplug_device_death_and_rebirth_follow_staleness(
+    broker: Broker, tmp_path: Path, pb: Any
+) -> None:
+    cfg = gw_config(tmp_path, broker.port, uns={"enabled": False})
+    sub = Subscriber(broker.port, ["spBv1.0/#"]).start()
+    plc2 = [t["path"] for t in TAGS["plc2"]]
+
+    async def main() -> None:
+        sink = SparkplugSink(cfg)
+        await sink.start()
+        await until(lambda: sink.connected)
+        stale = [sample(p, None, quality=Quality.STALE, reason="timeout") for p in plc2]
+        await sink.write(stale[:2])  # not yet every tag: still alive
+        await sink.write([sample("pack/l1/filler/count", 5)])
+        await sink.write(stale[2:])  # now every tag of plc2 is stale
+        await sink.write(stale)  # a dead device stays quiet
+        await sink.write([sample("pack/l1/capper/running", True)])  # it answers again
+        await until(lambda: sink.sent == 8)
+        st = sink.status()
+        assert st["device_deaths"] == 1 and st["device_births"] == 1
+        await sink.close()
+
+    run(main())
+    seen = sub.wait_for(lambda ms: any("/NDEATH/" in m.topic for m in ms))
+    sub.stop()
+    flow = [(m.topic.split("/", 2)[2], decode(pb, m)) for m in seen]
+    names = [t for t, _ in flow]
+    dev = "gw1/plc2"
+    assert names == [
+        "NBIRTH/gw1", "DBIRTH/gw1/plc1", f"DBIRTH/{dev}",
+        f"DDATA/{dev}", "DDATA/gw1/plc1", f"DDATA/{dev}", f"DDEATH/{dev}",
+        f"DBIRTH/{dev}", f"DDATA/{dev}",
+        "DDEATH/gw1/plc1", f"DDEATH/{dev}", "NDEATH/gw1",
+    ]  # fmt: skip
+    assert [p.seq for t, p in flow[:-1]] == list(range(len(flow) - 1))
+    death = flow[names.index(f"DDEATH/{dev}")][1]
+    assert not death.metrics and death.HasField("timestamp")  # DDEATH: timestamp, seq
+    reborn = flow[7][1]
+    running = next(m for m in reborn.metrics if m.name == "pack/l1/capper/running")
+    assert running.boolean_value is True  # the new birth carries the fresh value

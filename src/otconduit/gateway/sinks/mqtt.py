@@ -251,6 +251,8 @@ class MqttLink:
                 log.exception("handling %s", message.topic)
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._loop.is_closed():
+            return  # paho's __del__ closing a socket after the loop is gone
         if threading.get_ident() == self._thread:
             fn(*args)
         else:
@@ -261,6 +263,10 @@ class MqttLink:
 
     def _watch(self, sock: Any) -> None:
         if sock.fileno() < 0:
+            return
+        if self.lost.done():  # a connect that finished after we gave up on it
+            with contextlib.suppress(OSError):
+                sock.close()
             return
         self._loop.add_reader(sock, self._readable)
         if self._misc is None:
@@ -322,6 +328,11 @@ class MqttLink:
                 self._loop.remove_writer(sock)
             with contextlib.suppress(OSError):
                 sock.close()
+        # paho still holds the (closed) socket; when it lets go of it later, the loop
+        # must not hear about it
+        c = self._client
+        c.on_socket_open = c.on_socket_close = None
+        c.on_socket_register_write = c.on_socket_unregister_write = None
         self._set_lost("closed")
 
 

@@ -20,6 +20,10 @@ Non-good samples carry the ``Quality`` property (0 bad, 500 stale; §6.4.12).
 Commands: NCMD ``Node Control/Rebirth`` = true republishes NBIRTH and DBIRTHs; every
 other NCMD and every DCMD is ignored (and counted): the gateway writes nothing to OT.
 On a clean close the node publishes DDEATHs and NDEATH before disconnecting.
+
+Device life follows the collectors' quality: when every tag of a device is stale (the
+device stopped answering) the device gets a DDEATH, and further stale samples of it are
+not sent; its next fresh sample brings a DBIRTH first, then DDATA.
 """
 
 from __future__ import annotations
@@ -121,6 +125,10 @@ class SparkplugSink(MqttSink):
         for m in self.metrics.values():
             self.devices[m.device].append(m)
         self._latest: dict[str, TagSample] = {}
+        self._stale: dict[str, set[str]] = {d: set() for d in self.devices}  # as last sent
+        self._dead: set[str] = set()  # devices whose DDEATH is the last word this session
+        self.device_deaths = 0
+        self.device_births = 0
         self.bdseq = 0
         self._seq = 0
         self.rebirths = 0
@@ -238,41 +246,72 @@ class SparkplugSink(MqttSink):
             ),
         ]
         link.publish(self._message("NBIRTH", None, nbirth, now))
-        for device, defs in self.devices.items():
-            metrics = [
-                self._value_metric(md, self._latest.get(md.path), birth=True, hist=False)
-                for md in defs
-            ]
-            link.publish(self._message("DBIRTH", device, metrics, now))
+        self._dead.clear()
+        for device in self.devices:
+            link.publish(self._dbirth(device, now))
         return []
 
     def _message(self, verb: str, device: str | None, metrics: list[Metric], now: int) -> Message:
         payload = encode_payload(timestamp=now, metrics=metrics, seq=self._next_seq())
         return Message(self.topic(verb, device), payload, qos=0, retain=False)
 
+    def _dbirth(self, device: str, now: int) -> Message:
+        metrics = [
+            self._value_metric(md, self._latest.get(md.path), birth=True, hist=False)
+            for md in self.devices[device]
+        ]
+        return self._message("DBIRTH", device, metrics, now)
+
     def encode(self, entries: Sequence[Queued], historical: Sequence[bool]) -> list[Message]:
+        """DDATA per run of one device's samples, in queue order. Live samples also
+        drive the device's life: when every tag of a device is stale it gets a DDEATH;
+        its next fresh sample gets a DBIRTH first (§6.4.21 DDEATH, §6.4.20 DBIRTH)."""
         now = _ms(time.time_ns())
         out: list[Message] = []
         device: str | None = None
         metrics: list[Metric] = []
+
+        def flush() -> None:
+            if metrics and device is not None:
+                out.append(self._message("DDATA", device, metrics, now))
+            metrics.clear()
+
         for q, h in zip(entries, historical, strict=True):
             md = self.metrics.get(q.sample.path)
             if md is None:
                 self.unmapped += 1
                 continue
+            stale = self._stale[md.device]
+            if not h and md.device in self._dead:
+                if q.sample.quality is Quality.STALE:
+                    stale.add(md.path)
+                    continue  # a dead device stays dead until it answers again
+                flush()
+                self._dead.discard(md.device)
+                out.append(self._dbirth(md.device, now))
+                self.device_births += 1
             if md.device != device or len(metrics) >= MAX_METRICS_PER_MESSAGE:
-                if metrics and device is not None:
-                    out.append(self._message("DDATA", device, metrics, now))
-                device, metrics = md.device, []
+                flush()
+                device = md.device
             metrics.append(self._value_metric(md, q.sample, birth=False, hist=h))
-        if metrics and device is not None:
-            out.append(self._message("DDATA", device, metrics, now))
+            if not h:
+                if q.sample.quality is Quality.STALE:
+                    stale.add(md.path)
+                else:
+                    stale.discard(md.path)
+                if len(stale) == len(self.devices[md.device]):
+                    flush()
+                    out.append(self._message("DDEATH", md.device, [], now))
+                    self._dead.add(md.device)
+                    self.device_deaths += 1
+        flush()
         return out
 
     async def goodbye(self, link: MqttLink) -> None:
         now = _ms(time.time_ns())
         for device in self.devices:
-            link.publish(self._message("DDEATH", device, [], now))
+            if device not in self._dead:
+                link.publish(self._message("DDEATH", device, [], now))
         ndeath = encode_payload(
             timestamp=now, metrics=[self._bdseq_metric(now, alias=False)], seq=None
         )
@@ -292,6 +331,8 @@ class SparkplugSink(MqttSink):
             "rebirths": self.rebirths,
             "commands_ignored": self.commands_ignored,
             "commands_malformed": self.commands_malformed,
+            "device_deaths": self.device_deaths,
+            "device_births": self.device_births,
             "unmapped": self.unmapped,
             "unrepresentable": self.unrepresentable,
         }
