@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from otconduit.cli.main import app as cli
 from otconduit.console.app import build_console, create_app
 from otconduit.console.context import Console, ConsoleSettings
+from otconduit.console.server import BackgroundServer
 from tests.conftest import DATA, REPO
 
 POLICY = REPO / "examples" / "plant-policy.yaml"
@@ -88,3 +89,13 @@ def client_for(env: Env) -> Iterator[Callable[[str | None], TestClient]]:
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def live(analysed_db: Path, tmp_path: Path) -> Iterator[tuple[Env, BackgroundServer]]:
+    """The console served on a free 127.0.0.1 port, with fast live-update polling."""
+    db = tmp_path / "conduit.db"
+    shutil.copy(analysed_db, db)
+    e = make_env(db, tmp_path, sse_poll=0.2)
+    with BackgroundServer(e.app, e.ctx) as srv:
+        yield e, srv

@@ -79,11 +79,10 @@ def console(
     for p in (cert, key, policy):
         if p is not None and not p.is_file():
             raise _fail(f"file not found: {p}")
-    import uvicorn
-
     from otconduit.console.app import build_console, create_app
     from otconduit.console.authdb import AuthError
     from otconduit.console.context import ConsoleSettings
+    from otconduit.console.server import make_server
     from otconduit.policy import PolicyError
     from otconduit.store import StoreError
 
@@ -121,17 +120,7 @@ def console(
     scheme = "https" if cert else "http"
     _err.print(f"Conduit console on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
     app = create_app(settings, console=ctx)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        ssl_certfile=str(cert) if cert else None,
-        ssl_keyfile=str(key) if key else None,
-        log_level="warning",
-        server_header=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=3,
-    )
+    make_server(app, ctx, host=host, port=port, cert=cert, key=key).run()
 
 
 @user_app.command("add")

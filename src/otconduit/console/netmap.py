@@ -54,8 +54,9 @@ def map_assets(store: Store, zoning: Zoning) -> list[MapAsset]:
         roles[aid].append(name)
     names: dict[int, str] = {}
     for aid, value in store.conn.execute(
-        "SELECT asset_id, value FROM asset_attributes WHERE kind = 'identity' AND name IN "
-        "('product_name', 'model', 'vendor') ORDER BY confidence DESC"
+        "SELECT asset_id, value FROM asset_attributes WHERE kind = 'identity' AND (name IN "
+        "('product_name', 'model') OR (name = 'vendor' AND source != 'oui')) "
+        "ORDER BY name = 'vendor', confidence DESC"
     ):
         names.setdefault(aid, value)
     seen: dict[str, MapAsset] = {}
@@ -64,7 +65,8 @@ def map_assets(store: Store, zoning: Zoning) -> list[MapAsset]:
             continue
         r = roles.get(aid, [])
         host = zoning.policy.host_name(ip) if zoning.policy else None
-        label = host or names.get(aid) or ip
+        name = host or names.get(aid)
+        label = f"{ip}\n{name}" if name else ip
         seen[ip] = MapAsset(ip, label, r, zoning.place(ip, mac, None if vlan == -1 else vlan, r))
     return sorted(seen.values(), key=lambda a: ip_key(a.ip))
 
@@ -171,6 +173,10 @@ def build_map(
                 zone_data["label"] += f" ({len(members)} assets)"
                 nodes.append({"data": zone_data, "position": {"x": x, "y": y}})
                 x += 220
+                continue
+            if not members:  # an empty zone still shows where it sits
+                nodes.append({"data": zone_data, "position": {"x": x, "y": y}})
+                x += NODE_GAP * 1.6 + ZONE_GAP
                 continue
             nodes.append({"data": zone_data})
             cols = max(1, math.ceil(math.sqrt(max(1, len(members)) * 2)))

@@ -17,7 +17,7 @@
         layout: { name: "preset", fit: true, padding: 30 },
         wheelSensitivity: 0.3,
         style: [
-          { selector: "node", style: { label: "data(label)", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3, width: 22, height: 22, "background-color": "#1f5fbf" } },
+          { selector: "node", style: { label: "data(label)", "text-wrap": "wrap", "font-size": 10, "text-valign": "bottom", "text-margin-y": 3, width: 22, height: 22, "background-color": "#1f5fbf" } },
           { selector: 'node[kind = "level"]', style: { "background-color": "#f2f4f7", "background-opacity": 0.6, "border-width": 1, "border-color": "#d0d5dd", "text-valign": "top", "text-halign": "left", "font-size": 13, "font-weight": 600, shape: "rectangle", padding: 18 } },
           { selector: 'node[kind = "zone"]', style: { "background-color": "#e0eaff", "background-opacity": 0.5, "border-width": 1, "border-color": "#84adff", "text-valign": "top", "font-size": 11, shape: "round-rectangle", padding: 12, width: 60, height: 40 } },
           { selector: 'node[kind = "unzoned"]', style: { "background-color": "#fff", "border-style": "dashed", "border-width": 1, "border-color": "#98a2b3", "text-valign": "top", "font-size": 11, shape: "round-rectangle", padding: 12, width: 60, height: 40 } },
