@@ -30,6 +30,8 @@ from otconduit.cli.detect_cmd import (
     print_detect_summary,
     rules_app,
 )
+from otconduit.cli.diode_cmd import diode_app
+from otconduit.cli.gateway_cmd import gateway_app, history, tags
 from otconduit.cli.lab_cmd import lab
 from otconduit.cli.output import Format, emit, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
@@ -406,6 +408,10 @@ app.command()(detect)
 app.command()(export)
 app.add_typer(rules_app, name="rules")
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(diode_app, name="diode")
+app.command()(tags)
+app.command()(history)
 policy_app.command("compile")(compile_cmd)
 policy_app.command("init")(init_cmd)
 policy_app.command("paths")(paths_cmd)

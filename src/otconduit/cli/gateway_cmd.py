@@ -1,0 +1,261 @@
+"""`conduit gateway run|status|check`: the one-way gateway from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from otconduit.cli.output import Format, emit, make_console
+
+_err = Console(stderr=True)
+_out = make_console()
+
+gateway_app = typer.Typer(
+    help="One-way gateway: read plant tags (Modbus, OPC UA, S7) and deliver them to IT.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Gateway YAML file.")]
+FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def load(path: Path) -> Any:
+    from otconduit.gateway.config import load_gateway
+    from otconduit.yamlconf import ConfigError
+
+    try:
+        return load_gateway(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def build_sinks(cfg: Any) -> list[Any]:
+    """The sinks the config asks for (each imported only when used)."""
+    from otconduit.gateway.sinks.factory import sinks_for
+
+    return sinks_for(cfg)
+
+
+@gateway_app.command("run")
+def run(
+    config: ConfigOpt,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after this many seconds.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Collect but deliver nowhere (print counts).")
+    ] = False,
+) -> None:
+    """Run the gateway until Ctrl-C (or --duration)."""
+    from otconduit.gateway.runtime import Gateway, MemorySink
+
+    cfg = load(config)
+    sinks = [MemorySink()] if dry_run else build_sinks(cfg)
+    gw = Gateway(cfg, sinks)
+    _err.print(
+        f"gateway {cfg.name}: {len(cfg.devices)} devices, "
+        f"{sum(len(d.tags) for d in cfg.devices)} tags -> "
+        + (", ".join(s.name for s in sinks) or "no sinks"),
+        highlight=False,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await gw.run(stop, duration)
+
+    asyncio.run(main())
+    st = gw.status()
+    _err.print(
+        f"stopped: {st['samples_dispatched']} samples delivered; "
+        + ", ".join(f"{d['device']} {d['state']}" for d in st["devices"]),
+        highlight=False,
+    )
+
+
+@gateway_app.command("status")
+def status(
+    config: ConfigOpt,
+    fmt: FmtOpt = Format.table,
+) -> None:
+    """Per-device and per-sink status of the running gateway (from its status file)."""
+    cfg = load(config)
+    if cfg.status_file is None:
+        raise _fail(f"{config} sets no status_file: add `status_file: gateway-status.json`")
+    path = Path(cfg.status_file)
+    if not path.exists():
+        raise _fail(f"no status at {path}: is the gateway running (`conduit gateway run`)?")
+    data = json.loads(path.read_text())
+    age = time.time() - float(data.get("updated", 0))
+    rows = [
+        {
+            "device": d.get("device"),
+            "protocol": d.get("protocol"),
+            "state": d.get("state"),
+            "requests": d.get("requests"),
+            "errors": (d.get("timeouts") or 0) + (d.get("exceptions") or 0),
+            "samples": d.get("samples"),
+            "last_error": d.get("last_error"),
+            **{k: v for k, v in d.items() if k not in ("device", "protocol", "state")},
+        }
+        for d in data.get("devices", [])
+    ]
+    if fmt is Format.json:
+        print(json.dumps(data, indent=1, default=str))
+        return
+    emit(
+        rows,
+        fmt,
+        columns=["device", "protocol", "state", "requests", "errors", "samples", "last_error"],
+        title=f"Gateway {data.get('gateway')} (pid {data.get('pid')}, updated {age:.0f} s ago)",
+        console=_out,
+    )
+    sinks = [
+        {
+            "sink": s.get("sink"),
+            "status": ", ".join(f"{k}={v}" for k, v in s.items() if k != "sink"),
+        }
+        for s in data.get("sinks", [])
+    ]
+    emit(sinks, fmt, columns=["sink", "status"], title="Sinks", console=_out)
+    if age > 10:
+        _err.print(f"[yellow]warning:[/] status is {age:.0f} s old: the gateway may have stopped")
+
+
+@gateway_app.command("check")
+def check(config: Annotated[Path, typer.Argument(help="Gateway YAML file.")]) -> None:
+    """Validate a config and show the read plan (requests per poll cycle per device)."""
+    from otconduit.gateway.planner import plan
+
+    cfg = load(config)
+    rows = []
+    for d in cfg.devices:
+        if d.protocol in ("modbus", "modbus-rtu"):
+            groups: dict[float, list[Any]] = {}
+            for t in d.tags:
+                groups.setdefault(t.interval or d.interval, []).append(t)
+            reads = [r for tags in groups.values() for r in plan(d, tags)]
+            detail = "; ".join(f"FC{r.function_code} {r.start}+{r.count}" for r in reads)
+        else:
+            reads, detail = [], d.endpoint or d.host or ""
+        rows.append(
+            {
+                "device": d.name,
+                "protocol": d.protocol,
+                "tags": len(d.tags),
+                "requests_per_cycle": len(reads) if reads else None,
+                "plan": detail,
+            }
+        )
+    emit(
+        rows,
+        Format.table,
+        columns=["device", "protocol", "tags", "requests_per_cycle", "plan"],
+        title=f"{config}: ok",
+        console=_out,
+    )
+
+
+HistOpt = Annotated[
+    Path | None,
+    typer.Option("--historian", help="Historian SQLite file (default: the config's)."),
+]
+ConfigOptional = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Gateway YAML file (for its historian).")
+]
+
+
+def _historian(config: Path | None, historian: Path | None) -> Any:
+    from otconduit.gateway.historian import HistorianError, open_store
+
+    target: Any
+    if historian is not None:
+        target = historian
+    elif config is not None:
+        cfg = load(config)
+        target = cfg.sinks.postgres if cfg.sinks.historian is None else cfg.sinks.historian
+        if target is None:
+            raise _fail(f"{config} has no historian sink")
+    else:
+        target = Path("gateway.db")
+    if isinstance(target, Path) and not target.exists():
+        raise _fail(
+            f"no historian at {target}: run `conduit gateway run` first or pass --historian"
+        )
+    try:
+        return open_store(target, readonly=True)
+    except HistorianError as exc:
+        raise _fail(str(exc)) from None
+
+
+def tags(
+    config: ConfigOptional = None,
+    historian: HistOpt = None,
+    fmt: FmtOpt = Format.table,
+) -> None:
+    """Tags in the gateway historian with their last value, quality and sample count."""
+    from otconduit.gateway.historian import tags as tag_rows
+
+    with _historian(config, historian) as store:
+        rows = tag_rows(store)
+    emit(rows, fmt, columns=list(rows[0]) if rows else ["path"], title="Tags", console=_out)
+
+
+def _ts(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    from datetime import UTC, datetime, timedelta
+
+    from otconduit.detect.config import parse_duration
+
+    t = text.strip()
+    try:
+        if t.startswith("-"):  # relative: -1h, -15m
+            return int(
+                (datetime.now(UTC) - timedelta(seconds=parse_duration(t[1:]))).timestamp() * 1e9
+            )
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(
+            f"{option} {text!r}: use ISO 8601 (2026-11-25T08:00:00Z) or a relative time like -1h"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1e9)
+
+
+def history(
+    tag: Annotated[str, typer.Argument(help="Full tag path (enterprise/site/area/line/cell/tag).")],
+    config: ConfigOptional = None,
+    historian: HistOpt = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Start (ISO 8601 or relative, e.g. -1h).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End (ISO 8601 or relative).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    fmt: FmtOpt = Format.csv,
+) -> None:
+    """Samples of one tag between --from and --to (CSV by default, or JSON)."""
+    from otconduit.gateway.historian import history as history_rows
+
+    lo, hi = _ts(start, "--from"), _ts(end, "--to")
+    with _historian(config, historian) as store:
+        rows = history_rows(store, tag, lo, hi, limit)
+        n = emit(rows, fmt, columns=["ts", "value", "unit", "quality"], title=tag, console=_out)
+    if n == 0:
+        _err.print(f"no samples for {tag} in that range (list tags with `conduit tags`)")
