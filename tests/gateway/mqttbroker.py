@@ -73,7 +73,7 @@ class Broker:
         assert self.proc is None
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(MOSQUITTO), "-c", str(self.conf), "-v"], stdout=log, stderr=log
+                [str(MOSQUITTO), "-c", str(self.conf)], stdout=log, stderr=log
             )
         try:
             wait_port(self.port)

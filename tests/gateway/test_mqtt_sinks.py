@@ -671,3 +671,40 @@ def test_sparkplug_device_death_and_rebirth_follow_staleness(
     reborn = flow[7][1]
     running = next(m for m in reborn.metrics if m.name == "pack/l1/capper/running")
     assert running.boolean_value is True  # the new birth carries the fresh value
+
+
+def test_samples_queued_while_down_survive_a_gateway_restart(
+    broker: Broker, tmp_path: Path
+) -> None:
+    cfg = gw_config(tmp_path, broker.port, sparkplug={"enabled": False})
+    broker.stop()  # the broker is down for the whole first run of the gateway
+    sub = None
+
+    async def first_run() -> None:
+        sink = UnsSink(cfg)
+        await sink.start()
+        await sink.write([sample("pack/l1/filler/count", i) for i in range(1, 31)])
+        await until(lambda: bool(sink.last_error), what="a failed connect")
+        assert not sink.connected and sink.sent == 0
+        await sink.close()  # the memory tier goes to disk
+
+    async def second_run() -> None:
+        sink = UnsSink(cfg)
+        assert len(sink.buffer) == 30 and sink.buffer.disk_count == 30
+        await sink.start()
+        await until(lambda: sink.sent == 30, what="replay after restart")
+        assert sink.sent_historical == 30 and len(sink.buffer) == 0
+        await sink.close()
+
+    run(first_run())
+    broker.start()
+    try:
+        sub = Subscriber(broker.port, [f"{ENT}/#"]).start()
+        run(second_run())
+        seen = sub.wait_for(lambda ms: len(uns_values(ms)) >= 30)
+    finally:
+        if sub is not None:
+            sub.stop()
+    got = uns_values(seen)
+    assert [v for v, _, _ in got] == list(range(1, 31))
+    assert all(h for _, h, _ in got)

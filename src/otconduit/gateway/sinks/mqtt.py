@@ -42,7 +42,7 @@ from otconduit.gateway.model import TagSample
 
 log = logging.getLogger(__name__)
 
-CHUNK = 500  # samples per confirmation unit
+CHUNK = 500  # samples per confirmation unit (subclasses may lower it)
 WINDOW = 8  # unconfirmed chunks in flight
 CLOSE_DRAIN_S = 5.0  # how long close() keeps sending what is queued
 BARRIER_TOPIC = "$conduit/barrier"  # never subscribed; '$' topics are the broker's
@@ -378,6 +378,8 @@ class MqttSink:
     samples become messages."""
 
     kind = "mqtt"
+    chunk = CHUNK
+    window = WINDOW
 
     def __init__(self, cfg: GatewayConfig) -> None:
         if cfg.sinks.mqtt is None:
@@ -569,11 +571,11 @@ class MqttSink:
                     self._announce_requested = False
                     for fut in self.announce(link):
                         _quiet(fut)
-                if len(outstanding) >= WINDOW:
+                if len(outstanding) >= self.window:
                     await self._idle(self._close_wait())
                     continue
                 last_sent = max(last_sent, self.buffer.head_bid)
-                entries = self.buffer.after(last_sent, CHUNK)
+                entries = self.buffer.after(last_sent, self.chunk)
                 if not entries:
                     await self._idle(self._close_wait())
                     continue

@@ -64,6 +64,10 @@ def uns_payload(s: TagSample, *, historical: bool) -> bytes:
 
 class UnsSink(MqttSink):
     kind = "uns"
+    # one QoS 1 message per sample: keep paho's outgoing table short (it scans the whole
+    # table on every PUBACK), 4 x 64 unconfirmed messages are plenty on a LAN
+    chunk = 64
+    window = 4
 
     def __init__(self, cfg: GatewayConfig) -> None:
         super().__init__(cfg)
