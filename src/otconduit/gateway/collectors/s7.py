@@ -281,6 +281,7 @@ class S7Collector:
             self.stats["state"] = "stopped"
 
     def _fail(self, reason: str) -> None:
+        self.state.unreachable()
         self.stats["errors"] += 1
         if reason != self.stats["last_error"]:
             log.warning("S7 device %s (%s): %s", self.device.name, self.device.host, reason)

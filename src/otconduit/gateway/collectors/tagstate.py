@@ -2,9 +2,10 @@
 each tag, on-change reporting beyond the deadband or cyclic reporting, and staleness.
 
 A tag turns STALE once the device has told nothing about it (no good value, no error)
-for ``stale_after`` (default three intervals) - counted from the collector's start when
-it never did - and is reported STALE once, with its last value, until the device
-answers again.
+for ``stale_after`` (default three intervals) - for a tag it never told anything about,
+counted from the first failed attempt to reach it (a slow first connect is not an
+outage) - and is reported STALE once, with its last value, until the device answers
+again.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class TagState:
         self.tags = {t.path: t for t in device.tags}
         self.paths = {t.path: cfg.full_path(t) for t in device.tags}
         self.last: dict[str, _Last] = {}
-        start = time.time_ns()
-        self.last_seen: dict[str, int] = {t.path: start for t in device.tags}
+        self.last_seen: dict[str, int] = {}
+        self.down_since: int | None = None  # first failure to reach the device
         self.stale: set[str] = set()
 
     def offer(
@@ -126,6 +127,11 @@ class TagState:
             if path not in self.stale:
                 self.last_seen[path] = now
 
+    def unreachable(self, now: int | None = None) -> None:
+        """An attempt to reach the device failed (starts the clock for unseen tags)."""
+        if self.down_since is None:
+            self.down_since = now if now is not None else time.time_ns()
+
     def due_stale(self, reason: str, now: int | None = None) -> list[TagSample]:
         """STALE samples for tags that just passed their staleness limit."""
         now = now if now is not None else time.time_ns()
@@ -133,7 +139,8 @@ class TagState:
         for path, tag in self.tags.items():
             if path in self.stale:
                 continue
-            if now - self.last_seen[path] <= stale_limit(tag, self.device) * 1e9:
+            seen = self.last_seen.get(path, self.down_since)
+            if seen is None or now - seen <= stale_limit(tag, self.device) * 1e9:
                 continue
             self.stale.add(path)
             old = self.last.get(path)
