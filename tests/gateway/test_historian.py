@@ -373,6 +373,27 @@ def test_same_tag_and_time_is_stored_once_last_write_wins(backend: Backend) -> N
         assert tags(store)[0]["samples"] == 2
 
 
+def test_large_batches_keep_values_and_last_write_wins(backend: Backend) -> None:
+    # Big batches take PostgreSQL's COPY path and SQLite's flush: same results.
+    specials = [float("nan"), float("inf"), 2**64 - 1, None, "text", True, -7]
+    big = [sample(f"big/t{i % 10}", float(i), T0 + i * NS) for i in range(3000)]
+    big += [sample("big/t0", "first", T0 - NS), sample("big/t0", "second", T0 - NS)]
+    big += [
+        sample("big/special", v, T0 + k, Quality.BAD if v is None else Quality.GOOD, reason="r")
+        for k, v in enumerate(specials)
+    ]
+    with backend.open() as store:
+        store.write(big)
+        store.flush()
+        t0 = list(history(store, "big/t0"))
+        special = [r["value"] for r in history(store, "big/special")]
+        counts = {t["path"]: t["samples"] for t in tags(store)}
+    assert t0[0]["value"] == "second" and len(t0) == 301
+    assert [r["value"] for r in t0[1:]] == [float(i) for i in range(0, 3000, 10)]
+    assert all(same(a, b) for a, b in zip(special, specials, strict=True)), special
+    assert counts["big/t0"] == 301 and counts["big/t9"] == 300 and counts["big/special"] == 7
+
+
 def test_tags_summary_counts_and_newest_sample(backend: Backend) -> None:
     with backend.open() as store:
         store.write([sample("s/t1", float(i), T0 + i * NS, unit="bar") for i in range(50)])

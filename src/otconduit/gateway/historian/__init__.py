@@ -17,7 +17,7 @@ Layout and value encoding: :mod:`.schema`; retention and downsampling: :class:`P
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otconduit.gateway.historian.queries import history, open_store, tags
 from otconduit.gateway.historian.sink import HistorianSink
@@ -39,6 +39,18 @@ def historian_sinks(cfg: Any, **kw: Any) -> list[HistorianSink]:
     if cfg.sinks.postgres is not None:
         out.append(HistorianSink.postgres(cfg.sinks.postgres, **kw))
     return out
+
+
+if TYPE_CHECKING:  # mypy proves the classes keep the interfaces they implement
+    from otconduit.gateway.historian.postgres import PostgresHistorian
+    from otconduit.gateway.historian.sqlite import SQLiteHistorian
+    from otconduit.gateway.sinks import Sink
+
+    def _sink(s: HistorianSink) -> Sink:
+        return s
+
+    def _stores(a: SQLiteHistorian, b: PostgresHistorian) -> list[HistorianStore]:
+        return [a, b]
 
 
 __all__ = [

@@ -28,7 +28,7 @@ from otconduit.gateway.historian.store import (
 
 _LOCK_KEY = 0x636F6E64756974  # pg_advisory_xact_lock key for migrations ("conduit")
 _VALUES = ", ".join(["%s"] * 6)
-_COPY_ROWS = 2000  # from this many rows a batch goes through COPY instead of executemany
+_COPY_ROWS = 100  # from this many rows a batch goes through COPY instead of executemany
 
 
 def _psycopg() -> Any:
@@ -156,6 +156,12 @@ class PostgresHistorian(SqlHistorian):
             # One snapshot for every statement of the read.
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield cur
+
+    @contextlib.contextmanager
+    def _stream(self, cur: Any) -> Iterator[Any]:
+        # A server-side cursor: a long history is fetched in chunks, not all at once.
+        with self.conn.cursor(name="conduit_history") as named:
+            yield named
 
     def _insert_rows(self, cur: Any, rows: list[Row]) -> None:
         if len(rows) < _COPY_ROWS:

@@ -165,6 +165,11 @@ class SqlHistorian:
     def _recent_rows(self, cur: Any, tag_id: int, lo: int, hi: int) -> list[SampleRow]:
         return []
 
+    @contextlib.contextmanager
+    def _stream(self, cur: Any) -> Iterator[Any]:
+        """A cursor that fetches rows as they are consumed, within the read transaction."""
+        yield cur
+
     def _migrations_applied(self) -> list[str]:
         raise NotImplementedError
 
@@ -297,29 +302,30 @@ class SqlHistorian:
             if limit is not None:
                 sql += " LIMIT ?"
                 params += (limit,)
-            cur.execute(self._q(sql), params)
             left = MAX_TS if limit is None else limit
             i = 0
-            while left > 0:
-                chunk = cur.fetchmany(2000)
-                if not chunk:
-                    break
-                for row in chunk:
-                    ts = row[0]
-                    while i < len(buffered) and buffered[i][0] < ts and left > 0:
-                        yield buffered[i]
-                        i += 1
+            with self._stream(cur) as rows:
+                rows.execute(self._q(sql), params)
+                while left > 0:
+                    chunk = rows.fetchmany(2000)
+                    if not chunk:
+                        break
+                    for row in chunk:
+                        ts = row[0]
+                        while i < len(buffered) and buffered[i][0] < ts and left > 0:
+                            yield buffered[i]
+                            i += 1
+                            left -= 1
+                        if left <= 0:
+                            break
+                        if i < len(buffered) and buffered[i][0] == ts:
+                            yield buffered[i]
+                            i += 1
+                        else:
+                            yield tuple(row)
                         left -= 1
-                    if left <= 0:
-                        break
-                    if i < len(buffered) and buffered[i][0] == ts:
-                        yield buffered[i]
-                        i += 1
-                    else:
-                        yield tuple(row)
-                    left -= 1
-                    if left <= 0:
-                        break
+                        if left <= 0:
+                            break
             while i < len(buffered) and left > 0:
                 yield buffered[i]
                 i += 1
