@@ -55,3 +55,4 @@ def servers_in_thread(
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         t.join(5)
+        loop.close()
