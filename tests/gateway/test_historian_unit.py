@@ -29,6 +29,7 @@ from otconduit.gateway.historian.postgres import redact
 from otconduit.gateway.historian.queries import _DSN
 from otconduit.gateway.historian.schema import (
     POSTGRES_MIGRATIONS,
+    QUALITY_CODE,
     QUALITY_OF_CODE,
     SQLITE_MIGRATIONS,
     decode_reason,
@@ -76,6 +77,11 @@ def test_every_value_survives_encoding(
     if not isinstance(value, str) and not (isinstance(value, int) and abs(value) > 2**53):
         assert decode_reason(num, text, flags) == reason
     assert bool(flags & 0x08) == source and bool(flags & 0x10) == historical
+
+
+def test_every_quality_has_a_stored_code() -> None:
+    assert set(QUALITY_CODE) == set(Quality)
+    assert {QUALITY_OF_CODE[c] for c in QUALITY_CODE.values()} == set(Quality)
 
 
 def test_a_value_a_sample_cannot_hold_is_refused() -> None:

@@ -246,7 +246,7 @@ class SqlHistorian:
     # -- reading ---------------------------------------------------------------
     def summaries(self) -> list[TagSummary]:
         with self._translate(), self._read_txn() as cur:
-            cur.execute("SELECT id, path, unit, type FROM tags ORDER BY path")
+            cur.execute("SELECT id, path, unit, type FROM tags")
             tags = cur.fetchall()
             cur.execute("SELECT tag_id, count(*) FROM samples GROUP BY tag_id")
             counts: dict[int, int] = {tid: n for tid, n in cur.fetchall()}
@@ -266,7 +266,7 @@ class SqlHistorian:
                     last = buffered
                 n = counts.get(tid, 0) + extra.get(tid, 0)
                 out.append(TagSummary(path, unit, typ, n, tuple(last) if last else None))  # type: ignore[arg-type]
-            return out
+        return sorted(out, key=lambda t: t.path)  # code-point order, whatever the collation
 
     def _tag(self, path: str) -> tuple[int, str]:
         with self._translate(), self._read_txn() as cur:
