@@ -12,8 +12,8 @@ GetEndpoints, the session services, Read, CreateSubscription and CreateMonitored
 - Deadband: numeric tags with a ``deadband`` ask the server for an absolute
   DataChangeFilter (the deadband turned into raw units through the tag's scaling); a
   server that refuses the filter gets the item without it. Either way the deadband is
-  also applied here, from the last *reported* value (Part 4 §7.22.2 defines it from the
-  last value sent, some servers compare with the previous sample).
+  also applied here, from the last value *reported* (DataChangeFilter, OPC 10000-4
+  §7.22.2; some servers, asyncua's among them, compare with the previous sample).
 - Cyclic tags are reported every interval with their latest value.
 - Quality: Good status -> GOOD; Bad or Uncertain status -> BAD with the status name as
   reason; the value's SourceTimestamp becomes ``source_ts_ns``.
@@ -557,7 +557,7 @@ class OpcUaCollector:
 
     def _refused(self, tag: Tag, status: ua.StatusCode) -> None:
         reason = f"cannot subscribe to {tag.address}: {status.name}"
-        self.state.emit([self.state.offer(tag, None, Quality.BAD, reason, report=True)])
+        self.state.emit([self.state.offer(tag, None, Quality.BAD, reason)])
 
     async def _consume(self, sub: Subscription) -> None:
         from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent

@@ -321,6 +321,8 @@ class S7Collector:
                 sock.settimeout(d.timeout)
             return int(client.get_pdu_length())
 
+        # snap7 gives the TCP connect its own 5 s timeout; past ours the attempt is given
+        # up here and its thread, left to finish, dies with this connection's pool
         try:
             pdu = await self._call(connect, timeout=2 * d.timeout + 0.5)
         except DeviceDown as exc:
