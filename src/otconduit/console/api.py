@@ -31,7 +31,7 @@ from otconduit.console.conversations import SORTS as CONV_SORTS
 from otconduit.console.conversations import ConversationQuery, list_conversations
 from otconduit.console.data import fingerprint
 from otconduit.console.errors import COMMON_RESPONSES, ApiError, ErrorResponse
-from otconduit.console.incidents import DEFAULT_WINDOW_S, incidents
+from otconduit.console.incidents import DEFAULT_WINDOW_S, select
 from otconduit.console.netmap import build_map
 from otconduit.console.ops import OpQuery, page_operations
 from otconduit.console.overview import overview
@@ -129,7 +129,8 @@ def logout(request: Request, user: Viewer, ctx: Ctx) -> Response:
 
 @router.get("/overview", response_model=Overview, summary="Counts and health at a glance")
 def get_overview(user: Viewer, ctx: Ctx) -> dict[str, Any]:
-    return overview(ctx.stores.reader(), ctx.zoning, ctx.cache)
+    store = ctx.stores.reader()
+    return overview(store, ctx.zoning, ctx.map_assets(store))
 
 
 @router.get("/assets", response_model=AssetPage, summary="Assets, paged, searched and sorted")
@@ -168,11 +169,11 @@ def asset_detail(ctx: Console, ip: str) -> dict[str, Any]:
         "asset": asset,
         "conversations": convs,
         "conversations_total": ctotal,
-        "operations": page_operations(store, OpQuery(ip=ip, limit=25)),
+        "operations": page_operations(store, OpQuery(ip=ip, limit=25), ctx.chunk_index(store)),
         "alerts": alerts,
         "alerts_total": atotal,
         "violations": vios,
-        "incidents": incidents(store, ctx.zoning, window_s=ctx.settings.incident_window, asset=ip)[
+        "incidents": select(ctx.incidents(store, ctx.settings.incident_window, False), asset=ip)[
             :20
         ],
     }
@@ -231,7 +232,8 @@ def operations(
     oq = OpQuery(
         protocol, ip, src_ip, dst_ip, operation, function, status, conversation, cursor, limit
     )
-    return page_operations(ctx.stores.reader(), oq)
+    store = ctx.stores.reader()
+    return page_operations(store, oq, ctx.chunk_index(store))
 
 
 @router.get("/alerts", response_model=AlertPage, summary="Alerts, filtered and paged")
@@ -371,7 +373,10 @@ def netmap(
     ] = None,
     max_nodes: Annotated[int, Query(ge=10, le=5000)] = 400,
 ) -> dict[str, Any]:
-    return build_map(ctx.stores.reader(), ctx.zoning, zone=zone, max_nodes=max_nodes)
+    store = ctx.stores.reader()
+    return build_map(
+        store, ctx.zoning, zone=zone, max_nodes=max_nodes, assets=ctx.map_assets(store)
+    )
 
 
 @router.get(
@@ -390,10 +395,8 @@ def get_incidents(
     limit: Limit = 50,
 ) -> dict[str, Any]:
     w = window or ctx.settings.incident_window or DEFAULT_WINDOW_S
-    items = incidents(
-        ctx.stores.reader(), ctx.zoning, window_s=w, include_closed=include_closed,
-        asset=asset, min_events=min_events,
-    )  # fmt: skip
+    every = ctx.incidents(ctx.stores.reader(), w, include_closed)
+    items = select(every, asset=asset, min_events=min_events)
     return {
         "total": len(items),
         "offset": offset,
@@ -486,4 +489,4 @@ def _snapshot(
     fp = fingerprint(store)
     if fp == last:
         return fp, None
-    return fp, overview(store, ctx.zoning, ctx.cache)
+    return fp, overview(store, ctx.zoning, ctx.map_assets(store))

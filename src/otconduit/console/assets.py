@@ -181,7 +181,10 @@ def list_assets(store: Store, zoning: Zoning, aq: AssetQuery) -> tuple[int, list
                 continue
             placed.append(r)
         return len(placed), _details(store, placed[aq.offset : aq.offset + aq.limit], zoning)
-    (total,) = store.conn.execute(f"SELECT count(*) FROM ({_BASE}) b{where}", params).fetchone()
+    count_sql = (
+        f"SELECT count(*) FROM ({_BASE}) b{where}" if where else "SELECT count(*) FROM assets"
+    )
+    (total,) = store.conn.execute(count_sql, params).fetchone()
     page = list(store.query(f"{sql} LIMIT ? OFFSET ?", [*params, aq.limit, aq.offset]))
     return int(total), _details(store, page, zoning)
 

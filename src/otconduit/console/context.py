@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 
 from otconduit.console.authdb import AuthDB
-from otconduit.console.data import Cache, StoreAccess
+from otconduit.console.data import Cache, StoreAccess, fingerprint
+from otconduit.console.incidents import incidents
+from otconduit.console.netmap import MapAsset, map_assets
+from otconduit.console.ops import ChunkRef, chunk_index
 from otconduit.console.security import LoginThrottle
 from otconduit.console.zoning import Zoning
+from otconduit.store import Store
 
 
 @dataclass(slots=True)
@@ -42,6 +47,24 @@ class Console:
     cache: Cache = field(default_factory=Cache)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- results cached until the store changes (see data.fingerprint) ------------------
+    def chunk_index(self, store: Store) -> list[ChunkRef]:
+        key = fingerprint(store, alerts=False)
+        return self.cache.get("chunks", key, lambda: chunk_index(store))
+
+    def map_assets(self, store: Store) -> list[MapAsset]:
+        key = fingerprint(store, alerts=False)
+        return self.cache.get("map_assets", key, lambda: map_assets(store, self.zoning))
+
+    def incidents(
+        self, store: Store, window_s: float, include_closed: bool
+    ) -> list[dict[str, Any]]:
+        return self.cache.get(
+            f"incidents:{window_s}:{include_closed}",
+            fingerprint(store),
+            lambda: incidents(store, self.zoning, window_s=window_s, include_closed=include_closed),
+        )
 
     def close(self) -> None:
         self.stopping.set()

@@ -53,9 +53,17 @@ class StoreAccess:
 __all__ = ["StoreAccess", "StoreError"]
 
 
-def fingerprint(store: Store) -> tuple[Any, ...]:
-    """Changes whenever analysis, detection, a policy check or an alert change commits:
-    the key of everything the console caches (cheap: four indexed look-ups)."""
+def fingerprint(store: Store, *, alerts: bool = True) -> tuple[Any, ...]:
+    """Changes whenever analysis, detection, a policy check or (with ``alerts``) an alert
+    change commits: the key of everything the console caches (a few indexed look-ups).
+    Results that do not depend on alerts pass ``alerts=False`` so that acknowledging an
+    alert does not throw them away."""
+    if not alerts:
+        row = store.conn.execute(
+            "SELECT (SELECT count(*) FROM captures), (SELECT coalesce(max(id), 0) FROM captures), "
+            "(SELECT group_concat(status) FROM (SELECT status FROM captures ORDER BY id))"
+        ).fetchone()
+        return tuple(row)
     row = store.conn.execute(
         "SELECT (SELECT count(*) FROM captures), (SELECT coalesce(max(id), 0) FROM captures), "
         "(SELECT group_concat(status) FROM (SELECT status FROM captures ORDER BY id)), "

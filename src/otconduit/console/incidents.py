@@ -169,17 +169,29 @@ def incidents(
     *,
     window_s: float = DEFAULT_WINDOW_S,
     include_closed: bool = False,
-    asset: str | None = None,
-    min_events: int = 1,
 ) -> list[dict[str, Any]]:
     """Every incident, newest activity first."""
     events = _alert_events(store, zoning, include_closed) + _machine_events(zoning)
-    out = []
-    for evs in group_events(events, int(window_s * 1e9)):
-        if len(evs) < min_events:
-            continue
-        if asset is not None and not any(asset in (e.asset, e.ref.get("src_ip")) for e in evs):
-            continue
-        out.append((max(e.end for e in evs), _incident(evs)))
+    out = [
+        (max(e.end for e in evs), _incident(evs))
+        for evs in group_events(events, int(window_s * 1e9))
+    ]
     out.sort(key=lambda x: (-x[0], x[1]["id"]))
     return [inc for _, inc in out]
+
+
+def select(
+    items: list[dict[str, Any]], *, asset: str | None = None, min_events: int = 1
+) -> list[dict[str, Any]]:
+    """Incidents with at least ``min_events`` events that involve ``asset`` (as the
+    asset an event is about, or an alert's source)."""
+    return [
+        inc
+        for inc in items
+        if len(inc["timeline"]) >= min_events
+        and (
+            asset is None
+            or asset in inc["assets"]
+            or any(e.get("src_ip") == asset for e in inc["timeline"])
+        )
+    ]

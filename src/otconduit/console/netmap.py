@@ -126,9 +126,16 @@ def _band_node(key: str) -> dict[str, Any]:
 
 
 def build_map(
-    store: Store, zoning: Zoning, *, zone: str | None = None, max_nodes: int = 400
+    store: Store,
+    zoning: Zoning,
+    *,
+    zone: str | None = None,
+    max_nodes: int = 400,
+    assets: list[MapAsset] | None = None,
 ) -> dict[str, Any]:
-    assets = map_assets(store, zoning)
+    """``assets``: :func:`map_assets` of the store, when the caller has them cached."""
+    if assets is None:
+        assets = map_assets(store, zoning)
     by_ip = {a.ip: a for a in assets}
     groups: dict[str, list[MapAsset]] = defaultdict(list)
     for a in assets:

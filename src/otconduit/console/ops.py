@@ -57,23 +57,44 @@ def parse_cursor(text: str | None) -> tuple[int, int, int] | None:
     return ts, chunk, row
 
 
-def _refs(store: Store, oq: OpQuery, before_ts: int | None) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if oq.protocol is not None:
-        where.append("v.protocol = ?")
-        params.append(oq.protocol)
-    for val in (oq.ip, oq.src_ip, oq.dst_ip):
-        if val is not None:  # either end: an operation may run server -> client
-            where.append("(v.client_ip = ? OR v.server_ip = ?)")
-            params += [val, val]
-    if oq.conversation is not None:
-        where.append("k.conversation_id = ?")
-        params.append(oq.conversation)
-    if before_ts is not None:
-        where.append("k.first_ts <= ?")
-        params.append(before_ts)
-    return (" WHERE " + " AND ".join(where)) if where else "", params
+@dataclass(frozen=True, slots=True)
+class ChunkRef:
+    id: int
+    conversation: int
+    first_ts: int
+    last_ts: int
+    count: int
+    protocol: str
+    client_ip: str
+    server_ip: str
+    server_port: int
+    capture: str
+
+
+def chunk_index(store: Store) -> list[ChunkRef]:
+    """Every chunk without its data, newest ``last_ts`` first. Cheap to keep (a few MB
+    for a hundred thousand chunks) and, cached per store change, it spares each page
+    two scans of ``op_chunks``."""
+    rows = store.conn.execute(
+        "SELECT k.id, k.conversation_id, k.first_ts, k.last_ts, k.count, v.protocol, "
+        "v.client_ip, v.server_ip, v.server_port, c.path FROM op_chunks k "
+        "JOIN conversations v ON v.id = k.conversation_id "
+        "JOIN captures c ON c.id = k.capture_id ORDER BY k.last_ts DESC, k.id DESC"
+    ).fetchall()
+    return [ChunkRef(*r) for r in rows]
+
+
+def _selected(chunks: list[ChunkRef], oq: OpQuery, before_ts: int | None) -> list[ChunkRef]:
+    ends = [v for v in (oq.ip, oq.src_ip, oq.dst_ip) if v is not None]
+    return [
+        k
+        for k in chunks
+        if (oq.protocol is None or k.protocol == oq.protocol)
+        # either end: an operation may run server -> client
+        and all(v in (k.client_ip, k.server_ip) for v in ends)
+        and (oq.conversation is None or k.conversation == oq.conversation)
+        and (before_ts is None or k.first_ts <= before_ts)
+    ]
 
 
 def _mask(batch: Any, conv: dict[str, Any], oq: OpQuery) -> np.ndarray:
@@ -101,35 +122,35 @@ def _mask(batch: Any, conv: dict[str, Any], oq: OpQuery) -> np.ndarray:
     return mask
 
 
-def page_operations(store: Store, oq: OpQuery) -> dict[str, Any]:
+def page_operations(
+    store: Store, oq: OpQuery, chunks: list[ChunkRef] | None = None
+) -> dict[str, Any]:
     """``{"items": [...], "next": cursor | None, "total": int | None}`` (total only
-    when it is known without decoding: no per-row filter and no cursor)."""
+    when it is known without decoding: no per-row filter and no cursor). ``chunks`` is
+    :func:`chunk_index` of the store (computed when not given)."""
     cur = parse_cursor(oq.cursor)
-    where, params = _refs(store, oq, cur[0] if cur else None)
-    total: int | None = None
-    if not oq.row_filtered and cur is None:
-        (n,) = store.conn.execute(
-            "SELECT coalesce(sum(k.count), 0) FROM op_chunks k "
-            f"JOIN conversations v ON v.id = k.conversation_id{where}",
-            params,
-        ).fetchone()
-        total = int(n)
-    sql = (
-        "SELECT k.id, k.last_ts, k.data, v.protocol, v.client_ip, v.server_ip, v.server_port, "
-        "c.path FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
-        f"JOIN captures c ON c.id = k.capture_id{where} ORDER BY k.last_ts DESC, k.id DESC"
-    )
+    refs = _selected(chunk_index(store) if chunks is None else chunks, oq, cur[0] if cur else None)
+    total = sum(k.count for k in refs) if not oq.row_filtered and cur is None else None
     want = oq.limit + 1  # one more than a page tells whether there is a next one
     kept: list[tuple[int, int, int]] = []  # (ts, chunk id, row), newest first
-    chunks: dict[int, CaptureChunk] = {}
-    for cid, last_ts, blob, proto, client, server, port, path in store.conn.execute(sql, params):
-        if len(kept) >= want and last_ts < kept[want - 1][0]:
+    loaded: dict[int, CaptureChunk] = {}
+    for ref in refs:
+        if len(kept) >= want and ref.last_ts < kept[want - 1][0]:
             break
-        batch = unpack(blob)
-        conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
+        row = store.conn.execute("SELECT data FROM op_chunks WHERE id = ?", (ref.id,)).fetchone()
+        if row is None:  # the store changed under a cached index
+            continue
+        batch = unpack(row[0])
+        conv = {
+            "protocol": ref.protocol,
+            "client_ip": ref.client_ip,
+            "server_ip": ref.server_ip,
+            "server_port": ref.server_port,
+        }
         mask = _mask(batch, conv, oq)
         ts = batch.ints["ts"]
         rows = np.arange(len(batch))
+        cid = ref.id
         if cur is not None:
             cts, cchunk, crow = cur
             older = (ts < cts) | (
@@ -145,12 +166,12 @@ def page_operations(store: Store, oq: OpQuery) -> dict[str, Any]:
         kept.extend((int(ts[i]), cid, int(i)) for i in sel)
         kept.sort(key=lambda k: (-k[0], -k[1], -k[2]))
         del kept[want:]
-        chunks[cid] = CaptureChunk(batch, conv, path)
+        loaded[cid] = CaptureChunk(batch, conv, ref.capture)
     page = kept[: oq.limit]
     items = []
     for ts_ns, cid, i in page:
-        row = chunks[cid].row(i)
-        row["id"] = f"{ts_ns}.{cid}.{i}"
-        items.append(row)
+        item = loaded[cid].row(i)
+        item["id"] = f"{ts_ns}.{cid}.{i}"
+        items.append(item)
     nxt = f"{page[-1][0]}.{page[-1][1]}.{page[-1][2]}" if len(kept) > oq.limit else None
     return {"items": items, "next": nxt, "total": total}

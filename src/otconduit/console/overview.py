@@ -7,16 +7,11 @@ from typing import Any
 
 from otconduit.console import production
 from otconduit.console.alertsview import alert_counts, violation_counts
-from otconduit.console.data import Cache, fingerprint
-from otconduit.console.netmap import MapAsset, map_assets
+from otconduit.console.netmap import MapAsset
 from otconduit.console.zoning import LEVEL_NAMES, Zoning
 from otconduit.detect.rules import Severity
 from otconduit.store import Store
 from otconduit.store.views import iso
-
-
-def placed_assets(store: Store, zoning: Zoning, cache: Cache) -> list[MapAsset]:
-    return cache.get("map_assets", fingerprint(store), lambda: map_assets(store, zoning))
 
 
 def _level_label(level: float | None) -> str:
@@ -45,8 +40,8 @@ def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
     ]
 
 
-def overview(store: Store, zoning: Zoning, cache: Cache) -> dict[str, Any]:
-    assets = placed_assets(store, zoning, cache)
+def overview(store: Store, zoning: Zoning, assets: list[MapAsset]) -> dict[str, Any]:
+    """``assets``: every asset placed in its zone/level (the console caches them)."""
     by_level = Counter(_level_label(a.place.level) for a in assets)
     by_zone = Counter(a.place.zone or "(no zone)" for a in assets)
     c = store.conn

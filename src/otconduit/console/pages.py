@@ -27,7 +27,6 @@ from otconduit.console.assets import AssetQuery, list_assets
 from otconduit.console.authdb import User
 from otconduit.console.context import Console, console
 from otconduit.console.errors import ApiError
-from otconduit.console.incidents import incidents
 from otconduit.console.ops import OpQuery, page_operations
 from otconduit.console.overview import overview
 from otconduit.console.security import (
@@ -165,7 +164,8 @@ def logout(
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
-    data = overview(ctx.stores.reader(), ctx.zoning, ctx.cache)
+    store = ctx.stores.reader()
+    data = overview(store, ctx.zoning, ctx.map_assets(store))
     return render(request, "overview.html", nav="overview", o=data)
 
 
@@ -218,7 +218,8 @@ def operations_page(
 ) -> Response:
     oq = OpQuery(protocol or None, ip or None, None, None, operation or None, function or None,
                  status or None, None, cursor or None, PAGE)  # fmt: skip
-    page = page_operations(ctx.stores.reader(), oq)
+    store = ctx.stores.reader()
+    page = page_operations(store, oq, ctx.chunk_index(store))
     params = {"ip": ip, "protocol": protocol, "operation": operation, "function": function,
               "status": status}  # fmt: skip
     return render(request, "operations.html", nav="operations", page=page, params=params, qs=_qs)
@@ -288,10 +289,7 @@ def alert_status(
 def incidents_page(
     request: Request, user: Viewer, ctx: Ctx, include_closed: bool = False
 ) -> Response:
-    items = incidents(
-        ctx.stores.reader(), ctx.zoning, window_s=ctx.settings.incident_window,
-        include_closed=include_closed,
-    )[:100]  # fmt: skip
+    items = ctx.incidents(ctx.stores.reader(), ctx.settings.incident_window, include_closed)[:100]
     return render(
         request, "incidents.html", nav="incidents", items=items,
         window=ctx.settings.incident_window, include_closed=include_closed,
