@@ -20,6 +20,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python -m otconduit.gateway.historian.bench
+	$(BIN)/python bench/gateway_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench scripts

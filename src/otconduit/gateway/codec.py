@@ -43,6 +43,9 @@ def decode_registers(words: Sequence[int], tag: Tag) -> Value:
     """The raw (unscaled) value of a register-backed tag."""
     if tag.type == "bool":
         return bool((int(words[0]) >> (tag.bit or 0)) & 1)
+    if tag.byte_order == "big" and tag.type in ("uint16", "int16"):  # the common case, fast
+        w = int(words[0]) & 0xFFFF
+        return w - 0x10000 if tag.type == "int16" and w & 0x8000 else w
     raw = words_to_bytes(words, tag)
     if tag.type == "string":
         return raw[: tag.length].split(b"\0", 1)[0].decode("latin-1").rstrip()

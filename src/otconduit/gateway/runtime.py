@@ -17,7 +17,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +25,7 @@ from otconduit.gateway.model import TagSample
 from otconduit.gateway.sinks import Sink
 
 log = logging.getLogger(__name__)
-DISPATCH_EVERY = 0.05  # s between batches to the sinks
+IDLE_WAKE = 0.5  # s: the dispatcher also checks for stop this often when idle
 MAX_BATCH = 5000
 STATUS_EVERY = 1.0
 
@@ -62,17 +61,25 @@ class Gateway:
         self.sink_errors: dict[str, str] = {}
         self.dispatched = 0
         self.started = time.time()
+        self._wake = asyncio.Event()  # set by collectors: samples are waiting
 
     def _emit(self, samples: Sequence[TagSample]) -> None:
         self.queue.extend(samples)
+        self._wake.set()
 
     async def _dispatch_once(self) -> None:
         if not self.queue:
             return
         batch: list[TagSample] = []
+        pop, setattr_ = self.queue.popleft, object.__setattr__
         while self.queue and len(batch) < MAX_BATCH:
             self.seq += 1
-            batch.append(replace(self.queue.popleft(), seq=self.seq))
+            s = pop()
+            # Samples are fresh objects the collectors handed over and nobody else holds
+            # yet: numbering them in place avoids a copy per sample (dataclasses.replace
+            # was a fifth of the gateway's CPU time at 20k samples/s).
+            setattr_(s, "seq", self.seq)
+            batch.append(s)
         results = await asyncio.gather(
             *(s.write(batch) for s in self.sinks), return_exceptions=True
         )
@@ -83,11 +90,15 @@ class Gateway:
         self.dispatched += len(batch)
 
     async def _dispatcher(self, stop: asyncio.Event) -> None:
+        # Woken by the collectors: a batch goes out as soon as samples arrive (whatever
+        # piled up while the sinks took the previous one), so latency stays at one sink
+        # round trip while throughput still rides on large batches.
         while not stop.is_set():
+            self._wake.clear()
             await self._dispatch_once()
-            if len(self.queue) < MAX_BATCH:
+            if not self.queue:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), DISPATCH_EVERY)
+                    await asyncio.wait_for(self._wake.wait(), IDLE_WAKE)
         while self.queue:  # flush what the collectors produced before stopping
             await self._dispatch_once()
 

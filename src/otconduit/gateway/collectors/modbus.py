@@ -27,6 +27,7 @@ from otconduit.gateway.planner import BIT_TABLES, Read, plan
 
 log = logging.getLogger(__name__)
 ILLEGAL_ADDRESS = 2
+STALE_CHECK_EVERY = 0.25  # s between staleness checks (a scan of every tag)
 _EXC_NAMES = {
     1: "illegal function",
     2: "illegal data address",
@@ -51,6 +52,9 @@ class ModbusCollector:
         for t in device.tags:
             self.groups.setdefault(t.interval or device.interval, []).append(t)
         self.singles: set[str] = set()  # tags read alone after a merged read was refused
+        self._plans: dict[tuple[float, int], list[Read]] = {}  # (interval, version) -> reads
+        self._plan_version = 0
+        self._next_stale_check = 0.0
         self.refused: dict[str, str] = {}  # tags the device refuses even alone
         self.last: dict[str, tuple[Value, Quality]] = {}
         self.last_good: dict[str, int] = {}
@@ -167,19 +171,35 @@ class ModbusCollector:
                     await asyncio.wait_for(stop.wait(), wait)
                 if stop.is_set():
                     return
-            await self._cycle(self.groups[interval])
-            self._mark_stale()
+            await self._cycle(interval)
+            if loop.time() >= self._next_stale_check:
+                self._mark_stale()
+                self._next_stale_check = loop.time() + STALE_CHECK_EVERY
             due[interval] = max(due[interval] + interval, loop.time())
 
-    async def _cycle(self, tags: list[Tag]) -> None:
+    def _plan(self, interval: float) -> list[Read]:
+        """The group's reads, planned once and again only after the device refused one."""
+        key = (interval, self._plan_version)
+        reads = self._plans.get(key)
+        if reads is None:
+            tags = [t for t in self.groups[interval] if t.path not in self.refused]
+            reads = plan(self.device, tags, frozenset(self.singles))
+            self._plans = {k: v for k, v in self._plans.items() if k[1] == self._plan_version}
+            self._plans[key] = reads
+        return reads
+
+    async def _cycle(self, interval: float) -> None:
         out: list[TagSample] = []
-        for read in plan(
-            self.device, [t for t in tags if t.path not in self.refused], frozenset(self.singles)
-        ):
+        for read in self._plan(interval):
             out += await self._read(read)
-        for t in tags:
+        if not self.refused:
+            return self._flush(out)
+        for t in self.groups[interval]:
             if t.path in self.refused and self.last.get(t.path, (None, None))[1] is not Quality.BAD:
                 out += self._sample(t, None, Quality.BAD, self.refused[t.path], force=True)
+        self._flush(out)
+
+    def _flush(self, out: list[TagSample]) -> None:
         if out:
             self.stats["samples"] += len(out)
             self.emit(out)
@@ -213,6 +233,7 @@ class ModbusCollector:
             reason = f"exception {code} ({_EXC_NAMES.get(code, 'unknown')})"
             if code == ILLEGAL_ADDRESS and len(read.tags) > 1:
                 self.singles.update(t.path for t, _ in read.tags)  # split, and remember
+                self._plan_version += 1
                 out: list[TagSample] = []
                 for t, _ in read.tags:
                     single = plan(self.device, [t], frozenset({t.path}))[0]
@@ -220,6 +241,7 @@ class ModbusCollector:
                 return out
             if code == ILLEGAL_ADDRESS:
                 self.refused[read.tags[0][0].path] = reason
+                self._plan_version += 1
             out = []
             for t, _ in read.tags:
                 out += self._sample(t, None, Quality.BAD, reason)
