@@ -1,16 +1,20 @@
-"""Generate a large synthetic Modbus/TCP capture for throughput benchmarks.
+"""Generate large synthetic industrial captures for throughput benchmarks.
 
 Writing millions of packets one at a time in Python takes minutes, so frames are built with
-numpy: every session (one TCP connection from handshake to FIN) has the same packet layout,
-so position ``j`` of all sessions in a chunk is one strided block that is filled from a
-template and patched with vectorised field writes. Only one chunk is in memory at a time.
+numpy: every session (one TCP connection from handshake to FIN) of a protocol has the same
+packet layout, so position ``j`` of all sessions in a chunk is one strided block that is
+filled from a template and patched with vectorised field writes. Only one chunk is in
+memory at a time.
 
-Traffic: 8 clients x 4 servers, all connections active at once (interleaved). Each session
-uses a fresh client port and fresh ISNs, starts with SYN/SYN-ACK/ACK, runs 32 request/
-response pairs (FC3 x10 registers mostly, FC16, some FC1 and FC6) and closes with FIN.
-Addresses are loopback (127/8) on purpose; the file never touches a network.
+Traffic per protocol (bench/ics_pdus.py has the messages): 8 clients x 4 servers, all
+connections active at once (interleaved). Each session uses a fresh client port and fresh
+ISNs, starts with SYN/SYN-ACK/ACK, runs the protocol's set-up and ``ops`` request/response
+transactions and closes with FIN. Checksums (IPv4, TCP, DNP3 link CRCs) are valid.
+``--protocol mixed`` interleaves Modbus/TCP, S7comm, EtherNet/IP and DNP3 sessions,
+a quarter of the packets each. Addresses are loopback (127/8) on purpose; the file never
+touches a network.
 
-    python bench/make_capture.py OUT.pcap --packets 2000000
+    python bench/make_capture.py OUT.pcap --packets 2000000 [--protocol s7comm]
 """
 
 from __future__ import annotations
@@ -19,24 +23,33 @@ import argparse
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-U8 = npt.NDArray[np.uint8]
-U64 = npt.NDArray[Any]  # uint64 in practice; numpy's int promotion typing is too loose
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ics_pdus import (
+    MB_PATTERN,
+    PROTOCOLS,
+    U8,
+    U64,
+    Ctx,
+    Msg,
+    Protocol,
+    put16,
+    put32,
+    put32le,
+)
 
 N_CLIENTS = 8
 N_SERVERS = 4
 CONC = N_CLIENTS * N_SERVERS  # sessions per round
-OPS_PATTERN = (3, 3, 16, 3, 1, 3, 3, 6, 3, 16, 3, 3, 1, 3, 16, 3) * 2
-N_REGS = 10
-N_WRITE = 4
+OPS_PATTERN = MB_PATTERN  # default transactions per session: 32
 T0_US = 1_700_000_000_000_000
 DT_US = 20
+MIXED = ("modbus", "s7comm", "enip", "dnp3")
 
 # Byte offsets inside one pcap record (16-byte record header + Ethernet/IPv4/TCP).
 REC, ETH, IP, TCP, PAY = 0, 16, 30, 50, 70
@@ -51,54 +64,29 @@ class Pos:
     flags: int
     seq_off: int  # added to the sender's ISN
     ack_off: int  # added to the receiver's ISN (-1: no ACK)
-    pdu: bytes  # static PDU bytes (variable fields patched later), empty for no payload
-    fc: int = 0
-    request: bool = False
-    op: int = -1  # index of the operation within the session
+    msg: Msg | None = None
 
     @property
     def length(self) -> int:
-        return PAY + (7 + len(self.pdu) if self.pdu else 0)
+        return PAY + (len(self.msg.app) if self.msg else 0)
 
 
-def _pdu(fc: int, request: bool) -> bytes:
-    """Static PDU skeleton; address, values and tid are patched per packet."""
-    if fc == 3:
-        return (
-            struct.pack(">BHH", 3, 0, N_REGS)
-            if request
-            else bytes([3, 2 * N_REGS]) + bytes(2 * N_REGS)
-        )
-    if fc == 16:
-        if request:
-            return struct.pack(">BHHB", 16, 0, N_WRITE, 2 * N_WRITE) + bytes(2 * N_WRITE)
-        return struct.pack(">BHH", 16, 0, N_WRITE)
-    if fc == 1:
-        return struct.pack(">BHH", 1, 0, 16) if request else bytes([1, 2, 0, 0])
-    if fc == 6:
-        return struct.pack(">BHH", 6, 0, 0)
-    raise ValueError(fc)
-
-
-def ops_pattern(ops: int) -> tuple[int, ...]:
-    """Function codes of the ``ops`` transactions of one session."""
-    return (OPS_PATTERN * (ops // len(OPS_PATTERN) + 1))[:ops]
-
-
-def session_layout(ops: int = len(OPS_PATTERN)) -> list[Pos]:
+def session_layout(proto: Protocol, ops: int) -> list[Pos]:
     """Packets of one session in order, with sequence offsets relative to the ISNs."""
-    pos = [Pos(True, SYN, 0, -1, b""), Pos(False, SYN | ACK, 0, 1, b""), Pos(True, ACK, 1, 1, b"")]
-    c_off = s_off = 1
-    for m, fc in enumerate(ops_pattern(ops)):
-        req, rsp = _pdu(fc, True), _pdu(fc, False)
-        pos.append(Pos(True, PSH | ACK, c_off, s_off, req, fc, True, m))
-        c_off += 7 + len(req)
-        pos.append(Pos(False, PSH | ACK, s_off, c_off, rsp, fc, False, m))
-        s_off += 7 + len(rsp)
+    pos = [Pos(True, SYN, 0, -1), Pos(False, SYN | ACK, 0, 1), Pos(True, ACK, 1, 1)]
+    off = {True: 1, False: 1}
+    msgs = proto.opening()
+    for m in range(ops):
+        msgs += proto.operation(m)
+    for msg in msgs:
+        own, peer = off[msg.c2s], off[not msg.c2s]
+        pos.append(Pos(msg.c2s, PSH | ACK, own, peer, msg))
+        off[msg.c2s] += len(msg.app)
+    c_off, s_off = off[True], off[False]
     pos += [
-        Pos(True, FIN | ACK, c_off, s_off, b""),
-        Pos(False, FIN | ACK, s_off, c_off + 1, b""),
-        Pos(True, ACK, c_off + 1, s_off + 1, b""),
+        Pos(True, FIN | ACK, c_off, s_off),
+        Pos(False, FIN | ACK, s_off, c_off + 1),
+        Pos(True, ACK, c_off + 1, s_off + 1),
     ]
     return pos
 
@@ -111,25 +99,9 @@ def _template(p: Pos) -> U8:
     rec[ETH + 12 : ETH + 14] = b"\x08\x00"
     struct.pack_into(">BBHHHBB", rec, IP, 0x45, 0, n - IP, 0, 0x4000, 64, 6)
     struct.pack_into(">BBH", rec, TCP + 12, 0x50, p.flags, 64240)
-    if p.pdu:
-        struct.pack_into(">HHHB", rec, PAY, 0, 0, len(p.pdu) + 1, 0)
-        rec[PAY + 7 :] = p.pdu
+    if p.msg:
+        rec[PAY:] = p.msg.app
     return np.frombuffer(bytes(rec), dtype=np.uint8)
-
-
-def _put16(view: U8, off: int, val: U64) -> None:
-    view[..., off] = (val >> 8) & 0xFF
-    view[..., off + 1] = val & 0xFF
-
-
-def _put32(view: U8, off: int, val: U64) -> None:
-    for k in range(4):
-        view[..., off + k] = (val >> (24 - 8 * k)) & 0xFF
-
-
-def _put32le(view: U8, off: int, val: U64) -> None:
-    for k in range(4):
-        view[..., off + k] = (val >> (8 * k)) & 0xFF
 
 
 def _fold(total: U64) -> U64:
@@ -141,17 +113,17 @@ def _fold(total: U64) -> U64:
 def _words(view: U8, start: int, stop: int) -> U64:
     """Sum of big-endian 16-bit words of view[..., start:stop] (odd tail padded)."""
     seg = view[..., start:stop].astype(np.uint64)
-    total = (seg[..., 0::2] << 8).sum(axis=-1) + seg[..., 1::2].sum(axis=-1)
-    return total
+    return (seg[..., 0::2] << 8).sum(axis=-1) + seg[..., 1::2].sum(axis=-1)
 
 
 class Generator:
-    """Builds chunks of ``rounds`` x CONC sessions."""
+    """Builds chunks of ``rounds`` x CONC sessions of one protocol."""
 
-    def __init__(self, rounds: int, seed: int = 1, ops: int = len(OPS_PATTERN)) -> None:
+    def __init__(self, proto: Protocol, rounds: int, seed: int = 1, ops: int = 32) -> None:
+        self.proto = proto
         self.rounds = rounds
         self.ops = ops
-        self.layout = session_layout(ops)
+        self.layout = session_layout(proto, ops)
         self.templates = [_template(p) for p in self.layout]
         self.lengths = np.array([p.length for p in self.layout], dtype=np.int64)
         self.offsets = np.concatenate(([0], np.cumsum(self.lengths)[:-1]))
@@ -160,11 +132,11 @@ class Generator:
         s = np.arange(CONC, dtype=np.uint64)
         cli = s // N_SERVERS
         srv = s % N_SERVERS
-        self.cli_ip = (127 << 24) | (1 << 16) | (cli + 11)  # 127.1.0.11..
-        self.srv_ip = (127 << 24) | (2 << 16) | (srv + 1)  # 127.2.0.1..
-        self.unit = (srv * 16 + 1).astype(np.uint64)  # 1, 17, 33, 49
-        self.cli_mac = np.array([[2, 0, 0, 1, 0, int(c) + 11] for c in cli], dtype=np.uint8)
-        self.srv_mac = np.array([[2, 0, 0, 2, 0, int(v) + 1] for v in srv], dtype=np.uint8)
+        net = proto.net
+        self.cli_ip = (127 << 24) | (net << 16) | (cli + 11)  # 127.<net>.0.11..
+        self.srv_ip = (127 << 24) | ((net + 1) << 16) | (srv + 1)  # 127.<net+1>.0.1..
+        self.cli_mac = np.array([[2, 0, net, 1, 0, int(c) + 11] for c in cli], dtype=np.uint8)
+        self.srv_mac = np.array([[2, 0, net, 2, 0, int(v) + 1] for v in srv], dtype=np.uint8)
 
     @property
     def packets_per_chunk(self) -> int:
@@ -181,11 +153,11 @@ class Generator:
         isn_c = self.rng.integers(0, 2**32, size=shape, dtype=np.uint64)
         isn_s = self.rng.integers(0, 2**32, size=shape, dtype=np.uint64)
         cport = 10000 + (rnd % 55000)
-        sport = np.full(shape, 502, dtype=np.uint64)
+        sport = np.full(shape, self.proto.port, dtype=np.uint64)
         cli_ip = np.broadcast_to(self.cli_ip, shape)
         srv_ip = np.broadcast_to(self.srv_ip, shape)
-        unit = np.broadcast_to(self.unit, shape)
         s_idx = np.arange(CONC, dtype=np.uint64)[None, :]
+        sess = rnd * CONC + s_idx
         first_pkt = first_round * CONC * n_pos
         for j, p in enumerate(self.layout):
             length = int(self.lengths[j])
@@ -195,61 +167,32 @@ class Generator:
             # pcap record timestamp: packet index within the file -> DT_US spacing.
             idx = first_pkt + (np.arange(r_n, dtype=np.uint64)[:, None] * n_pos + j) * CONC
             idx = idx + s_idx
-            ts = T0_US + idx * DT_US
-            _put32le(view, REC, ts // 1_000_000)
-            _put32le(view, REC + 4, ts % 1_000_000)
+            stamp = T0_US + idx * DT_US
+            put32le(view, REC, stamp // 1_000_000)
+            put32le(view, REC + 4, stamp % 1_000_000)
             src_ip, dst_ip = (cli_ip, srv_ip) if p.c2s else (srv_ip, cli_ip)
             src_p, dst_p = (cport, sport) if p.c2s else (sport, cport)
             own, peer = (isn_c, isn_s) if p.c2s else (isn_s, isn_c)
             src_mac, dst_mac = (
-                (self.cli_mac, self.srv_mac)
-                if p.c2s
-                else (
-                    self.srv_mac,
-                    self.cli_mac,
-                )
+                (self.cli_mac, self.srv_mac) if p.c2s else (self.srv_mac, self.cli_mac)
             )
             view[..., ETH : ETH + 6] = dst_mac
             view[..., ETH + 6 : ETH + 12] = src_mac
-            _put16(view, IP + 4, idx & 0xFFFF)
-            _put32(view, IP + 12, src_ip)
-            _put32(view, IP + 16, dst_ip)
-            _put16(view, IP + 10, _fold(_words(view, IP, IP + 20)))
-            _put16(view, TCP, src_p)
-            _put16(view, TCP + 2, dst_p)
-            _put32(view, TCP + 4, (own + p.seq_off) & 0xFFFFFFFF)
+            put16(view, IP + 4, idx & 0xFFFF)
+            put32(view, IP + 12, src_ip)
+            put32(view, IP + 16, dst_ip)
+            put16(view, IP + 10, _fold(_words(view, IP, IP + 20)))
+            put16(view, TCP, src_p)
+            put16(view, TCP + 2, dst_p)
+            put32(view, TCP + 4, (own + p.seq_off) & 0xFFFFFFFF)
             if p.ack_off >= 0:
-                _put32(view, TCP + 8, (peer + p.ack_off) & 0xFFFFFFFF)
-            if p.pdu:
-                self._patch_modbus(view, p, rnd, s_idx, unit)
+                put32(view, TCP + 8, (peer + p.ack_off) & 0xFFFFFFFF)
+            if p.msg:
+                self.proto.patch(view[..., PAY:], p.msg, Ctx(sess, s_idx, p.msg.op, self.ops))
             tcp_len = length - TCP
             pseudo = (src_ip >> 16) + (src_ip & 0xFFFF) + (dst_ip >> 16) + (dst_ip & 0xFFFF) + 6
-            _put16(view, TCP + 16, _fold(pseudo + tcp_len + _words(view, TCP, length)))
+            put16(view, TCP + 16, _fold(pseudo + tcp_len + _words(view, TCP, length)))
         return out
-
-    def _patch_modbus(self, view: U8, p: Pos, rnd: U64, s_idx: U64, unit: U64) -> None:
-        m = np.uint64(p.op)
-        tid = (rnd * self.ops + m + 1) & 0xFFFF
-        _put16(view, PAY, tid)
-        view[..., PAY + 6] = unit
-        addr = (m * 10 + s_idx * 3 + rnd) % 1000
-        body = PAY + 7
-        if p.fc == 3 and not p.request:
-            regs = (tid[..., None] * 7 + np.arange(N_REGS, dtype=np.uint64) * 13) & 0xFFFF
-            view[..., body + 2 : body + 2 + 2 * N_REGS : 2] = regs >> 8
-            view[..., body + 3 : body + 3 + 2 * N_REGS : 2] = regs & 0xFF
-            return
-        if p.fc == 1 and not p.request:
-            view[..., body + 2] = tid & 0xFF
-            view[..., body + 3] = (tid >> 8) & 0xFF
-            return
-        _put16(view, body + 1, np.broadcast_to(addr, tid.shape))
-        if p.fc == 16 and p.request:
-            vals = (tid[..., None] + np.arange(N_WRITE, dtype=np.uint64) * 1000) & 0xFFFF
-            view[..., body + 6 : body + 6 + 2 * N_WRITE : 2] = vals >> 8
-            view[..., body + 7 : body + 7 + 2 * N_WRITE : 2] = vals & 0xFF
-        elif p.fc == 6:
-            _put16(view, body + 3, tid ^ 0x5A5A)
 
     def record_end(self, n_packets: int) -> int:
         """Byte offset in a chunk just after its first ``n_packets`` records."""
@@ -262,6 +205,22 @@ class Generator:
             return base
         return base + CONC * int(self.offsets[j]) + s * int(self.lengths[j])
 
+    def pieces(self, rounds_per_chunk: int) -> Iterator[tuple[memoryview, int]]:
+        """Endless (bytes, record length) runs of CONC records, one per layout position."""
+        first_round = 0
+        while True:
+            chunk = self.chunk(first_round)
+            for r in range(self.rounds):
+                for j in range(len(self.layout)):
+                    lo = CONC * int(self.offsets[j])
+                    length = int(self.lengths[j])
+                    yield chunk[r, lo : lo + CONC * length].data, length
+            first_round += rounds_per_chunk
+
+
+def _header() -> bytes:
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+
 
 def make_capture(
     path: str | Path,
@@ -269,19 +228,22 @@ def make_capture(
     *,
     ops_per_session: int = len(OPS_PATTERN),
     rounds_per_chunk: int | None = None,
+    protocol: str = "modbus",
 ) -> int:
     """Write ``packets`` records to ``path``; returns the file size in bytes.
 
     ``ops_per_session`` sets how long each TCP connection lives: 32 transactions is a
     client that reconnects often, thousands is an HMI that keeps its connection open.
     """
-    if rounds_per_chunk is None:  # keep a chunk near 48 x 32 short sessions in size
+    if protocol == "mixed":
+        return _make_mixed(path, packets, ops_per_session)
+    if rounds_per_chunk is None:
         rounds_per_chunk = max(1, 48 * len(OPS_PATTERN) // ops_per_session)
-    gen = Generator(rounds_per_chunk, ops=ops_per_session)
+    gen = Generator(PROTOCOLS[protocol](), rounds_per_chunk, ops=ops_per_session)
     written = 0
     first_round = 0
     with open(path, "wb") as fh:
-        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        fh.write(_header())
         while written < packets:
             chunk = gen.chunk(first_round)
             todo = packets - written
@@ -295,8 +257,41 @@ def make_capture(
         return fh.tell()
 
 
+def _make_mixed(path: str | Path, packets: int, ops: int) -> int:
+    """Sessions of every protocol at once: runs of CONC records taken in turn from each
+    protocol's generator, then every record's timestamp rewritten in file order."""
+    rounds = max(1, 48 * len(OPS_PATTERN) // ops)
+    streams = [
+        Generator(PROTOCOLS[name](), rounds, seed=k + 1, ops=ops).pieces(rounds)
+        for k, name in enumerate(MIXED)
+    ]
+    written = 0
+    with open(path, "wb") as fh:
+        fh.write(_header())
+        while written < packets:
+            parts: list[memoryview] = []
+            lengths: list[int] = []
+            for _ in range(256):
+                for stream in streams:
+                    data, length = next(stream)
+                    parts.append(data)
+                    lengths.append(length)
+            buf = np.frombuffer(b"".join(parts), dtype=np.uint8).copy()
+            rec_len = np.repeat(np.array(lengths, dtype=np.int64), CONC)
+            take = min(len(rec_len), packets - written)
+            starts = np.cumsum(rec_len) - rec_len
+            stamp = T0_US + (written + np.arange(len(rec_len), dtype=np.uint64)) * DT_US
+            for k, field in ((0, stamp // 1_000_000), (4, stamp % 1_000_000)):
+                for b in range(4):
+                    buf[starts + k + b] = (field >> np.uint64(8 * b)) & 0xFF
+            end = int(starts[take - 1] + rec_len[take - 1])
+            fh.write(buf[:end].data)
+            written += take
+        return fh.tell()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="synthetic Modbus/TCP pcap for benchmarks")
+    parser = argparse.ArgumentParser(description="synthetic industrial pcap for benchmarks")
     parser.add_argument("out", type=Path)
     parser.add_argument("--packets", type=int, default=2_000_000)
     parser.add_argument(
@@ -305,9 +300,12 @@ def main(argv: list[str] | None = None) -> int:
         default=len(OPS_PATTERN),
         help="transactions per TCP connection (default %(default)s)",
     )
+    parser.add_argument("--protocol", choices=[*PROTOCOLS, "mixed"], default="modbus")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    size = make_capture(args.out, args.packets, ops_per_session=args.ops_per_session)
+    size = make_capture(
+        args.out, args.packets, ops_per_session=args.ops_per_session, protocol=args.protocol
+    )
     elapsed = time.perf_counter() - start
     print(f"{args.out}: {args.packets} packets, {size / 1e6:.1f} MB in {elapsed:.2f} s")
     return 0

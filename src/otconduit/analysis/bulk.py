@@ -22,6 +22,10 @@ import numpy as np
 from otconduit.analysis import kernels as _kernels
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.engine import OPS_BATCH, Analyzer
+from otconduit.analysis.lane_dnp3 import Dnp3Lane
+from otconduit.analysis.lane_enip import EnipLane
+from otconduit.analysis.lane_s7 import S7Lane
+from otconduit.analysis.lanes import BlockView, TxLane, ip_u32, mac_str
 from otconduit.capture.decode import decode_frame
 from otconduit.capture.reader import RawBlock
 from otconduit.inventory.roles import Behaviour
@@ -54,19 +58,6 @@ POOL_MIN = 1 << 16
 # bulk from the next, so short connections still mostly take the fast path.
 SUB_BLOCK = 256
 MAX_SUB_BLOCK = 16384
-
-
-def _ip_u32(ip: str) -> int | None:
-    parts = ip.split(".")
-    if len(parts) != 4:
-        return None
-    a, b, c, d = (int(x) for x in parts)
-    return (a << 24) | (b << 16) | (c << 8) | d
-
-
-def _mac_str(v: int) -> str:
-    raw = (v - 1).to_bytes(6, "big")
-    return ":".join(f"{x:02x}" for x in raw)
 
 
 class BulkPath:
@@ -107,6 +98,11 @@ class BulkPath:
         self.pool = np.zeros(POOL_MIN, np.int64)
         self.pool_used = 0
         self.packets_bulk = 0
+        # Transaction lanes for the other protocols, by the connection protocol they take.
+        self.lanes: dict[str, TxLane] = {
+            lane.protocol: lane
+            for lane in (S7Lane(analyzer), EnipLane(analyzer), Dnp3Lane(analyzer))
+        }
 
     # -- state arrays ------------------------------------------------------------------
     def _alloc_slots(self, n: int) -> None:
@@ -162,7 +158,7 @@ class BulkPath:
 
     def _keys(self, conn: TcpConnection) -> list[tuple[int, int]] | None:
         """Hash keys of both directions (None for IPv6, which stays per-packet)."""
-        c_ip, s_ip = _ip_u32(conn.client_ip), _ip_u32(conn.server_ip)
+        c_ip, s_ip = ip_u32(conn.client_ip), ip_u32(conn.server_ip)
         if c_ip is None or s_ip is None:
             return None
         out = []
@@ -192,6 +188,18 @@ class BulkPath:
             m.function_code in FAST_CODES and m.malformed_reason is None and not m.is_exception
             for m in pending
         )
+
+    def _try_register(self, conn: TcpConnection) -> bool:
+        """Register ``conn`` with the bulk path if it is in a state the kernels take on."""
+        if conn.protocol == "modbus":
+            if conn.slot in self.active or not self._eligible(conn):
+                return False
+            self._register(conn)
+            return True
+        lane = self.lanes.get(conn.protocol or "")
+        if lane is None or conn.slot in lane.active or not lane.eligible(conn):
+            return False
+        return lane.register(conn)
 
     def _register(self, conn: TcpConnection) -> None:
         keys = self._keys(conn)
@@ -232,6 +240,10 @@ class BulkPath:
         """The engine folds ``conn``: settle its counters, hand it back, free its slot."""
         s = conn.slot
         if s < 0:
+            return
+        lane = self.lanes.get(conn.protocol or "")
+        if lane is not None:
+            lane.release(conn)
             return
         self._absorb_stats({s})
         if s in self.active:
@@ -387,10 +399,15 @@ class BulkPath:
         orv = np.empty(vcap, np.int64)
         nops = nov = nor = 0
         dirty = set(self.active)
+        view = BlockView(buf, ts, block.first_frame, cols, done)
+        lane_out = {name: lane.begin_block(n, payload) for name, lane in self.lanes.items()}
         lo = 0
         sub = SUB_BLOCK
         while lo < n:
             hi = min(n, lo + sub)
+            for name, lane in self.lanes.items():
+                if lane.active:
+                    lane.run(view, lo, hi, lane_out[name])
             if self.active:
                 if self.pool_used > len(self.pool) // 2:
                     self._compact_pool()
@@ -468,24 +485,17 @@ class BulkPath:
                 done[i] = 1
                 slow_count += 1
                 conn = a.last_conn
-                if (
-                    conn is not None
-                    and conn.protocol == "modbus"
-                    and conn.slot not in self.active
-                    and self._eligible(conn)
-                ):
-                    self._register(conn)
-                    dirty.add(conn.slot)
+                if conn is not None and self._try_register(conn):
+                    if conn.protocol == "modbus":
+                        dirty.add(conn.slot)
                     hi = i + 1
                     break
             touched, a.touched = a.touched, set()
             registered = False
             for conn in touched:
-                if conn.slot >= 0 and conn.slot in self.active:
-                    continue
-                if self._eligible(conn):
-                    self._register(conn)
-                    dirty.add(conn.slot)
+                if self._try_register(conn):
+                    if conn.protocol == "modbus":
+                        dirty.add(conn.slot)
                     registered = True
             # New connections being taken on: keep sub-blocks short so they join soon;
             # steady state: long sub-blocks, fewer kernel calls.
@@ -500,6 +510,8 @@ class BulkPath:
         self._absorb_stats(dirty)
         if nops:
             self._emit(out, nops, ov[:nov], orv[:nor])
+        for name, lane in self.lanes.items():
+            lane.end_block(lane_out[name])
         a.sweep(int(ts[-1]))
 
     def _absorb_stats(self, slots: set[int]) -> None:
@@ -540,7 +552,7 @@ class BulkPath:
                     else:
                         h.received += count
                     if mac:
-                        h.macs[_mac_str(mac)] += count
+                        h.macs[mac_str(mac)] += count
             self.s_pk[s] = 0
             self.s_by[s] = 0
             fins = int(self.s_fin[s])
@@ -660,6 +672,8 @@ class BulkPath:
         """Hand every connection back before the engine closes them (end of capture)."""
         for s in list(self.active):
             self._handover(s)
+        for lane in self.lanes.values():
+            lane.close()
 
 
 class _Ragged:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,25 @@ STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 _MAGIC = b"OPC1"
 
 
+class RawDetails(list[dict[str, Any]]):
+    """Details already rendered as JSON (the bulk path renders them in compiled code):
+    ``data`` holds ``objects`` JSON objects joined by commas, without brackets, exactly as
+    ``json.dumps(..., separators=(",", ":"))`` writes them (ASCII). :func:`pack` and
+    :func:`concat` take the bytes as they are; the objects themselves are only there
+    once a chunk is unpacked, so iterating this raises."""
+
+    def __init__(self, data: bytes, objects: int) -> None:
+        super().__init__()
+        self.data = data
+        self.objects = objects
+
+    def __len__(self) -> int:
+        return self.objects
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        raise TypeError("pre-rendered details: unpack() the chunk to read them")
+
+
 @dataclass(slots=True)
 class OpBatch:
     """Unpacked operations of one conversation: int64 columns plus ragged lists.
@@ -66,7 +85,7 @@ class OpBatch:
     exceptions: list[str]
     ragged: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (offsets[n+1], flat)
     detail_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    details: list[dict[str, Any]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)  # or RawDetails
 
     def __len__(self) -> int:
         return len(self.ints["ts"])
@@ -116,19 +135,20 @@ def pack(batch: OpBatch) -> bytes:
             meta["len"] = len(arr)
             metas.append((name + suffix, meta, len(raw)))
             parts.append(raw)
-    header = json.dumps(
-        {
-            "n": n,
-            "cols": metas,
-            "names": batch.names,
-            "exceptions": batch.exceptions,
-            "detail_index": np.asarray(batch.detail_index, np.int64).tolist(),
-            "details": batch.details,
-        },
-        separators=(",", ":"),
-        default=_jsonable,
-    ).encode()
-    return _MAGIC + struct.pack("<I", len(header)) + header + b"".join(parts)
+    head: dict[str, Any] = {
+        "n": n,
+        "cols": metas,
+        "names": batch.names,
+        "exceptions": batch.exceptions,
+        "detail_index": np.asarray(batch.detail_index, np.int64).tolist(),
+    }
+    rendered = batch.details if isinstance(batch.details, RawDetails) else None
+    if rendered is None:
+        head["details"] = batch.details
+    header = json.dumps(head, separators=(",", ":"), default=_jsonable).encode()
+    if rendered is not None:  # the text json.dumps would write, spliced in as the last key
+        header = b"".join((header[:-1], b',"details":[', rendered.data, b"]}"))
+    return b"".join((_MAGIC, struct.pack("<I", len(header)), header, *parts))
 
 
 def unpack(blob: bytes) -> OpBatch:
@@ -271,6 +291,9 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
     }
     detail_index: list[np.ndarray] = []
     details: list[dict[str, Any]] = []
+    rendered: list[bytes] = []  # used instead of ``details`` once a batch comes pre-rendered
+    rendered_count = 0
+    raw = any(isinstance(b.details, RawDetails) for b in batches)
     base = 0
     for b in batches:
         n = len(b)
@@ -286,7 +309,16 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
             packed, flat = b.ragged[r]
             ragged_parts[r].append((packed[: n + 1], packed[n + 1 :], flat))
         detail_index.append(b.detail_index + base)
-        details.extend(b.details)
+        if isinstance(b.details, RawDetails):
+            if b.details.objects:
+                rendered.append(b.details.data)
+        elif raw:
+            rendered += [
+                json.dumps(d, separators=(",", ":"), default=_jsonable).encode() for d in b.details
+            ]
+        else:
+            details.extend(b.details)
+        rendered_count += len(b.details)
         base += n
     ragged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for r, parts in ragged_parts.items():
@@ -306,5 +338,5 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
         exceptions=list(excs),
         ragged=ragged,
         detail_index=np.concatenate(detail_index),
-        details=details,
+        details=RawDetails(b",".join(rendered), rendered_count) if raw else details,
     )

@@ -1,0 +1,625 @@
+"""Bulk-path kernel for DNP3 over TCP (numba, cached on disk): polls and their answers.
+
+The common case of a DNP3 connection: a master sends one request at a time (a read of
+class data, a control, ...), the outstation answers it in a single-fragment response,
+and the master confirms the response when it asks for it (CON); outstations may also
+send unsolicited responses, which the master confirms. Each TCP segment must hold whole
+link frames with valid CRCs that form whole application fragments (a fragment may span
+several frames); link frames without user data are taken as they come. Anything else
+(multi-fragment responses, CRC errors, pipelined requests, a second association on the
+connection, secondary frames with data) goes to the per-packet path.
+
+Field layouts: IEEE 1815-2012 §9.2.4 (link frame and CRC), §8.2.1 (transport header),
+§4.2.2 (application header, object headers with prefix and range codes) and Annex A
+(object sizes, from :mod:`otconduit.protocols.dnp3.objects`).
+
+Shape and holes (see :mod:`otconduit.analysis.kernels_tx`): per message the link
+headers (length, control, addresses; not the CRCs) and the transport FIR/FIN bits, then
+the reassembled fragment; the application sequence number is integer hole 0 (the
+first message's; the others must carry the same), and in responses the octets of the
+objects the decoder only steps over (measured values, flags, timestamps) are left out.
+Integer hole 7 says whether the first message is a request.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from otconduit.analysis.kernels_tx import (
+    C_NLH,
+    C_NLV,
+    C_NX,
+    F_P,
+    F_QN,
+    F_STATE,
+    MAX_MSGS,
+    Q_DIR,
+    Q_FIELDS,
+    Q_LEN,
+    Q_OFF,
+    RAW_BYTES,
+    SLOW,
+    TAKE,
+    X_INT,
+    X_LH,
+    X_LN,
+    admit,
+    commit,
+    compact,
+    keep,
+    make_slow,
+    pick,
+    restore,
+    room,
+    save,
+    settle,
+)
+from otconduit.protocols.dnp3.objects import FIXED_SIZES, LENGTH_IS_VARIATION, PACKED_BITS
+
+LANE_TAG = 0x44  # first shape byte: "D"
+# Slot columns (F_P + k)
+P_PAIR = F_P  # master << 16 | outstation of the transaction in flight
+P_SEQ = F_P + 1  # its application sequence number
+P_MDIR = F_P + 2  # TCP direction the master sends in
+P_ASSOC = F_P + 3  # + d: link source << 16 | destination used in direction d (-1: none yet)
+P_LLEN = F_P + 5  # + d: length of the last transport segment taken in direction d
+P_LSEQ = F_P + 7  # + d: its sequence number
+P_LUSE = F_P + 9  # + d: when direction d last delivered a segment (for the LRU order)
+P_USE = F_P + 11  # counter for P_LUSE
+SEG_AT = RAW_BYTES  # raw[slot, SEG_AT + 256 d:]: the last transport segment of direction d
+# F_STATE values
+IDLE = 0
+REQUESTED = 1
+AWAIT_CONFIRM = 2  # a response asked for a confirm
+AWAIT_UNS_CONFIRM = 3  # an unsolicited response asked for a confirm
+NO_RESPONSE_FUNCTIONS = (6, 8, 10, 12, 33)  # 1815 §4.2.2.5 (session.NO_RESPONSE_FUNCTIONS)
+DECODED_GROUPS = (12, 41, 50, 52)  # objects whose values app.py decodes (app._DECODERS)
+
+
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    sizes = np.zeros(256 * 256, np.int64)
+    for (g, v), size in FIXED_SIZES.items():
+        sizes[g * 256 + v] = size
+    for g in LENGTH_IS_VARIATION:
+        for v in range(1, 256):
+            sizes[g * 256 + v] = v
+    bits = np.zeros(256 * 256, np.int64)
+    for (g, v), b in PACKED_BITS.items():
+        bits[g * 256 + v] = b
+    return sizes, bits
+
+
+SIZES, BITS = _tables()
+
+
+def _crc_table() -> np.ndarray:
+    table = np.zeros(256, np.int64)
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA6BC if crc & 1 else crc >> 1
+        table[byte] = crc
+    return table
+
+
+CRC_TABLE = _crc_table()
+
+
+@njit(cache=True, nogil=True)
+def _crc_ok(b, p, n):
+    """Whether the CRC after ``b[p:p+n]`` is right (1815 §9.2.4, sent low octet first)."""
+    crc = 0
+    for k in range(n):
+        crc = (crc >> 8) ^ CRC_TABLE[(crc ^ b[p + k]) & 0xFF]
+    crc ^= 0xFFFF
+    return (np.int64(b[p + n]) | (np.int64(b[p + n + 1]) << 8)) == crc
+
+
+@njit(cache=True, nogil=True)
+def link_frame(b, p, end):
+    """Wire length of the valid link frame at ``p`` (header and every block CRC right),
+    or -1."""
+    if end - p < 10 or b[p] != 0x05 or b[p + 1] != 0x64 or b[p + 2] < 5:
+        return -1
+    if not _crc_ok(b, p, 8):
+        return -1
+    user = b[p + 2] - 5
+    total = 10 + user + 2 * ((user + 15) // 16)
+    if p + total > end:
+        return -1
+    at = p + 10
+    while at < p + total:
+        n = min(16, p + total - 2 - at)
+        if not _crc_ok(b, at, n):
+            return -1
+        at += n + 2
+    return total
+
+
+@njit(cache=True, nogil=True)
+def fragment(b, p, end, frag):
+    """The application fragment carried by the link frames from ``p``: (wire length up
+    to its FIN frame, fragment length, link source, destination, offset of the last
+    frame), or wire length -1 when the frames there do not start one whole
+    fragment of one association."""
+    n = 0
+    at = p
+    first = True
+    src = dst = -1
+    tseq = 0
+    while at < end:
+        size = link_frame(b, at, end)
+        if size < 0:
+            return -1, 0, 0, 0, 0
+        user = b[at + 2] - 5
+        if user == 0:
+            return -1, 0, 0, 0, 0  # a frame without user data: not part of a fragment
+        c = b[at + 3]
+        if c & 0x40 == 0 or (c & 0x0F != 3 and c & 0x0F != 4):
+            return -1, 0, 0, 0, 0  # user data in a secondary frame, or not user data
+        fd = np.int64(b[at + 4]) | (np.int64(b[at + 5]) << 8)
+        fs = np.int64(b[at + 6]) | (np.int64(b[at + 7]) << 8)
+        th = b[at + 10]
+        if first:
+            if th & 0x40 == 0:
+                return -1, 0, 0, 0, 0  # no FIR
+            src, dst = fs, fd
+        elif th & 0x40 or (th & 0x3F) != ((tseq + 1) & 0x3F) or fs != src or fd != dst:
+            return -1, 0, 0, 0, 0
+        tseq = th & 0x3F
+        # user data without the CRCs, minus the transport octet
+        k = at + 11
+        left = user - 1
+        block_left = 15
+        while left > 0:
+            take = min(left, block_left)
+            frag[n : n + take] = b[k : k + take]
+            n += take
+            k += take + 2
+            left -= take
+            block_left = 16
+        first = False
+        if th & 0x80:
+            return at + size - p, n, src, dst, at
+        at += size
+    return -1, 0, 0, 0, 0
+
+
+@njit(cache=True, nogil=True)
+def _uint(f, p, w):
+    v = 0
+    for k in range(w):
+        v |= np.int64(f[p + k]) << (8 * k)
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _response_objects(f, n, norm, base):
+    """Leave out of the shape the object octets of a response that app.parse_fragment
+    steps over without keeping; stop (keeping the rest) wherever it would not simply
+    step over them."""
+    pos = 4
+    while pos < n:
+        if n - pos < 3:
+            return
+        g, v, q = f[pos], f[pos + 1], f[pos + 2]
+        pos += 3
+        prefix = (q >> 4) & 7
+        rc = q & 0x0F
+        if q & 0x80 or prefix == 7:
+            return
+        count = -1
+        if rc <= 5:
+            w = 1 if rc == 0 or rc == 3 else (2 if rc == 1 or rc == 4 else 4)
+            if n - pos < 2 * w:
+                return
+            start = _uint(f, pos, w)
+            stop = _uint(f, pos + w, w)
+            if stop < start:
+                return
+            count = stop - start + 1
+            pos += 2 * w
+        elif rc == 7 or rc == 8 or rc == 9 or rc == 0xB:
+            w = 1 if rc == 7 or rc == 0xB else (2 if rc == 8 else 4)
+            if n - pos < w:
+                return
+            count = _uint(f, pos, w)
+            pos += w
+        elif rc != 6:
+            return
+        if count <= 0:
+            continue  # all points (no objects follow in a response? they do not), or none
+        iw = 0 if prefix == 0 else (1 if prefix == 1 else (2 if prefix == 2 else 4))
+        if prefix >= 4:
+            return  # size-prefixed objects: the sizes are structure
+        if g == 60:
+            if iw:
+                if n - pos < count * iw:
+                    return
+                pos += count * iw
+            continue
+        if g == 0:
+            return  # device attributes carry their own lengths and are decoded
+        bits = BITS[g * 256 + v]
+        if bits and iw == 0:
+            need = (count * bits + 7) // 8
+            if n - pos < need:
+                return
+            for k in range(pos, pos + need):
+                norm[base + k] = 0
+            pos += need
+            continue
+        size = (bits + 7) // 8 if bits else SIZES[g * 256 + v]
+        if size == 0:
+            return
+        per = iw + size
+        if n - pos < count * per:
+            return
+        keep_data = False
+        for dg in DECODED_GROUPS:
+            if g == dg:
+                keep_data = True
+        if not keep_data:
+            for m in range(count):
+                at = pos + m * per + iw
+                for k in range(at, at + size):
+                    norm[base + k] = 0
+        pos += count * per
+
+
+@njit(cache=True, nogil=True)
+def dnp3_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
+    """Shape of the ``qn`` messages of one transaction (``qm`` rows into ``raw``), their
+    sequence number into ``xrow``. Returns the shape length, or -1."""
+    frag = np.empty(RAW_BYTES, np.uint8)
+    norm[0] = LANE_TAG
+    norm[1] = qn
+    pos = 2
+    seq0 = -1
+    fc0 = 0
+    for m in range(qn):
+        off = qm[m, Q_OFF]
+        end = off + qm[m, Q_LEN]
+        norm[pos] = qm[m, Q_DIR]
+        pos += 1
+        size, n, _src, _dst, _last = fragment(raw, off, end, frag)
+        if size != end - off or n < 2:
+            return -1
+        at = off
+        while at < end:  # link headers and transport bits of every frame
+            total = link_frame(raw, at, end)
+            norm[pos : pos + 6] = raw[at + 2 : at + 8]
+            norm[pos + 6] = raw[at + 10] & 0xC0 if raw[at + 2] > 5 else 0
+            pos += 7
+            at += total
+        norm[pos] = n >> 8
+        norm[pos + 1] = n & 0xFF
+        pos += 2
+        norm[pos : pos + n] = frag[:n]
+        seq = frag[0] & 0x0F
+        if m == 0:
+            seq0 = seq
+            fc0 = frag[1]
+        elif seq != seq0:
+            return -1
+        norm[pos] &= 0xF0
+        if frag[1] >= 0x81:
+            if n < 4:
+                return -1
+            _response_objects(frag, n, norm, pos)
+        pos += n
+    xrow[X_INT] = seq0
+    xrow[X_INT + 7] = 1 if fc0 < 0x81 else 0
+    xrow[X_LH] = cnt[C_NLH]
+    xrow[X_LN] = 0
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def dnp3_pass(
+    buf,
+    ts,
+    first_frame,
+    ok,
+    src,
+    dst,
+    sport,
+    dport,
+    vlan,
+    seq,
+    flags,
+    poff,
+    plen,
+    iplen,
+    smac,
+    dmac,
+    tk1,
+    tk2,
+    tv,
+    st,
+    qm,
+    raw,
+    th,
+    tinfo,
+    tnorm,
+    norm,
+    xo,
+    lh,
+    lv,
+    cnt,
+    slowed,
+    miss,
+    mb,
+    done,
+    lo,
+    hi,
+):
+    """One pass over packets ``lo..hi-1`` (see kernels_s7.s7_pass for the contract)."""
+    tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
+    ks = np.zeros(MAX_MSGS, np.int64)
+    sv_st = np.zeros(st.shape[1], np.int64)
+    sv_qm = np.zeros((qm.shape[1], qm.shape[2]), np.int64)
+    sv_cnt = np.zeros(len(cnt), np.int64)
+    frag = np.empty(RAW_BYTES, np.uint8)
+    for i in range(lo, hi):
+        s, d, verdict = admit(
+            i,
+            done,
+            ok,
+            src,
+            dst,
+            sport,
+            dport,
+            vlan,
+            seq,
+            flags,
+            plen,
+            smac,
+            dmac,
+            tk1,
+            tk2,
+            tv,
+            st,
+        )
+        if verdict != TAKE:
+            if verdict == SLOW:
+                make_slow(st, s, slowed, cnt)
+            continue
+        p = poff[i]
+        end = p + plen[i]
+        frame = first_frame + i
+        compact(st, qm, raw, s)
+        good = True
+        saved = False
+        last_seg = -1  # offset in buf of the last link frame with data in this packet
+        while p < end and good:
+            size = link_frame(buf, p, end)
+            if size > 0 and buf[p + 2] == 5:
+                p += size  # a link frame without user data: counted, nothing more
+                continue
+            size, n, lsrc, ldst, last = fragment(buf, p, end, frag)
+            if size < 0 or n < 2:
+                good = False
+                break
+            if not saved and p + size < end:
+                save(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
+                saved = True
+            assoc = (lsrc << 16) | ldst
+            if st[s, P_ASSOC + d] == -1:
+                st[s, P_ASSOC + d] = assoc
+            fc = frag[1]
+            aseq = frag[0] & 0x0F
+            state = st[s, F_STATE]
+            good = st[s, P_ASSOC + d] == assoc
+            if good and fc == 0:  # a confirm (from the master)
+                if state >= AWAIT_CONFIRM:
+                    uns = frag[0] & 0x10 != 0
+                    good = (
+                        d == st[s, P_MDIR]
+                        and (lsrc << 16) | ldst == st[s, P_PAIR]
+                        and aseq == st[s, P_SEQ]
+                        and uns == (state == AWAIT_UNS_CONFIRM)
+                    )
+                    good = good and _close(
+                        st,
+                        qm,
+                        raw,
+                        s,
+                        i,
+                        buf,
+                        p,
+                        size,
+                        frame,
+                        ts[i],
+                        d,
+                        tq,
+                        ks,
+                        th,
+                        tinfo,
+                        tnorm,
+                        norm,
+                        xo,
+                        lh,
+                        lv,
+                        cnt,
+                        mb,
+                        miss,
+                    )
+                # a confirm of nothing in flight changes nothing but counters
+            elif good and fc < 0x81:  # a request
+                good = state == IDLE and room(xo, lh, lv, cnt, 1, 1)
+                good = good and keep(st, qm, raw, s, buf, p, size, frame, ts[i], d, 0, 0)
+                if good:
+                    st[s, P_PAIR] = (lsrc << 16) | ldst
+                    st[s, P_SEQ] = aseq
+                    st[s, P_MDIR] = d
+                    st[s, F_STATE] = REQUESTED
+                    for code in NO_RESPONSE_FUNCTIONS:
+                        if fc == code:  # answered by nothing: done at once
+                            st[s, F_STATE] = IDLE
+                            good = _shape_and_settle(
+                                st,
+                                qm,
+                                raw,
+                                s,
+                                i,
+                                tq,
+                                ks,
+                                th,
+                                tinfo,
+                                tnorm,
+                                norm,
+                                xo,
+                                lh,
+                                lv,
+                                cnt,
+                                mb,
+                                miss,
+                            )
+            elif good and fc == 0x81:  # a solicited response, in one fragment
+                good = (
+                    state == REQUESTED
+                    and d != st[s, P_MDIR]
+                    and (ldst << 16) | lsrc == st[s, P_PAIR]
+                    and aseq == st[s, P_SEQ]
+                    and frag[0] & 0xC0 == 0xC0
+                )
+                if good and frag[0] & 0x20:  # CON: the transaction waits for the confirm
+                    good = keep(st, qm, raw, s, buf, p, size, frame, ts[i], d, 0, 0)
+                    st[s, F_STATE] = AWAIT_CONFIRM
+                elif good:
+                    good = _close(
+                        st,
+                        qm,
+                        raw,
+                        s,
+                        i,
+                        buf,
+                        p,
+                        size,
+                        frame,
+                        ts[i],
+                        d,
+                        tq,
+                        ks,
+                        th,
+                        tinfo,
+                        tnorm,
+                        norm,
+                        xo,
+                        lh,
+                        lv,
+                        cnt,
+                        mb,
+                        miss,
+                    )
+            elif good and fc == 0x82:  # unsolicited
+                good = state == IDLE and keep(st, qm, raw, s, buf, p, size, frame, ts[i], d, 0, 0)
+                if good:
+                    st[s, P_PAIR] = (ldst << 16) | lsrc
+                    st[s, P_SEQ] = aseq
+                    st[s, P_MDIR] = 1 - d
+                    if frag[0] & 0x20:
+                        st[s, F_STATE] = AWAIT_UNS_CONFIRM
+                    else:
+                        good = room(xo, lh, lv, cnt, 1, 1) and _shape_and_settle(
+                            st,
+                            qm,
+                            raw,
+                            s,
+                            i,
+                            tq,
+                            ks,
+                            th,
+                            tinfo,
+                            tnorm,
+                            norm,
+                            xo,
+                            lh,
+                            lv,
+                            cnt,
+                            mb,
+                            miss,
+                        )
+            else:
+                good = False
+            if good:
+                last_seg = last
+                p += size
+        if not good:
+            if saved:
+                restore(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
+            make_slow(st, s, slowed, cnt)
+            continue
+        if last_seg >= 0:  # what the transport reassembler keeps of its last segment
+            user = buf[last_seg + 2] - 5
+            k = last_seg + 10
+            n = 0
+            left = user
+            block_left = 16
+            while left > 0:
+                take = min(left, block_left)
+                raw[s, SEG_AT + 256 * d + n : SEG_AT + 256 * d + n + take] = buf[k : k + take]
+                n += take
+                k += take + 2
+                left -= take
+            st[s, P_LLEN + d] = user
+            st[s, P_LSEQ + d] = buf[last_seg + 10] & 0x3F
+            st[s, P_USE] += 1
+            st[s, P_LUSE + d] = st[s, P_USE]
+        commit(i, s, d, st, ts, flags, plen, iplen, done)
+
+
+@njit(cache=True, nogil=True)
+def _close(
+    st,
+    qm,
+    raw,
+    s,
+    i,
+    buf,
+    p,
+    size,
+    frame,
+    t,
+    d,
+    tq,
+    ks,
+    th,
+    tinfo,
+    tnorm,
+    norm,
+    xo,
+    lh,
+    lv,
+    cnt,
+    mb,
+    miss,
+):
+    """The message at ``buf[p:p+size]`` finishes the transaction in flight."""
+    if not room(xo, lh, lv, cnt, 1, 1):
+        return False
+    if not keep(st, qm, raw, s, buf, p, size, frame, t, d, 0, 0):
+        return False
+    st[s, F_STATE] = IDLE
+    return _shape_and_settle(
+        st, qm, raw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, mb, miss
+    )
+
+
+@njit(cache=True, nogil=True)
+def _shape_and_settle(st, qm, raw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, mb, miss):
+    """Every kept message of slot ``s`` is one transaction: shape it and write it."""
+    nk = st[s, F_QN]
+    for k in range(nk):
+        ks[k] = k
+    pick(qm, s, ks, nk, tq)
+    nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+    size = dnp3_shape(raw[s], tq, nk, st[s], norm, xo[cnt[C_NX]], lh, lv, cnt)
+    return settle(
+        st, qm, raw, s, i, tq, ks, nk, size, th, tinfo, tnorm, norm, xo, cnt, nlh, nlv, mb, miss
+    )
+
+
+__all__ = ["dnp3_pass", "dnp3_shape", "fragment", "link_frame"]

@@ -1,0 +1,455 @@
+"""Bulk-path kernel for EtherNet/IP + CIP (numba, cached on disk): explicit messaging.
+
+The common case of an EtherNet/IP connection once its session (and, for connected
+messaging, its class 3 connection) is set up: the client sends one CIP request at a
+time in a SendRRData (unconnected) or SendUnitData (connected) message and the target
+answers it. Each TCP segment must be exactly one encapsulation message with status 0
+and the common packet format of its command (null address + unconnected data item, or
+connected address + connected data item); a connected reply must come on a connection
+whose O->T / T->O pairing the per-packet decoder has already learned. Everything else
+(session set-up, Forward Open/Close, Unconnected Send, list commands, errors, pipelined
+requests) goes to the per-packet path.
+
+Field layouts: ODVA Vol 2 §2-3.1 (encapsulation header), §2-4.7/§2-4.8 (SendRRData,
+SendUnitData), §2-6 (common packet format); Vol 1 §2-4.1/§2-4.2 (Message Router request
+and reply), §A-4.10 (Multiple Service Packet), §C-1.4 (padded EPATH segments).
+
+Shape and holes (see :mod:`otconduit.analysis.kernels_tx`): the request's session
+handle (integer hole 0), sender context (list hole 0, written as hex), connection id
+(1) and sequence count (2), the reply's connection id (3). The reply's session and
+context are not read by the decoder (the one open request is what it answers), nor is
+the data of a reply to a request whose answer it does not decode (everything but
+Identity object reads): those bytes are left out of the shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from otconduit.analysis.kernels_tx import (
+    C_NLH,
+    C_NLV,
+    C_NX,
+    F_P,
+    F_QN,
+    MAX_MSGS,
+    Q_DIR,
+    Q_FIELDS,
+    Q_KEY,
+    Q_LEN,
+    Q_OFF,
+    RAW_BYTES,
+    SLOW,
+    TAKE,
+    X_INT,
+    X_LH,
+    X_LN,
+    admit,
+    commit,
+    compact,
+    find,
+    keep,
+    make_slow,
+    pick,
+    put_list,
+    restore,
+    room,
+    save,
+    settle,
+)
+
+LANE_TAG = 0x45  # first shape byte: "E"
+RR = 0x6F  # SendRRData
+UNIT = 0x70  # SendUnitData
+# Slot columns (F_P + k)
+MAX_PAIRS = 16
+MAX_CONNS = 2
+P_PAIRS = F_P  # how many T->O -> O->T pairings follow (at most MAX_PAIRS)
+P_PAIR = F_P + 1  # (T->O id, O->T id) at P_PAIR + 2k
+P_CONNS = P_PAIR + 2 * MAX_PAIRS  # how many Forward Open connections follow
+P_CONN = P_CONNS + 1  # (O->T id, connection serial, O->T RPI) at P_CONN + 3k
+UNKNOWN = -2  # path_class: a path this kernel does not read
+MAX_PARTS = 64  # Multiple Service Packet entries the kernel pairs up
+
+
+@njit(cache=True, nogil=True)
+def _u16le(b, p):
+    return np.int64(b[p]) | (np.int64(b[p + 1]) << 8)
+
+
+@njit(cache=True, nogil=True)
+def _u32le(b, p):
+    return (
+        np.int64(b[p])
+        | (np.int64(b[p + 1]) << 8)
+        | (np.int64(b[p + 2]) << 16)
+        | (np.int64(b[p + 3]) << 24)
+    )
+
+
+@njit(cache=True, nogil=True)
+def carrier(b, p, n):
+    """Offset of the CIP message in the encapsulation message ``b[p:p+n]``, or -1 when
+    it is not a well-formed SendRRData/SendUnitData with status 0 in the usual form."""
+    if n < 41:
+        return -1
+    cmd = _u16le(b, p)
+    if _u16le(b, p + 2) != n - 24 or _u32le(b, p + 8) != 0 or _u32le(b, p + 20) != 0:
+        return -1
+    if _u16le(b, p + 30) != 2:
+        return -1
+    if cmd == RR:
+        if _u16le(b, p + 32) != 0 or _u16le(b, p + 34) != 0:
+            return -1
+        if _u16le(b, p + 36) != 0xB2 or _u16le(b, p + 38) != n - 40:
+            return -1
+        return 40
+    if cmd == UNIT:
+        if n < 47 or _u16le(b, p + 32) != 0xA1 or _u16le(b, p + 34) != 4:
+            return -1
+        if _u16le(b, p + 40) != 0xB1 or _u16le(b, p + 42) != n - 44:
+            return -1
+        return 46
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def path_class(raw, p, end):
+    """The class a padded request path names last (epath._summarise's class_id), -1 for
+    none, UNKNOWN for segments other than 8/16/32-bit logical ones and ANSI symbols."""
+    cls = -1
+    while p < end:
+        seg = raw[p]
+        if seg == 0x91:
+            if p + 2 > end:
+                return UNKNOWN
+            size = raw[p + 1]
+            p += 2 + size + (size & 1)
+            continue
+        if seg >> 5 != 1:
+            return UNKNOWN
+        ltype = (seg >> 2) & 7
+        fmt = seg & 3
+        if ltype >= 5 or fmt == 3:
+            return UNKNOWN
+        width = 1 if fmt == 0 else (3 if fmt == 1 else 5)
+        if p + 1 + width > end:
+            return UNKNOWN
+        if fmt == 0:
+            v = np.int64(raw[p + 1])
+        elif fmt == 1:
+            v = _u16le(raw, p + 2)
+        else:
+            v = _u32le(raw, p + 2)
+        if ltype == 0:
+            cls = v
+        p += 1 + width
+    return cls if p == end else UNKNOWN
+
+
+@njit(cache=True, nogil=True)
+def _leaf(raw, norm, base, rq, rq_end, rs, rs_end):
+    """One request and its reply. Returns -1 when the bulk path must not take it (a
+    request the decoder keeps state for, or one it reports as malformed), else 0 after
+    leaving reply data it does not decode out of the shape."""
+    if rq_end - rq < 2 or rs_end - rs < 4:
+        return -1
+    service = raw[rq] & 0x7F
+    path_end = rq + 2 + 2 * raw[rq + 1]
+    if path_end > rq_end:
+        return -1
+    cls = path_class(raw, rq + 2, path_end)
+    wrapper = service == 0x0A or service == 0x52 or service == 0x54 or service == 0x5B
+    if (cls == 6 or cls == UNKNOWN) and (wrapper or service == 0x4E):
+        return -1  # Forward Open/Close, Unconnected Send: connection state, routing
+    data = rs + 4 + 2 * raw[rs + 3]
+    if data > rs_end:
+        return -1
+    identity = service == 0x01 or service == 0x03 or service == 0x0E
+    if not (identity and (cls == 1 or cls == UNKNOWN)):
+        for k in range(data, rs_end):
+            norm[base + k] = 0
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _parts(raw, d, end, starts, ends):
+    """Split a Multiple Service Packet body (cip.split_multiple); the count, or -1."""
+    if end - d < 2:
+        return -1
+    count = _u16le(raw, d)
+    if count == 0 or count > len(starts) or 2 + 2 * count > end - d:
+        return -1
+    for k in range(count):
+        starts[k] = d + _u16le(raw, d + 2 + 2 * k)
+    for k in range(count):
+        stop = starts[k + 1] if k + 1 < count else end
+        if not (d + 2 + 2 * count <= starts[k] <= stop <= end) or starts[k] == stop:
+            return -1
+        ends[k] = stop
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _tree(raw, norm, base, rq, rq_end, rs, rs_end):
+    """A request (plain, or a Multiple Service Packet of plain requests) and its reply."""
+    if rq_end - rq < 2:
+        return -1
+    if raw[rq] & 0x7F != 0x0A:
+        return _leaf(raw, norm, base, rq, rq_end, rs, rs_end)
+    path_end = rq + 2 + 2 * raw[rq + 1]
+    if path_end > rq_end or rs_end - rs < 4:
+        return -1
+    q_start = np.empty(MAX_PARTS, np.int64)
+    q_end = np.empty(MAX_PARTS, np.int64)
+    r_start = np.empty(MAX_PARTS, np.int64)
+    r_end = np.empty(MAX_PARTS, np.int64)
+    count = _parts(raw, path_end, rq_end, q_start, q_end)
+    if count < 0:
+        return -1
+    for k in range(count):
+        if raw[q_start[k]] & 0x7F == 0x0A:
+            return -1  # a packet inside a packet: per-packet
+    data = rs + 4 + 2 * raw[rs + 3]
+    if data > rs_end:
+        return -1
+    if raw[rs] & 0x7F != 0x0A or data == rs_end:
+        return 0  # no parts to pair: the reply as a whole is the shape
+    if _parts(raw, data, rs_end, r_start, r_end) != count:
+        return 0
+    for k in range(count):
+        if _leaf(raw, norm, base, q_start[k], q_end[k], r_start[k], r_end[k]) < 0:
+            return -1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
+    """Shape of one CIP request and its reply (messages ``qm[:2]`` in ``raw``); holes
+    into ``xrow``/``lh``/``lv``. Returns the shape length, or -1."""
+    if qn != 2 or qm[0, Q_DIR] != 0 or qm[1, Q_DIR] != 1:
+        return -1
+    norm[0] = LANE_TAG
+    pos = 1
+    first_list = cnt[C_NLH]
+    cips = [0, 0]
+    for m in range(2):
+        off = qm[m, Q_OFF]
+        n = qm[m, Q_LEN]
+        cip = carrier(raw, off, n)
+        if cip < 0:
+            return -1
+        cips[m] = off + cip
+        norm[pos] = m
+        norm[pos + 1] = (n >> 8) & 0xFF
+        norm[pos + 2] = n & 0xFF
+        pos += 3
+        base = pos - off
+        norm[pos : pos + n] = raw[off : off + n]
+        for k in range(4, 8):
+            norm[base + off + k] = 0  # session handle
+        for k in range(12, 20):
+            norm[base + off + k] = 0  # sender context
+        unit = cip == 46
+        if unit:
+            for k in range(36, 40):
+                norm[base + off + k] = 0  # connection id
+            norm[base + off + 44] = 0  # sequence count
+            norm[base + off + 45] = 0
+        if m == 0:
+            xrow[X_INT] = _u32le(raw, off + 4)
+            put_list(lh, lv, cnt, raw, off + 12, 8, 1, False)
+            xrow[X_INT + 1] = _u32le(raw, off + 36) if unit else 0
+            xrow[X_INT + 2] = _u16le(raw, off + 44) if unit else 0
+        else:
+            xrow[X_INT + 3] = _u32le(raw, off + 36) if unit else 0
+        pos += n
+    end0 = qm[0, Q_OFF] + qm[0, Q_LEN]
+    end1 = qm[1, Q_OFF] + qm[1, Q_LEN]
+    base1 = 1 + 3 + qm[0, Q_LEN] + 3 - qm[1, Q_OFF]
+    if raw[cips[0]] & 0x80 or not raw[cips[1]] & 0x80:
+        return -1
+    if _tree(raw, norm, base1, cips[0], end0, cips[1], end1) < 0:
+        return -1
+    # What the decoder knows of the request's connection (Forward Open seen) is shape too.
+    known = -1
+    if cips[0] - qm[0, Q_OFF] == 46:
+        for k in range(min(st_row[P_CONNS], MAX_CONNS)):
+            if st_row[P_CONN + 3 * k] == xrow[X_INT + 1]:
+                known = k
+    norm[pos] = known + 1
+    pos += 1
+    if known >= 0:
+        for v in (st_row[P_CONN + 3 * known + 1], st_row[P_CONN + 3 * known + 2]):
+            for b in range(8):
+                norm[pos + b] = (v >> (8 * b)) & 0xFF
+            pos += 8
+    xrow[X_LH] = first_list
+    xrow[X_LN] = cnt[C_NLH] - first_list
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def _request_for(st, qm, raw, s, buf, p, cip):
+    """The kept request the reply at ``buf[p:]`` answers, as the decoder pairs them, or -1.
+    Connected: by O->T connection (from the learned T->O pairing) and sequence count.
+    Unconnected: the first request with the reply's sender context, else the oldest."""
+    if cip == 46:
+        to_id = _u32le(buf, p + 36)
+        for k in range(min(st[s, P_PAIRS], MAX_PAIRS)):
+            if st[s, P_PAIR + 2 * k] == to_id:
+                return find(st, qm, s, 0, _u16le(buf, p + 44), st[s, P_PAIR + 2 * k + 1])
+        return -1
+    oldest = -1
+    for k in range(st[s, F_QN]):
+        if qm[s, k, Q_DIR] != 0 or qm[s, k, Q_KEY] != -1:
+            continue
+        if oldest < 0:
+            oldest = k
+        off = qm[s, k, Q_OFF]
+        same = True
+        for b in range(12, 20):
+            if raw[s, off + b] != buf[p + b]:
+                same = False
+        if same:
+            return k
+    return oldest
+
+
+@njit(cache=True, nogil=True)
+def enip_pass(
+    buf,
+    ts,
+    first_frame,
+    ok,
+    src,
+    dst,
+    sport,
+    dport,
+    vlan,
+    seq,
+    flags,
+    poff,
+    plen,
+    iplen,
+    smac,
+    dmac,
+    tk1,
+    tk2,
+    tv,
+    st,
+    qm,
+    raw,
+    th,
+    tinfo,
+    tnorm,
+    norm,
+    xo,
+    lh,
+    lv,
+    cnt,
+    slowed,
+    miss,
+    mb,
+    done,
+    lo,
+    hi,
+):
+    """One pass over packets ``lo..hi-1`` (see kernels_s7.s7_pass for the contract)."""
+    tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
+    ks = np.zeros(MAX_MSGS, np.int64)
+    sv_st = np.zeros(st.shape[1], np.int64)
+    sv_qm = np.zeros((qm.shape[1], qm.shape[2]), np.int64)
+    sv_cnt = np.zeros(len(cnt), np.int64)
+    for i in range(lo, hi):
+        s, d, verdict = admit(
+            i,
+            done,
+            ok,
+            src,
+            dst,
+            sport,
+            dport,
+            vlan,
+            seq,
+            flags,
+            plen,
+            smac,
+            dmac,
+            tk1,
+            tk2,
+            tv,
+            st,
+        )
+        if verdict != TAKE:
+            if verdict == SLOW:
+                make_slow(st, s, slowed, cnt)
+            continue
+        p = poff[i]
+        end = p + plen[i]
+        frame = first_frame + i
+        compact(st, qm, raw, s)
+        good = True
+        saved = False
+        while p < end:
+            n = 24 + _u16le(buf, p + 2) if end - p >= 24 else end - p + 1
+            cip = carrier(buf, p, n) if p + n <= end else -1
+            if cip < 0:
+                good = False
+                break
+            if not saved and p + n < end:
+                save(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
+                saved = True
+            reply = buf[p + cip] & 0x80 != 0
+            if d == 0:
+                key = _u16le(buf, p + 44) if cip == 46 else -1
+                key2 = _u32le(buf, p + 36) if cip == 46 else -1
+                good = not reply and keep(st, qm, raw, s, buf, p, n, frame, ts[i], 0, key, key2)
+            else:
+                k = _request_for(st, qm, raw, s, buf, p, cip) if reply else -1
+                good = (
+                    k >= 0
+                    and raw[s, qm[s, k, Q_OFF]] == buf[p]  # the same command
+                    and room(xo, lh, lv, cnt, 4, 64)
+                    and keep(st, qm, raw, s, buf, p, n, frame, ts[i], 1, -2, -2)
+                )
+                if good:
+                    ks[0] = k
+                    ks[1] = st[s, F_QN] - 1
+                    pick(qm, s, ks, 2, tq)
+                    nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+                    size = enip_shape(raw[s], tq, 2, st[s], norm, xo[cnt[C_NX]], lh, lv, cnt)
+                    good = settle(
+                        st,
+                        qm,
+                        raw,
+                        s,
+                        i,
+                        tq,
+                        ks,
+                        2,
+                        size,
+                        th,
+                        tinfo,
+                        tnorm,
+                        norm,
+                        xo,
+                        cnt,
+                        nlh,
+                        nlv,
+                        mb,
+                        miss,
+                    )
+            if not good:
+                break
+            p += n
+        if not good:
+            if saved:
+                restore(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
+            make_slow(st, s, slowed, cnt)
+            continue
+        commit(i, s, d, st, ts, flags, plen, iplen, done)
+
+
+__all__ = ["RAW_BYTES", "enip_pass", "enip_shape", "path_class"]

@@ -1,0 +1,170 @@
+"""Operations out of the transactions a lane's kernel finished: column batches per
+conversation, and the counters, role evidence and identity claims that the per-packet
+engine keeps for each operation (:meth:`Analyzer._operation`), kept here per
+(connection, template operation) instead of per operation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from otconduit.analysis import kernels_tx as _ktx
+from otconduit.analysis.engine import OPS_BATCH
+from otconduit.inventory.roles import Behaviour
+from otconduit.store.opchunks import (
+    INT_COLUMNS,
+    NULL,
+    OpBatch,
+    RawDetails,
+    ragged_from_arrays,
+)
+
+if TYPE_CHECKING:
+    from otconduit.analysis.lanes import TxLane
+
+T: Any = _ktx
+
+
+def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
+    """Turn finished transactions into per-conversation batches and counters."""
+    a = lane.a
+    tab = lane.store.tables()
+    tmpl = xo[:, T.X_TMPL]
+    per = tab["t_count"][tmpl]
+    x_of = np.repeat(np.arange(len(xo)), per)
+    starts = np.cumsum(per) - per
+    o_of = tab["t_first"][tmpl][x_of] + (np.arange(len(x_of)) - starts[x_of])
+    rid = xo[x_of, T.X_RID]
+    conv = np.asarray(lane.rid_conv, np.int64)[rid]
+    order = np.argsort(conv, kind="stable")
+    x_of, o_of, rid, conv = x_of[order], o_of[order], rid[order], conv[order]
+    n = len(x_of)
+    ports = np.asarray(lane.rid_port, np.int64).reshape(-1, 3)[rid]
+    role = tab["role"][o_of]
+    server_src = (role == 1) & (ports[:, 2] == 1)
+    rev = ((role == 1) & (ports[:, 2] == 0)).astype(np.int64)
+    rq_src, rs_src = tab["request_frame"][o_of], tab["response_frame"][o_of]
+    rq_frame = xo[x_of, T.X_F + 2 * np.maximum(rq_src, 0)]
+    rs_frame = xo[x_of, T.X_F + 2 * np.maximum(rs_src, 0)]
+    rq_ts = xo[x_of, T.X_F + 2 * np.maximum(rq_src, 0) + 1]
+    rs_ts = xo[x_of, T.X_F + 2 * np.maximum(rs_src, 0) + 1]
+    tid_kind = tab["tid_kind"][o_of]
+    hole_tid = xo[x_of, T.X_INT + np.where(tid_kind == 2, tab["tid"][o_of], 0)]
+    ints = {
+        "ts": xo[x_of, T.X_F + 1],
+        "src_port": np.where(server_src, ports[:, 1], ports[:, 0]),
+        "function_code": tab["function_code"][o_of],
+        "unit": tab["unit"][o_of],
+        "address": tab["address"][o_of],
+        "quantity": tab["quantity"][o_of],
+        "status": tab["status"][o_of],
+        "exception_code": tab["exception_code"][o_of],
+        "latency_ns": np.where(tab["latency"][o_of] == 1, rs_ts - rq_ts, NULL),
+        "request_frame": np.where(rq_src >= 0, rq_frame, NULL),
+        "response_frame": np.where(rs_src >= 0, rs_frame, NULL),
+        "tid": np.where(tid_kind == 2, hole_tid, np.where(tid_kind == 1, tab["tid"][o_of], NULL)),
+        "op_class": tab["operation"][o_of],
+        "function": tab["function"][o_of],
+        "exception": tab["exception"][o_of],
+        "reversed": rev,
+    }
+    flat = np.empty(len(lv) + int(tab["values_len"][o_of].sum()) + 1, np.int64)
+    v_off, v_null, v_n = T.gather_lists(
+        tab["values_kind"][o_of],
+        tab["values_index"][o_of],
+        tab["values_off"][o_of],
+        tab["values_len"][o_of],
+        tab["static"],
+        x_of,
+        xo,
+        lh,
+        lv,
+        flat,
+    )
+    flat = flat[:v_n]
+    text, t_offs = lane.store.render(np.stack([x_of, o_of], axis=1), xo, lh, lv, tab)
+    has_detail = tab["has_detail"][o_of] == 1
+    names, excs = list(lane.store.names), list(lane.store.exceptions)
+    cuts = np.flatnonzero(np.diff(conv)) + 1
+    bounds = [0, *cuts.tolist(), n]
+    for lo, hi in pairwise(bounds):
+        sl = slice(lo, hi)
+        det_rows = np.flatnonzero(has_detail[sl])
+        details = text[t_offs[lo] : max(t_offs[hi] - 1, t_offs[lo])].tobytes()
+        base = int(v_off[lo])
+        batch = OpBatch(
+            ints={c: ints[c][sl] for c in INT_COLUMNS},
+            names=names,
+            exceptions=excs,
+            ragged={
+                "values": ragged_from_arrays(
+                    v_off[lo : hi + 1] - base, flat[base : int(v_off[hi])], v_null[sl]
+                ),
+                "response_values": ragged_from_arrays(
+                    np.zeros(hi - lo + 1, np.int64),
+                    np.zeros(0, np.int64),
+                    np.ones(hi - lo, np.int64),
+                ),
+            },
+            detail_index=det_rows.astype(np.int64),
+            details=RawDetails(details, len(det_rows)),
+        )
+        a.batches_pending.append((int(conv[lo]), batch))
+    _account(lane, rid, o_of, x_of, xo, tab)
+    a.operations += n
+    a.ops_pending_count += n
+    if a.ops_pending_count >= OPS_BATCH:
+        a.flush_operations()
+
+
+def _account(
+    lane: TxLane,
+    rid: np.ndarray,
+    o_of: np.ndarray,
+    x_of: np.ndarray,
+    xo: np.ndarray,
+    tab: dict[str, np.ndarray],
+) -> None:
+    """Counters, behaviour and identity claims, once per (connection, template op)."""
+    a = lane.a
+    width = len(tab["role"])
+    key = rid * width + o_of
+    uniq, counts = np.unique(key, return_counts=True)
+    ops = lane.store.protocol_ops
+    for k, cnt_ in zip(uniq.tolist(), counts.tolist(), strict=True):
+        r, o = divmod(k, width)
+        op = ops[o]
+        conv_id = lane.rid_conv[r]
+        ckey = lane.conv_keys[conv_id]
+        _, client_ip, server_ip, _, vlan, proto = ckey
+        a.ops_by_status[op.status] += cnt_
+        a.conv_functions.setdefault(ckey, Counter())[op.function] += cnt_
+        src, dst = (client_ip, server_ip) if op.role == 0 else (server_ip, client_ip)
+        for ip, serving in ((src, False), (dst, True)):
+            b = a.behaviour.get((ip, vlan, proto))
+            if b is None:
+                b = a.behaviour[(ip, vlan, proto)] = Behaviour()
+            if serving:
+                b.operations_served += cnt_
+                b.clients_served.add(src)
+                if op.unit is not None:
+                    b.units_served.add(op.unit)
+            else:
+                b.operations_sent += cnt_
+                b.servers_polled.add(dst)
+                b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + cnt_
+    tmpl = xo[x_of, T.X_TMPL]
+    for r, t in set(zip(rid.tolist(), tmpl.tolist(), strict=True)):
+        conv_id = lane.rid_conv[r]
+        if (conv_id, t) in lane.claimed or not lane.store.claims[t]:
+            continue
+        lane.claimed.add((conv_id, t))
+        _, client_ip, server_ip, _, vlan, _ = lane.conv_keys[conv_id]
+        for c in lane.store.claims[t]:
+            ip = client_ip if c.role == 0 else server_ip
+            claims = a.identity.setdefault((ip, vlan), {})
+            ck = (c.attribute, c.value, c.source)
+            claims[ck] = max(claims.get(ck, 0.0), c.confidence)

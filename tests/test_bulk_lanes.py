@@ -1,0 +1,314 @@
+"""The S7comm, EtherNet/IP and DNP3 bulk lanes against the per-packet path, on generated
+traffic.
+
+The bulk lanes decode a transaction from a template the per-packet decoder made from an
+earlier one of the same shape, filling in the fields that vary (references, sequence
+numbers, values). These tests generate conversations where those fields take random
+values, shapes repeat (so templates are used) and oddities interrupt them (pipelined
+requests, merged and split segments, errors, functions the lanes leave alone), and
+hold both paths to the same stored records, with large and tiny read blocks.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.bulkcap import Conn, compare, write
+from tests.protocols import dnp3_helpers as dh
+from tests.protocols import enip_helpers as eh
+from tests.protocols import s7_helpers as sh
+
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+def _run(tmp_path: Path, conns: list[Conn], order: list[int]) -> list[int]:
+    cap = tmp_path / "gen.pcap"
+    write(cap, conns, order)
+    return compare(tmp_path, cap)
+
+
+# --- S7comm ----------------------------------------------------------------------------
+# (transport size in the item, data transport size, bytes of data per element, elements)
+S7_ITEMS = (
+    (0x02, 0x04, 1, 10),  # BYTE x10
+    (0x02, 0x04, 1, 3),  # BYTE x3 (odd: a fill byte follows unless last)
+    (0x04, 0x04, 2, 2),  # WORD x2
+    (0x08, 0x07, 4, 1),  # REAL
+    (0x01, 0x03, 1, 1),  # BIT
+)
+
+
+def _s7_read(
+    ref: int, items: list[tuple[int, int, int]], values: list[bytes], rcs: list[int]
+) -> tuple[bytes, bytes]:
+    param = sh.var_param(
+        0x04,
+        [
+            sh.any_item(0x84, db, start, size=S7_ITEMS[k][0], count=S7_ITEMS[k][3])
+            for k, db, start in items
+        ],
+    )
+    data = b""
+    for n, ((k, _, _), value, rc) in enumerate(zip(items, values, rcs, strict=True)):
+        last = n == len(items) - 1
+        if rc == 0xFF:
+            data += sh.data_item(value, size=S7_ITEMS[k][1], last=last)
+        else:
+            data += bytes([rc, 0, 0, 0])
+    return sh.job(ref, param), sh.ack_data(ref, bytes([0x04, len(items)]), data)
+
+
+@st.composite
+def s7_conn(draw: st.DrawFn, port: int) -> Conn:
+    packets: list[tuple[int, bytes]] = [
+        (0, sh.cr()),
+        (1, sh.cc()),
+        (0, sh.job(0xFFFF, sh.setup_param())),
+        (1, sh.ack_data(0xFFFF, sh.setup_param(240))),
+    ]
+    ref = draw(st.integers(0, 0xFFFF))
+    shapes = draw(
+        st.lists(
+            st.lists(
+                st.tuples(st.integers(0, len(S7_ITEMS) - 1), st.integers(1, 3), st.integers(0, 2)),
+                min_size=1,
+                max_size=3,
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    for _ in range(draw(st.integers(4, 14))):
+        ref = (ref + draw(st.integers(1, 3))) & 0xFFFF
+        kind = draw(
+            st.sampled_from(
+                ["read"] * 5 + ["write", "write_fail", "error", "szl", "pipe", "split", "merged"]
+            )
+        )
+        if kind in ("read", "pipe", "merged"):
+            items = draw(st.sampled_from(shapes))
+            values = [
+                draw(
+                    st.binary(
+                        min_size=S7_ITEMS[k][2] * S7_ITEMS[k][3],
+                        max_size=S7_ITEMS[k][2] * S7_ITEMS[k][3],
+                    )
+                )
+                for k, _, _ in items
+            ]
+            rcs = [draw(st.sampled_from([0xFF, 0xFF, 0xFF, 0x0A])) for _ in items]
+            job, ack = _s7_read(ref, items, values, rcs)
+            if kind == "read":
+                packets += [(0, job), (1, ack)]
+            else:
+                ref2 = (ref + 7) & 0xFFFF
+                job2, ack2 = _s7_read(ref2, items, values, rcs)
+                if kind == "pipe":
+                    packets += [(0, job), (0, job2), (1, ack), (1, ack2)]
+                else:
+                    packets += [(0, job + job2), (1, ack + ack2)]
+        elif kind in ("write", "write_fail"):
+            value = draw(st.binary(min_size=2, max_size=2))
+            param = sh.var_param(0x05, [sh.any_item(0x83, 0, 4, count=2)])
+            rc = 0xFF if kind == "write" else 0x0A
+            packets += [
+                (0, sh.job(ref, param, sh.data_item(value))),
+                (1, sh.ack_data(ref, b"\x05\x01", bytes([rc]))),
+            ]
+        elif kind == "error":
+            param = sh.var_param(0x04, [sh.any_item(0x84, 99, 0)])
+            packets += [(0, sh.job(ref, param)), (1, sh.ack(ref, error=0x8104))]
+        elif kind == "szl":
+            body = sh.szl_body(0x11, 0, sh.szl_0011_records())
+            packets += [
+                (0, sh.userdata(ref, 4, 1, body=b"\x00\x11\x00\x00")),
+                (1, sh.userdata(ref, 4, 1, type_=8, body=body, last=0)),
+            ]
+        else:  # split: a job over two segments
+            job, ack = _s7_read(ref, [(0, 1, 0)], [bytes(10)], [0xFF])
+            packets += [(0, job[:9]), (0, job[9:]), (1, ack)]
+    return Conn(port, packets, client_port=40000 + port % 1000)
+
+
+@SETTINGS
+@given(st.lists(s7_conn(102), min_size=1, max_size=3), st.lists(st.integers(0, 2), max_size=60))
+def test_s7_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> None:
+    for k, c in enumerate(conns):
+        c.client_port += k
+    _run(tmp_path_factory.mktemp("s7"), conns, [k % len(conns) for k in order])
+
+
+# --- EtherNet/IP + CIP -----------------------------------------------------------------
+ENIP_TAGS = ("Speed", "Tank_Level", "Pump1.Run")
+DINT = 0xC4
+
+
+def _enip_cip(draw: st.DrawFn, kind: str) -> tuple[bytes, bytes]:
+    """One CIP request and its reply of a given kind, with random values."""
+    tag = draw(st.sampled_from(ENIP_TAGS))
+    if kind == "read_tag":
+        value = draw(st.binary(min_size=4, max_size=4))
+        status = draw(st.sampled_from([0, 0, 0, 4]))
+        data = struct.pack("<H", DINT) + value if status == 0 else b""
+        return eh.request(0x4C, eh.symbol(tag), b"\x01\x00"), eh.reply(0x4C, status, data)
+    if kind == "write_tag":
+        value = draw(st.sampled_from([b"\x01\x00\x00\x00", b"\x00\x00\x00\x00"]))
+        req = eh.request(0x4D, eh.symbol(tag), struct.pack("<HH", DINT, 1) + value)
+        return req, eh.reply(0x4D)
+    if kind == "gas":
+        cls = draw(st.sampled_from([0x8E, 0x01]))
+        attr = draw(st.sampled_from([1, 7]))
+        value = draw(st.binary(min_size=2, max_size=2))
+        if cls == 1:  # identity: vendor id or product name, which the decoder reads
+            value = draw(st.sampled_from([b"\x01\x00", b"\x2f\x00"]))
+            if attr == 7:
+                value = draw(st.sampled_from([b"\x04PLC1", b"\x04PLC2"]))
+        return eh.request(0x0E, eh.path(cls, 1, attr)), eh.reply(0x0E, 0, value)
+    if kind == "error":
+        return eh.request(0x0E, eh.path(0x8E, 1, 9)), eh.reply(0x0E, 0x05, b"", (0x0001,))
+    parts, replies = [], []
+    for _ in range(draw(st.integers(1, 3))):
+        req, rep = _enip_cip(draw, draw(st.sampled_from(["read_tag", "gas"])))
+        parts.append(req)
+        replies.append(rep)
+    return (
+        eh.request(0x0A, eh.path(0x02, 1), eh.multiple(parts)),
+        eh.reply(0x0A, 0, eh.multiple(replies)),
+    )
+
+
+@st.composite
+def enip_conn(draw: st.DrawFn) -> Conn:
+    session = draw(st.integers(1, 2**32 - 1))
+    reg = eh.encap(0x65, b"\x01\x00\x00\x00", session=0)
+    packets: list[tuple[int, bytes]] = [(0, reg), (1, eh.encap(0x65, reg[24:], session=session))]
+    ot, to = draw(st.integers(1, 2**31)), draw(st.integers(1, 2**31))
+    connected = draw(st.booleans())
+    if connected:
+        fo, rep = eh.forward_open(to=to), eh.forward_open_reply(ot=ot, to=to)
+        packets += [(0, eh.rr(fo, session=session)), (1, eh.rr(rep, session=session))]
+    seq = draw(st.integers(0, 0xFFFF))
+    kinds = ["read_tag"] * 4 + ["write_tag", "gas", "error", "msp", "msp", "pipe", "merged"]
+    for _ in range(draw(st.integers(4, 14))):
+        kind = draw(st.sampled_from(kinds))
+        n = 2 if kind in ("pipe", "merged") else 1
+        pairs = [_enip_cip(draw, "read_tag" if n == 2 else kind) for _ in range(n)]
+        reqs, reps = [], []
+        for req, rep in pairs:
+            seq = (seq + 1) & 0xFFFF
+            if connected and draw(st.integers(0, 3)):
+                reqs.append(eh.unit(ot, seq, req, session=session))
+                reps.append(eh.unit(to, seq, rep, session=session))
+            else:
+                ctx = draw(st.binary(min_size=8, max_size=8))
+                reqs.append(eh.rr(req, session=session, context=ctx))
+                reps.append(eh.rr(rep, session=session, context=ctx))
+        if kind == "merged":
+            packets += [(0, b"".join(reqs)), (1, b"".join(reps))]
+        else:
+            packets += [(0, r) for r in reqs] + [(1, r) for r in reps]
+    return Conn(44818, packets)
+
+
+@SETTINGS
+@given(st.lists(enip_conn(), min_size=1, max_size=3), st.lists(st.integers(0, 2), max_size=60))
+def test_enip_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> None:
+    for k, c in enumerate(conns):
+        c.client_port += k
+    _run(tmp_path_factory.mktemp("enip"), conns, [k % len(conns) for k in order])
+
+
+# --- DNP3 ------------------------------------------------------------------------------
+DNP3_KINDS = ("g1v2", "g30v1", "g32v1", "g20v1", "g1v1")
+
+
+def _dnp3_objects(draw: st.DrawFn, layout: list[tuple[str, int]]) -> bytes:
+    """Response objects of ``layout`` ((kind, count) pairs) with random values, and
+    random point indexes for events."""
+    out = b""
+    for kind, n in layout:
+        if kind == "g1v2":
+            out += b"\x01\x02\x00\x00" + bytes([n - 1]) + draw(st.binary(min_size=n, max_size=n))
+        elif kind == "g1v1":
+            out += b"\x01\x01\x00\x00\x0f" + draw(st.binary(min_size=2, max_size=2))
+        elif kind in ("g30v1", "g20v1"):
+            group = 0x1E if kind == "g30v1" else 0x14
+            values = draw(st.binary(min_size=5 * n, max_size=5 * n))
+            out += bytes([group, 1, 0, 0, n - 1]) + values
+        else:
+            out += b"\x20\x01\x17" + bytes([min(n, 3)])
+            for _ in range(min(n, 3)):
+                index = draw(st.sampled_from([3, 5, 9]))
+                out += bytes([index]) + draw(st.binary(min_size=5, max_size=5))
+    return out
+
+
+@st.composite
+def dnp3_conn(draw: st.DrawFn) -> Conn:
+    packets: list[tuple[int, bytes]] = []
+    seq = draw(st.integers(0, 15))
+    tseq = [draw(st.integers(0, 63)), draw(st.integers(0, 63))]
+    kinds = ["read"] * 5 + ["read_con", "read_con", "unsol", "operate", "no_ack", "lost_confirm"]
+    layouts = draw(
+        st.lists(
+            st.lists(
+                st.tuples(st.sampled_from(DNP3_KINDS), st.sampled_from([1, 4, 16, 60])),
+                max_size=3,
+            ),
+            min_size=1,
+            max_size=2,
+        )
+    )
+
+    def frames(d: int, frag: bytes) -> bytes:
+        segs = dh.segments(frag, first_seq=tseq[d])
+        tseq[d] = (tseq[d] + len(segs)) & 0x3F
+        control, dst, src = (0xC4, 10, 1) if d == 0 else (0x44, 1, 10)
+        return b"".join(dh.link_frame(s, dst=dst, src=src, control=control) for s in segs)
+
+    for _ in range(draw(st.integers(4, 14))):
+        seq = (seq + 1) & 0x0F
+        kind = draw(st.sampled_from(kinds))
+        iin = draw(st.sampled_from([0, 0, 0, 0x0002]))
+        if kind.startswith("read") or kind == "lost_confirm":
+            con = 0x20 if kind != "read" else 0
+            objects = _dnp3_objects(draw, draw(st.sampled_from(layouts)))
+            packets += [
+                (0, frames(0, bytes([0xC0 | seq, 1]) + b"\x3c\x02\x06\x3c\x01\x06")),
+                (1, frames(1, bytes([0xC0 | con | seq, 0x81]) + iin.to_bytes(2, "big") + objects)),
+            ]
+            if kind == "read_con":
+                packets.append((0, frames(0, bytes([0xC0 | seq, 0]))))
+        elif kind == "unsol":
+            objects = _dnp3_objects(draw, draw(st.sampled_from(layouts)))
+            packets.append((1, frames(1, bytes([0xF0 | seq, 0x82, 0, 0]) + objects)))
+            packets.append((0, frames(0, bytes([0xD0 | seq, 0]))))
+        elif kind == "operate":
+            crob = b"\x0c\x01\x28\x01\x00\x08\x00" + b"\x41\x01" + struct.pack("<II", 500, 0)
+            status = draw(st.sampled_from([b"\x00", b"\x04"]))
+            for fc in (3, 4):
+                packets += [
+                    (0, frames(0, bytes([0xC0 | seq, fc]) + crob + b"\x00")),
+                    (1, frames(1, bytes([0xC0 | seq, 0x81, 0, 0]) + crob + status)),
+                ]
+                seq = (seq + 1) & 0x0F
+        else:
+            crob = b"\x0c\x01\x28\x01\x00\x02\x00" + b"\x03\x01" + struct.pack("<II", 100, 0)
+            packets.append((0, frames(0, bytes([0xC0 | seq, 6]) + crob + b"\x00")))
+    return Conn(20000, packets)
+
+
+@SETTINGS
+@given(st.lists(dnp3_conn(), min_size=1, max_size=3), st.lists(st.integers(0, 2), max_size=60))
+def test_dnp3_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> None:
+    for k, c in enumerate(conns):
+        c.client_port += k
+    _run(tmp_path_factory.mktemp("dnp3"), conns, [k % len(conns) for k in order])
