@@ -51,7 +51,7 @@ def test_plant_ruleset_shape() -> None:
     assert "ct state established,related counter accept" in out
     rules = [ln.strip() for ln in out.splitlines() if 'comment "conduit ' in ln]
     expected = sum(len(c.services) for c in spec.conduits)
-    assert len(rules) == expected == 15
+    assert len(rules) == expected == 16  # one rule per conduit and service in the plant policy
     assert all(" counter accept comment " in r for r in rules)
     for c in spec.conduits:
         mine = [r for r in rules if r.endswith(f'"conduit {c.name}"')]

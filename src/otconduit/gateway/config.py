@@ -335,9 +335,24 @@ class GatewayConfig(_Strict):
     enterprise: str
     site: str
     status_file: Path | None = None  # per-device status (JSON), for `conduit gateway status`
+    # Local address the gateway's Modbus/TCP connections come from (its OT-facing interface),
+    # so that zones-and-conduits policies and the monitor see one known collector.
+    source_address: str | None = None
     devices: list[Device]
     sinks: Sinks = Field(default_factory=lambda: Sinks())
     buffer: Buffer = Field(default_factory=lambda: Buffer())
+
+    @field_validator("source_address")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if v is not None:
+            import ipaddress
+
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError(f"source_address {v!r} is not an IP address") from None
+        return v
 
     @field_validator("enterprise", "site", "name")
     @classmethod

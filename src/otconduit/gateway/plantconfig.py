@@ -9,6 +9,7 @@ from typing import Any
 from otconduit.lab import addresses as A
 from otconduit.lab.register_maps import CONVEYOR_MAP, REMOTE_IO_MAP, SDM630_MAP, Register
 
+GATEWAY_IP = "127.0.35.20"  # the gateway's IDMZ address (examples/plant-policy.yaml)
 _PREFIX = {"coil": "co", "discrete": "di", "holding": "hr", "input": "ir"}
 
 
@@ -61,6 +62,7 @@ def plant_gateway(port: int = 502, hosts: dict[str, str] | None = None) -> dict[
         "enterprise": "acme",
         "site": "plant1",
         "status_file": "gateway-status.json",
+        "source_address": GATEWAY_IP,
         "devices": devices,
         "sinks": {"historian": {"path": "gateway.db", "retention": "30d"}},
     }

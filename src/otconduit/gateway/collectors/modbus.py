@@ -100,8 +100,14 @@ class ModbusCollector:
                 reconnect_delay=0,
             )
         assert d.host is not None
+        src = (self.cfg.source_address, 0) if self.cfg.source_address else None
         return AsyncModbusTcpClient(
-            d.host, port=d.port or 502, timeout=d.timeout, retries=0, reconnect_delay=0
+            d.host,
+            port=d.port or 502,
+            timeout=d.timeout,
+            retries=0,
+            reconnect_delay=0,
+            source_address=src,
         )
 
     async def _connect(self) -> None:
