@@ -61,6 +61,20 @@ def console(
         typer.Option("--policy", help="Zones-and-conduits policy: zones, levels, map verdicts."),
     ] = None,
     auth_db: AuthDbOpt = None,
+    historian: Annotated[
+        str | None,
+        typer.Option(
+            "--historian",
+            help="Gateway historian (SQLite file or PostgreSQL DSN) for the Production page.",
+        ),
+    ] = None,
+    gateway: Annotated[
+        Path | None,
+        typer.Option(
+            "--gateway",
+            help="Gateway config: ties tags to devices (and names the historian).",
+        ),
+    ] = None,
     session_hours: Annotated[
         float, typer.Option("--session-hours", min=0.1, help="Sessions end after this long.")
     ] = 8.0,
@@ -76,7 +90,7 @@ def console(
     """Serve the web console (assets, network map, alerts, incidents) and its REST API."""
     if (cert is None) != (key is None):
         raise _fail("--cert and --key go together (a PEM certificate and its private key)")
-    for p in (cert, key, policy):
+    for p in (cert, key, policy, gateway):
         if p is not None and not p.is_file():
             raise _fail(f"file not found: {p}")
     from otconduit.console.app import build_console, create_app
@@ -85,6 +99,7 @@ def console(
     from otconduit.console.server import make_server
     from otconduit.policy import PolicyError
     from otconduit.store import StoreError
+    from otconduit.yamlconf import ConfigError
 
     settings = ConsoleSettings(
         db=db,
@@ -96,10 +111,12 @@ def console(
         policy=policy,
         session_hours=session_hours,
         incident_window=incident_window,
+        historian=historian,
+        gateway=gateway,
     )
     try:
         ctx = build_console(settings)
-    except (StoreError, AuthError, PolicyError) as exc:
+    except (StoreError, AuthError, PolicyError, ConfigError) as exc:
         raise _fail(str(exc)) from None
     if not ctx.auth.users():
         _err.print(

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from otconduit.console import production
 from otconduit.console.alertsview import (
     ALERT_SORTS,
     AlertQuery,
@@ -130,7 +129,7 @@ def logout(request: Request, user: Viewer, ctx: Ctx) -> Response:
 @router.get("/overview", response_model=Overview, summary="Counts and health at a glance")
 def get_overview(user: Viewer, ctx: Ctx) -> dict[str, Any]:
     store = ctx.stores.reader()
-    return overview(store, ctx.zoning, ctx.map_assets(store))
+    return overview(store, ctx.zoning, ctx.map_assets(store), ctx.production.status())
 
 
 @router.get("/assets", response_model=AssetPage, summary="Assets, paged, searched and sorted")
@@ -173,6 +172,7 @@ def asset_detail(ctx: Console, ip: str) -> dict[str, Any]:
         "alerts": alerts,
         "alerts_total": atotal,
         "violations": vios,
+        "tags": ctx.production.device_tags(ip),
         "incidents": select(ctx.incidents(store, ctx.settings.incident_window, False), asset=ip)[
             :20
         ],
@@ -411,8 +411,8 @@ def get_incidents(
     response_model=Production,
     summary="Lines, machine states, counters (from the gateway)",
 )
-def get_production(user: Viewer) -> dict[str, Any]:
-    return production.status()
+def get_production(user: Viewer, ctx: Ctx) -> dict[str, Any]:
+    return ctx.production.status()
 
 
 # -- administration -----------------------------------------------------------------
@@ -486,7 +486,7 @@ def _snapshot(
     ctx: Console, last: tuple[Any, ...] | None
 ) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     store = ctx.stores.reader()
-    fp = fingerprint(store)
+    fp = (*fingerprint(store), *ctx.production.signature())
     if fp == last:
         return fp, None
-    return fp, overview(store, ctx.zoning, ctx.map_assets(store))
+    return fp, overview(store, ctx.zoning, ctx.map_assets(store), ctx.production.status())

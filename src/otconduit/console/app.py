@@ -16,20 +16,27 @@ from otconduit.console.authdb import AuthDB
 from otconduit.console.context import Console, ConsoleSettings
 from otconduit.console.data import StoreAccess
 from otconduit.console.pages import router as page_router
+from otconduit.console.production import Production
 from otconduit.console.security import SecurityMiddleware
 from otconduit.console.zoning import Zoning
 from otconduit.policy import Policy, load_policy
 
 
 def build_console(settings: ConsoleSettings, policy: Policy | None = None) -> Console:
-    """Open the store and the console database (raises StoreError, AuthError, PolicyError)."""
+    """Open the store and the console database (raises StoreError, AuthError, PolicyError,
+    and ConfigError for a bad gateway config)."""
     if policy is None and settings.policy is not None:
         policy = load_policy(settings.policy)
+    if settings.gateway is not None:
+        production = Production.from_gateway(settings.gateway, settings.historian)
+    else:
+        production = Production(settings.historian)
     return Console(
         settings=settings,
         stores=StoreAccess(settings.db),
         auth=AuthDB(settings.auth_db, session_seconds=int(settings.session_hours * 3600)),
         zoning=Zoning(policy),
+        production=production,
     )
 
 

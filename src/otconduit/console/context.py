@@ -14,6 +14,7 @@ from otconduit.console.data import Cache, StoreAccess, fingerprint
 from otconduit.console.incidents import incidents
 from otconduit.console.netmap import MapAsset, map_assets
 from otconduit.console.ops import ChunkRef, chunk_index
+from otconduit.console.production import Production
 from otconduit.console.security import LoginThrottle
 from otconduit.console.zoning import Zoning
 from otconduit.store import Store
@@ -30,6 +31,8 @@ class ConsoleSettings:
     policy: Path | None = None
     session_hours: float = 8.0
     incident_window: float = 900.0
+    historian: str | None = None  # historian file or PostgreSQL DSN (gateway data)
+    gateway: Path | None = None  # gateway config: tag -> device, and its historian
     sse_poll: float = 1.0  # seconds between store checks for live updates
     sse_heartbeat: float = 15.0
 
@@ -44,6 +47,7 @@ class Console:
     stores: StoreAccess
     auth: AuthDB
     zoning: Zoning
+    production: Production = field(default_factory=lambda: Production(None))
     cache: Cache = field(default_factory=Cache)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -60,10 +64,17 @@ class Console:
     def incidents(
         self, store: Store, window_s: float, include_closed: bool
     ) -> list[dict[str, Any]]:
+        machine_sig = self.production.signature()
         return self.cache.get(
             f"incidents:{window_s}:{include_closed}",
-            fingerprint(store),
-            lambda: incidents(store, self.zoning, window_s=window_s, include_closed=include_closed),
+            (*fingerprint(store), *machine_sig),
+            lambda: incidents(
+                store,
+                self.zoning,
+                window_s=window_s,
+                include_closed=include_closed,
+                machine=self.production.machine_events(),
+            ),
         )
 
     def close(self) -> None:

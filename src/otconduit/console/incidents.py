@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from otconduit.console import production
 from otconduit.console.zoning import Zoning
 from otconduit.detect.rules import Severity
 from otconduit.store import Store
@@ -95,9 +94,9 @@ def _alert_events(store: Store, zoning: Zoning, include_closed: bool) -> list[Ev
     return out
 
 
-def _machine_events(zoning: Zoning) -> list[Event]:
+def _machine_events(zoning: Zoning, machine: list[dict[str, Any]]) -> list[Event]:
     out = []
-    for m in production.machine_events():
+    for m in machine:
         asset = m.get("asset")
         cell = m.get("cell") or (z.name if asset and (z := zoning.zone(asset)) else None)
         out.append(
@@ -109,7 +108,11 @@ def _machine_events(zoning: Zoning) -> list[Event]:
                 title=str(m.get("title", "machine event")),
                 asset=asset,
                 cell=cell,
-                ref={k: v for k, v in m.items() if k not in {"ts", "end_ts", "title"}},
+                ref={
+                    k: v
+                    for k, v in m.items()
+                    if k not in {"ts", "end_ts", "title", "severity", "asset", "cell"}
+                },
             )
         )
     return out
@@ -169,9 +172,11 @@ def incidents(
     *,
     window_s: float = DEFAULT_WINDOW_S,
     include_closed: bool = False,
+    machine: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every incident, newest activity first."""
-    events = _alert_events(store, zoning, include_closed) + _machine_events(zoning)
+    """Every incident, newest activity first. ``machine``: machine events from the
+    gateway (:meth:`otconduit.console.production.Production.machine_events`)."""
+    events = _alert_events(store, zoning, include_closed) + _machine_events(zoning, machine or [])
     out = [
         (max(e.end for e in evs), _incident(evs))
         for evs in group_events(events, int(window_s * 1e9))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from otconduit.console import production
 from otconduit.console.alertsview import alert_counts, violation_counts
 from otconduit.console.netmap import MapAsset
 from otconduit.console.zoning import LEVEL_NAMES, Zoning
@@ -40,7 +39,9 @@ def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
     ]
 
 
-def overview(store: Store, zoning: Zoning, assets: list[MapAsset]) -> dict[str, Any]:
+def overview(
+    store: Store, zoning: Zoning, assets: list[MapAsset], prod: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``assets``: every asset placed in its zone/level (the console caches them)."""
     by_level = Counter(_level_label(a.place.level) for a in assets)
     by_zone = Counter(a.place.zone or "(no zone)" for a in assets)
@@ -51,7 +52,8 @@ def overview(store: Store, zoning: Zoning, assets: list[MapAsset]) -> dict[str, 
         "SELECT count(*), max(finished_at) FROM captures WHERE status != 'running'"
     ).fetchone()
     (change,) = c.execute("SELECT n FROM alert_changes").fetchone()
-    prod = production.status()
+    if prod is None:
+        prod = {"available": False, "message": "no gateway data yet"}
     return {
         "assets": {
             "total": len(assets),

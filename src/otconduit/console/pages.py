@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from otconduit.console import production
 from otconduit.console.alertsview import (
     SEVERITIES,
     AlertQuery,
@@ -165,7 +164,7 @@ def logout(
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
     store = ctx.stores.reader()
-    data = overview(store, ctx.zoning, ctx.map_assets(store))
+    data = overview(store, ctx.zoning, ctx.map_assets(store), ctx.production.status())
     return render(request, "overview.html", nav="overview", o=data)
 
 
@@ -311,8 +310,8 @@ def violations_page(
 
 
 @router.get("/production", response_class=HTMLResponse)
-def production_page(request: Request, user: Viewer) -> Response:
-    return render(request, "production.html", nav="production", prod=production.status())
+def production_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
+    return render(request, "production.html", nav="production", prod=ctx.production.status())
 
 
 @router.get("/audit", response_class=HTMLResponse)

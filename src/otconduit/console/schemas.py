@@ -189,6 +189,7 @@ class AssetDetail(BaseModel):
     alerts: list[AlertSummary]
     alerts_total: int
     violations: list[Violation]
+    tags: list[dict[str, Any]] = Field(description="gateway tags read from this device")
     incidents: list[dict[str, Any]]
 
 
