@@ -6,6 +6,8 @@
 2. The monitor analyses the capture into ``demo/conduit.db`` and prints the inventory,
    the industrial conversations and the operations it decoded.
 3. The plant's ground truth is held against what the monitor recorded.
+4. Meanwhile the one-way gateway (``examples/gateway-plant.yaml``) reads the plant's Modbus
+   devices from its IDMZ address into ``demo/gateway.db``; the demo ends with its tags.
 
 Without the rights to run the plant (root: ports 102/502 and loopback capture) the demo
 analyses the lab capture recorded into the repository instead. Ctrl-C stops cleanly.
@@ -53,6 +55,98 @@ def _run_plant(pcap: Path, labels: Path) -> str | None:
     return None
 
 
+class _GatewayThread:
+    """The gateway beside the plant: its own thread and event loop, started once the
+    plant's devices listen, stopped when the plant stops."""
+
+    def __init__(self, out: Path) -> None:
+        import threading
+
+        self.out = out
+        self.error: str | None = None
+        self.status: dict[str, object] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _main(self) -> None:
+        import asyncio
+        import socket
+        import time
+
+        from otconduit.gateway.config import GatewayConfig
+        from otconduit.gateway.plantconfig import plant_gateway
+        from otconduit.gateway.runtime import Gateway
+        from otconduit.gateway.sinks.factory import sinks_for
+
+        raw = plant_gateway()
+        raw["status_file"] = str(self.out / "gateway-status.json")
+        raw["sinks"] = {"historian": {"path": str(self.out / "gateway.db")}}
+        raw["buffer"] = {"disk_path": str(self.out / "gateway-buffer.db")}
+        cfg = GatewayConfig.model_validate(raw)
+        deadline = time.time() + 20
+        first = cfg.devices[0]
+        while time.time() < deadline and not self._stop.is_set():
+            with socket.socket() as s:  # wait until the plant's first PLC listens
+                s.settimeout(0.5)
+                if s.connect_ex((first.host or "", first.port or 502)) == 0:
+                    break
+            time.sleep(0.5)
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            gw = Gateway(cfg, sinks_for(cfg))
+            task = asyncio.create_task(gw.run(stop))
+            while not self._stop.is_set():
+                await asyncio.sleep(0.2)
+            stop.set()
+            await task
+            self.status = gw.status()
+
+        try:
+            asyncio.run(run())
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def _show_gateway(console: object, gw: _GatewayThread) -> None:
+    from otconduit.gateway.historian import open_store, tags
+
+    assert hasattr(console, "print")
+    hist = gw.out / "gateway.db"
+    if gw.error or not hist.exists():
+        console.print(f"[yellow]gateway did not run: {gw.error or 'no historian'}[/]")
+        return
+    devices = gw.status.get("devices", [])
+    assert isinstance(devices, list)
+    console.print(
+        f"\n[bold]4. Gateway[/] (conduit gateway run -c examples/gateway-plant.yaml): "
+        f"{gw.status.get('samples_dispatched', 0)} samples into {hist}; "
+        + ", ".join(f"{d['device']} {d['state']} ({d['requests']} requests)" for d in devices)
+    )
+    store = open_store(hist)
+    try:
+        rows = [r for r in tags(store) if r["path"].split("/")[-2] in ("conveyor", "meter-1")]
+    finally:
+        store.close()
+    keep = ("actual_speed", "motor_current", "vibration_rms", "bearing_temp", "good_count",
+            "state", "total_system_power", "frequency", "import_kwh")  # fmt: skip
+    rows = [r for r in rows if r["path"].rsplit("/", 1)[1] in keep]
+    emit(
+        rows,
+        Format.table,
+        columns=["path", "value", "unit", "quality", "samples", "last_ts"],
+        title=f"Gateway tags (all: conduit tags --historian {hist})",
+        console=console,  # type: ignore[arg-type]
+    )
+
+
 def main() -> int:
     console = make_console()
     OUT.mkdir(exist_ok=True)
@@ -65,11 +159,17 @@ def main() -> int:
         f"energy meters on 127.0.10.x, HMI/engineering/historian/IT hosts around them; "
         f"scenario 'mixed' for {DURATION:.0f} s at {SPEED:.0f}x plant time ..."
     )
+    for f in OUT.glob("gateway*"):
+        f.unlink()
+    gateway = _GatewayThread(OUT)
+    gateway.start()
     try:
         why = _run_plant(pcap, labels_path)
     except KeyboardInterrupt:
+        gateway.stop()
         console.print("interrupted: the plant stopped cleanly")
         return 130
+    gateway.stop()
     if why is None:
         labels = json.loads(labels_path.read_text())
     else:
@@ -175,6 +275,8 @@ def main() -> int:
             f"{found_n} of {len(matches)} labelled events found in the decoded traffic "
             "(each attack step also raised its alert above)."
         )
+    if why is None:
+        _show_gateway(console, gateway)
     console.print("\nExplore further:", highlight=False)
     for cmd in (
         f"assets --db {db} -f json",
@@ -185,6 +287,7 @@ def main() -> int:
         f"evidence 1 --db {db} -w alert1.pcap",
         "attack",
         "lab --list-scenarios",
+        "history acme/plant1/packaging/line1/conveyor/bearing_temp --historian demo/gateway.db",
     ):
         console.print(f"  .venv/bin/conduit {cmd}", highlight=False, soft_wrap=True)
     return 0

@@ -74,9 +74,10 @@ def engineering(raw: Value, tag: Tag) -> Value:
         y = e0 + (x - r0) * (e1 - e0) / (r1 - r0)
         if s.clamp:
             y = min(max(y, min(e0, e1)), max(e0, e1))
-        return y
-    y = x * s.factor + s.offset
-    return y
+        return round(y, 9)
+    # Decimal factors (0.1, 0.01) are inexact in binary: 302 * 0.1 is 30.200000000000003.
+    # Nine decimals is far below any instrument's resolution and prints as the device meant.
+    return round(x * s.factor + s.offset, 9)
 
 
 def changed(old: Value, new: Value, deadband: float) -> bool:
