@@ -95,3 +95,40 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "gw.yaml:4:" in res.stderr and "needs 'host'" in res.stderr
     assert res.stderr.count("\n") == 1
+
+
+def test_check_generates_the_opcua_certificate_and_prints_its_thumbprint(tmp_path: Path) -> None:
+    cfg = tmp_path / "ua.yaml"
+    cert, key = tmp_path / "gw.der", tmp_path / "gw.pem"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "enterprise": "acme",
+                "site": "plant1",
+                "devices": [
+                    {
+                        "name": "packer",
+                        "protocol": "opcua",
+                        "endpoint": "opc.tcp://127.0.0.1:4840",
+                        "security": {
+                            "policy": "Basic256Sha256",
+                            "mode": "SignAndEncrypt",
+                            "certificate": str(cert),
+                            "private_key": str(key),
+                        },
+                        "tags": [{"path": "a/b/c/state", "address": "ns=2;i=5", "type": "int32"}],
+                    }
+                ],
+            }
+        )
+    )
+    res = run("gateway", "check", cfg)
+    assert res.returncode == 0, res.stderr
+    assert cert.exists() and key.exists() and (key.stat().st_mode & 0o077) == 0
+    from otconduit.gateway.certs import thumbprint
+
+    sha1 = thumbprint(cert).split(",")[0].split()[-1]
+    assert (
+        sha1 in res.stdout.replace("\n", "").replace("│", "").replace(" ", "")
+        or sha1[:20] in res.stdout
+    )

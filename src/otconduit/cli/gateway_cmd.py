@@ -137,9 +137,29 @@ def status(
         _err.print(f"[yellow]warning:[/] status is {age:.0f} s old: the gateway may have stopped")
 
 
+def _opcua_identity(d: Any) -> str:
+    """Make sure the gateway has its OPC UA application certificate (generated on first
+    use) and say what the server's administrator must trust."""
+    from otconduit.gateway.certs import CertificateError, ensure_certificate, thumbprint
+
+    sec = d.security
+    try:
+        _, created = ensure_certificate(sec.certificate, sec.private_key, sec.application_uri)
+    except CertificateError as exc:
+        raise _fail(f"devices {d.name}: {exc}") from None
+    verb = "generated" if created else "uses"
+    trusted = len(sec.trust)
+    return (
+        f"{d.endpoint} {sec.policy}/{sec.mode}; gateway {verb} certificate {sec.certificate} "
+        f"({thumbprint(sec.certificate)}): the server must trust it; {trusted} server "
+        "certificate(s) trusted here"
+    )
+
+
 @gateway_app.command("check")
 def check(config: Annotated[Path, typer.Argument(help="Gateway YAML file.")]) -> None:
-    """Validate a config and show the read plan (requests per poll cycle per device)."""
+    """Validate a config, show the read plan (requests per poll cycle per device) and the
+    OPC UA application certificate's thumbprint (generated if missing)."""
     from otconduit.gateway.planner import plan
 
     cfg = load(config)
@@ -151,6 +171,8 @@ def check(config: Annotated[Path, typer.Argument(help="Gateway YAML file.")]) ->
                 groups.setdefault(t.interval or d.interval, []).append(t)
             reads = [r for tags in groups.values() for r in plan(d, tags)]
             detail = "; ".join(f"FC{r.function_code} {r.start}+{r.count}" for r in reads)
+        elif d.protocol == "opcua" and d.security.policy != "None":
+            reads, detail = [], _opcua_identity(d)
         else:
             reads, detail = [], d.endpoint or d.host or ""
         rows.append(
