@@ -31,6 +31,11 @@ READ_ROUTES = [
 ]
 
 
+def _stored_violations(env: Env) -> int:
+    with Store(env.db, readonly=True) as st:
+        return int(st.conn.execute("SELECT count(*) FROM violations").fetchone()[0])
+
+
 def _alert_id(c: TestClient, rule: str = "process-write") -> int:
     items = c.get("/api/alerts", params={"rule": rule}).json()["items"]
     assert items, f"the fixture captures raise {rule}"
@@ -291,7 +296,7 @@ def test_alert_detail_has_evidence_attack_and_runbook(client_for: Client) -> Non
     assert "attachment" in pcap.headers["content-disposition"]
 
 
-def test_conversations_and_violations(client_for: Client) -> None:
+def test_conversations_and_violations(client_for: Client, env: Env) -> None:
     c = client_for("viewer")
     convs = c.get("/api/conversations", params={"limit": 500}).json()
     assert convs["total"] == len(convs["items"]) > 0
@@ -300,7 +305,8 @@ def test_conversations_and_violations(client_for: Client) -> None:
     modbus = c.get("/api/conversations", params={"protocol": "modbus"}).json()["items"]
     assert modbus and {cv["server_port"] for cv in modbus} == {502}
     v = c.get("/api/violations", params={"limit": 500}).json()
-    assert v["total"] == 11 and {x["policy"] for x in v["items"]} == {"conduit-lab"}
+    assert v["total"] == _stored_violations(env) > 0
+    assert {x["policy"] for x in v["items"]} == {"conduit-lab"}
     nc = c.get("/api/violations", params={"rule": "no-conduit"}).json()["items"]
     assert nc and {x["rule"] for x in nc} == {"no-conduit"}
 
@@ -342,9 +348,10 @@ def test_production_is_honest_without_gateway_data(client_for: Client) -> None:
     assert p["available"] is False and "no gateway data yet" in p["message"]
 
 
-def test_overview_counts(client_for: Client) -> None:
+def test_overview_counts(client_for: Client, env: Env) -> None:
     o = client_for("viewer").get("/api/overview").json()
     assert o["assets"]["total"] == 6
     assert o["alerts"]["by_status"]["open"] == sum(o["alerts"]["not_closed_by_severity"].values())
-    assert o["policy"] == "conduit-lab" and sum(o["violations"].values()) == 11
+    assert o["policy"] == "conduit-lab"
+    assert sum(o["violations"].values()) == _stored_violations(env) > 0
     assert o["operations"] > 0 and o["newest_alerts"]
