@@ -85,6 +85,9 @@ def test_console_checks_its_arguments_before_serving(tmp_path: Path) -> None:
     bad.write_text("zones: [\n")
     r = run(app, ["console", "--policy", str(bad), "--db", str(tmp_path / "a.db")])
     assert r.exit_code == 2 and "error" in r.output
+    r = run(app, ["console", "--db", str(tmp_path / "typo.db")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not (tmp_path / "typo.db").exists()
     notdb = tmp_path / "not.db"
     notdb.write_text("this is not sqlite" * 100)
     r = run(app, ["console", "--db", str(notdb)])

@@ -20,6 +20,10 @@ class StoreAccess:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if not self.path.exists():
+            raise StoreError(
+                f"database {self.path} does not exist: run `conduit analyze` first or pass --db"
+            )
         # Bring the schema forward once (a read-only open refuses an old database).
         Store(self.path, readonly=False).close()
         self._local = threading.local()
