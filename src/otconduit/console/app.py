@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -45,6 +46,8 @@ def create_app(settings: ConsoleSettings, *, console: Console | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Fill the caches the first pages need while the first browser connects.
+        threading.Thread(target=ctx.warm, name="console-warm", daemon=True).start()
         try:
             yield
         finally:

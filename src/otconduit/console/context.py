@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,15 @@ class Console:
                 machine=self.production.machine_events(),
             ),
         )
+
+    def warm(self) -> None:
+        """Compute the cached results once (placing ten thousand assets takes a few
+        hundred milliseconds); errors are left for the first request to report."""
+        with contextlib.suppress(Exception):  # the request that needs it reports it
+            store = self.stores.reader()
+            self.map_assets(store)
+            self.chunk_index(store)
+            self.incidents(store, self.settings.incident_window, False)
 
     def close(self) -> None:
         self.stopping.set()
