@@ -252,7 +252,7 @@ def test_example_policy_matches_the_address_plan() -> None:
         assert zones[z.name]["members"] == [z.cidr]
         assert math.isclose(zones[z.name]["level"], z.level)
         assert 1 <= zones[z.name]["sl_t"] <= 4
-    named = {n.name: n.ip for n in A.DEVICES + A.HOSTS}
+    named = {n.name: n.ip for n in A.DEVICES + A.HOSTS + A.EXTERNAL}
     assert policy["hosts"] == named
     for c in policy["conduits"]:
         assert c["from"] in zones and c["to"] in zones

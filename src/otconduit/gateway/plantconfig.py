@@ -9,7 +9,7 @@ from typing import Any
 from otconduit.lab import addresses as A
 from otconduit.lab.register_maps import CONVEYOR_MAP, REMOTE_IO_MAP, SDM630_MAP, Register
 
-GATEWAY_IP = "127.0.35.20"  # the gateway's IDMZ address (examples/plant-policy.yaml)
+GATEWAY_IP = A.GATEWAY.ip  # the gateway's IDMZ address (examples/plant-policy.yaml)
 _PREFIX = {"coil": "co", "discrete": "di", "holding": "hr", "input": "ir"}
 
 

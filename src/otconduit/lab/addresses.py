@@ -169,6 +169,13 @@ ROGUE = Node(
     scenario="rogue-device",
 )
 
+# Not run by the lab: Conduit's own gateway (examples/gateway-plant.yaml) reads the cell
+# from this IDMZ address when `make demo` runs it beside the plant.
+GATEWAY = Node(
+    "gateway", "gateway", "127.0.35.20", "idmz", 3.5, "Conduit one-way gateway (read-only)"
+)
+EXTERNAL: tuple[Node, ...] = (GATEWAY,)
+
 DEVICES: tuple[Node, ...] = (CONVEYOR_PLC, PRESS_PLC, PACKAGING, REMOTE_IO, METER_1, METER_2)
 HOSTS: tuple[Node, ...] = (HMI, EWS, MES, HISTORIAN, *OFFICE_PCS, IT_WEB)
 SCENARIO_HOSTS: tuple[Node, ...] = (ATTACKER, ROGUE)
