@@ -302,6 +302,10 @@ def test_conversations_and_violations(client_for: Client, env: Env) -> None:
     assert convs["total"] == len(convs["items"]) > 0
     flagged = [cv for cv in convs["items"] if cv["verdict"] == "violation"]
     assert flagged and all(cv["violations"] for cv in flagged)
+    pair = c.get("/api/conversations", params={"ip": "127.0.0.1", "peer": "127.0.7.10"}).json()
+    assert pair["total"] >= 1 and all(
+        {cv["client_ip"], cv["server_ip"]} == {"127.0.0.1", "127.0.7.10"} for cv in pair["items"]
+    )
     modbus = c.get("/api/conversations", params={"protocol": "modbus"}).json()["items"]
     assert modbus and {cv["server_port"] for cv in modbus} == {502}
     v = c.get("/api/violations", params={"limit": 500}).json()

@@ -109,6 +109,12 @@ def test_log_in_open_asset_and_map(browser: Any, live: tuple[Env, BackgroundServ
     assert y["level:4"] < y["level:3.5"] < y["level:3"] < y["level:2"] < y["level:1"]
     assert "violation" in page.inner_text("#map-status")
     _shot(page, "04-map")
+    # An edge leads to its conversations.
+    page.evaluate("window.conduitMap.edges('[verdict = \"violation\"]')[0].emit('tap')")
+    page.wait_for_url("**/conversations?ip=*")
+    assert page.locator("#conversations tbody tr").count() >= 1
+    assert "violation" in page.inner_text("#conversations")
+    _shot(page, "04b-conversations")
     assert not errors, errors
     page.close()
 

@@ -11,7 +11,8 @@ from tests.console.conftest import PASSWORDS, Env
 
 PAGES = ["/", "/assets", "/assets?q=plc&sort=vendor&desc=true", "/assets/127.0.5.10", "/map",
          "/alerts", "/alerts?severity=high&status=open", "/alerts/1", "/incidents",
-         "/incidents?include_closed=true", "/violations", "/operations",
+         "/incidents?include_closed=true", "/violations", "/operations", "/conversations",
+         "/conversations?ip=127.0.5.100&peer=127.0.5.10&sort=client", "/operations?conversation=1",
          "/operations?ip=127.0.5.10&operation=write", "/production"]  # fmt: skip
 
 

@@ -196,15 +196,15 @@ def conversations(
     ip: Annotated[str | None, Query(max_length=64)] = None,
     protocol: Annotated[str | None, Query(max_length=64)] = None,
     port: Annotated[int | None, Query(ge=0, le=65535)] = None,
+    peer: Annotated[str | None, Query(max_length=64, description="the other end")] = None,
     sort: Annotated[str, Query(pattern="^(" + "|".join(CONV_SORTS) + ")$")] = "first_seen",
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> dict[str, Any]:
-    total, items = list_conversations(
-        ctx.stores.reader(),
-        ConversationQuery(ip, protocol, port, sort, offset, limit),
-        ctx.zoning.plant,
+    cq = ConversationQuery(
+        ip=ip, protocol=protocol, peer=peer, port=port, sort=sort, offset=offset, limit=limit
     )
+    total, items = list_conversations(ctx.stores.reader(), cq, ctx.zoning.plant)
     return {"total": total, "offset": offset, "limit": limit, "items": items}
 
 

@@ -24,6 +24,7 @@ SORTS = {
 class ConversationQuery:
     ip: str | None = None
     protocol: str | None = None
+    peer: str | None = None  # with ip: only conversations between ip and peer
     port: int | None = None
     sort: str = "first_seen"
     offset: int = 0
@@ -40,6 +41,9 @@ def list_conversations(
     if cq.ip:
         where.append("(c.client_ip = ? OR c.server_ip = ?)")
         params += [cq.ip, cq.ip]
+    if cq.peer:
+        where.append("(c.client_ip = ? OR c.server_ip = ?)")
+        params += [cq.peer, cq.peer]
     if cq.protocol:
         where.append("c.protocol = ?")
         params.append(cq.protocol)

@@ -25,6 +25,8 @@ from otconduit.console.assets import SORTS as ASSET_SORTS
 from otconduit.console.assets import AssetQuery, list_assets
 from otconduit.console.authdb import User
 from otconduit.console.context import Console, console
+from otconduit.console.conversations import SORTS as CONV_SORTS
+from otconduit.console.conversations import ConversationQuery, list_conversations
 from otconduit.console.errors import ApiError
 from otconduit.console.ops import OpQuery, page_operations
 from otconduit.console.overview import overview
@@ -203,6 +205,30 @@ def asset_page(request: Request, ip: str, user: Viewer, ctx: Ctx) -> Response:
     return render(request, "asset.html", nav="assets", d=d, a=d["asset"])
 
 
+@router.get("/conversations", response_class=HTMLResponse)
+def conversations_page(
+    request: Request,
+    user: Viewer,
+    ctx: Ctx,
+    ip: str = "",
+    peer: str = "",
+    protocol: str = "",
+    sort: str = "packets",
+    offset: int = 0,
+) -> Response:
+    if sort not in CONV_SORTS:
+        sort = "packets"
+    offset = max(0, offset)
+    cq = ConversationQuery(ip=ip or None, peer=peer or None, protocol=protocol or None,
+                           sort=sort, offset=offset, limit=PAGE)  # fmt: skip
+    total, items = list_conversations(ctx.stores.reader(), cq, ctx.zoning.plant)
+    params = {"ip": ip, "peer": peer, "protocol": protocol, "sort": sort}
+    return render(
+        request, "conversations.html", nav="conversations", items=items,
+        p=_pages(total, offset, PAGE), params=params, qs=_qs, sorts=list(CONV_SORTS),
+    )  # fmt: skip
+
+
 @router.get("/operations", response_class=HTMLResponse)
 def operations_page(
     request: Request,
@@ -213,14 +239,15 @@ def operations_page(
     operation: str = "",
     function: str = "",
     status: str = "",
+    conversation: int | None = None,
     cursor: str = "",
 ) -> Response:
     oq = OpQuery(protocol or None, ip or None, None, None, operation or None, function or None,
-                 status or None, None, cursor or None, PAGE)  # fmt: skip
+                 status or None, conversation, cursor or None, PAGE)  # fmt: skip
     store = ctx.stores.reader()
     page = page_operations(store, oq, ctx.chunk_index(store))
     params = {"ip": ip, "protocol": protocol, "operation": operation, "function": function,
-              "status": status}  # fmt: skip
+              "status": status, "conversation": conversation}  # fmt: skip
     return render(request, "operations.html", nav="operations", page=page, params=params, qs=_qs)
 
 

@@ -35,8 +35,10 @@
       });
       cy.on("tap", "edge", (ev) => {
         const d = ev.target.data();
+        if (!d.source.startsWith("asset:")) return;
         const ip = d.source.replace(/^asset:/, "");
-        if (d.source.startsWith("asset:")) window.location.href = "/assets/" + encodeURIComponent(ip);
+        const peer = d.target.replace(/^asset:/, "");
+        window.location.href = "/conversations?ip=" + encodeURIComponent(ip) + "&peer=" + encodeURIComponent(peer);
       });
       window.conduitMap = cy;
       box.dataset.ready = "true";
