@@ -25,6 +25,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 
 from otconduit.gateway.model import Value
 
@@ -105,20 +106,29 @@ class UnrepresentableValue(ValueError):
 # -- encoding ---------------------------------------------------------------------------
 
 
-def _varint(n: int, out: bytearray) -> None:
+@lru_cache(maxsize=16384)
+def _vbytes(n: int) -> bytes:
+    """Varint bytes of ``n``, cached: keys, aliases and the millisecond timestamps of one
+    poll (shared by every tag it read) repeat all through a batch."""
+    out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
+    return bytes(out)
+
+
+def _varint(n: int, out: bytearray) -> None:
+    out += _vbytes(n)
 
 
 def _key(fieldno: int, wire: int, out: bytearray) -> None:
-    _varint((fieldno << 3) | wire, out)
+    out += _vbytes((fieldno << 3) | wire)
 
 
 def _put_varint(fieldno: int, n: int, out: bytearray) -> None:
-    _key(fieldno, _VARINT, out)
-    _varint(n, out)
+    out += _vbytes(fieldno << 3)  # wire type 0 (varint)
+    out += _vbytes(n)
 
 
 def _put_bytes(fieldno: int, data: bytes, out: bytearray) -> None:
@@ -173,8 +183,14 @@ def _put_value(dt: DataType, value: Value, base: int, out: bytearray) -> None:
 
 def check_value(dt: DataType, value: Value) -> None:
     """Raise :class:`UnrepresentableValue` unless ``dt`` can carry ``value``."""
-    if value is not None:
-        _put_value(dt, value, 10, bytearray())
+    if value is None:
+        return
+    if dt is DataType.DOUBLE and isinstance(value, int | float) and not isinstance(value, bool):
+        return  # every Python number fits a double (the common case, checked cheaply)
+    if dt in _INT and type(value) is int:
+        _as_int(value, dt)  # the range check, without encoding
+        return
+    _put_value(dt, value, 10, bytearray())
 
 
 def _encode_property_set(props: Sequence[Property]) -> bytes:
