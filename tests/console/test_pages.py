@@ -71,8 +71,12 @@ def test_alert_form_acknowledges_for_analysts_only(env: Env) -> None:
     _, log = env.ctx.auth.audit_log()
     assert log[0]["action"] == "alert.ack" and log[0]["user"] == "analyst"
     admin = TestClient(env.app)
-    page_login(admin, "admin")
+    token = page_login(admin, "admin")
     assert "alert.ack" in admin.get("/audit").text
+    assert 'id="recheck"' in admin.get("/violations").text
+    assert 'id="recheck"' not in analyst.get("/violations").text
+    r = admin.post("/violations/check", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and "policy.check" in admin.get("/audit").text
 
 
 def test_logout_needs_the_token_and_ends_the_session(env: Env) -> None:

@@ -40,6 +40,7 @@ OPERATIONS = [
     ("GET", "/api/incidents"),
     ("GET", "/api/production"),
     ("GET", "/api/audit"),
+    ("POST", "/api/policy/check"),
     ("GET", "/api/users"),
     ("POST", "/api/users"),
     ("GET", "/api/session"),

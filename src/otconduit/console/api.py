@@ -47,6 +47,7 @@ from otconduit.console.schemas import (
     NewUser,
     OperationPage,
     Overview,
+    PolicyCheck,
     Production,
     SessionInfo,
     StatusChange,
@@ -445,6 +446,17 @@ def add_user(body: NewUser, request: Request, user: Admin, ctx: Ctx) -> dict[str
     ctx.auth.audit(user.name, "user.add", f"user:{new.name}", detail={"role": new.role},
                    client=client_addr(request))  # fmt: skip
     return next(u for u in ctx.auth.users() if u["id"] == new.id)
+
+
+@router.post(
+    "/policy/check",
+    response_model=PolicyCheck,
+    dependencies=[Depends(csrf)],
+    responses={409: {"model": ErrorResponse}},
+    summary="Reload the policy file and check the traffic against it (admin)",
+)
+def policy_check(request: Request, user: Admin, ctx: Ctx) -> dict[str, Any]:
+    return ctx.check_policy(user.name, client_addr(request))
 
 
 # -- live updates -------------------------------------------------------------------

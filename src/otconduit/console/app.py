@@ -32,7 +32,13 @@ def build_console(settings: ConsoleSettings, policy: Policy | None = None) -> Co
         production = Production.from_gateway(settings.gateway, settings.historian)
     else:
         production = Production(settings.historian)
+    digest = None
+    if settings.policy is not None:
+        import hashlib
+
+        digest = hashlib.sha256(settings.policy.read_bytes()).hexdigest()
     return Console(
+        policy_sha256=digest,
         settings=settings,
         stores=StoreAccess(settings.db),
         auth=AuthDB(settings.auth_db, session_seconds=int(settings.session_hours * 3600)),

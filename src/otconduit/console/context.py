@@ -52,6 +52,7 @@ class Console:
     cache: Cache = field(default_factory=Cache)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    policy_sha256: str | None = None  # of the policy file as last loaded
 
     # -- results cached until the store changes (see data.fingerprint) ------------------
     def chunk_index(self, store: Store) -> list[ChunkRef]:
@@ -77,6 +78,52 @@ class Console:
                 machine=self.production.machine_events(),
             ),
         )
+
+    def check_policy(self, user: str, client: str | None) -> dict[str, Any]:
+        """Reload the policy file, check the store against it (replacing this plant's
+        stored violations) and place assets by it from now on. The audit log records who
+        applied which version of the file (its SHA-256), and whether it had changed."""
+        import hashlib
+
+        from otconduit.console.errors import ApiError
+        from otconduit.policy import PolicyError, parse_policy
+        from otconduit.policy.check import evaluate_and_store
+
+        path = self.settings.policy
+        if path is None:
+            raise ApiError(409, "the console was started without --policy: nothing to check")
+        try:
+            text = path.read_text("utf-8")
+            policy = parse_policy(text, str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ApiError(409, f"cannot read the policy file {path}: {exc}") from None
+        except PolicyError as exc:
+            self.auth.audit(user, "policy.check", str(path), outcome="refused",
+                            detail={"error": str(exc)}, client=client)  # fmt: skip
+            raise ApiError(422, str(exc)) from None
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        found = self.stores.write(lambda st: evaluate_and_store(st, policy))
+        changed = digest != self.policy_sha256
+        self.zoning = Zoning(policy)
+        self.cache = Cache()  # placements depend on the policy
+        by_rule: dict[str, int] = {}
+        for v in found:
+            by_rule[v.rule] = by_rule.get(v.rule, 0) + 1
+        out = {
+            "policy": policy.plant,
+            "file": str(path),
+            "sha256": digest,
+            "previous_sha256": self.policy_sha256,
+            "changed": changed,
+            "violations": len(found),
+            "by_rule": by_rule,
+        }
+        self.policy_sha256 = digest
+        detail = {k: v for k, v in out.items() if k != "by_rule"}
+        self.auth.audit(
+            user, "policy.check", f"policy:{policy.plant}", detail=detail, client=client
+        )
+        return out
 
     def warm(self) -> None:
         """Compute the cached results once (placing ten thousand assets takes a few

@@ -336,6 +336,17 @@ def violations_page(
     )  # fmt: skip
 
 
+@router.post("/violations/check")
+def violations_check(
+    request: Request, ctx: Ctx, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    viewer(request)
+    check_csrf(request, csrf_token)
+    user = admin(request)
+    ctx.check_policy(user.name, client_addr(request))
+    return RedirectResponse("/violations", status_code=303)
+
+
 @router.get("/production", response_class=HTMLResponse)
 def production_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
     return render(request, "production.html", nav="production", prod=ctx.production.status())

@@ -254,6 +254,16 @@ class AuditPage(Page):
     items: list[AuditEntry]
 
 
+class PolicyCheck(BaseModel):
+    policy: str
+    file: str
+    sha256: str
+    previous_sha256: str | None
+    changed: bool = Field(description="the file differs from the version loaded before")
+    violations: int
+    by_rule: dict[str, int]
+
+
 class UserInfo(BaseModel):
     id: int
     name: str
