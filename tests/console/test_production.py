@@ -95,6 +95,10 @@ def test_production_page_shows_lines_states_counters_energy(gw_env: Env) -> None
     assert [s["value"] for s in m["timeline"]] == [1, 3]
     assert [t["name"] for t in m["counters"]] == ["good_count"]
     assert [t["name"] for t in m["energy"]] == ["motor_power"]
+    o = c.get("/api/overview").json()["production"]
+    assert (o["available"], o["lines"], o["machines"], o["faulted"]) == (True, 1, 1, 1)
+    assert o["states"] == [{"machine": "conveyor", "device": PLC, "state": 3, "faulted": True}]
+    assert "1</b> faulted" in c.get("/").text
     page = c.get("/production").text
     assert "conveyor" in page and "motor_power" in page and "No gateway data yet" not in page
     tags = c.get(f"/api/assets/{PLC}").json()["tags"]

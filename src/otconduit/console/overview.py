@@ -39,6 +39,23 @@ def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
     ]
 
 
+def _production_summary(prod: dict[str, Any]) -> dict[str, Any]:
+    """Lines and machines at a glance: how many run, how many are faulted."""
+    machines = [m for line in prod.get("lines", []) for m in line["machines"]]
+    return {
+        "available": prod["available"],
+        "message": prod["message"],
+        "lines": len(prod.get("lines", [])),
+        "machines": len(machines),
+        "faulted": sum(1 for m in machines if m.get("faulted")),
+        "states": [
+            {"machine": m["machine"], "device": m.get("device"),
+             "state": (m.get("state") or {}).get("value"), "faulted": m.get("faulted")}
+            for m in machines
+        ],
+    }  # fmt: skip
+
+
 def overview(
     store: Store, zoning: Zoning, assets: list[MapAsset], prod: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -66,7 +83,7 @@ def overview(
         "alerts": alert_counts(store),
         "violations": violation_counts(store, zoning.plant),
         "policy": zoning.plant,
-        "production": {"available": prod["available"], "message": prod["message"]},
+        "production": _production_summary(prod),
         "newest_alerts": newest_alerts(store),
         "change": int(change),
     }
