@@ -77,6 +77,16 @@ def test_alert_form_acknowledges_for_analysts_only(env: Env) -> None:
     assert 'id="recheck"' not in analyst.get("/violations").text
     r = admin.post("/violations/check", data={"csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303 and "policy.check" in admin.get("/audit").text
+    # Users page: admins add users; nobody else sees it.
+    assert analyst.get("/users").status_code == 403
+    form = {"name": "dave", "role": "analyst", "password": "dave-password", "csrf_token": token}
+    r = admin.post("/users", data=form, follow_redirects=False)
+    assert r.status_code == 303 and "dave" in admin.get("/users").text
+    r = admin.post("/users", data={**form, "password": "short"})
+    assert r.status_code == 422 and "at least 8" in r.text
+    r = analyst.post("/users", data={**form, "name": "eve", "csrf_token": atoken})
+    assert r.status_code == 403
+    assert env.ctx.auth.authenticate("dave", "dave-password") is not None
 
 
 def test_logout_needs_the_token_and_ends_the_session(env: Env) -> None:

@@ -352,6 +352,39 @@ def production_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
     return render(request, "production.html", nav="production", prod=ctx.production.status())
 
 
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, ctx: Ctx, added: str = "") -> Response:
+    admin(request)
+    return render(request, "users.html", nav="users", users=ctx.auth.users(), added=added,
+                  error=None)  # fmt: skip
+
+
+@router.post("/users")
+def users_add(
+    request: Request,
+    ctx: Ctx,
+    name: Annotated[str, Form(max_length=64)] = "",
+    role: Annotated[str, Form(max_length=16)] = "viewer",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    from otconduit.console.authdb import AuthError
+
+    viewer(request)
+    check_csrf(request, csrf_token)
+    user = admin(request)
+    try:
+        new = ctx.auth.add_user(name, role, password)
+    except AuthError as exc:
+        return render(request, "users.html", status=422, nav="users", users=ctx.auth.users(),
+                      added="", error=str(exc))  # fmt: skip
+    detail = {"role": new.role, "via": "page"}
+    ctx.auth.audit(
+        user.name, "user.add", f"user:{new.name}", detail=detail, client=client_addr(request)
+    )
+    return RedirectResponse(f"/users?added={new.name}", status_code=303)
+
+
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, ctx: Ctx, offset: int = 0) -> Response:
     admin(request)
