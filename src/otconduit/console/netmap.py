@@ -21,7 +21,7 @@ from otconduit.store import Store
 
 VERDICT_RANK = {"violation": 2, "unchecked": 1, "allowed": 0}
 IGNORED_RULES = {"asset-in-no-zone"}  # about a node, not about an edge
-BAND_HEIGHT = 260
+BAND_HEIGHT = 150
 NODE_GAP = 70
 ZONE_GAP = 90
 
