@@ -18,6 +18,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from otconduit.cli.console_cmd import console, user_app
 from otconduit.cli.detect_cmd import (
     alert_app,
     alerts,
@@ -417,6 +418,8 @@ policy_app.command("init")(init_cmd)
 policy_app.command("paths")(paths_cmd)
 app.add_typer(policy_app, name="policy")
 app.command("violations")(violations)
+app.command()(console)
+app.add_typer(user_app, name="user")
 
 
 def main() -> None:  # pragma: no cover
