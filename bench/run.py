@@ -1,16 +1,20 @@
 """`make bench`: conduit analyze beside tshark and a dpkt decoder, on the same captures.
 
-Builds (once, cached in bench/out/) synthetic Modbus/TCP captures with bench/make_capture.py
-and times, each in a fresh process, end to end:
+Builds (once, cached in bench/out/) synthetic captures with bench/make_capture.py: Modbus/TCP,
+S7comm, EtherNet/IP + CIP, DNP3, and a mixed capture holding all four; then times, each in a
+fresh process, end to end:
 
-- ``conduit analyze`` (every operation stored in SQLite),
-- ``tshark`` extracting the Modbus fields of every packet (the decoding oracle),
-- ``bench/dpkt_decoder.py`` (a straightforward pure-Python decoder doing the same job).
+- ``conduit analyze --no-detect`` (every operation decoded and stored in SQLite; the alert
+  rules that ``conduit analyze`` runs afterwards are timed once, on the mixed capture),
+- ``tshark`` extracting each protocol's fields from every packet (the decoding oracle),
+- ``bench/dpkt_decoder.py`` (a straightforward pure-Python Modbus decoder doing the same
+  job; dpkt has no S7comm, EtherNet/IP or DNP3 layer, so it runs on Modbus only).
 
-Reports packets/s, MB/s and peak resident memory, plus conduit on a capture ten times larger
-(about 1.8 GB), to show that memory does not grow with capture size.
+Reports packets/s, MB/s and peak resident memory, each protocol's packets/s as a share of
+Modbus's, plus conduit on a Modbus capture ten times larger (about 1.8 GB), to show that
+memory does not grow with capture size.
 
-    python bench/run.py [--packets 2000000] [--skip-tshark] [--skip-dpkt]
+    python bench/run.py [--packets 2000000] [--skip-tshark] [--skip-dpkt] [--quick]
 """
 
 from __future__ import annotations
@@ -68,9 +72,22 @@ def measure(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple
     return elapsed, usage.ru_maxrss / 1024, text
 
 
-def capture(packets: int, ops_per_session: int) -> Path:
+PROTOCOLS = ("modbus", "s7comm", "enip", "dnp3", "mixed")
+# Fields tshark extracts per protocol: enough to pair requests with responses.
+TSHARK_FIELDS = {
+    "modbus": ["mbtcp.trans_id", "mbtcp.unit_id", "modbus.func_code", "modbus.reference_num",
+               "modbus.word_cnt", "modbus.request_frame"],
+    "s7comm": ["s7comm.header.rosctr", "s7comm.header.pduref", "s7comm.param.func",
+               "s7comm.param.itemcount"],
+    "enip": ["enip.command", "enip.session", "cip.service", "cip.genstat"],
+    "dnp3": ["dnp3.src", "dnp3.dst", "dnp3.al.func", "dnp3.al.seq", "dnp3.al.iin"],
+}  # fmt: skip
+TSHARK_FIELDS["mixed"] = [f for p in PROTOCOLS[:-1] for f in TSHARK_FIELDS[p]]
+
+
+def capture(packets: int, ops_per_session: int, protocol: str = "modbus") -> Path:
     OUT.mkdir(exist_ok=True)
-    path = OUT / f"modbus_{packets}_{ops_per_session}.pcap"
+    path = OUT / f"{protocol}_{packets}_{ops_per_session}.pcap"
     if not path.exists():
         subprocess.run(
             [
@@ -81,16 +98,19 @@ def capture(packets: int, ops_per_session: int) -> Path:
                 str(packets),
                 "--ops-per-session",
                 str(ops_per_session),
+                "--protocol",
+                protocol,
             ],
             check=True,
         )
     return path
 
 
-def run_conduit(cap: Path, packets: int) -> Result:
+def run_conduit(cap: Path, packets: int, *, detect: bool = False) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        secs, peak, _ = measure([CONDUIT, "analyze", str(cap), "--db", str(db), "-q"])
+        cmd = [CONDUIT, "analyze", str(cap), "--db", str(db), "-q"]
+        secs, peak, _ = measure(cmd if detect else [*cmd, "--no-detect"])
         ops = subprocess.run(
             [
                 PY,
@@ -103,35 +123,17 @@ def run_conduit(cap: Path, packets: int) -> Result:
             text=True,
             check=True,
         ).stdout.strip()
-    return Result("conduit analyze", cap, packets, secs, peak, f"{ops} operations stored")
+    tool = "conduit analyze" + ("" if detect else " --no-detect")
+    return Result(tool, cap, packets, secs, peak, f"{ops} operations stored")
 
 
-def run_tshark(cap: Path, packets: int) -> Result:
-    secs, peak, _ = measure(
-        [
-            "tshark",
-            "-n",
-            "-r",
-            str(cap),
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "mbtcp.trans_id",
-            "-e",
-            "mbtcp.unit_id",
-            "-e",
-            "modbus.func_code",
-            "-e",
-            "modbus.reference_num",
-            "-e",
-            "modbus.word_cnt",
-            "-e",
-            "modbus.request_frame",
-        ]
-    )
-    return Result("tshark -T fields (Modbus)", cap, packets, secs, peak, "fields to /dev/null")
+def run_tshark(cap: Path, packets: int, protocol: str = "modbus") -> Result:
+    fields = ["frame.number", *TSHARK_FIELDS[protocol]]
+    cmd = ["tshark", "-n", "-r", str(cap), "-T", "fields"]
+    for f in fields:
+        cmd += ["-e", f]
+    secs, peak, _ = measure(cmd)
+    return Result(f"tshark -T fields ({protocol})", cap, packets, secs, peak, "to /dev/null")
 
 
 def run_dpkt(cap: Path, packets: int) -> Result:
@@ -143,7 +145,7 @@ def run_dpkt(cap: Path, packets: int) -> Result:
 def warm_up() -> None:
     """Compile the numba kernels into their on-disk cache, as a first run after install
     would; the timed runs then measure a fresh process that loads them."""
-    small = capture(20_000, 32)
+    small = capture(40_000, 32, "mixed")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([CONDUIT, "analyze", str(small), "--db", f"{tmp}/w.db", "-q"], check=True)
 
@@ -164,35 +166,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, default=2_000_000)
     ap.add_argument("--skip-tshark", action="store_true")
     ap.add_argument("--skip-dpkt", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="skip the tenfold and short captures")
     args = ap.parse_args(argv)
     print(
         f"bench: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
         f"resource limit {resource.getrlimit(resource.RLIMIT_AS)[0]}"
     )
     warm_up()
-    long_cap = capture(args.packets, 2048)  # HMI-style: connections stay open
-    short_cap = capture(args.packets, 32)  # clients reconnecting every 32 transactions
-    tenfold = capture(args.packets * 10, 2048)
-    results = [run_conduit(long_cap, args.packets)]
-    if not args.skip_tshark and shutil.which("tshark"):
-        results.append(run_tshark(long_cap, args.packets))
-    if not args.skip_dpkt:
-        results.append(run_dpkt(long_cap, args.packets))
-    results.append(run_conduit(short_cap, args.packets))
-    big = run_conduit(tenfold, args.packets * 10)
-    results.append(big)
+    tshark = not args.skip_tshark and shutil.which("tshark") is not None
+    caps = {p: capture(args.packets, 2048, p) for p in PROTOCOLS}  # connections stay open
+    results: list[Result] = []
+    per_protocol: dict[str, Result] = {}
+    for p in PROTOCOLS:
+        r = run_conduit(caps[p], args.packets)
+        per_protocol[p] = r
+        results.append(r)
+        if tshark:
+            results.append(run_tshark(caps[p], args.packets, p))
+        if p == "modbus" and not args.skip_dpkt:
+            results.append(run_dpkt(caps[p], args.packets))
+    results.append(run_conduit(caps["mixed"], args.packets, detect=True))
+    big = None
+    if not args.quick:
+        short_cap = capture(args.packets, 32)  # clients reconnecting every 32 transactions
+        results.append(run_conduit(short_cap, args.packets))
+        big = run_conduit(capture(args.packets * 10, 2048), args.packets * 10)
+        results.append(big)
     print(table(results))
-    base = results[0]
-    for r in results[1:]:
-        if r.capture == base.capture and r.tool != base.tool:
+    base = per_protocol["modbus"]
+    for p, r in per_protocol.items():
+        if p != "modbus":
+            print(f"conduit on {p}: {r.pps / base.pps:.0%} of the Modbus packets/s")
+    for r in results:
+        if r.tool.startswith(("tshark", "dpkt")):
+            mine = next(x for x in results if x.capture == r.capture)
             print(
-                f"conduit vs {r.tool}: {base.pps / r.pps:.1f}x packets/s, "
-                f"{r.peak_mb / base.peak_mb:.1f}x its memory"
+                f"conduit vs {r.tool} on {r.capture.name}: {mine.pps / r.pps:.1f}x packets/s, "
+                f"{r.peak_mb / mine.peak_mb:.1f}x its memory"
             )
-    print(
-        f"memory against capture size: {base.peak_mb:.0f} MB at {base.packets:,} packets, "
-        f"{big.peak_mb:.0f} MB at {big.packets:,} packets (10x)"
-    )
+    if big is not None:
+        print(
+            f"memory against capture size: {base.peak_mb:.0f} MB at {base.packets:,} packets, "
+            f"{big.peak_mb:.0f} MB at {big.packets:,} packets (10x)"
+        )
     return 0
 
 

@@ -117,17 +117,19 @@ def _crc_ok(b, p, n):
 
 
 @njit(cache=True, nogil=True)
-def link_frame(b, p, end):
-    """Wire length of the valid link frame at ``p`` (header and every block CRC right),
-    or -1."""
+def link_frame(b, p, end, check):
+    """Wire length of the link frame at ``p``, or -1; with ``check``, only when its
+    header and every block CRC are right."""
     if end - p < 10 or b[p] != 0x05 or b[p + 1] != 0x64 or b[p + 2] < 5:
         return -1
-    if not _crc_ok(b, p, 8):
+    if check and not _crc_ok(b, p, 8):
         return -1
     user = b[p + 2] - 5
     total = 10 + user + 2 * ((user + 15) // 16)
     if p + total > end:
         return -1
+    if not check:
+        return total
     at = p + 10
     while at < p + total:
         n = min(16, p + total - 2 - at)
@@ -138,7 +140,7 @@ def link_frame(b, p, end):
 
 
 @njit(cache=True, nogil=True)
-def fragment(b, p, end, frag):
+def fragment(b, p, end, frag, check):
     """The application fragment carried by the link frames from ``p``: (wire length up
     to its FIN frame, fragment length, link source, destination, offset of the last
     frame), or wire length -1 when the frames there do not start one whole
@@ -149,7 +151,7 @@ def fragment(b, p, end, frag):
     src = dst = -1
     tseq = 0
     while at < end:
-        size = link_frame(b, at, end)
+        size = link_frame(b, at, end, check)
         if size < 0:
             return -1, 0, 0, 0, 0
         user = b[at + 2] - 5
@@ -260,11 +262,12 @@ def _response_objects(f, n, norm, base):
         for dg in DECODED_GROUPS:
             if g == dg:
                 keep_data = True
-        if not keep_data:
+        if not keep_data and iw == 0:
+            norm[base + pos : base + pos + count * per] = 0
+        elif not keep_data:
             for m in range(count):
-                at = pos + m * per + iw
-                for k in range(at, at + size):
-                    norm[base + k] = 0
+                at = base + pos + m * per + iw
+                norm[at : at + size] = 0
         pos += count * per
 
 
@@ -272,7 +275,7 @@ def _response_objects(f, n, norm, base):
 def dnp3_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
     """Shape of the ``qn`` messages of one transaction (``qm`` rows into ``raw``), their
     sequence number into ``xrow``. Returns the shape length, or -1."""
-    frag = np.empty(RAW_BYTES, np.uint8)
+    frag = norm[4 * RAW_BYTES :]  # scratch: the shape itself stays below
     norm[0] = LANE_TAG
     norm[1] = qn
     pos = 2
@@ -283,12 +286,12 @@ def dnp3_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
         end = off + qm[m, Q_LEN]
         norm[pos] = qm[m, Q_DIR]
         pos += 1
-        size, n, _src, _dst, _last = fragment(raw, off, end, frag)
+        size, n, _src, _dst, _last = fragment(raw, off, end, frag, False)
         if size != end - off or n < 2:
             return -1
         at = off
         while at < end:  # link headers and transport bits of every frame
-            total = link_frame(raw, at, end)
+            total = link_frame(raw, at, end, False)
             norm[pos : pos + 6] = raw[at + 2 : at + 8]
             norm[pos + 6] = raw[at + 10] & 0xC0 if raw[at + 2] > 5 else 0
             pos += 7
@@ -337,6 +340,7 @@ def dnp3_pass(
     tk1,
     tk2,
     tv,
+    ports,
     st,
     qm,
     raw,
@@ -381,6 +385,7 @@ def dnp3_pass(
             tk2,
             tv,
             st,
+            ports,
         )
         if verdict != TAKE:
             if verdict == SLOW:
@@ -394,11 +399,11 @@ def dnp3_pass(
         saved = False
         last_seg = -1  # offset in buf of the last link frame with data in this packet
         while p < end and good:
-            size = link_frame(buf, p, end)
+            size = link_frame(buf, p, end, True)
             if size > 0 and buf[p + 2] == 5:
                 p += size  # a link frame without user data: counted, nothing more
                 continue
-            size, n, lsrc, ldst, last = fragment(buf, p, end, frag)
+            size, n, lsrc, ldst, last = fragment(buf, p, end, frag, True)
             if size < 0 or n < 2:
                 good = False
                 break

@@ -174,21 +174,27 @@ def _leaf(raw, norm, base, rq, rq_end, rs, rs_end):
 
 
 @njit(cache=True, nogil=True)
-def _parts(raw, d, end, starts, ends):
-    """Split a Multiple Service Packet body (cip.split_multiple); the count, or -1."""
+def _parts(raw, d, end):
+    """How many parts the Multiple Service Packet body at ``raw[d:end]`` splits into
+    (cip.split_multiple), or -1 when it does not split cleanly."""
     if end - d < 2:
         return -1
     count = _u16le(raw, d)
-    if count == 0 or count > len(starts) or 2 + 2 * count > end - d:
+    if count == 0 or count > MAX_PARTS or 2 + 2 * count > end - d:
         return -1
     for k in range(count):
-        starts[k] = d + _u16le(raw, d + 2 + 2 * k)
-    for k in range(count):
-        stop = starts[k + 1] if k + 1 < count else end
-        if not (d + 2 + 2 * count <= starts[k] <= stop <= end) or starts[k] == stop:
+        start, stop = _part(raw, d, end, count, k)
+        if not (d + 2 + 2 * count <= start < stop <= end):
             return -1
-        ends[k] = stop
     return count
+
+
+@njit(cache=True, nogil=True)
+def _part(raw, d, end, count, k):
+    """Bounds of part ``k`` of the Multiple Service Packet body at ``raw[d:end]``."""
+    start = d + _u16le(raw, d + 2 + 2 * k)
+    stop = d + _u16le(raw, d + 4 + 2 * k) if k + 1 < count else end
+    return start, stop
 
 
 @njit(cache=True, nogil=True)
@@ -201,25 +207,24 @@ def _tree(raw, norm, base, rq, rq_end, rs, rs_end):
     path_end = rq + 2 + 2 * raw[rq + 1]
     if path_end > rq_end or rs_end - rs < 4:
         return -1
-    q_start = np.empty(MAX_PARTS, np.int64)
-    q_end = np.empty(MAX_PARTS, np.int64)
-    r_start = np.empty(MAX_PARTS, np.int64)
-    r_end = np.empty(MAX_PARTS, np.int64)
-    count = _parts(raw, path_end, rq_end, q_start, q_end)
+    count = _parts(raw, path_end, rq_end)
     if count < 0:
         return -1
     for k in range(count):
-        if raw[q_start[k]] & 0x7F == 0x0A:
+        start, _ = _part(raw, path_end, rq_end, count, k)
+        if raw[start] & 0x7F == 0x0A:
             return -1  # a packet inside a packet: per-packet
     data = rs + 4 + 2 * raw[rs + 3]
     if data > rs_end:
         return -1
     if raw[rs] & 0x7F != 0x0A or data == rs_end:
         return 0  # no parts to pair: the reply as a whole is the shape
-    if _parts(raw, data, rs_end, r_start, r_end) != count:
+    if _parts(raw, data, rs_end) != count:
         return 0
     for k in range(count):
-        if _leaf(raw, norm, base, q_start[k], q_end[k], r_start[k], r_end[k]) < 0:
+        q0, q1 = _part(raw, path_end, rq_end, count, k)
+        r0, r1 = _part(raw, data, rs_end, count, k)
+        if _leaf(raw, norm, base, q0, q1, r0, r1) < 0:
             return -1
     return 0
 
@@ -233,14 +238,17 @@ def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
     norm[0] = LANE_TAG
     pos = 1
     first_list = cnt[C_NLH]
-    cips = [0, 0]
+    cip0 = cip1 = 0
     for m in range(2):
         off = qm[m, Q_OFF]
         n = qm[m, Q_LEN]
         cip = carrier(raw, off, n)
         if cip < 0:
             return -1
-        cips[m] = off + cip
+        if m == 0:
+            cip0 = off + cip
+        else:
+            cip1 = off + cip
         norm[pos] = m
         norm[pos + 1] = (n >> 8) & 0xFF
         norm[pos + 2] = n & 0xFF
@@ -268,13 +276,13 @@ def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
     end0 = qm[0, Q_OFF] + qm[0, Q_LEN]
     end1 = qm[1, Q_OFF] + qm[1, Q_LEN]
     base1 = 1 + 3 + qm[0, Q_LEN] + 3 - qm[1, Q_OFF]
-    if raw[cips[0]] & 0x80 or not raw[cips[1]] & 0x80:
+    if raw[cip0] & 0x80 or not raw[cip1] & 0x80:
         return -1
-    if _tree(raw, norm, base1, cips[0], end0, cips[1], end1) < 0:
+    if _tree(raw, norm, base1, cip0, end0, cip1, end1) < 0:
         return -1
     # What the decoder knows of the request's connection (Forward Open seen) is shape too.
     known = -1
-    if cips[0] - qm[0, Q_OFF] == 46:
+    if cip0 - qm[0, Q_OFF] == 46:
         for k in range(min(st_row[P_CONNS], MAX_CONNS)):
             if st_row[P_CONN + 3 * k] == xrow[X_INT + 1]:
                 known = k
@@ -338,6 +346,7 @@ def enip_pass(
     tk1,
     tk2,
     tv,
+    ports,
     st,
     qm,
     raw,
@@ -381,6 +390,7 @@ def enip_pass(
             tk2,
             tv,
             st,
+            ports,
         )
         if verdict != TAKE:
             if verdict == SLOW:

@@ -195,6 +195,7 @@ def s7_pass(
     tk1,
     tk2,
     tv,
+    ports,
     st,
     qm,
     raw,
@@ -241,6 +242,7 @@ def s7_pass(
             tk2,
             tv,
             st,
+            ports,
         )
         if verdict != TAKE:
             if verdict == SLOW:

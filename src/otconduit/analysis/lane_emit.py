@@ -38,11 +38,11 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     starts = np.cumsum(per) - per
     o_of = tab["t_first"][tmpl][x_of] + (np.arange(len(x_of)) - starts[x_of])
     rid = xo[x_of, T.X_RID]
-    conv = np.asarray(lane.rid_conv, np.int64)[rid]
+    conv = lane.rid_conv[rid]
     order = np.argsort(conv, kind="stable")
     x_of, o_of, rid, conv = x_of[order], o_of[order], rid[order], conv[order]
     n = len(x_of)
-    ports = np.asarray(lane.rid_port, np.int64).reshape(-1, 3)[rid]
+    ports = lane.rid_port[rid]
     role = tab["role"][o_of]
     server_src = (role == 1) & (ports[:, 2] == 1)
     rev = ((role == 1) & (ports[:, 2] == 0)).astype(np.int64)
@@ -86,6 +86,7 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     )
     flat = flat[:v_n]
     text, t_offs = lane.store.render(np.stack([x_of, o_of], axis=1), xo, lh, lv, tab)
+    view = text.data  # a buffer of this block's own: batches keep slices of it
     has_detail = tab["has_detail"][o_of] == 1
     names, excs = list(lane.store.names), list(lane.store.exceptions)
     cuts = np.flatnonzero(np.diff(conv)) + 1
@@ -93,7 +94,7 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     for lo, hi in pairwise(bounds):
         sl = slice(lo, hi)
         det_rows = np.flatnonzero(has_detail[sl])
-        details = text[t_offs[lo] : max(t_offs[hi] - 1, t_offs[lo])].tobytes()
+        details = view[t_offs[lo] : max(t_offs[hi] - 1, t_offs[lo])]
         base = int(v_off[lo])
         batch = OpBatch(
             ints={c: ints[c][sl] for c in INT_COLUMNS},
@@ -156,12 +157,14 @@ def _account(
                 b.operations_sent += cnt_
                 b.servers_polled.add(dst)
                 b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + cnt_
-    tmpl = xo[x_of, T.X_TMPL]
-    for r, t in set(zip(rid.tolist(), tmpl.tolist(), strict=True)):
-        conv_id = lane.rid_conv[r]
-        if (conv_id, t) in lane.claimed or not lane.store.claims[t]:
+    pairs = np.unique(rid * (len(lane.store.claims) + 1) + xo[x_of, T.X_TMPL])
+    for r, t in zip(*np.divmod(pairs, len(lane.store.claims) + 1), strict=True):
+        if not lane.store.claims[t]:
             continue
-        lane.claimed.add((conv_id, t))
+        conv_id = int(lane.rid_conv[r])
+        if (conv_id, t) in lane.claimed:
+            continue
+        lane.claimed.add((conv_id, int(t)))
         _, client_ip, server_ip, _, vlan, _ = lane.conv_keys[conv_id]
         for c in lane.store.claims[t]:
             ip = client_ip if c.role == 0 else server_ip

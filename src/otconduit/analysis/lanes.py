@@ -114,8 +114,10 @@ class TxLane:
         self.active: set[int] = set()
         self.dirty: set[int] = set()
         self.store = TemplateStore()
-        self.rid_conv: list[int] = []
-        self.rid_port: list[tuple[int, int, int]] = []  # client port, server port, same ip
+        # Per registration id: conversation, and (client port, server port, same ip).
+        self.rid_conv = np.zeros(64, np.int64)
+        self.rid_port = np.zeros((64, 3), np.int64)
+        self.rids = 0
         self.conv_keys: dict[int, tuple[str, str, str, int, int, str]] = {}
         self.claimed: set[tuple[int, int]] = set()  # (conversation, template) claims made
         self.tx_bulk = 0
@@ -127,7 +129,8 @@ class TxLane:
         self.tk2 = np.zeros(4 * slots, np.int64)
         self.tv = np.full(4 * slots, -1, np.int64)
         self.table_used = 0
-        self.norm = np.zeros(4 * T.RAW_BYTES, np.uint8)
+        self.norm = np.zeros(6 * T.RAW_BYTES, np.uint8)  # shapes, then kernel scratch
+        self.ports = np.full(4, -1, np.int64)  # server ports of the lane's connections
         self._out: dict[str, Any] = {}
 
     # -- protocol hooks ------------------------------------------------------------------
@@ -231,11 +234,21 @@ class TxLane:
         row[:] = 0
         for d in (0, 1):
             row[T.F_NEXT + d] = conn.reasm[d].next_seq
-        row[T.F_RID] = len(self.rid_conv)
-        self.rid_conv.append(self._conv_of(conn))
+        rid = row[T.F_RID] = self.rids
+        if rid == len(self.rid_conv):
+            self.rid_conv = np.concatenate([self.rid_conv, np.zeros_like(self.rid_conv)])
+            self.rid_port = np.concatenate([self.rid_port, np.zeros_like(self.rid_port)])
+        self.rids += 1
+        self.rid_conv[rid] = self._conv_of(conn)
         same = int(conn.client_ip == conn.server_ip)
-        self.rid_port.append((conn.client_port, conn.server_port, same))
+        self.rid_port[rid] = (conn.client_port, conn.server_port, same)
         self.prepare(conn, s)
+        if conn.server_port not in self.ports and self.ports[0] != -2:
+            free = np.flatnonzero(self.ports == -1)
+            if len(free):
+                self.ports[free[0]] = conn.server_port
+            else:
+                self.ports[:] = -2  # too many to list: look every packet up
         row[T.F_FAST] = 1
         self.active.add(s)
         self.dirty.add(s)
@@ -337,6 +350,7 @@ class TxLane:
             self.tk1,
             self.tk2,
             self.tv,
+            self.ports,
             self.st,
             self.qm,
             self.raw,

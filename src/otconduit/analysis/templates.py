@@ -287,7 +287,7 @@ class TemplateStore:
         size = int(per.sum()) + 64 * len(rows) + 256
         offs = np.zeros(len(rows) + 1, np.int64)
         while True:
-            out = np.empty(size, np.uint8)
+            out = np.empty(size, np.uint8)  # batches keep views of it: never reused
             n = K.render_details(
                 rows,
                 tab["seg_at"],
@@ -302,4 +302,4 @@ class TemplateStore:
             )
             if n >= 0:
                 return out[:n], offs
-            size *= 4
+            size = 4 * len(out)

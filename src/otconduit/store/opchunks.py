@@ -61,7 +61,7 @@ class RawDetails(list[dict[str, Any]]):
     :func:`concat` take the bytes as they are; the objects themselves are only there
     once a chunk is unpacked, so iterating this raises."""
 
-    def __init__(self, data: bytes, objects: int) -> None:
+    def __init__(self, data: bytes | memoryview, objects: int) -> None:
         super().__init__()
         self.data = data
         self.objects = objects
@@ -91,23 +91,24 @@ class OpBatch:
         return len(self.ints["ts"])
 
 
+_WIDTHS = tuple((dt, int(np.iinfo(dt).max)) for dt in (np.uint8, np.uint16, np.uint32, np.uint64))
+
+
 def _pack_int(col: np.ndarray) -> tuple[dict[str, Any], bytes]:
     present = col != NULL
-    if not present.any():
+    n_present = int(np.count_nonzero(present))
+    if not n_present:
         return {"kind": "null"}, b""
-    lo = int(col[present].min())
-    hi = int(col[present].max())
+    full = n_present == len(col)
+    lo = int(col.min()) if full else int(col[present].min())
+    hi = int(col.max()) if full else int(col[present].max())
     span = hi - lo + 1
-    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
-        if span <= np.iinfo(dt).max:
-            break
+    dt = next(dt for dt, top in _WIDTHS if span <= top)
     # Shift in uint64 arithmetic: span can exceed int64 for extreme values.
-    shifted = np.where(
-        present,
-        (col.astype(np.uint64) - np.uint64(lo & 0xFFFFFFFFFFFFFFFF) + np.uint64(1)),
-        np.uint64(0),
-    ).astype(dt)
-    return {"kind": "int", "base": lo, "dtype": np.dtype(dt).str}, shifted.tobytes()
+    shifted = col.astype(np.uint64) - np.uint64(lo & 0xFFFFFFFFFFFFFFFF) + np.uint64(1)
+    if not full:
+        shifted[~present] = 0
+    return {"kind": "int", "base": lo, "dtype": np.dtype(dt).str}, shifted.astype(dt).tobytes()
 
 
 def _unpack_int(meta: dict[str, Any], raw: bytes, n: int) -> np.ndarray:
@@ -146,9 +147,12 @@ def pack(batch: OpBatch) -> bytes:
     if rendered is None:
         head["details"] = batch.details
     header = json.dumps(head, separators=(",", ":"), default=_jsonable).encode()
-    if rendered is not None:  # the text json.dumps would write, spliced in as the last key
-        header = b"".join((header[:-1], b',"details":[', rendered.data, b"]}"))
-    return b"".join((_MAGIC, struct.pack("<I", len(header)), header, *parts))
+    if rendered is None:
+        return b"".join((_MAGIC, struct.pack("<I", len(header)), header, *parts))
+    # The text json.dumps would write, with the details spliced in as the last key.
+    pieces = (header[:-1], b',"details":[', rendered.data, b"]}")
+    size = sum(len(p) for p in pieces)
+    return b"".join((_MAGIC, struct.pack("<I", size), *pieces, *parts))
 
 
 def unpack(blob: bytes) -> OpBatch:
@@ -291,7 +295,7 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
     }
     detail_index: list[np.ndarray] = []
     details: list[dict[str, Any]] = []
-    rendered: list[bytes] = []  # used instead of ``details`` once a batch comes pre-rendered
+    rendered: list[bytes | memoryview] = []  # instead of ``details`` once one is pre-rendered
     rendered_count = 0
     raw = any(isinstance(b.details, RawDetails) for b in batches)
     base = 0

