@@ -33,15 +33,17 @@ class Conn:
     seq: list[int] = field(default_factory=lambda: [1000, 900000])
 
 
-def write(path: Path, conns: list[Conn], order: list[int]) -> None:
+def write(path: Path, conns: list[Conn], order: list[int], *, pause_at: int = -1) -> None:
     """A pcap of ``conns``: handshakes, then packets taken from the connections in
     ``order`` (indexes into ``conns``; a connection's packets go in sequence), then FINs.
-    Packets are 1 ms apart."""
+    Packets are 1 ms apart, but for two hours of silence before packet ``pause_at``."""
     frames: list[tuple[int, bytes]] = []
     ts = T0
 
     def seg(c: Conn, d: int, flags: int, payload: bytes = b"") -> None:
         nonlocal ts
+        if len(frames) == pause_at:
+            ts += 7200 * 1_000_000_000
         ends = ((c.client, c.client_port), (c.server, c.server_port))
         (src, sport), (dst, dport) = ends[d], ends[1 - d]
         macs = ("02:00:00:00:00:01", "02:00:00:00:00:02")

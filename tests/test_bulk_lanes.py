@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -312,3 +313,19 @@ def test_dnp3_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> Non
     for k, c in enumerate(conns):
         c.client_port += k
     _run(tmp_path_factory.mktemp("dnp3"), conns, [k % len(conns) for k in order])
+
+
+@pytest.mark.parametrize("protocol", ["modbus", "s7comm"])
+def test_silence_past_the_idle_limit_splits_the_connection(tmp_path: Path, protocol: str) -> None:
+    """After an hour of silence the engine starts a new connection: so must the bulk path."""
+    packets: list[tuple[int, bytes]] = []
+    for ref in range(1, 40):
+        if protocol == "modbus":
+            job = struct.pack(">HHHBBHH", ref, 0, 6, 1, 3, 0, 2)
+            ack = struct.pack(">HHHBBB", ref, 0, 7, 1, 3, 4) + bytes([ref] * 4)
+        else:
+            job, ack = _s7_read(ref, [(0, 1, 0)], [bytes([ref] * 10)], [0xFF])
+        packets += [(0, job), (1, ack)]
+    cap = tmp_path / "pause.pcap"
+    write(cap, [Conn(502 if protocol == "modbus" else 102, packets)], [], pause_at=40)
+    assert min(compare(tmp_path, cap)) > 10

@@ -159,3 +159,26 @@ def test_mutations_reach_every_outcome() -> None:
         "UNSOLICITED_RESPONSE",
         "WRITE",
     }
+
+
+def run_split(chunks: list[tuple[int, bytes]], size: int) -> list[object]:
+    """Like :func:`run`, with every chunk fed in pieces of ``size`` octets, each piece
+    carrying its chunk's frame (TCP may deliver a frame's bytes in any pieces)."""
+    dec = SPEC.factory(ENDPOINTS)
+    out: list[object] = []
+    for frame, (d, data) in enumerate(chunks, 1):
+        for at in range(0, len(data), size):
+            dec.feed(d, data[at : at + size], frame, frame)
+            out += dec.events()
+    return out + dec.finish()
+
+
+@SETTINGS
+@given(mutated(), st.integers(1, 40), st.binary(max_size=20))
+def test_segmentation_invariance(chunks: list[tuple[int, bytes]], size: int, tail: bytes) -> None:
+    """Whole, one octet at a time or in any pieces, with trailing octets or not: the
+    decoder reports the same events."""
+    for stream in (chunks, [*chunks, (0, tail)] if tail else chunks):
+        whole = run(stream)
+        assert run_split(stream, size) == whole
+        assert run_split(stream, 1) == whole

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from otconduit.analysis import kernel_cache
 from otconduit.analysis import kernels as _kernels
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.engine import OPS_BATCH, Analyzer
@@ -87,6 +88,7 @@ class BulkPath:
     o_vlen: np.ndarray
 
     def __init__(self, analyzer: Analyzer, *, slots: int = 256) -> None:
+        kernel_cache.check()  # before any kernel loads its compiled code
         self.a = analyzer
         analyzer.on_fold = self._release
         self.conns: list[TcpConnection | None] = []
@@ -219,6 +221,7 @@ class BulkPath:
             self._table_put(k1, k2, 2 * s + d)
             self.s_next[s, d] = conn.reasm[d].next_seq
         self.s_conv[s] = self._conv_of(conn)
+        self.s_last[s] = conn.stats.last_ts
         self.s_port[s] = conn.client_port
         self.s_smac[s] = 0
         self.s_dmac[s] = 0

@@ -28,6 +28,7 @@ MAX_OUTSTANDING = 4
 
 STATUS_OK = 0
 STATUS_EXCEPTION = 1
+IDLE_NS = 3600 * 1_000_000_000  # engine.IDLE_NS: a connection silent this long is re-opened
 
 _HASH_A = np.uint64(0x9E3779B97F4A7C15)
 _HASH_B = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -346,7 +347,9 @@ def modbus_pass(
         if s_fast[s] == 0:
             continue
         f = flags[i]
-        if f & 0x06:  # SYN, RST: the per-packet path owns connection state changes
+        if f & 0x06 or ts[i] - s_last[s] > IDLE_NS:
+            # SYN, RST, or silence past the engine's idle limit (it re-opens the
+            # connection): the per-packet path owns connection state changes
             s_fast[s] = 0
             slowed[nsl] = s
             nsl += 1

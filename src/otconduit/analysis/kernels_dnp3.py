@@ -386,6 +386,7 @@ def dnp3_pass(
             tv,
             st,
             ports,
+            ts,
         )
         if verdict != TAKE:
             if verdict == SLOW:

@@ -391,6 +391,7 @@ def enip_pass(
             tv,
             st,
             ports,
+            ts,
         )
         if verdict != TAKE:
             if verdict == SLOW:

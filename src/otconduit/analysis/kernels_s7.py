@@ -243,6 +243,7 @@ def s7_pass(
             tv,
             st,
             ports,
+            ts,
         )
         if verdict != TAKE:
             if verdict == SLOW:

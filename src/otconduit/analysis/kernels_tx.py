@@ -63,6 +63,10 @@ RAW_BYTES = 8192  # per slot, for kept messages
 RAW_EXTRA = 512  # per slot after RAW_BYTES, for protocol state (DNP3 transport segments)
 MAX_MSGS = 3  # messages of one transaction
 
+# A connection silent this long is folded by the engine and re-opened (engine.IDLE_NS):
+# such a packet goes to the per-packet path.
+IDLE_NS = 3600 * 1_000_000_000
+
 # -- admit() verdicts -------------------------------------------------------------------
 SKIP = 0
 SLOW = 1
@@ -109,7 +113,25 @@ _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 @njit(cache=True, nogil=True, inline="always")
 def admit(
-    i, done, ok, src, dst, sport, dport, vlan, seq, flags, plen, smac, dmac, tk1, tk2, tv, st, ports
+    i,
+    done,
+    ok,
+    src,
+    dst,
+    sport,
+    dport,
+    vlan,
+    seq,
+    flags,
+    plen,
+    smac,
+    dmac,
+    tk1,
+    tk2,
+    tv,
+    st,
+    ports,
+    ts,
 ):
     """(slot, direction, verdict) of packet ``i``: SKIP (not ours), SLOW (ours, but the
     per-packet path must take it and the rest of the connection) or TAKE. ``ports``
@@ -133,6 +155,8 @@ def admit(
     if st[s, F_FAST] == 0:
         return -1, 0, SKIP
     if flags[i] & 0x06:  # SYN, RST: the per-packet path owns connection state changes
+        return s, d, SLOW
+    if ts[i] - st[s, F_LAST] > IDLE_NS:
         return s, d, SLOW
     if st[s, F_SMAC + d] == 0:
         st[s, F_SMAC + d] = smac[i]

@@ -234,6 +234,7 @@ class TxLane:
         row[:] = 0
         for d in (0, 1):
             row[T.F_NEXT + d] = conn.reasm[d].next_seq
+        row[T.F_LAST] = conn.stats.last_ts
         rid = row[T.F_RID] = self.rids
         if rid == len(self.rid_conv):
             self.rid_conv = np.concatenate([self.rid_conv, np.zeros_like(self.rid_conv)])
