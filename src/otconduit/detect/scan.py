@@ -19,15 +19,18 @@ import numpy as np
 
 from otconduit.detect.classify import QUIET_CLASSES, classify
 from otconduit.detect.findings import MAX_EVIDENCE, Evidence, Finding
-from otconduit.model import OpStatus
-from otconduit.store.opchunks import NULL, OP_CLASSES, STATUS_CODE
+from otconduit.model import OpClass, OpStatus
+from otconduit.store.opchunks import NULL, OP_CLASS_CODE, OP_CLASSES, STATUS_CODE
 from otconduit.store.sqlite import Store
 from otconduit.store.views import CaptureChunk, capture_chunks
 
-_SIG_KEYS = ("dangerous", "pi_service", "subfunction", "group", "reset_type", "class_id")
+_SIG_KEYS = ("dangerous", "pi_service", "subfunction", "group", "reset_type")
+# A chunk whose detail text names none of these keys has no signature to compute.
+_SIG_NEEDLES = tuple(f'"{k}"'.encode() for k in (*_SIG_KEYS, "objects"))
 _UNSUPPORTED = re.compile(r"illegal.?function|not.?supported|no.?func|unknown service", re.I)
 _ST_EXC = STATUS_CODE[OpStatus.EXCEPTION]
 _ST_MALFORMED = STATUS_CODE[OpStatus.MALFORMED]
+_QUIET_CODES = np.array([OP_CLASS_CODE[OpClass(c)] for c in QUIET_CLASSES], np.int64)
 EVIDENCE_SAMPLES = 3  # decoded operations kept per finding
 
 
@@ -68,19 +71,34 @@ class ScanResult:
     operations: int = 0
 
 
-def _signatures(chunk: CaptureChunk) -> np.ndarray:
+def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> np.ndarray:
+    """Per row, a small integer naming the detail keys rules look at; only for
+    ``relevant`` rows (the others are never classified), so chunks of routine reads never
+    parse their details at all."""
     b = chunk.batch
     sig = np.zeros(len(b), np.int64)
+    if not len(b.detail_index):
+        return sig
+    wanted = np.flatnonzero(relevant[b.detail_index])
+    if not len(wanted):
+        return sig
+    details = b.details
+    raw = getattr(details, "raw", None)
+    if raw is not None and not any(n in raw for n in _SIG_NEEDLES):
+        return sig  # nothing rules look at: leave the details unparsed
     codes: dict[str, int] = {}
-    details = b.details if isinstance(b.details, list) else []  # unpacked: always a list
-    for i, d in zip(b.detail_index.tolist(), details, strict=True):
-        sub = {k: d[k] for k in _SIG_KEYS if k in d}
+    index = b.detail_index
+    for k in wanted.tolist():
+        d = details[k]
+        sub = {key: d[key] for key in _SIG_KEYS if key in d}
+        if "dangerous" in d and "class_id" in d:  # CIP program objects: upload vs download
+            sub["class_id"] = d["class_id"]
         objs = d.get("objects")
         if objs:
             sub["g"] = sorted({o.get("group") for o in objs if isinstance(o, dict)} - {None})
         if sub:
             key = json.dumps(sub, sort_keys=True)
-            sig[i] = codes.setdefault(key, len(codes) + 1)
+            sig[int(index[k])] = codes.setdefault(key, len(codes) + 1)
     return sig
 
 
@@ -140,7 +158,10 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
     out.operations += n
     conv = chunk.conv
     rev = (ints["reversed"] == 1).astype(np.int64)
-    key = np.stack([rev, ints["op_class"], ints["function"], ints["status"], _signatures(chunk)], 1)
+    quiet = np.isin(ints["op_class"], _QUIET_CODES)
+    relevant = ~quiet | (ints["status"] == _ST_MALFORMED)
+    sig = _signatures(chunk, relevant)
+    key = np.stack([rev, ints["op_class"], ints["function"], ints["status"], sig], 1)
     if until_ns is None:
         groups = _groups(key)
     else:  # baseline learning period: only what happened before its end

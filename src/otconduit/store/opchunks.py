@@ -155,11 +155,61 @@ def pack(batch: OpBatch) -> bytes:
     return b"".join((_MAGIC, struct.pack("<I", size), *pieces, *parts))
 
 
-def unpack(blob: bytes) -> OpBatch:
+class LazyDetails(list[dict[str, Any]]):
+    """Details parsed from their JSON only when first read: detectors and filters that
+    look at the integer columns alone never pay for parsing them (for S7comm, CIP or DNP3
+    that is most of a chunk's size)."""
+
+    def __init__(self, raw: bytes, count: int) -> None:
+        super().__init__()
+        self._raw: bytes | None = raw
+        self._count = count
+
+    @property
+    def raw(self) -> bytes | None:
+        """The JSON text while not yet parsed (cheap substring checks), else None."""
+        return self._raw
+
+    def _load(self) -> None:
+        if self._raw is not None:
+            raw, self._raw = self._raw, None
+            super().extend(json.loads(raw))
+
+    def __len__(self) -> int:
+        return self._count if self._raw is not None else super().__len__()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._load()
+        return super().__iter__()
+
+    def __getitem__(self, i: Any) -> Any:
+        self._load()
+        return super().__getitem__(i)
+
+
+_DETAILS_KEY = b',"details":'
+
+
+def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
+    """The batch in a chunk. With ``lazy_details`` the detail JSON (always the header's
+    last key, see :func:`pack`) is parsed only when the details are first read."""
     if blob[:4] != _MAGIC:
         raise ValueError("not an operation chunk")
     (hlen,) = struct.unpack_from("<I", blob, 4)
-    header = json.loads(blob[8 : 8 + hlen])
+    head_bytes = bytes(blob[8 : 8 + hlen])
+    cut = head_bytes.find(_DETAILS_KEY) if lazy_details else -1
+    header: dict[str, Any] | None = None
+    if cut >= 0:
+        try:
+            header = json.loads(head_bytes[:cut] + b"}")
+        except json.JSONDecodeError:  # the key text inside a name: parse it all
+            header = None
+    if header is not None:
+        header["details"] = LazyDetails(
+            head_bytes[cut + len(_DETAILS_KEY) : -1], len(header["detail_index"])
+        )
+    else:
+        header = json.loads(head_bytes)
     n = header["n"]
     pos = 8 + hlen
     cols: dict[str, np.ndarray] = {}

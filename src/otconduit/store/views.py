@@ -501,4 +501,4 @@ def capture_chunks(store: Store, capture_id: int) -> Iterator[CaptureChunk]:
     )
     for blob, proto, client, server, port, path in store.conn.execute(sql, (capture_id,)):
         conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
-        yield CaptureChunk(unpack(blob), conv, path)
+        yield CaptureChunk(unpack(blob, lazy_details=True), conv, path)
