@@ -181,6 +181,7 @@ def store_findings(
                 # The worse finding's summary explains the alert; an alert whose only
                 # capture is being re-detected takes the new finding's word.
                 if int(sev) > old_sev or alert_id in reset:
+                    reset.discard(alert_id)  # only the first finding refills it
                     c.execute(
                         "UPDATE alerts SET summary = ?, context = ?, operation = ? WHERE id = ?",
                         (_summary(f), json.dumps(f.context, default=str), f.operation, alert_id),
