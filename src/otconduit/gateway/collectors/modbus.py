@@ -19,8 +19,9 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from otconduit.gateway.codec import changed, decode_registers, engineering, register_count
+from otconduit.gateway.codec import decode_registers, engineering, register_count
 from otconduit.gateway.collectors import Emit
+from otconduit.gateway.collectors.tagstate import TagState
 from otconduit.gateway.config import Device, GatewayConfig, Tag
 from otconduit.gateway.model import Quality, TagSample, Value
 from otconduit.gateway.planner import BIT_TABLES, Read, plan
@@ -47,7 +48,6 @@ class ModbusCollector:
     def __init__(self, device: Device, cfg: GatewayConfig, emit: Emit) -> None:
         self.device = device
         self.cfg = cfg
-        self.emit = emit
         self.groups: dict[float, list[Tag]] = {}
         for t in device.tags:
             self.groups.setdefault(t.interval or device.interval, []).append(t)
@@ -56,9 +56,6 @@ class ModbusCollector:
         self._plan_version = 0
         self._next_stale_check = 0.0
         self.refused: dict[str, str] = {}  # tags the device refuses even alone
-        self.last: dict[str, tuple[Value, Quality]] = {}
-        self.last_good: dict[str, int] = {}
-        self.stale: set[str] = set()
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self.stats: dict[str, Any] = {
             "device": device.name,
@@ -75,6 +72,7 @@ class ModbusCollector:
             "last_ok": None,
             "backoff_s": 0.0,
         }
+        self.state = TagState(device, cfg, emit, self.stats)  # reporting, deadband, stale
 
     # -- lifecycle -------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -162,6 +160,7 @@ class ModbusCollector:
 
     def _fail(self, reason: str) -> None:
         self.stats["last_error"] = reason
+        self.state.unreachable()
         if self.stats["state"] == "connecting":
             self.stats["connect_failures"] += 1
 
@@ -201,14 +200,12 @@ class ModbusCollector:
         if not self.refused:
             return self._flush(out)
         for t in self.groups[interval]:
-            if t.path in self.refused and self.last.get(t.path, (None, None))[1] is not Quality.BAD:
-                out += self._sample(t, None, Quality.BAD, self.refused[t.path], force=True)
+            if t.path in self.refused:  # reported BAD once (on change), kept fresh
+                out += self._sample(t, None, Quality.BAD, self.refused[t.path])
         self._flush(out)
 
     def _flush(self, out: list[TagSample]) -> None:
-        if out:
-            self.stats["samples"] += len(out)
-            self.emit(out)
+        self.state.emit(out)
 
     async def _read(self, read: Read) -> list[TagSample]:
         client = self.client
@@ -273,51 +270,12 @@ class ModbusCollector:
         return out
 
     def _sample(
-        self,
-        tag: Tag,
-        value: Value,
-        quality: Quality,
-        reason: str = "",
-        *,
-        now: int | None = None,
-        force: bool = False,
+        self, tag: Tag, value: Value, quality: Quality, reason: str = "", *, now: int | None = None
     ) -> list[TagSample]:
-        now = now or time.time_ns()
-        path = self.cfg.full_path(tag)
-        if quality is Quality.GOOD:
-            self.last_good[tag.path] = now
-            self.stale.discard(tag.path)
-        old = self.last.get(tag.path)
-        report = (
-            force
-            or tag.mode == "cyclic"
-            or old is None
-            or old[1] is not quality
-            or changed(old[0], value, tag.deadband)
-        )
-        if not report:
-            return []
-        self.last[tag.path] = (value, quality)
-        return [TagSample(path, value, quality, now, tag.unit, reason=reason)]
+        sample = self.state.offer(tag, value, quality, reason, now=now)
+        return [sample] if sample is not None else []
 
     def _mark_stale(self) -> None:
-        now = time.time_ns()
-        out = []
-        for t in self.device.tags:
-            if t.path in self.stale or t.path in self.refused:
-                continue
-            limit = t.stale_after or 3 * (t.interval or self.device.interval)
-            last = self.last_good.get(t.path)
-            if last is not None and now - last > limit * 1e9:
-                self.stale.add(t.path)
-                value = self.last.get(t.path, (None, None))[0]
-                self.last[t.path] = (value, Quality.STALE)
-                reason = self.stats["last_error"] or f"no good value for {limit:g} s"
-                out.append(
-                    TagSample(
-                        self.cfg.full_path(t), value, Quality.STALE, now, t.unit, reason=reason
-                    )
-                )
-        if out:
-            self.stats["samples"] += len(out)
-            self.emit(out)
+        """STALE once for tags past their limit (the device's last error says why)."""
+        reason = self.stats["last_error"] or "no good value from the device"
+        self.state.emit(self.state.due_stale(reason))
