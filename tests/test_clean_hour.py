@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 
 from otconduit.analysis.run import analyze_file
-from otconduit.capture.pcapwriter import write_pcap
-from otconduit.capture.reader import open_capture
 from otconduit.detect import baseline
 from otconduit.detect.alerts import list_alerts
 from otconduit.detect.config import DetectConfig
@@ -30,6 +28,7 @@ from otconduit.policy import load_policy
 from otconduit.policy.check import evaluate_and_store
 from otconduit.store import Store
 from tests.conftest import REPO
+from tests.pcaptime import stretch
 
 pytestmark = pytest.mark.skipif(
     capture_unavailable_reason() is not None or os.geteuid() != 0,
@@ -38,21 +37,6 @@ pytestmark = pytest.mark.skipif(
 CONDUIT = Path(sys.executable).with_name("conduit")
 SPEED = 100
 BASELINE_RULES = {"new-asset", "new-conversation", "new-function", "new-address-range"}
-
-
-def _stretch(src: Path, dst: Path, factor: float, shift_s: float = 0.0) -> None:
-    packets = []
-    with open_capture(src) as reader:
-        for block in reader:
-            for i in range(len(block)):
-                packets.append((int(block.ts_ns[i]), block.data(i), int(block.linktypes[i])))
-    t0 = packets[0][0]
-    write_pcap(
-        dst,
-        [(t0 + int((t - t0) * factor + shift_s * 1e9), data) for t, data, _ in packets],
-        linktype=packets[0][2],
-        nanosecond=True,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +50,9 @@ def hour(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     hour_pcap, next_pcap, slow_pcap = tmp / "hour.pcap", tmp / "next.pcap", tmp / "slow.pcap"
-    _stretch(raw, hour_pcap, SPEED)
-    _stretch(raw, next_pcap, SPEED, shift_s=3600)  # the same behaviour, an hour later
-    _stretch(raw, slow_pcap, SPEED * 1.5, shift_s=7200)
+    stretch(raw, hour_pcap, SPEED)
+    stretch(raw, next_pcap, SPEED, shift_s=3600)  # the same behaviour, an hour later
+    stretch(raw, slow_pcap, SPEED * 1.5, shift_s=7200)
     policy = load_policy(REPO / "examples" / "plant-policy.yaml")
     out: dict[str, Any] = {}
     with Store(tmp / "policy.db") as store:

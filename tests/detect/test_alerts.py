@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from otconduit.analysis.run import analyze_file
-from otconduit.capture.pcapwriter import write_pcap
 from otconduit.capture.reader import open_capture
 from otconduit.detect import baseline
 from otconduit.detect.alerts import AlertError, get_alert, list_alerts, set_status, store_findings
@@ -23,6 +22,7 @@ from otconduit.detect.run import detect_capture
 from otconduit.store import Store
 from otconduit.yamlconf import ConfigError
 from tests.conftest import CORPUS, DATA, needs_shared, needs_tshark
+from tests.pcaptime import stretch
 
 ALL = DATA / "modbus_all_functions.pcap"
 H = 3600 * 10**9
@@ -168,22 +168,6 @@ def test_evidence_pcap_holds_exactly_the_alert_frames(db_path: Path, tmp_path: P
     assert "4" in fields  # force listen-only, as tshark reads it
 
 
-def _stretch(src: Path, dst: Path, factor: float) -> None:
-    """Same packets, gaps between them multiplied: a slower poller."""
-    packets = []
-    with open_capture(src) as reader:
-        for block in reader:
-            for i in range(len(block)):
-                packets.append((int(block.ts_ns[i]), block.data(i), int(block.linktypes[i])))
-    t0 = packets[0][0]
-    write_pcap(
-        dst,
-        [(t0 + int((t - t0) * factor), data) for t, data, _ in packets],
-        linktype=packets[0][2],
-        nanosecond=True,
-    )
-
-
 @needs_shared
 def test_baseline_flags_new_hosts_functions_and_period_drift(db_path: Path, tmp_path: Path) -> None:
     learned = CORPUS / "iti" / "ModbusTCP" / "ModbusTCP.pcap"
@@ -193,7 +177,7 @@ def test_baseline_flags_new_hosts_functions_and_period_drift(db_path: Path, tmp_
         baseline.save(store, b)
         assert b.polls and b.conversations
         slow = tmp_path / "slow.pcap"
-        _stretch(learned, slow, 2.0)
+        stretch(learned, slow, 2.0)
         _detect(store, slow)
         _detect(store, DATA / "modbus_all_functions.pcap")
         rules = {a["rule"] for a in list_alerts(store)}
