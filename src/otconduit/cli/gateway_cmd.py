@@ -139,7 +139,8 @@ def status(
 
 def _opcua_identity(d: Any) -> str:
     """Make sure the gateway has its OPC UA application certificate (generated on first
-    use) and say what the server's administrator must trust."""
+    use) and say what the server's administrator must trust (one unwrapped line, so the
+    thumbprint can be copied whole)."""
     from otconduit.gateway.certs import CertificateError, ensure_certificate, thumbprint
 
     sec = d.security
@@ -150,7 +151,7 @@ def _opcua_identity(d: Any) -> str:
     verb = "generated" if created else "uses"
     trusted = len(sec.trust)
     return (
-        f"{d.endpoint} {sec.policy}/{sec.mode}; gateway {verb} certificate {sec.certificate} "
+        f"{d.name}: gateway {verb} certificate {sec.certificate} "
         f"({thumbprint(sec.certificate)}): the server must trust it; {trusted} server "
         "certificate(s) trusted here"
     )
@@ -164,6 +165,7 @@ def check(config: Annotated[Path, typer.Argument(help="Gateway YAML file.")]) ->
 
     cfg = load(config)
     rows = []
+    identities: list[str] = []
     for d in cfg.devices:
         if d.protocol in ("modbus", "modbus-rtu"):
             groups: dict[float, list[Any]] = {}
@@ -172,7 +174,9 @@ def check(config: Annotated[Path, typer.Argument(help="Gateway YAML file.")]) ->
             reads = [r for tags in groups.values() for r in plan(d, tags)]
             detail = "; ".join(f"FC{r.function_code} {r.start}+{r.count}" for r in reads)
         elif d.protocol == "opcua" and d.security.policy != "None":
-            reads, detail = [], _opcua_identity(d)
+            identities.append(_opcua_identity(d))
+            reads = []
+            detail = f"{d.endpoint} {d.security.policy}/{d.security.mode} (certificate below)"
         else:
             reads, detail = [], d.endpoint or d.host or ""
         rows.append(
@@ -191,6 +195,8 @@ def check(config: Annotated[Path, typer.Argument(help="Gateway YAML file.")]) ->
         title=f"{config}: ok",
         console=_out,
     )
+    for line in identities:
+        _out.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 HistOpt = Annotated[
