@@ -19,9 +19,13 @@ from otconduit.gateway.sinks.sparkplug_proto import (
     Payload,
     Property,
     UnrepresentableValue,
+    alias_head,
     check_value,
+    data_metric,
     decode_payload,
     encode_payload,
+    encode_payload_framed,
+    framed_metric,
 )
 from tests.gateway.mqttbroker import compile_sparkplug_schema
 
@@ -239,3 +243,48 @@ def test_float_is_32_bit_on_the_wire() -> None:
         timestamp=1, seq=0, metrics=[Metric(alias=1, datatype=DataType.FLOAT, value=0.1)]
     )
     assert struct.pack("<f", 0.1) in data
+
+
+@pytest.mark.parametrize(("dt", "value", "field", "back"), CASES)
+def test_fast_data_metrics_decode_with_the_standard_schema(
+    pb: Any, dt: DataType, value: Any, field: str, back: Any
+) -> None:
+    entry = data_metric(alias_head(7), 1_700_000_000_123, dt, value, True)
+    if entry is None:  # the general path carries it (strings, conversions)
+        entry = framed_metric(
+            Metric(alias=7, timestamp=1_700_000_000_123, datatype=dt, send_datatype=False,
+                   is_historical=True, value=value)
+        )  # fmt: skip
+    p = parse(pb, encode_payload_framed(timestamp=5, metrics=[entry, entry], seq=9))
+    assert p.seq == 9 and p.timestamp == 5 and len(p.metrics) == 2
+    m = p.metrics[0]
+    assert m.alias == 7 and m.timestamp == 1_700_000_000_123 and m.is_historical
+    assert m.WhichOneof("value") == field and back(getattr(m, field)) == value
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(0, 2**32),
+    st.integers(0, 2**50),
+    st.sampled_from(list(DataType)),
+    st.one_of(
+        st.integers(-(2**64), 2**64),
+        st.floats(),
+        st.booleans(),
+        st.text(max_size=5),
+        st.none(),
+    ),
+    st.booleans(),
+)
+def test_fast_data_metric_is_byte_for_byte_the_general_encoding(
+    alias: int, ts: int, dt: DataType, value: Any, hist: bool
+) -> None:
+    fast = data_metric(alias_head(alias), ts, dt, value, hist)
+    if fast is None:
+        return
+    check_value(dt, value)  # the fast path takes only values the datatype carries
+    general = framed_metric(
+        Metric(alias=alias, timestamp=ts, datatype=dt, send_datatype=False,
+               is_historical=hist, value=value)
+    )  # fmt: skip
+    assert fast == general

@@ -57,8 +57,8 @@ CREATE TABLE IF NOT EXISTS queue (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
+@dataclass(slots=True)
+class Queued:  # one per sample: not frozen, which would cost a microsecond each
     bid: int
     session: int
     sample: TagSample

@@ -15,12 +15,16 @@ class Quality(StrEnum):
 Value = float | int | bool | str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TagSample:
     """One value of one tag. ``path`` is the full ISA-95 path
     (enterprise/site/area/line/cell/tag); ``source_ts_ns`` is the device's timestamp when
     the protocol gives one (OPC UA), else None; ``recv_ts_ns`` is when the gateway got it.
-    ``historical`` marks samples replayed from the store-and-forward buffer."""
+    ``historical`` marks samples replayed from the store-and-forward buffer.
+
+    Treat a sample as immutable once emitted: only the runtime writes ``seq``, before any
+    sink sees it. (Not ``frozen``: a frozen dataclass takes 3.5x as long to build, and
+    every sample of a 100k/s gateway is built once.)"""
 
     path: str
     value: Value

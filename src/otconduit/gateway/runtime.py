@@ -71,15 +71,16 @@ class Gateway:
         if not self.queue:
             return
         batch: list[TagSample] = []
-        pop, setattr_ = self.queue.popleft, object.__setattr__
-        while self.queue and len(batch) < MAX_BATCH:
-            self.seq += 1
+        pop = self.queue.popleft
+        seq = self.seq
+        for _ in range(min(len(self.queue), MAX_BATCH)):
+            seq += 1
             s = pop()
             # Samples are fresh objects the collectors handed over and nobody else holds
-            # yet: numbering them in place avoids a copy per sample (dataclasses.replace
-            # was a fifth of the gateway's CPU time at 20k samples/s).
-            setattr_(s, "seq", self.seq)
+            # yet: numbering them in place avoids a copy per sample.
+            s.seq = seq
             batch.append(s)
+        self.seq = seq
         results = await asyncio.gather(
             *(s.write(batch) for s in self.sinks), return_exceptions=True
         )

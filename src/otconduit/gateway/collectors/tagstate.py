@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from otconduit.gateway.codec import changed
 from otconduit.gateway.collectors import Emit
@@ -24,8 +23,7 @@ from otconduit.gateway.model import Quality, TagSample, Value
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class _Last:
+class _Last(NamedTuple):  # a tuple: built once per reading, so it must be cheap
     value: Value
     quality: Quality
     source_ts_ns: int | None
@@ -53,6 +51,7 @@ class TagState:
         self.stats = stats
         self.tags = {t.path: t for t in device.tags}
         self.paths = {t.path: cfg.full_path(t) for t in device.tags}
+        self.cyclic = {t.path for t in device.tags if t.mode == "cyclic"}
         self.last: dict[str, _Last] = {}
         self.last_seen: dict[str, int] = {}
         self.down_since: int | None = None  # first failure to reach the device
@@ -103,6 +102,38 @@ class TagState:
             source_ts_ns=source_ts_ns,
             reason=reason,
         )
+
+    def good(self, readings: Iterable[tuple[Tag, Value]], now: int) -> list[TagSample]:
+        """:meth:`offer` for a block of good readings taken at ``now`` (one response):
+        the same reporting rules in one tight loop, since it runs for every sample."""
+        out: list[TagSample] = []
+        last, seen, paths, cyclic, stale = (
+            self.last,
+            self.last_seen,
+            self.paths,
+            self.cyclic,
+            self.stale,
+        )
+        good = Quality.GOOD
+        for tag, value in readings:
+            p = tag.path
+            seen[p] = now
+            if stale:
+                stale.discard(p)
+            if p not in cyclic:
+                old = last.get(p)
+                if (
+                    old is not None
+                    and old.quality is good
+                    and (
+                        (old.value is None and value is None)
+                        or not changed(old.value, value, tag.deadband)
+                    )
+                ):
+                    continue  # the last reported value stays the deadband reference
+            last[p] = _Last(value, good, None, "")
+            out.append(TagSample(paths[p], value, good, now, tag.unit))
+        return out
 
     def repeat(self, tag: Tag, now: int | None = None) -> TagSample | None:
         """The tag's current value again (cyclic reporting between device updates)."""

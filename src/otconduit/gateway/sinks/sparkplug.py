@@ -47,9 +47,13 @@ from otconduit.gateway.sinks.sparkplug_proto import (
     Metric,
     Property,
     UnrepresentableValue,
+    alias_head,
     check_value,
+    data_metric,
     decode_payload,
     encode_payload,
+    encode_payload_framed,
+    framed_metric,
 )
 
 log = logging.getLogger(__name__)
@@ -121,6 +125,7 @@ class SparkplugSink(MqttSink):
         self.group_id = sp.group_id or cfg.site
         self.edge_node = sp.edge_node or cfg.name
         self.metrics = {m.path: m for m in sparkplug_metrics(cfg)}
+        self._heads = {m.path: alias_head(m.alias) for m in self.metrics.values()}
         self.devices: dict[str, list[MetricDef]] = {d.name: [] for d in cfg.devices}
         for m in self.metrics.values():
             self.devices[m.device].append(m)
@@ -269,21 +274,23 @@ class SparkplugSink(MqttSink):
         now = _ms(time.time_ns())
         out: list[Message] = []
         device: str | None = None
-        metrics: list[Metric] = []
+        metrics: list[bytes] = []  # framed Payload.metrics entries
+        defs, heads, good, stale_q = self.metrics, self._heads, Quality.GOOD, Quality.STALE
 
         def flush() -> None:
             if metrics and device is not None:
-                out.append(self._message("DDATA", device, metrics, now))
+                out.append(self._framed_message("DDATA", device, metrics, now))
             metrics.clear()
 
         for q, h in zip(entries, historical, strict=True):
-            md = self.metrics.get(q.sample.path)
+            s = q.sample
+            md = defs.get(s.path)
             if md is None:
                 self.unmapped += 1
                 continue
             stale = self._stale[md.device]
             if not h and md.device in self._dead:
-                if q.sample.quality is Quality.STALE:
+                if s.quality is stale_q:
                     stale.add(md.path)
                     continue  # a dead device stays dead until it answers again
                 flush()
@@ -293,11 +300,17 @@ class SparkplugSink(MqttSink):
             if md.device != device or len(metrics) >= MAX_METRICS_PER_MESSAGE:
                 flush()
                 device = md.device
-            metrics.append(self._value_metric(md, q.sample, birth=False, hist=h))
+            entry = None
+            if s.quality is good:  # the common case, encoded without a Metric object
+                ts = s.source_ts_ns if s.source_ts_ns is not None else s.recv_ts_ns
+                entry = data_metric(heads[s.path], ts // 1_000_000, md.datatype, s.value, h)
+            if entry is None:
+                entry = framed_metric(self._value_metric(md, s, birth=False, hist=h))
+            metrics.append(entry)
             if not h:
-                if q.sample.quality is Quality.STALE:
+                if s.quality is stale_q:
                     stale.add(md.path)
-                else:
+                elif stale:
                     stale.discard(md.path)
                 if len(stale) == len(self.devices[md.device]):
                     flush()
@@ -306,6 +319,10 @@ class SparkplugSink(MqttSink):
                     self.device_deaths += 1
         flush()
         return out
+
+    def _framed_message(self, verb: str, device: str, metrics: list[bytes], now: int) -> Message:
+        payload = encode_payload_framed(timestamp=now, metrics=metrics, seq=self._next_seq())
+        return Message(self.topic(verb, device), payload, qos=0, retain=False)
 
     async def goodbye(self, link: MqttLink) -> None:
         now = _ms(time.time_ns())

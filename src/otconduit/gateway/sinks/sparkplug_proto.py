@@ -242,6 +242,76 @@ def encode_payload(*, timestamp: int, metrics: Sequence[Metric], seq: int | None
     return bytes(out)
 
 
+def alias_head(alias: int) -> bytes:
+    """Metric field 2 (alias) as bytes: the constant start of every DATA metric of a tag."""
+    return _vbytes(2 << 3) + _vbytes(alias)
+
+
+_PACK_F = struct.Struct("<f").pack
+_PACK_D = struct.Struct("<d").pack
+_HIST = _vbytes(5 << 3) + _vbytes(1)
+_TS_KEY = _vbytes(3 << 3)
+_PAYLOAD_METRIC_KEY = _vbytes((2 << 3) | _LEN)
+_SMALL_INT = {
+    dt: (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    for dt, (bits, signed) in _INT.items()
+}
+
+
+_FLOAT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]  # largest finite float32
+_SMALL_VARINTS = [_vbytes(n) for n in range(1 << 16)]  # every 16-bit register value
+
+
+def data_metric(head: bytes, ts_ms: int, dt: DataType, value: Value, hist: bool) -> bytes | None:
+    """A DATA metric of good quality (alias, timestamp, [is_historical], value) already
+    framed as a ``Payload.metrics`` entry, or None when the value needs the general path
+    (:func:`encode_metric`: nulls, properties, conversions, anything out of range). The
+    same bytes as ``encode_metric`` would give, at a fraction of the cost: this runs once
+    per sample."""
+    body = head + _TS_KEY + _vbytes(ts_ms)
+    if hist:
+        body += _HIST
+    t = type(value)
+    if dt is DataType.DOUBLE:
+        if t is not float:
+            return None
+        body += b"\x69" + _PACK_D(value)  # field 13, 64-bit
+    elif t is int and dt in _SMALL_INT:
+        lo, hi = _SMALL_INT[dt]
+        if not lo <= value <= hi:  # type: ignore[operator]
+            return None
+        if _INT[dt][0] <= 32:  # int_value (field 10), else long_value (field 11)
+            if 0 <= value < 0x10000:  # type: ignore[operator]
+                body += b"\x50" + _SMALL_VARINTS[value]  # type: ignore[index]
+            else:
+                body += b"\x50" + _vbytes(value & 0xFFFFFFFF)  # type: ignore[operator]
+        else:
+            body += b"\x58" + _vbytes(value & 0xFFFFFFFFFFFFFFFF)  # type: ignore[operator]
+    elif dt is DataType.BOOLEAN and t is bool:
+        body += b"\x70\x01" if value else b"\x70\x00"
+    elif dt is DataType.FLOAT and t is float and abs(value) <= _FLOAT_MAX:  # type: ignore[arg-type]
+        body += b"\x65" + _PACK_F(value)
+    else:
+        return None
+    return _PAYLOAD_METRIC_KEY + _vbytes(len(body)) + body
+
+
+def framed_metric(m: Metric) -> bytes:
+    """:func:`encode_metric` framed as a ``Payload.metrics`` entry."""
+    body = encode_metric(m)
+    return _PAYLOAD_METRIC_KEY + _vbytes(len(body)) + body
+
+
+def encode_payload_framed(*, timestamp: int, metrics: Sequence[bytes], seq: int | None) -> bytes:
+    """A Payload from metrics already framed (:func:`data_metric`, :func:`framed_metric`)."""
+    out = bytearray(_vbytes(1 << 3))
+    out += _vbytes(timestamp)
+    out += b"".join(metrics)
+    if seq is not None:
+        _put_varint(3, seq, out)
+    return bytes(out)
+
+
 # -- decoding (commands from a host) ----------------------------------------------------
 
 
