@@ -35,6 +35,7 @@ from otconduit.gateway.historian.schema import (
     decode_reason,
     decode_value,
     encode,
+    encode_many,
 )
 from otconduit.gateway.historian.sqlite import SQLiteHistorian
 from otconduit.gateway.historian.store import NS, TagSummary
@@ -77,6 +78,30 @@ def test_every_value_survives_encoding(
     if not isinstance(value, str) and not (isinstance(value, int) and abs(value) > 2**53):
         assert decode_reason(num, text, flags) == reason
     assert bool(flags & 0x08) == source and bool(flags & 0x10) == historical
+
+
+@given(
+    st.lists(
+        st.tuples(
+            values, st.sampled_from(list(Quality)), st.sampled_from(["", "timeout"]),
+            st.booleans(), st.booleans(),
+        ),
+        max_size=20,
+    )
+)  # fmt: skip
+def test_batch_encoding_matches_the_per_sample_encoding(
+    items: list[tuple[Any, Quality, str, bool, bool]],
+) -> None:
+    batch = [
+        TagSample(path=f"a/{i}", value=v, quality=q, recv_ts_ns=T0 + i, reason=r,
+                  source_ts_ns=T0 - i if src else None, historical=h)
+        for i, (v, q, r, src, h) in enumerate(items)
+    ]  # fmt: skip
+    ids = {s.path: 100 + i for i, s in enumerate(batch)}
+    fast, slow = encode_many(ids, batch), [encode(ids[s.path], s) for s in batch]
+    assert len(fast) == len(slow)
+    for a, b in zip(fast, slow, strict=True):  # NaN != NaN: compare by representation
+        assert repr(a) == repr(b) and [type(x) for x in a] == [type(x) for x in b]
 
 
 def test_every_quality_has_a_stored_code() -> None:

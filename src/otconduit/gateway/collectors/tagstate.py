@@ -52,7 +52,8 @@ class TagState:
         self.tags = {t.path: t for t in device.tags}
         self.paths = {t.path: cfg.full_path(t) for t in device.tags}
         self.cyclic = {t.path for t in device.tags if t.mode == "cyclic"}
-        self.last: dict[str, _Last] = {}
+        # The last reading per tag (a reported TagSample serves as its own record).
+        self.last: dict[str, _Last | TagSample] = {}
         self.last_seen: dict[str, int] = {}
         self.down_since: int | None = None  # first failure to reach the device
         self.stale: set[str] = set()
@@ -131,8 +132,9 @@ class TagState:
                     )
                 ):
                     continue  # the last reported value stays the deadband reference
-            last[p] = _Last(value, good, None, "")
-            out.append(TagSample(paths[p], value, good, now, tag.unit))
+            sample = TagSample(paths[p], value, good, now, tag.unit)
+            last[p] = sample
+            out.append(sample)
         return out
 
     def repeat(self, tag: Tag, now: int | None = None) -> TagSample | None:

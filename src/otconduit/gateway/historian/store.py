@@ -18,7 +18,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from otconduit.gateway.historian.schema import KIND_NAMES, KIND_NONE, Row, encode, kind_of
+from otconduit.gateway.historian.schema import KIND_NAMES, KIND_NONE, Row, encode_many, kind_of
 from otconduit.gateway.model import TagSample
 
 NS = 1_000_000_000
@@ -188,7 +188,7 @@ class SqlHistorian:
         with self._translate(), self._write_txn() as cur:
             new: dict[str, tuple[int, str, str]] = {}
             ids = self._resolve(cur, samples, new)
-            rows = [encode(ids[s.path], s) for s in samples]
+            rows = encode_many(ids, samples)
             self._insert_rows(cur, rows)
         self._tags.update(new)
         self._written(len(rows))

@@ -43,7 +43,7 @@ from otconduit.gateway.model import TagSample
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # samples per confirmation unit (subclasses may lower it)
-WINDOW = 8  # unconfirmed chunks in flight
+WINDOW = 32  # unconfirmed chunks in flight
 CLOSE_DRAIN_S = 5.0  # how long close() keeps sending what is queued
 BARRIER_TOPIC = "$conduit/barrier"  # never subscribed; '$' topics are the broker's
 
