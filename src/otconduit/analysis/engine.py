@@ -38,6 +38,7 @@ from otconduit.protocols.events import Malformed
 from otconduit.protocols.registry import default_protocols
 from otconduit.store.opchunks import OpBatch, concat, from_operations
 from otconduit.store.sqlite import AssetRecord, ConversationRecord, Store
+from otconduit.store.tdetails import TemplatedDetails
 from otconduit.store.writer import ChunkWriter
 
 MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
@@ -397,7 +398,17 @@ class Analyzer:
                 parts.setdefault(cid, []).append(from_operations(ops, rev))
             for cid, batch in fast_batches:
                 parts.setdefault(cid, []).append(batch)
-            return [(cid, concat(batches)) for cid, batches in parts.items()]
+            out = []
+            for cid, batches in parts.items():
+                # Templated details (bulk path) joined with written-out ones (per-packet
+                # path) would all have to be rendered: keep them in two chunks instead.
+                tmpl = [b for b in batches if isinstance(b.details, TemplatedDetails)]
+                rest = [b for b in batches if not isinstance(b.details, TemplatedDetails)]
+                if tmpl and any(len(b.details) for b in rest):
+                    out += [(cid, concat(rest)), (cid, concat(tmpl))]
+                else:
+                    out.append((cid, concat(batches)))
+            return out
 
         if self.writer is not None:
             self.writer.submit(build)

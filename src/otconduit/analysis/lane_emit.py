@@ -18,9 +18,9 @@ from otconduit.store.opchunks import (
     INT_COLUMNS,
     NULL,
     OpBatch,
-    RawDetails,
     ragged_from_arrays,
 )
+from otconduit.store.tdetails import Templates, gather
 
 if TYPE_CHECKING:
     from otconduit.analysis.lanes import TxLane
@@ -85,16 +85,20 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
         flat,
     )
     flat = flat[:v_n]
-    text, t_offs = lane.store.render(np.stack([x_of, o_of], axis=1), xo, lh, lv, tab)
-    view = text.data  # a buffer of this block's own: batches keep slices of it
+    # Details stay template + holes (rendered when read): see otconduit.store.tdetails.
     has_detail = tab["has_detail"][o_of] == 1
+    det = np.flatnonzero(has_detail)
+    templates = Templates(tab["seg_at"], tab["sg"], tab["text"], id(lane.store))
+    every = gather(templates, o_of[det], x_of[det], xo, lh, lv, T.X_INT, T.X_F, T.X_LH, T.X_LN)
     names, excs = list(lane.store.names), list(lane.store.exceptions)
     cuts = np.flatnonzero(np.diff(conv)) + 1
     bounds = [0, *cuts.tolist(), n]
-    for lo, hi in pairwise(bounds):
+    d_before = np.zeros(n + 1, np.int64)
+    np.cumsum(has_detail, out=d_before[1:])
+    parts = every.split(d_before[bounds].tolist())
+    for (lo, hi), details in zip(pairwise(bounds), parts, strict=True):
         sl = slice(lo, hi)
         det_rows = np.flatnonzero(has_detail[sl])
-        details = view[t_offs[lo] : max(t_offs[hi] - 1, t_offs[lo])]
         base = int(v_off[lo])
         batch = OpBatch(
             ints={c: ints[c][sl] for c in INT_COLUMNS},
@@ -111,7 +115,7 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
                 ),
             },
             detail_index=det_rows.astype(np.int64),
-            details=RawDetails(details, len(det_rows)),
+            details=details,
         )
         a.batches_pending.append((int(conv[lo]), batch))
     _account(lane, rid, o_of, x_of, xo, tab)

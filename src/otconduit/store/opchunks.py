@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from otconduit.model import OpClass, Operation, OpStatus
+from otconduit.store.tdetails import N_FRAMES, N_INTS, TemplatedDetails, Templates
 
 NULL = np.iinfo(np.int64).min  # NULL sentinel inside unpacked int64 columns
 
@@ -143,6 +144,10 @@ def pack(batch: OpBatch) -> bytes:
         "exceptions": batch.exceptions,
         "detail_index": np.asarray(batch.detail_index, np.int64).tolist(),
     }
+    if isinstance(batch.details, TemplatedDetails):
+        head["templates"] = _pack_templated(batch.details, metas, parts)
+        header = json.dumps(head, separators=(",", ":"), default=_jsonable).encode()
+        return b"".join((_MAGIC, struct.pack("<I", len(header)), header, *parts))
     rendered = batch.details if isinstance(batch.details, RawDetails) else None
     if rendered is None:
         head["details"] = batch.details
@@ -155,28 +160,79 @@ def pack(batch: OpBatch) -> bytes:
     return b"".join((_MAGIC, struct.pack("<I", size), *pieces, *parts))
 
 
+def _templated_columns(d: TemplatedDetails, op: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    yield "d_op", op
+    for k in range(N_INTS):
+        yield f"d_i{k}", d.ints[:, k]
+    for k in range(N_FRAMES):
+        yield f"d_f{k}", d.frames[:, k]
+    yield "d_ln", d.ln
+    yield "d_hlen", d.h_len
+    yield "d_vals", d.vals
+
+
+def _pack_templated(d: TemplatedDetails, metas: list[Any], parts: list[bytes]) -> dict[str, Any]:
+    """Columns of templated details (appended to ``metas``/``parts``) and the header
+    entry with the templates they use."""
+    used = np.unique(d.op)
+    templates, remap = d.templates.subset(used)
+    for name, arr in _templated_columns(d, remap[d.op]):
+        meta, raw = _pack_int(np.asarray(arr, dtype=np.int64))
+        meta["len"] = len(arr)
+        metas.append((name, meta, len(raw)))
+        parts.append(raw)
+    return {
+        "seg_at": templates.seg_at.ravel().tolist(),
+        "sg": templates.sg.ravel().tolist(),
+        "text": templates.text[: int(templates.sg[:, 1].sum())].tobytes().decode("ascii"),
+    }
+
+
+def _unpack_templated(head: dict[str, Any], cols: dict[str, np.ndarray]) -> TemplatedDetails:
+    text = head["text"].encode("ascii")
+    templates = Templates(
+        np.asarray(head["seg_at"], np.int64).reshape(-1, 2),
+        np.asarray(head["sg"], np.int64).reshape(-1, 4),
+        np.frombuffer(text or b" ", np.uint8),
+        -1,
+    )
+    return TemplatedDetails(
+        templates,
+        cols.pop("d_op"),
+        np.stack([cols.pop(f"d_i{k}") for k in range(N_INTS)], axis=1),
+        np.stack([cols.pop(f"d_f{k}") for k in range(N_FRAMES)], axis=1),
+        cols.pop("d_ln"),
+        cols.pop("d_hlen"),
+        cols.pop("d_vals"),
+    )
+
+
 class LazyDetails(list[dict[str, Any]]):
     """Details parsed from their JSON only when first read: detectors and filters that
     look at the integer columns alone never pay for parsing them (for S7comm, CIP or DNP3
     that is most of a chunk's size)."""
 
-    def __init__(self, raw: bytes, count: int) -> None:
+    def __init__(self, raw: bytes | Callable[[], bytes], count: int) -> None:
         super().__init__()
-        self._raw: bytes | None = raw
+        self._src: bytes | Callable[[], bytes] | None = raw  # None once parsed
         self._count = count
 
     @property
     def raw(self) -> bytes | None:
-        """The JSON text while not yet parsed (cheap substring checks), else None."""
-        return self._raw
+        """The JSON text (a list) while not yet parsed (cheap substring checks), else
+        None. Templated details are rendered here, on first use."""
+        if callable(self._src):
+            self._src = self._src()
+        return self._src
 
     def _load(self) -> None:
-        if self._raw is not None:
-            raw, self._raw = self._raw, None
+        raw = self.raw
+        if raw is not None:
+            self._src = None
             super().extend(json.loads(raw))
 
     def __len__(self) -> int:
-        return self._count if self._raw is not None else super().__len__()
+        return self._count if self._src is not None else super().__len__()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._load()
@@ -218,6 +274,13 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
         pos += size
         cols[name] = _unpack_int(meta, raw, meta.get("len", n))
     ragged = {name: (cols.pop(name + "_off"), cols.pop(name + "_flat")) for name in RAGGED_COLUMNS}
+    if "templates" in header:
+        templated = _unpack_templated(header["templates"], cols)
+        render: Callable[[], bytes] = lambda: b"[" + templated.render() + b"]"  # noqa: E731
+        lazy = LazyDetails(render, len(templated))
+        if not lazy_details:
+            lazy._load()
+        header["details"] = lazy
     for name in INT_COLUMNS:  # a column added after the chunk was written reads as NULL
         cols.setdefault(name, np.full(n, NULL, np.int64))
     return OpBatch(
@@ -347,7 +410,15 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
     details: list[dict[str, Any]] = []
     rendered: list[bytes | memoryview] = []  # instead of ``details`` once one is pre-rendered
     rendered_count = 0
-    raw = any(isinstance(b.details, RawDetails) for b in batches)
+    # Templated details of one store stay templated; mixed with anything else they are
+    # rendered (a conversation's first operations, from the per-packet path, for one).
+    templated = [b.details for b in batches if isinstance(b.details, TemplatedDetails)]
+    merged = None
+    if templated and all(
+        isinstance(b.details, TemplatedDetails) or not len(b.details) for b in batches
+    ):
+        merged = TemplatedDetails.merge(templated)
+    raw = any(isinstance(b.details, RawDetails | TemplatedDetails) for b in batches)
     base = 0
     for b in batches:
         n = len(b)
@@ -363,9 +434,14 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
             packed, flat = b.ragged[r]
             ragged_parts[r].append((packed[: n + 1], packed[n + 1 :], flat))
         detail_index.append(b.detail_index + base)
-        if isinstance(b.details, RawDetails):
+        if merged is not None:
+            pass
+        elif isinstance(b.details, RawDetails):
             if b.details.objects:
                 rendered.append(b.details.data)
+        elif isinstance(b.details, TemplatedDetails):
+            if len(b.details):
+                rendered.append(b.details.render())
         elif raw:
             rendered += [
                 json.dumps(d, separators=(",", ":"), default=_jsonable).encode() for d in b.details
@@ -392,5 +468,11 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
         exceptions=list(excs),
         ragged=ragged,
         detail_index=np.concatenate(detail_index),
-        details=RawDetails(b",".join(rendered), rendered_count) if raw else details,
+        details=(
+            merged
+            if merged is not None
+            else RawDetails(b",".join(rendered), rendered_count)
+            if raw
+            else details
+        ),
     )

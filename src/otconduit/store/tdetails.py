@@ -1,0 +1,202 @@
+"""Operation details kept as template + holes instead of JSON text.
+
+The bulk paths know each operation's detail as a template (JSON text with holes, learned
+once per transaction shape) plus the hole values of its transaction. Rendering that to
+text for every operation costs more than decoding it, and the text is most of what is
+stored (about 450 bytes per CIP operation). So the bulk path hands over, per operation
+with a detail: its template operation, its integer and frame holes and its list holes;
+a chunk stores those as packed columns with the templates it uses, and the JSON is
+rendered only when someone reads the details (:class:`~otconduit.store.opchunks.LazyDetails`).
+
+The text rendered here is byte for byte what the bulk path used to store: the same
+compiled renderer writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+N_INTS = 8  # integer holes per transaction (kernels_tx.N_INTS)
+N_FRAMES = 3  # messages per transaction (kernels_tx.MAX_MSGS)
+
+
+def _prefix(counts: np.ndarray) -> np.ndarray:
+    """Start of each run given run lengths (exclusive cumulative sum)."""
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+class Templates:
+    """Detail templates: per template operation its segments (``seg_at``: first, count
+    into ``sg``; ``sg`` rows: text offset, text length, hole kind, hole index) and the
+    static text. Shared by reference: a lane's store only ever appends to them."""
+
+    __slots__ = ("owner", "seg_at", "sg", "text")
+
+    def __init__(self, seg_at: np.ndarray, sg: np.ndarray, text: np.ndarray, owner: int) -> None:
+        self.seg_at = seg_at
+        self.sg = sg
+        self.text = text
+        self.owner = owner  # id of the store they come from: only its own snapshots merge
+
+    def subset(self, used: np.ndarray) -> tuple[Templates, np.ndarray]:
+        """Only the template operations ``used`` (sorted, unique), renumbered from 0;
+        returns them and the old -> new index map (-1 where unused)."""
+        remap = np.full(len(self.seg_at), -1, np.int64)
+        remap[used] = np.arange(len(used))
+        seg_at = np.zeros((len(used), 2), np.int64)
+        sg_rows: list[np.ndarray] = []
+        text = bytearray()
+        nseg = 0
+        for k, u in enumerate(used.tolist()):
+            first, count = (int(x) for x in self.seg_at[u])
+            rows = self.sg[first : first + count].copy()
+            for r in rows:
+                off, ln = int(r[0]), int(r[1])
+                r[0] = len(text)
+                text += self.text[off : off + ln].tobytes()
+            seg_at[k] = (nseg, count)
+            nseg += count
+            sg_rows.append(rows)
+        sg = np.concatenate(sg_rows) if sg_rows else np.zeros((0, 4), np.int64)
+        return Templates(seg_at, sg, np.frombuffer(bytes(text) or b" ", np.uint8), -1), remap
+
+
+class TemplatedDetails(list[dict[str, Any]]):
+    """Details of ``len(op)`` operations, not rendered yet. Per operation: ``op`` (its
+    template operation in ``templates``), ``ints`` (n x 8 integer holes), ``frames``
+    (n x 3 frame holes) and ``ln`` (how many list holes); list holes in order:
+    ``h_len`` (their lengths) and ``vals`` (their values, flat).
+
+    Like :class:`~otconduit.store.opchunks.RawDetails` this is write-side only:
+    iterating raises; :meth:`render` gives the text."""
+
+    def __init__(
+        self,
+        templates: Templates,
+        op: np.ndarray,
+        ints: np.ndarray,
+        frames: np.ndarray,
+        ln: np.ndarray,
+        h_len: np.ndarray,
+        vals: np.ndarray,
+    ) -> None:
+        super().__init__()
+        self.templates = templates
+        self.op = op
+        self.ints = ints
+        self.frames = frames
+        self.ln = ln
+        self.h_len = h_len
+        self.vals = vals
+
+    def __len__(self) -> int:
+        return len(self.op)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        raise TypeError("templated details: render() or unpack() them to read them")
+
+    def split(self, bounds: Sequence[int]) -> list[TemplatedDetails]:
+        """Operations ``bounds[k]..bounds[k+1]-1`` for each k, each self-contained
+        (with its own list holes)."""
+        hs = _prefix(self.ln)
+        vs = _prefix(self.h_len)
+        out = []
+        for lo, hi in pairwise(bounds):
+            h_lo, h_hi = int(hs[lo]), int(hs[hi])
+            out.append(
+                TemplatedDetails(
+                    self.templates,
+                    self.op[lo:hi],
+                    self.ints[lo:hi],
+                    self.frames[lo:hi],
+                    self.ln[lo:hi],
+                    self.h_len[h_lo:h_hi],
+                    self.vals[int(vs[h_lo]) : int(vs[h_hi])],
+                )
+            )
+        return out
+
+    def render(self) -> bytes:
+        """The details as JSON objects joined by commas (the RawDetails text)."""
+        n = len(self.op)
+        if n == 0:
+            return b""
+        from otconduit.analysis import kernels_tx as K  # the renderer the bulk path uses
+
+        t = self.templates
+        xo = np.zeros((n, K.X_FIELDS), np.int64)
+        xo[:, K.X_INT : K.X_INT + N_INTS] = self.ints
+        for k in range(N_FRAMES):
+            xo[:, K.X_F + 2 * k] = self.frames[:, k]
+        xo[:, K.X_LH] = _prefix(self.ln)[:-1]
+        xo[:, K.X_LN] = self.ln
+        lh = np.stack([_prefix(self.h_len)[:-1], self.h_len], axis=1).astype(np.int64)
+        if not len(lh):
+            lh = np.zeros((1, 2), np.int64)
+        rows = np.stack([np.arange(n, dtype=np.int64), self.op], axis=1)
+        has = np.ones(len(t.seg_at), np.int64)
+        size = int(sum(int(t.sg[a : a + c, 1].sum()) for a, c in t.seg_at.tolist()) or 64)
+        size = size * 2 + 32 * n + 24 * len(self.vals) + 256
+        offs = np.zeros(n + 1, np.int64)
+        vals = self.vals if len(self.vals) else np.zeros(1, np.int64)
+        while True:
+            out = np.empty(size, np.uint8)
+            end = K.render_details(rows, t.seg_at, has, t.sg, t.text, xo, lh, vals, out, offs)
+            if end >= 0:
+                return out[: max(end - 1, 0)].tobytes()  # without the last comma
+            size *= 4
+
+    @staticmethod
+    def merge(parts: Sequence[TemplatedDetails]) -> TemplatedDetails | None:
+        """One object for several of one store's snapshots (the newest holds every
+        template the older ones use); None when they come from different stores."""
+        owners = {p.templates.owner for p in parts}
+        if len(owners) != 1 or -1 in owners:
+            return None
+        newest = max((p.templates for p in parts), key=lambda t: len(t.seg_at))
+        return TemplatedDetails(
+            newest,
+            np.concatenate([p.op for p in parts]),
+            np.concatenate([p.ints for p in parts]),
+            np.concatenate([p.frames for p in parts]),
+            np.concatenate([p.ln for p in parts]),
+            np.concatenate([p.h_len for p in parts]),
+            np.concatenate([p.vals for p in parts]),
+        )
+
+
+def gather(
+    templates: Templates,
+    op: np.ndarray,
+    x: np.ndarray,
+    xo: np.ndarray,
+    lh: np.ndarray,
+    lv: np.ndarray,
+    x_int: int,
+    x_f: int,
+    x_lh: int,
+    x_ln: int,
+) -> TemplatedDetails:
+    """Details of operations with template operation ``op`` of transactions ``x`` (rows
+    of the kernel's ``xo``, list holes in ``lh``/``lv``), copied out of the block."""
+    ints = xo[x, x_int : x_int + N_INTS]
+    frames = xo[x][:, x_f : x_f + 2 * N_FRAMES : 2]
+    ln = xo[x, x_ln]
+    first = xo[x, x_lh]
+    total = int(ln.sum())
+    # list-hole rows of each operation's transaction, in order
+    rows = np.repeat(first - _prefix(ln)[:-1], ln) + np.arange(total, dtype=np.int64)
+    h_len = lh[rows, 1] if total else np.zeros(0, np.int64)
+    starts = lh[rows, 0] if total else np.zeros(0, np.int64)
+    nv = int(h_len.sum())
+    idx = np.repeat(starts - _prefix(h_len)[:-1], h_len) + np.arange(nv, dtype=np.int64)
+    vals = lv[idx] if nv else np.zeros(0, np.int64)
+    return TemplatedDetails(
+        templates, op.astype(np.int64), ints, frames, ln.astype(np.int64), h_len, vals
+    )

@@ -1,0 +1,147 @@
+"""Templated details: stored as template + holes, read back as the JSON they stand for."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from otconduit.analysis import kernels_tx as K
+from otconduit.model import OpClass, Operation, OpStatus
+from otconduit.store.opchunks import (
+    NULL,
+    OpBatch,
+    RawDetails,
+    concat,
+    from_operations,
+    pack,
+    ragged_from_arrays,
+    unpack,
+)
+from otconduit.store.tdetails import TemplatedDetails, Templates
+
+# Two template operations, written the way the lane store writes them:
+#   0: {"a":<int 0>,"l":<list 0>,"f":<frame 1>}
+#   1: {"svc":"Read Tag","ctx":<hex 1>,"n":<int 3>}
+_PIECES = [
+    [('{"a":', K.H_INT, 0), (',"l":', K.H_LIST, 0), (',"f":', K.H_FRAME, 1), ("}", K.H_END, 0)],
+    [('{"svc":"Read Tag","ctx":', K.H_HEX, 1), (',"n":', K.H_INT, 3), ("}", K.H_END, 0)],
+]
+
+
+def _templates(owner: int = 7, upto: int = 2) -> Templates:
+    seg_at, sg, text = [], [], b""
+    for pieces in _PIECES[:upto]:
+        seg_at.append((len(sg), len(pieces)))
+        for t, kind, idx in pieces:
+            sg.append((len(text), len(t), kind, idx))
+            text += t.encode()
+    return Templates(
+        np.array(seg_at, np.int64), np.array(sg, np.int64), np.frombuffer(text, np.uint8), owner
+    )
+
+
+def _expected(op: int, ints: list[int], frames: list[int], lists: list[list[int]]) -> dict:
+    if op == 0:
+        return {"a": ints[0], "l": lists[0], "f": frames[1]}
+    return {"svc": "Read Tag", "ctx": bytes(lists[1]).hex(), "n": ints[3]}
+
+
+op_strategy = st.tuples(
+    st.integers(0, 1),
+    st.lists(st.integers(-(2**40), 2**40), min_size=8, max_size=8),
+    st.lists(st.integers(0, 2**31), min_size=3, max_size=3),
+    st.lists(st.lists(st.integers(0, 255), max_size=6), min_size=2, max_size=3),
+)
+
+
+def _details(items: list[Any], templates: Templates) -> TemplatedDetails:
+    ops = np.array([i[0] for i in items] or [], np.int64)
+    ints = np.array([i[1] for i in items], np.int64).reshape(-1, 8)
+    frames = np.array([i[2] for i in items], np.int64).reshape(-1, 3)
+    ln = np.array([len(i[3]) for i in items], np.int64)
+    holes = [h for i in items for h in i[3]]
+    h_len = np.array([len(h) for h in holes], np.int64)
+    vals = np.array([v for h in holes for v in h], np.int64)
+    return TemplatedDetails(templates, ops, ints, frames, ln, h_len, vals)
+
+
+def _batch(n: int, details: Any, detail_index: list[int]) -> OpBatch:
+    ints = {c: np.full(n, NULL, np.int64) for c in ("ts", "src_port", "function_code")}
+    ints["ts"] = np.arange(n, dtype=np.int64) + 1000
+    base = from_operations([])
+    ints = {c: ints.get(c, np.full(n, NULL, np.int64)) for c in base.ints}
+    empty = ragged_from_arrays(np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.ones(n))
+    return OpBatch(
+        ints=ints,
+        names=[],
+        exceptions=[],
+        ragged={"values": empty, "response_values": empty},
+        detail_index=np.array(detail_index, np.int64),
+        details=details,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(op_strategy, max_size=12), st.booleans())
+def test_round_trip_renders_the_json_each_template_stands_for(items: list[Any], lazy: bool) -> None:
+    want = [_expected(*i) for i in items]
+    det = _details(items, _templates())
+    assert json.loads(b"[" + det.render() + b"]") == want
+    back = unpack(pack(_batch(len(items), det, list(range(len(items))))), lazy_details=lazy)
+    assert list(back.details) == want and len(back.details) == len(items)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(op_strategy, min_size=1, max_size=12), st.data())
+def test_split_parts_render_their_own_operations(items: list[Any], data: Any) -> None:
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(items)), max_size=3)))
+    bounds = [0, *cuts, len(items)]
+    parts = _details(items, _templates()).split(bounds)
+    for (lo, hi), part in zip(pairwise(bounds), parts, strict=True):
+        got = json.loads(b"[" + part.render() + b"]")
+        assert got == [_expected(*i) for i in items[lo:hi]]
+
+
+def test_snapshots_of_one_store_stay_templated_when_joined() -> None:
+    a_items = [(0, [1] * 8, [10, 11, 12], [[1, 2], [3]])]
+    b_items = [(1, [0, 0, 0, 42, 0, 0, 0, 0], [20, 21, 22], [[], [0xAB, 0x01]])]
+    a = _batch(1, _details(a_items, _templates(upto=1)), [0])  # older snapshot: 1 template
+    b = _batch(1, _details(b_items, _templates(upto=2)), [0])
+    joined = concat([a, b])
+    assert isinstance(joined.details, TemplatedDetails)
+    back = unpack(pack(joined))
+    assert list(back.details) == [
+        {"a": 1, "l": [1, 2], "f": 11},
+        {"svc": "Read Tag", "ctx": "ab01", "n": 42},
+    ]
+    assert back.detail_index.tolist() == [0, 1]
+
+
+def test_joined_with_written_out_details_they_are_rendered() -> None:
+    ops = [
+        Operation(
+            ts_ns=5, protocol="enip", src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2",
+            dst_port=44818, operation=OpClass.SESSION, function="Register Session",
+            function_code=0x65, status=OpStatus.OK, detail={"session_handle": 4096},
+        )
+    ]  # fmt: skip
+    slow = from_operations(ops)
+    fast = _batch(2, _details([(0, [9] * 8, [1, 2, 3], [[7], []])], _templates()), [1])
+    joined = concat([slow, fast])
+    assert isinstance(joined.details, RawDetails)
+    back = unpack(pack(joined))
+    assert list(back.details) == [{"session_handle": 4096}, {"a": 9, "l": [7], "f": 2}]
+    assert back.detail_index.tolist() == [0, 2]
+
+
+def test_other_stores_are_never_mixed() -> None:
+    a = _details([(0, [1] * 8, [1, 2, 3], [[1], []])], _templates(owner=1))
+    b = _details([(0, [2] * 8, [1, 2, 3], [[2], []])], _templates(owner=2))
+    assert TemplatedDetails.merge([a, b]) is None
+    joined = concat([_batch(1, a, [0]), _batch(1, b, [0])])
+    assert [d["a"] for d in unpack(pack(joined)).details] == [1, 2]
