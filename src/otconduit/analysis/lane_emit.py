@@ -125,6 +125,10 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
         a.flush_operations()
 
 
+KEY_WIDTH = 1 << 24  # template operations per lane stay far below this
+SETTLE_EVERY = 1 << 20  # accumulated (registration, operation) rows before settling early
+
+
 def _account(
     lane: TxLane,
     rid: np.ndarray,
@@ -133,14 +137,31 @@ def _account(
     xo: np.ndarray,
     tab: dict[str, np.ndarray],
 ) -> None:
-    """Counters, behaviour and identity claims, once per (connection, template op)."""
+    """Counters, behaviour and identity claims. Counts per (connection, template op)
+    are only accumulated here; :func:`settle` adds them to the analyzer's counters, once
+    per pair rather than once per pair per block."""
+    uniq, counts = np.unique(rid * KEY_WIDTH + o_of, return_counts=True)
+    lane.acc_keys.append(uniq)
+    lane.acc_counts.append(counts)
+    lane.acc_size += len(uniq)
+    if lane.acc_size >= SETTLE_EVERY:
+        settle(lane)
+    _claims(lane, rid, x_of, xo)
+
+
+def settle(lane: TxLane) -> None:
+    """Add the accumulated operation counts to the analyzer's counters (at the end of
+    a capture, before its records are built, or when the accumulator grows large)."""
+    if not lane.acc_keys:
+        return
+    keys = np.concatenate(lane.acc_keys)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    totals = np.bincount(inv, weights=np.concatenate(lane.acc_counts)).astype(np.int64)
+    lane.acc_keys, lane.acc_counts, lane.acc_size = [], [], 0
     a = lane.a
-    width = len(tab["role"])
-    key = rid * width + o_of
-    uniq, counts = np.unique(key, return_counts=True)
     ops = lane.store.protocol_ops
-    for k, cnt_ in zip(uniq.tolist(), counts.tolist(), strict=True):
-        r, o = divmod(k, width)
+    for k, cnt_ in zip(uniq.tolist(), totals.tolist(), strict=True):
+        r, o = divmod(k, KEY_WIDTH)
         op = ops[o]
         conv_id = lane.rid_conv[r]
         ckey = lane.conv_keys[conv_id]
@@ -161,10 +182,19 @@ def _account(
                 b.operations_sent += cnt_
                 b.servers_polled.add(dst)
                 b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + cnt_
-    pairs = np.unique(rid * (len(lane.store.claims) + 1) + xo[x_of, T.X_TMPL])
-    for r, t in zip(*np.divmod(pairs, len(lane.store.claims) + 1), strict=True):
-        if not lane.store.claims[t]:
-            continue
+
+
+def _claims(lane: TxLane, rid: np.ndarray, x_of: np.ndarray, xo: np.ndarray) -> None:
+    """Identity claims of the templates, once per (conversation, template)."""
+    a = lane.a
+    tmpl = xo[x_of, T.X_TMPL]
+    with_claims = np.fromiter((bool(c) for c in lane.store.claims), bool, len(lane.store.claims))
+    keep = with_claims[tmpl]
+    if not keep.any():
+        return
+    width = len(lane.store.claims) + 1
+    pairs = np.unique(rid[keep] * width + tmpl[keep])
+    for r, t in zip(*np.divmod(pairs, width), strict=True):
         conv_id = int(lane.rid_conv[r])
         if (conv_id, t) in lane.claimed:
             continue

@@ -27,7 +27,7 @@ from otconduit.analysis import kernels as _kernels
 from otconduit.analysis import kernels_tx as _ktx
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.engine import Analyzer
-from otconduit.analysis.lane_emit import emit
+from otconduit.analysis.lane_emit import emit, settle
 from otconduit.analysis.templates import (
     ClaimTemplate,
     Hole,
@@ -120,6 +120,11 @@ class TxLane:
         self.rids = 0
         self.conv_keys: dict[int, tuple[str, str, str, int, int, str]] = {}
         self.claimed: set[tuple[int, int]] = set()  # (conversation, template) claims made
+        # Operations per (registration, template operation), counted per block and added
+        # to the analyzer's counters in one go (see lane_emit.settle).
+        self.acc_keys: list[np.ndarray] = []
+        self.acc_counts: list[np.ndarray] = []
+        self.acc_size = 0
         self.tx_bulk = 0
         self.st = np.zeros((0, T.N_FIELDS), np.int64)
         self.qm = np.zeros((0, T.MAX_KEPT, T.Q_FIELDS), np.int64)
@@ -303,6 +308,7 @@ class TxLane:
     def close(self) -> None:
         for s in list(self.active):
             self.handover(s)
+        settle(self)
 
     # -- blocks --------------------------------------------------------------------------
     def begin_block(self, n: int, payload: int) -> dict[str, Any]:

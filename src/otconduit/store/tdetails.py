@@ -185,10 +185,11 @@ def gather(
 ) -> TemplatedDetails:
     """Details of operations with template operation ``op`` of transactions ``x`` (rows
     of the kernel's ``xo``, list holes in ``lh``/``lv``), copied out of the block."""
-    ints = xo[x, x_int : x_int + N_INTS]
-    frames = xo[x][:, x_f : x_f + 2 * N_FRAMES : 2]
-    ln = xo[x, x_ln]
-    first = xo[x, x_lh]
+    rows_x = xo[x]  # one copy of the rows; the columns below are views of it
+    ints = rows_x[:, x_int : x_int + N_INTS]
+    frames = rows_x[:, x_f : x_f + 2 * N_FRAMES : 2]
+    ln = rows_x[:, x_ln]
+    first = rows_x[:, x_lh]
     total = int(ln.sum())
     # list-hole rows of each operation's transaction, in order
     rows = np.repeat(first - _prefix(ln)[:-1], ln) + np.arange(total, dtype=np.int64)
