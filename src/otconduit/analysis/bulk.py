@@ -22,7 +22,7 @@ import numpy as np
 from otconduit.analysis import kernel_cache
 from otconduit.analysis import kernels as _kernels
 from otconduit.analysis.connections import TcpConnection
-from otconduit.analysis.engine import OPS_BATCH, Analyzer
+from otconduit.analysis.engine import Analyzer
 from otconduit.analysis.lane_dnp3 import Dnp3Lane
 from otconduit.analysis.lane_enip import EnipLane
 from otconduit.analysis.lane_s7 import S7Lane
@@ -591,7 +591,6 @@ class BulkPath:
         is_exc = status == K.STATUS_EXCEPTION
         n_exc = int(np.count_nonzero(is_exc))
         a.operations += n
-        a.ops_pending_count += n
         a.ops_by_status[OpStatus.EXCEPTION] += n_exc
         a.ops_by_status[OpStatus.OK] += n - n_exc
         fn_index = _FN_INDEX[fc]
@@ -638,13 +637,13 @@ class BulkPath:
                 exceptions=exc_names,
                 ragged={"values": vals.slice(lo, hi), "response_values": rvals.slice(lo, hi)},
             )
-            a.batches_pending.append((conv_id, batch))
+            a.add_batch(conv_id, batch)
             counts = np.bincount(fn_index[sl], minlength=len(_FN_NAMES))
             funcs = a.conv_functions.setdefault(ckey, Counter())
             for k in np.flatnonzero(counts).tolist():
                 funcs[_FN_NAMES[k]] += int(counts[k])
             self._behaviour(ckey, fc[sl], c["unit"][sl])
-        if a.ops_pending_count >= OPS_BATCH:
+        if a.flush_due:
             a.flush_operations()
 
     def _behaviour(

@@ -42,7 +42,9 @@ from otconduit.store.tdetails import TemplatedDetails
 from otconduit.store.writer import ChunkWriter
 
 MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
-OPS_BATCH = 32_768
+OPS_BATCH = 32_768  # operations between looks for conversations ready to be stored
+CHUNK_MIN_OPS = 2048  # a conversation's operations wait until a chunk holds this many
+MAX_PENDING_OPS = 131_072  # ... unless this many wait in all: then every one is stored
 SWEEP_EVERY = 4096  # packets between looks for connections to fold
 LINGER_NS = 2_000_000_000  # a finished connection's last ACKs arrive within this
 IDLE_NS = 3600 * 1_000_000_000  # a connection silent this long is folded (and re-opened)
@@ -91,8 +93,10 @@ class Analyzer:
         self.conv_ids: dict[tuple[str, str, str, int, int, str], int] = {}
         # per conversation id: operations and whether each runs server -> client
         self.ops_pending: dict[int, tuple[list[Operation], list[int]]] = {}
-        self.batches_pending: list[tuple[int, OpBatch]] = []  # from the bulk path
+        self.batches_pending: dict[int, list[OpBatch]] = {}  # from the bulk path
+        self.pending_per_conv: Counter[int] = Counter()
         self.ops_pending_count = 0
+        self.flush_at = OPS_BATCH
         self.problems: list[tuple[int | None, str, str | None, str, str | None, str | None]] = []
         self.problem_counts: Counter[tuple[str, str]] = Counter()
         self.packets = 0
@@ -378,17 +382,39 @@ class Analyzer:
             pending = self.ops_pending[conv_id] = ([], [])
         pending[0].append(op)
         pending[1].append(0 if op.src_ip == conn.client_ip else 1)
+        self.pending_per_conv[conv_id] += 1
         self.ops_pending_count += 1
-        if self.ops_pending_count >= OPS_BATCH:
+        if self.ops_pending_count >= self.flush_at:
             self.flush_operations()
 
-    def flush_operations(self) -> None:
+    def add_batch(self, conv_id: int, batch: OpBatch) -> None:
+        """Operations of one conversation from the bulk path (stored by
+        :meth:`flush_operations`, which the caller runs when ``flush_due``)."""
+        self.batches_pending.setdefault(conv_id, []).append(batch)
+        n = len(batch)
+        self.pending_per_conv[conv_id] += n
+        self.ops_pending_count += n
+
+    @property
+    def flush_due(self) -> bool:
+        return self.ops_pending_count >= self.flush_at
+
+    def flush_operations(self, *, final: bool = False) -> None:
         """Column-pack pending operations per conversation and write them in one go
-        (on the writer thread when there is one)."""
-        slow_ops, fast_batches = self.ops_pending, self.batches_pending
-        self.ops_pending = {}
-        self.batches_pending = []
-        self.ops_pending_count = 0
+        (on the writer thread when there is one). A conversation's operations wait until
+        they fill a chunk of ``CHUNK_MIN_OPS`` (fewer, larger chunks: less to pack, to
+        store and to read back), unless ``final`` or too many wait in all."""
+        everything = final or self.ops_pending_count >= MAX_PENDING_OPS
+        ready = [
+            cid for cid, n in self.pending_per_conv.items() if everything or n >= CHUNK_MIN_OPS
+        ]
+        slow_ops = {cid: self.ops_pending.pop(cid) for cid in ready if cid in self.ops_pending}
+        fast_batches = {
+            cid: self.batches_pending.pop(cid) for cid in ready if cid in self.batches_pending
+        }
+        for cid in ready:
+            self.ops_pending_count -= self.pending_per_conv.pop(cid)
+        self.flush_at = self.ops_pending_count + OPS_BATCH
         if not slow_ops and not fast_batches:
             return
 
@@ -396,8 +422,8 @@ class Analyzer:
             parts: dict[int, list[OpBatch]] = {}
             for cid, (ops, rev) in slow_ops.items():
                 parts.setdefault(cid, []).append(from_operations(ops, rev))
-            for cid, batch in fast_batches:
-                parts.setdefault(cid, []).append(batch)
+            for cid, batches in fast_batches.items():
+                parts.setdefault(cid, []).extend(batches)
             out = []
             for cid, batches in parts.items():
                 # Templated details (bulk path) joined with written-out ones (per-packet
@@ -657,7 +683,7 @@ class Analyzer:
     def finish(self, report: ReadReport) -> dict[str, Any]:
         """Close every connection, write the aggregates and mark the capture finished."""
         conversations = self._conversation_records()  # folds every open connection
-        self.flush_operations()
+        self.flush_operations(final=True)
         if self.writer is not None:
             self.writer.close()  # every operation is stored before the capture is complete
             self.writer = None

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from otconduit.analysis import kernels_tx as _ktx
-from otconduit.analysis.engine import OPS_BATCH
 from otconduit.inventory.roles import Behaviour
 from otconduit.store.opchunks import (
     INT_COLUMNS,
@@ -84,7 +83,7 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
         lv,
         flat,
     )
-    flat = flat[:v_n]
+    flat = flat[:v_n].copy()  # batches wait in memory: keep only what they use
     # Details stay template + holes (rendered when read): see otconduit.store.tdetails.
     has_detail = tab["has_detail"][o_of] == 1
     det = np.flatnonzero(has_detail)
@@ -117,11 +116,10 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
             detail_index=det_rows.astype(np.int64),
             details=details,
         )
-        a.batches_pending.append((int(conv[lo]), batch))
+        a.add_batch(int(conv[lo]), batch)
     _account(lane, rid, o_of, x_of, xo, tab)
     a.operations += n
-    a.ops_pending_count += n
-    if a.ops_pending_count >= OPS_BATCH:
+    if a.flush_due:
         a.flush_operations()
 
 
