@@ -48,6 +48,7 @@ from otconduit.analysis.kernels_tx import (
     commit,
     compact,
     keep,
+    listed,
     make_slow,
     pick,
     restore,
@@ -367,27 +368,12 @@ def dnp3_pass(
     sv_cnt = np.zeros(len(cnt), np.int64)
     frag = np.empty(RAW_BYTES, np.uint8)
     for i in range(lo, hi):
+        if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
+            continue  # taken already, unreadable, or another protocol's
         s, d, verdict = admit(
-            i,
-            done,
-            ok,
-            src,
-            dst,
-            sport,
-            dport,
-            vlan,
-            seq,
-            flags,
-            plen,
-            smac,
-            dmac,
-            tk1,
-            tk2,
-            tv,
-            st,
-            ports,
-            ts,
-        )
+            src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], plen[i],
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+        )  # fmt: skip
         if verdict != TAKE:
             if verdict == SLOW:
                 make_slow(st, s, slowed, cnt)

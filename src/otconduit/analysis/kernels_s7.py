@@ -45,6 +45,7 @@ from otconduit.analysis.kernels_tx import (
     compact,
     find,
     keep,
+    listed,
     make_slow,
     pick,
     put_list,
@@ -224,27 +225,12 @@ def s7_pass(
     sv_qm = np.zeros((qm.shape[1], qm.shape[2]), np.int64)
     sv_cnt = np.zeros(len(cnt), np.int64)
     for i in range(lo, hi):
+        if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
+            continue  # taken already, unreadable, or another protocol's
         s, d, verdict = admit(
-            i,
-            done,
-            ok,
-            src,
-            dst,
-            sport,
-            dport,
-            vlan,
-            seq,
-            flags,
-            plen,
-            smac,
-            dmac,
-            tk1,
-            tk2,
-            tv,
-            st,
-            ports,
-            ts,
-        )
+            src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], plen[i],
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+        )  # fmt: skip
         if verdict != TAKE:
             if verdict == SLOW:
                 make_slow(st, s, slowed, cnt)
