@@ -492,6 +492,42 @@ def render_details(rows, to_seg, has_detail, sg, text, xo, lh, lv, out, offs):
 
 
 @njit(cache=True, nogil=True)
+def gather_holes(x, xo, lh, lv, ints, frames, ln):
+    """Copy the holes of transactions ``x`` (rows of ``xo``) out of the block: integer
+    and frame holes into ``ints``/``frames``, list-hole counts into ``ln``; returns the
+    list holes' lengths and their values, flat (see ``store.tdetails``)."""
+    nh = 0
+    nv = 0
+    for j in range(len(x)):
+        r = x[j]
+        for k in range(N_INTS):
+            ints[j, k] = xo[r, X_INT + k]
+        for k in range(MAX_MSGS):
+            frames[j, k] = xo[r, X_F + 2 * k]
+        c = xo[r, X_LN]
+        ln[j] = c
+        for m in range(c):
+            nv += lh[xo[r, X_LH] + m, 1]
+        nh += c
+    h_len = np.empty(nh, np.int64)
+    vals = np.empty(nv, np.int64)
+    h = 0
+    v = 0
+    for j in range(len(x)):
+        r = x[j]
+        for m in range(ln[j]):
+            row = xo[r, X_LH] + m
+            size = lh[row, 1]
+            base = lh[row, 0]
+            h_len[h] = size
+            h += 1
+            for q in range(size):
+                vals[v] = lv[base + q]
+                v += 1
+    return h_len, vals
+
+
+@njit(cache=True, nogil=True)
 def gather_lists(src_kind, src_idx, static_off, static_len, static_pool, xrow, xo, lh, lv, out):
     """Ragged ``values`` column: per operation j either none (``src_kind`` 0), a static
     list (1: ``static_pool[static_off[j]:][:static_len[j]]``) or list hole ``src_idx[j]``

@@ -19,7 +19,7 @@ from otconduit.store.opchunks import (
     OpBatch,
     ragged_from_arrays,
 )
-from otconduit.store.tdetails import Templates, gather
+from otconduit.store.tdetails import N_FRAMES, N_INTS, TemplatedDetails, Templates
 
 if TYPE_CHECKING:
     from otconduit.analysis.lanes import TxLane
@@ -88,7 +88,7 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     has_detail = tab["has_detail"][o_of] == 1
     det = np.flatnonzero(has_detail)
     templates = Templates(tab["seg_at"], tab["sg"], tab["text"], id(lane.store))
-    every = gather(templates, o_of[det], x_of[det], xo, lh, lv, T.X_INT, T.X_F, T.X_LH, T.X_LN)
+    every = _details(templates, o_of[det], x_of[det], xo, lh, lv)
     names, excs = list(lane.store.names), list(lane.store.exceptions)
     cuts = np.flatnonzero(np.diff(conv)) + 1
     bounds = [0, *cuts.tolist(), n]
@@ -121,6 +121,24 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     a.operations += n
     if a.flush_due:
         a.flush_operations()
+
+
+def _details(
+    templates: Templates,
+    op: np.ndarray,
+    x: np.ndarray,
+    xo: np.ndarray,
+    lh: np.ndarray,
+    lv: np.ndarray,
+) -> TemplatedDetails:
+    """Details of operations with template operation ``op`` of transactions ``x``,
+    their holes copied out of the block (which the next block reuses)."""
+    n = len(x)
+    ints = np.empty((n, N_INTS), np.int64)
+    frames = np.empty((n, N_FRAMES), np.int64)
+    ln = np.empty(n, np.int64)
+    h_len, vals = T.gather_holes(x, xo, lh, lv, ints, frames, ln)
+    return TemplatedDetails(templates, op.astype(np.int64), ints, frames, ln, h_len, vals)
 
 
 KEY_WIDTH = 1 << 24  # template operations per lane stay far below this

@@ -169,35 +169,3 @@ class TemplatedDetails(list[dict[str, Any]]):
             np.concatenate([p.h_len for p in parts]),
             np.concatenate([p.vals for p in parts]),
         )
-
-
-def gather(
-    templates: Templates,
-    op: np.ndarray,
-    x: np.ndarray,
-    xo: np.ndarray,
-    lh: np.ndarray,
-    lv: np.ndarray,
-    x_int: int,
-    x_f: int,
-    x_lh: int,
-    x_ln: int,
-) -> TemplatedDetails:
-    """Details of operations with template operation ``op`` of transactions ``x`` (rows
-    of the kernel's ``xo``, list holes in ``lh``/``lv``), copied out of the block."""
-    rows_x = xo[x]  # one copy of the rows; the columns below are views of it
-    ints = rows_x[:, x_int : x_int + N_INTS]
-    frames = rows_x[:, x_f : x_f + 2 * N_FRAMES : 2]
-    ln = rows_x[:, x_ln]
-    first = rows_x[:, x_lh]
-    total = int(ln.sum())
-    # list-hole rows of each operation's transaction, in order
-    rows = np.repeat(first - _prefix(ln)[:-1], ln) + np.arange(total, dtype=np.int64)
-    h_len = lh[rows, 1] if total else np.zeros(0, np.int64)
-    starts = lh[rows, 0] if total else np.zeros(0, np.int64)
-    nv = int(h_len.sum())
-    idx = np.repeat(starts - _prefix(h_len)[:-1], h_len) + np.arange(nv, dtype=np.int64)
-    vals = lv[idx] if nv else np.zeros(0, np.int64)
-    return TemplatedDetails(
-        templates, op.astype(np.int64), ints, frames, ln.astype(np.int64), h_len, vals
-    )
