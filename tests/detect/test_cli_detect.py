@@ -59,6 +59,18 @@ def test_alert_show_has_runbook_and_techniques(db: Path) -> None:
     assert missing.returncode == 2 and "no alert with id 9999" in missing.stderr
 
 
+def test_user_text_is_printed_as_written(db: Path) -> None:
+    """A comment with rich markup and emoji codes is text: shown verbatim, never a crash."""
+    rows = json.loads(run("alerts", "--db", db, "-f", "json", "--rule", "listen-only").stdout)
+    aid = str(rows[0]["id"])
+    note = "[/] [bold]x[/bold] 00:ab:cd:12 :smile:"
+    res = run("alert", "ack", aid, "--db", db, "--user", "[red]eve", "-m", note)
+    assert res.returncode == 0, res.stderr
+    shown = run("alert", "show", aid, "--db", db)
+    assert shown.returncode == 0, shown.stderr
+    assert note in shown.stdout and "[red]eve" in shown.stdout
+
+
 def test_lifecycle_and_evidence_commands(db: Path, tmp_path: Path) -> None:
     rows = json.loads(run("alerts", "--db", db, "-f", "json", "--rule", "comm-restart").stdout)
     aid = str(rows[0]["id"])

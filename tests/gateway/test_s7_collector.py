@@ -331,6 +331,8 @@ async def test_refused_merged_read_is_split_and_remembered(plc: Plc) -> None:
         {"path": "p/beyond", "address": "DB1.DBW100", "type": "uint16"},  # DB1 has 64 bytes
         {"path": "p/missing", "address": "DB9.DBW0", "type": "uint16"},  # no DB9
     ]
+    for t in tags:  # a loaded machine's pause must not read as an outage (STALE) here
+        t["stale_after"] = 10.0
     async with running(_cfg(plc.port, tags)) as run:
         await run.until(lambda: len(run.latest()) == 3)
         await asyncio.sleep(0.3)

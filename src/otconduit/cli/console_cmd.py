@@ -12,9 +12,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-_err = Console(stderr=True)
-_out = Console()
+_err = Console(stderr=True, emoji=False)
+_out = Console(emoji=False)
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 AuthDbOpt = Annotated[
@@ -36,7 +37,7 @@ user_app = typer.Typer(
 
 
 def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -121,7 +122,7 @@ def console(
     if not ctx.auth.users():
         _err.print(
             f"[yellow]warning:[/] no console users yet: add one with "
-            f"`conduit user add NAME --role admin --db {db}`",
+            f"`conduit user add NAME --role admin --db {escape(str(db))}`",
             highlight=False,
         )
     try:
@@ -130,12 +131,17 @@ def console(
         loopback = host == "localhost"
     if not loopback:
         _err.print(
-            f"[yellow]warning:[/] listening on {host}, not loopback: anyone who can reach it "
-            "gets the login page" + ("" if cert else ", over plain HTTP (use --cert/--key)"),
+            f"[yellow]warning:[/] listening on {escape(host)}, not loopback: anyone who can "
+            "reach it gets the login page"
+            + ("" if cert else ", over plain HTTP (use --cert/--key)"),
             highlight=False,
         )
     scheme = "https" if cert else "http"
-    _err.print(f"Conduit console on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+    _err.print(
+        f"Conduit console on {scheme}://{host}:{port}/ (Ctrl-C stops)",
+        highlight=False,
+        markup=False,
+    )
     app = create_app(settings, console=ctx)
     make_server(app, ctx, host=host, port=port, cert=cert, key=key).run()
 
@@ -180,7 +186,9 @@ def user_add(
             auth.close()
     except AuthError as exc:
         raise _fail(str(exc)) from None
-    _out.print(f"{'updated' if update else 'added'} {user.name} ({user.role}) in {path}")
+    _out.print(
+        f"{'updated' if update else 'added'} {user.name} ({user.role}) in {path}", markup=False
+    )
 
 
 @user_app.command("list")

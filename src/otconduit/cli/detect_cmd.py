@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from otconduit.cli.output import Format, emit, make_console
 from otconduit.store import Store, StoreError
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, emoji=False)
 _out = make_console()
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
@@ -62,7 +63,7 @@ baseline_app = typer.Typer(
 
 
 def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -182,42 +183,52 @@ def alert_show(
     if fmt is not Format.table:
         emit([a], fmt, columns=list(a), console=_out)
         return
-    p = _out.print
-    p(f"[bold]Alert {a['id']}[/] \\[{a['severity']}] {a['title']}  ({a['status']})")
-    p(a["summary"], highlight=False)
-    p(f"rule {a['rule']} - {a['count']} events, {a['first_seen']} .. {a['last_seen']}")
+
+    # Summaries, paths, tag names and comments come from captures and users: printed as
+    # plain text (``t``), never read as markup; only our own headings use markup (``h``).
+    def t(text: str) -> None:
+        _out.print(text, highlight=False, markup=False)
+
+    def h(markup: str) -> None:
+        _out.print(markup, highlight=False)
+
+    h(
+        f"[bold]Alert {a['id']}[/] \\[{escape(str(a['severity']))}] {escape(str(a['title']))}"
+        f"  ({escape(str(a['status']))})"
+    )
+    t(a["summary"])
+    t(f"rule {a['rule']} - {a['count']} events, {a['first_seen']} .. {a['last_seen']}")
     if a["context"]:
-        p(
-            "context: " + ", ".join(f"{k}={v}" for k, v in a["context"].items() if v),
-            highlight=False,
-        )
-    p("[bold]ATT&CK for ICS[/]")
-    for t in a["technique_details"]:
-        p(f"  {t['id']} {t['name']} ({', '.join(t['tactics'])}) {t['url'] or ''}", highlight=False)
-    p("[bold]Evidence[/]")
+        t("context: " + ", ".join(f"{k}={v}" for k, v in a["context"].items() if v))
+    h("[bold]ATT&CK for ICS[/]")
+    for tq in a["technique_details"]:
+        t(f"  {tq['id']} {tq['name']} ({', '.join(tq['tactics'])}) {tq['url'] or ''}")
+    h("[bold]Evidence[/]")
     for e in a["evidence"]:
         frames = ", ".join(map(str, e["frames"][:30]))
-        p(f"  {e['capture']} frames {frames}", highlight=False)
+        t(f"  {e['capture']} frames {frames}")
     for r in a["records"][:5]:
-        p(
+        t(
             f"  {r.get('ts')} {r.get('src_ip')} -> {r.get('dst_ip')} {r.get('protocol')} "
-            f"{r.get('function')} status={r.get('status')}",
-            highlight=False,
+            f"{r.get('function')} status={r.get('status')}"
         )
     rb = a["runbook"]
-    p(f"[bold]Runbook: {rb['title']}[/]")
-    p("  involve: " + "; ".join(rb["involve"]), highlight=False)
-    p("  [bold red]do not:[/]")
-    for s in rb["do_not"]:
-        p(f"    - {s}", highlight=False)
-    p("  IT steps:")
-    for s in rb["it_steps"]:
-        p(f"    - {s}", highlight=False)
-    p("  OT steps:")
-    for s in rb["ot_steps"]:
-        p(f"    - {s}", highlight=False)
-    for h in a["history"]:
-        p(f"  {h['at']} {h['user']}: {h['from_status']} -> {h['to_status']} {h['comment'] or ''}")
+    h(f"[bold]Runbook: {escape(rb['title'])}[/]")
+    t("  involve: " + "; ".join(rb["involve"]))
+    h("  [bold red]do not:[/]")
+    for line in rb["do_not"]:
+        t(f"    - {line}")
+    t("  IT steps:")
+    for line in rb["it_steps"]:
+        t(f"    - {line}")
+    t("  OT steps:")
+    for line in rb["ot_steps"]:
+        t(f"    - {line}")
+    for hist in a["history"]:
+        t(
+            f"  {hist['at']} {hist['user']}: {hist['from_status']} -> {hist['to_status']} "
+            f"{hist['comment'] or ''}"
+        )
 
 
 def _transition(alert_id: int, status: str, db: Path, user: str | None, comment: str) -> None:
@@ -228,7 +239,7 @@ def _transition(alert_id: int, status: str, db: Path, user: str | None, comment:
             set_status(store, alert_id, status, user or getpass.getuser(), comment)
         except AlertError as exc:
             raise _fail(str(exc)) from None
-    _out.print(f"alert {alert_id} {status}", highlight=False)
+    _out.print(f"alert {alert_id} {status}", highlight=False, markup=False)
 
 
 UserOpt = Annotated[str | None, typer.Option("--user", help="Who (default: login name).")]
@@ -276,9 +287,11 @@ def evidence(
             raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(f"cannot write {write}: {exc.strerror or exc}") from None
-    _out.print(f"wrote {rep.packets} packets to {write}", highlight=False)
+    _out.print(f"wrote {rep.packets} packets to {write}", highlight=False, markup=False)
     for m in rep.missing:
-        _err.print(f"[yellow]warning:[/] capture {m} is no longer readable", highlight=False)
+        _err.print(
+            f"[yellow]warning:[/] capture {escape(str(m))} is no longer readable", highlight=False
+        )
 
 
 def attack(
@@ -344,6 +357,7 @@ def rules_check(rules: Annotated[Path, typer.Argument(help="Rules file (YAML).")
         f"{rules}: ok - {len(cfg.allow)} allow-list entries, {len(off)} rules disabled, "
         f"dedup window {cfg.dedup_window:g} s",
         highlight=False,
+        markup=False,
     )
 
 
@@ -368,6 +382,7 @@ def baseline_learn(
         f"{s['conversations']} conversations, {s['functions']} functions, "
         f"{s['address_ranges']} address ranges, {s['cyclic_polls']} cyclic polls",
         highlight=False,
+        markup=False,
     )
 
 
@@ -459,4 +474,5 @@ def export(
     _err.print(
         f"exported {rep.sent} alerts to {rep.target} (sink {sink}, change {rep.last_change})",
         highlight=False,
+        markup=False,
     )

@@ -21,6 +21,7 @@ from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from otconduit.gateway.diode import (
     DEFAULT_PORT,
@@ -50,7 +51,7 @@ diode_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_err = Console(stderr=True)
+_err = Console(stderr=True, emoji=False)
 REJECT_LOG_EVERY = 10.0  # s: at most REJECT_LOG_MAX rejected datagrams logged per period
 REJECT_LOG_MAX = 20
 
@@ -58,7 +59,7 @@ KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="Shared key file (diod
 
 
 def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -93,7 +94,7 @@ def keygen(
         generate_key(path, overwrite=force)
     except KeyFileError as exc:
         raise _fail(str(exc)) from None
-    _err.print(f"wrote {path} (mode 0600): copy it to the receiver out of band")
+    _err.print(f"wrote {path} (mode 0600): copy it to the receiver out of band", markup=False)
 
 
 # -- send -----------------------------------------------------------------------------
@@ -140,7 +141,7 @@ async def _send_lines(sink: DiodeSendSink, stream: IO[str]) -> int:
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 bad += 1
                 if bad <= 20:
-                    _err.print(f"input line {n}: {exc}; skipped", highlight=False)
+                    _err.print(f"input line {n}: {exc}; skipped", highlight=False, markup=False)
         if batch:
             await sink.write(batch)
         if reader.eof and not reader.lines:

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from otconduit.cli.output import Format, emit, make_console
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, emoji=False)
 _out = make_console()
 
 gateway_app = typer.Typer(
@@ -28,7 +29,7 @@ FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")
 
 
 def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -70,6 +71,7 @@ def run(
         f"{sum(len(d.tags) for d in cfg.devices)} tags -> "
         + (", ".join(s.name for s in sinks) or "no sinks"),
         highlight=False,
+        markup=False,
     )
 
     async def main() -> None:
@@ -85,6 +87,7 @@ def run(
         f"stopped: {st['samples_dispatched']} samples delivered; "
         + ", ".join(f"{d['device']} {d['state']}" for d in st["devices"]),
         highlight=False,
+        markup=False,
     )
 
 
@@ -196,7 +199,7 @@ def check(config: Annotated[Path, typer.Argument(help="Gateway YAML file.")]) ->
         console=_out,
     )
     for line in identities:
-        _out.print(line, soft_wrap=True, highlight=False, markup=False)
+        _out.print(line, soft_wrap=True, highlight=False, markup=False, emoji=False)
 
 
 HistOpt = Annotated[
@@ -286,4 +289,6 @@ def history(
         rows = history_rows(store, tag, lo, hi, limit)
         n = emit(rows, fmt, columns=["ts", "value", "unit", "quality"], title=tag, console=_out)
     if n == 0:
-        _err.print(f"no samples for {tag} in that range (list tags with `conduit tags`)")
+        _err.print(
+            f"no samples for {tag} in that range (list tags with `conduit tags`)", markup=False
+        )

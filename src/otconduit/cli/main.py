@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -48,7 +49,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, emoji=False)
 out = make_console()
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
@@ -58,7 +59,7 @@ PROGRESS_MIN_BYTES = 16 << 20  # show a progress bar for captures at least this 
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -126,14 +127,14 @@ def analyze(
                 else:
                     res = analyze_file(store, cap)
             except CaptureError as exc:
-                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 results.append(CaptureResult(str(cap), "error", 0, 0, str(exc)))
                 continue
             results.append(res)
             if res.error:
                 err.print(
-                    f"[yellow]warning:[/] {cap}: {res.error}; kept {res.packets} packets read "
-                    "before it",
+                    f"[yellow]warning:[/] {escape(str(cap))}: {escape(res.error)}; "
+                    f"kept {res.packets} packets read before it",
                     highlight=False,
                 )
         if not quiet:
@@ -145,6 +146,7 @@ def analyze(
             out.print(
                 f"{len(found)} policy violations: conduit violations --policy {policy}",
                 highlight=False,
+                markup=False,
             )
         if not no_detect:
             from otconduit.detect import baseline
@@ -178,7 +180,9 @@ SUMMARY_ROWS = 25  # rows per summary table; the listing commands show everythin
 
 def _more(total: int, command: str) -> None:
     if total > SUMMARY_ROWS:
-        out.print(f"  ... {total - SUMMARY_ROWS} more: conduit {command}", highlight=False)
+        out.print(
+            f"  ... {total - SUMMARY_ROWS} more: conduit {command}", highlight=False, markup=False
+        )
 
 
 def _summary(store: Store, results: list[CaptureResult]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 class Format(StrEnum):
@@ -21,8 +22,8 @@ class Format(StrEnum):
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that does not squeeze tables to 80 columns when piped or captured."""
-    probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=200)
+    probe = Console(stderr=stderr, emoji=False)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=200, emoji=False)
 
 
 def _cell(v: Any) -> str:
@@ -62,11 +63,13 @@ def emit(
                 writer.writeheader()
             writer.writerow({k: _cell(v) for k, v in row.items()})
         return n
-    table = Table(title=title, show_lines=False)
+    # Cells are plain Text: values come from the wire and the user, and must never be read
+    # as rich markup ("[/]" in a tag name) or emoji codes (":ab:" inside a MAC address).
+    table = Table(title=Text(title) if title else None, show_lines=False)
     for c in columns:
         table.add_column(c, overflow="fold")
     for row in rows:
         n += 1
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        table.add_row(*(Text(_cell(row.get(c))) for c in columns))
     (console or make_console()).print(table)
     return n

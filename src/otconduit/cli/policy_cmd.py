@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from otconduit.cli.output import Format, emit, make_console
 from otconduit.policy import PolicyError, load_policy
@@ -21,7 +22,7 @@ policy_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_err = Console(stderr=True)
+_err = Console(stderr=True, emoji=False)
 
 PolicyArg = Annotated[Path, typer.Argument(help="Policy YAML file.")]
 PolicyOpt = Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")]
@@ -43,7 +44,7 @@ VIOLATION_COLUMNS = [
 
 
 def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -103,6 +104,7 @@ def check(policy: PolicyArg, fmt: FmtOpt = Format.table) -> None:
         f"policy {pol.plant}: {len(pol.zones)} zones, {len(pol.conduits)} conduits, "
         f"default {pol.default}, timezone {pol.timezone}",
         highlight=False,
+        markup=False,
     )
     emit(zones, fmt, columns=list(zones[0]), title="Zones", console=console)
     if conduits:
