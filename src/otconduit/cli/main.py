@@ -118,7 +118,7 @@ def analyze(
                         console=err,
                         transient=True,
                     ) as bar:
-                        task = bar.add_task(cap.name, total=size)
+                        task = bar.add_task(escape(cap.name), total=size)
 
                         def advance(done: int, _total: int, task: TaskID = task) -> None:
                             bar.update(task, completed=done)
