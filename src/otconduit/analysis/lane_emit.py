@@ -15,7 +15,6 @@ from otconduit.analysis import kernels_tx as _ktx
 from otconduit.inventory.roles import Behaviour
 from otconduit.store.opchunks import (
     INT_COLUMNS,
-    NULL,
     OpBatch,
     ragged_from_arrays,
 )
@@ -41,35 +40,14 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     order = np.argsort(conv, kind="stable")
     x_of, o_of, rid, conv = x_of[order], o_of[order], rid[order], conv[order]
     n = len(x_of)
-    ports = lane.rid_port[rid]
-    role = tab["role"][o_of]
-    server_src = (role == 1) & (ports[:, 2] == 1)
-    rev = ((role == 1) & (ports[:, 2] == 0)).astype(np.int64)
-    rq_src, rs_src = tab["request_frame"][o_of], tab["response_frame"][o_of]
-    rq_frame = xo[x_of, T.X_F + 2 * np.maximum(rq_src, 0)]
-    rs_frame = xo[x_of, T.X_F + 2 * np.maximum(rs_src, 0)]
-    rq_ts = xo[x_of, T.X_F + 2 * np.maximum(rq_src, 0) + 1]
-    rs_ts = xo[x_of, T.X_F + 2 * np.maximum(rs_src, 0) + 1]
-    tid_kind = tab["tid_kind"][o_of]
-    hole_tid = xo[x_of, T.X_INT + np.where(tid_kind == 2, tab["tid"][o_of], 0)]
-    ints = {
-        "ts": xo[x_of, T.X_F + 1],
-        "src_port": np.where(server_src, ports[:, 1], ports[:, 0]),
-        "function_code": tab["function_code"][o_of],
-        "unit": tab["unit"][o_of],
-        "address": tab["address"][o_of],
-        "quantity": tab["quantity"][o_of],
-        "status": tab["status"][o_of],
-        "exception_code": tab["exception_code"][o_of],
-        "latency_ns": np.where(tab["latency"][o_of] == 1, rs_ts - rq_ts, NULL),
-        "request_frame": np.where(rq_src >= 0, rq_frame, NULL),
-        "response_frame": np.where(rs_src >= 0, rs_frame, NULL),
-        "tid": np.where(tid_kind == 2, hole_tid, np.where(tid_kind == 1, tab["tid"][o_of], NULL)),
-        "op_class": tab["operation"][o_of],
-        "function": tab["function"][o_of],
-        "exception": tab["exception"][o_of],
-        "reversed": rev,
-    }
+    cols = np.empty((len(INT_COLUMNS), n), np.int64)
+    T.expand_columns(
+        x_of, o_of, rid, xo, lane.rid_port, tab["role"], tab["request_frame"],
+        tab["response_frame"], tab["tid_kind"], tab["tid"], tab["latency"],
+        tab["function_code"], tab["unit"], tab["address"], tab["quantity"], tab["status"],
+        tab["exception_code"], tab["operation"], tab["function"], tab["exception"], cols,
+    )  # fmt: skip
+    ints = dict(zip(INT_COLUMNS, cols, strict=True))
     flat = np.empty(len(lv) + int(tab["values_len"][o_of].sum()) + 1, np.int64)
     v_off, v_null, v_n = T.gather_lists(
         tab["values_kind"][o_of],
@@ -97,8 +75,10 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     parts = every.split(d_before[bounds].tolist())
     for (lo, hi), details in zip(pairwise(bounds), parts, strict=True):
         sl = slice(lo, hi)
-        det_rows = np.flatnonzero(has_detail[sl])
+        det_rows = det[d_before[lo] : d_before[hi]] - lo
         base = int(v_off[lo])
+        no_lists = np.zeros(2 * (hi - lo) + 1, np.int64)  # offsets all 0, then nulls all 1
+        no_lists[hi - lo + 1 :] = 1
         batch = OpBatch(
             ints={c: ints[c][sl] for c in INT_COLUMNS},
             names=names,
@@ -107,13 +87,9 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
                 "values": ragged_from_arrays(
                     v_off[lo : hi + 1] - base, flat[base : int(v_off[hi])], v_null[sl]
                 ),
-                "response_values": ragged_from_arrays(
-                    np.zeros(hi - lo + 1, np.int64),
-                    np.zeros(0, np.int64),
-                    np.ones(hi - lo, np.int64),
-                ),
+                "response_values": (no_lists, _EMPTY),
             },
-            detail_index=det_rows.astype(np.int64),
+            detail_index=det_rows,
             details=details,
         )
         a.add_batch(int(conv[lo]), batch)
@@ -141,6 +117,7 @@ def _details(
     return TemplatedDetails(templates, op.astype(np.int64), ints, frames, ln, h_len, vals)
 
 
+_EMPTY = np.zeros(0, np.int64)
 KEY_WIDTH = 1 << 24  # template operations per lane stay far below this
 SETTLE_EVERY = 1 << 20  # accumulated (registration, operation) rows before settling early
 
