@@ -22,6 +22,7 @@ from otconduit.store.tdetails import N_FRAMES, N_INTS, TemplatedDetails, Templat
 
 if TYPE_CHECKING:
     from otconduit.analysis.lanes import TxLane
+    from otconduit.analysis.templates import OpTemplate
 
 T: Any = _ktx
 
@@ -93,7 +94,7 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
             details=details,
         )
         a.add_batch(int(conv[lo]), batch)
-    _account(lane, rid, o_of, x_of, xo, tab)
+    _account(lane, xo)
     a.operations += n
     if a.flush_due:
         a.flush_operations()
@@ -122,65 +123,64 @@ KEY_WIDTH = 1 << 24  # template operations per lane stay far below this
 SETTLE_EVERY = 1 << 20  # accumulated (registration, operation) rows before settling early
 
 
-def _account(
-    lane: TxLane,
-    rid: np.ndarray,
-    o_of: np.ndarray,
-    x_of: np.ndarray,
-    xo: np.ndarray,
-    tab: dict[str, np.ndarray],
-) -> None:
-    """Counters, behaviour and identity claims. Counts per (connection, template op)
-    are only accumulated here; :func:`settle` adds them to the analyzer's counters, once
-    per pair rather than once per pair per block."""
-    uniq, counts = np.unique(rid * KEY_WIDTH + o_of, return_counts=True)
+def _account(lane: TxLane, xo: np.ndarray) -> None:
+    """Counters, behaviour and identity claims. Transactions per (connection, template)
+    are only counted here; :func:`settle` adds what they stand for to the analyzer's
+    counters, once per pair rather than once per pair per block."""
+    rid, tmpl = xo[:, T.X_RID], xo[:, T.X_TMPL]
+    uniq, counts = np.unique(rid * KEY_WIDTH + tmpl, return_counts=True)
     lane.acc_keys.append(uniq)
     lane.acc_counts.append(counts)
     lane.acc_size += len(uniq)
     if lane.acc_size >= SETTLE_EVERY:
         settle(lane)
-    _claims(lane, rid, x_of, xo)
+    _claims(lane, rid, tmpl)
 
 
 def settle(lane: TxLane) -> None:
-    """Add the accumulated operation counts to the analyzer's counters (at the end of
-    a capture, before its records are built, or when the accumulator grows large)."""
+    """Add the accumulated counts to the analyzer's counters (at the end of a capture,
+    before its records are built, or when the accumulator grows large): each
+    transaction of template t counts once for every operation template t holds."""
     if not lane.acc_keys:
         return
     keys = np.concatenate(lane.acc_keys)
     uniq, inv = np.unique(keys, return_inverse=True)
     totals = np.bincount(inv, weights=np.concatenate(lane.acc_counts)).astype(np.int64)
     lane.acc_keys, lane.acc_counts, lane.acc_size = [], [], 0
-    a = lane.a
     ops = lane.store.protocol_ops
+    first, count = lane.store.first, lane.store.count
     for k, cnt_ in zip(uniq.tolist(), totals.tolist(), strict=True):
-        r, o = divmod(k, KEY_WIDTH)
-        op = ops[o]
-        conv_id = lane.rid_conv[r]
-        ckey = lane.conv_keys[conv_id]
-        _, client_ip, server_ip, _, vlan, proto = ckey
-        a.ops_by_status[op.status] += cnt_
-        a.conv_functions.setdefault(ckey, Counter())[op.function] += cnt_
-        src, dst = (client_ip, server_ip) if op.role == 0 else (server_ip, client_ip)
-        for ip, serving in ((src, False), (dst, True)):
-            b = a.behaviour.get((ip, vlan, proto))
-            if b is None:
-                b = a.behaviour[(ip, vlan, proto)] = Behaviour()
-            if serving:
-                b.operations_served += cnt_
-                b.clients_served.add(src)
-                if op.unit is not None:
-                    b.units_served.add(op.unit)
-            else:
-                b.operations_sent += cnt_
-                b.servers_polled.add(dst)
-                b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + cnt_
+        r, t = divmod(k, KEY_WIDTH)
+        for o in range(first[t], first[t] + count[t]):
+            _settle_one(lane, r, ops[o], cnt_)
 
 
-def _claims(lane: TxLane, rid: np.ndarray, x_of: np.ndarray, xo: np.ndarray) -> None:
+def _settle_one(lane: TxLane, r: int, op: OpTemplate, cnt_: int) -> None:
+    """``cnt_`` operations of template operation ``op`` on registration ``r``."""
+    a = lane.a
+    ckey = lane.conv_keys[lane.rid_conv[r]]
+    _, client_ip, server_ip, _, vlan, proto = ckey
+    a.ops_by_status[op.status] += cnt_
+    a.conv_functions.setdefault(ckey, Counter())[op.function] += cnt_
+    src, dst = (client_ip, server_ip) if op.role == 0 else (server_ip, client_ip)
+    for ip, serving in ((src, False), (dst, True)):
+        b = a.behaviour.get((ip, vlan, proto))
+        if b is None:
+            b = a.behaviour[(ip, vlan, proto)] = Behaviour()
+        if serving:
+            b.operations_served += cnt_
+            b.clients_served.add(src)
+            if op.unit is not None:
+                b.units_served.add(op.unit)
+        else:
+            b.operations_sent += cnt_
+            b.servers_polled.add(dst)
+            b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + cnt_
+
+
+def _claims(lane: TxLane, rid: np.ndarray, tmpl: np.ndarray) -> None:
     """Identity claims of the templates, once per (conversation, template)."""
     a = lane.a
-    tmpl = xo[x_of, T.X_TMPL]
     with_claims = np.fromiter((bool(c) for c in lane.store.claims), bool, len(lane.store.claims))
     keep = with_claims[tmpl]
     if not keep.any():
