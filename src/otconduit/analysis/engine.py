@@ -14,6 +14,7 @@ from ipaddress import ip_address
 from typing import Any
 
 from otconduit.analysis.connections import ConnStats, TcpConnection, UdpFlow
+from otconduit.analysis.laneblock import LaneBlock, Slice, join
 from otconduit.analysis.ports import server_side
 from otconduit.capture.decode import DecodeProblem, decode_frame
 from otconduit.capture.ipfrag import Defragmenter
@@ -94,6 +95,7 @@ class Analyzer:
         # per conversation id: operations and whether each runs server -> client
         self.ops_pending: dict[int, tuple[list[Operation], list[int]]] = {}
         self.batches_pending: dict[int, list[OpBatch]] = {}  # from the bulk path
+        self.slices_pending: dict[int, list[Slice]] = {}  # from the lanes (laneblock)
         self.pending_per_conv: Counter[int] = Counter()
         self.ops_pending_count = 0
         self.flush_at = OPS_BATCH
@@ -395,6 +397,12 @@ class Analyzer:
         self.pending_per_conv[conv_id] += n
         self.ops_pending_count += n
 
+    def add_slice(self, conv_id: int, block: LaneBlock, lo: int, hi: int) -> None:
+        """Operations ``lo..hi-1`` of a lane's block, all of one conversation."""
+        self.slices_pending.setdefault(conv_id, []).append((block, lo, hi))
+        self.pending_per_conv[conv_id] += hi - lo
+        self.ops_pending_count += hi - lo
+
     @property
     def flush_due(self) -> bool:
         return self.ops_pending_count >= self.flush_at
@@ -412,10 +420,13 @@ class Analyzer:
         fast_batches = {
             cid: self.batches_pending.pop(cid) for cid in ready if cid in self.batches_pending
         }
+        lane_slices = {
+            cid: self.slices_pending.pop(cid) for cid in ready if cid in self.slices_pending
+        }
         for cid in ready:
             self.ops_pending_count -= self.pending_per_conv.pop(cid)
         self.flush_at = self.ops_pending_count + OPS_BATCH
-        if not slow_ops and not fast_batches:
+        if not slow_ops and not fast_batches and not lane_slices:
             return
 
         def build() -> list[tuple[int, OpBatch]]:
@@ -424,6 +435,8 @@ class Analyzer:
                 parts.setdefault(cid, []).append(from_operations(ops, rev))
             for cid, batches in fast_batches.items():
                 parts.setdefault(cid, []).extend(batches)
+            for cid, slices in lane_slices.items():
+                parts.setdefault(cid, []).append(join(slices))
             out = []
             for cid, batches in parts.items():
                 # Templated details (bulk path) joined with written-out ones (per-packet

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from otconduit.analysis import kernels_tx as _ktx
+from otconduit.analysis.laneblock import LaneBlock
 from otconduit.inventory.roles import Behaviour
 from otconduit.store.opchunks import (
     INT_COLUMNS,
-    OpBatch,
-    ragged_from_arrays,
 )
 from otconduit.store.tdetails import N_FRAMES, N_INTS, TemplatedDetails, Templates
 
@@ -48,7 +47,6 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
         tab["function_code"], tab["unit"], tab["address"], tab["quantity"], tab["status"],
         tab["exception_code"], tab["operation"], tab["function"], tab["exception"], cols,
     )  # fmt: skip
-    ints = dict(zip(INT_COLUMNS, cols, strict=True))
     flat = np.empty(len(lv) + int(tab["values_len"][o_of].sum()) + 1, np.int64)
     v_off, v_null, v_n = T.gather_lists(
         tab["values_kind"][o_of],
@@ -68,32 +66,16 @@ def emit(lane: TxLane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     det = np.flatnonzero(has_detail)
     templates = Templates(tab["seg_at"], tab["sg"], tab["text"], id(lane.store))
     every = _details(templates, o_of[det], x_of[det], xo, lh, lv)
-    names, excs = list(lane.store.names), list(lane.store.exceptions)
-    cuts = np.flatnonzero(np.diff(conv)) + 1
-    bounds = [0, *cuts.tolist(), n]
     d_before = np.zeros(n + 1, np.int64)
     np.cumsum(has_detail, out=d_before[1:])
-    parts = every.split(d_before[bounds].tolist())
-    for (lo, hi), details in zip(pairwise(bounds), parts, strict=True):
-        sl = slice(lo, hi)
-        det_rows = det[d_before[lo] : d_before[hi]] - lo
-        base = int(v_off[lo])
-        no_lists = np.zeros(2 * (hi - lo) + 1, np.int64)  # offsets all 0, then nulls all 1
-        no_lists[hi - lo + 1 :] = 1
-        batch = OpBatch(
-            ints={c: ints[c][sl] for c in INT_COLUMNS},
-            names=names,
-            exceptions=excs,
-            ragged={
-                "values": ragged_from_arrays(
-                    v_off[lo : hi + 1] - base, flat[base : int(v_off[hi])], v_null[sl]
-                ),
-                "response_values": (no_lists, _EMPTY),
-            },
-            detail_index=det_rows,
-            details=details,
-        )
-        a.add_batch(int(conv[lo]), batch)
+    block = LaneBlock(
+        cols, list(lane.store.names), list(lane.store.exceptions), v_off, flat, v_null,
+        det, d_before, every,
+    )  # fmt: skip
+    cuts = np.flatnonzero(np.diff(conv)) + 1
+    bounds = [0, *cuts.tolist(), n]
+    for lo, hi in pairwise(bounds):
+        a.add_slice(int(conv[lo]), block, lo, hi)
     _account(lane, xo)
     a.operations += n
     if a.flush_due:

@@ -24,7 +24,7 @@ N_INTS = 8  # integer holes per transaction (kernels_tx.N_INTS)
 N_FRAMES = 3  # messages per transaction (kernels_tx.MAX_MSGS)
 
 
-def _prefix(counts: np.ndarray) -> np.ndarray:
+def prefix_sums(counts: np.ndarray) -> np.ndarray:
     """Start of each run given run lengths (exclusive cumulative sum)."""
     out = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=out[1:])
@@ -104,8 +104,8 @@ class TemplatedDetails(list[dict[str, Any]]):
     def split(self, bounds: Sequence[int]) -> list[TemplatedDetails]:
         """Operations ``bounds[k]..bounds[k+1]-1`` for each k, each self-contained
         (with its own list holes)."""
-        hs = _prefix(self.ln)
-        vs = _prefix(self.h_len)
+        hs = prefix_sums(self.ln)
+        vs = prefix_sums(self.h_len)
         out = []
         for lo, hi in pairwise(bounds):
             h_lo, h_hi = int(hs[lo]), int(hs[hi])
@@ -134,9 +134,9 @@ class TemplatedDetails(list[dict[str, Any]]):
         xo[:, K.X_INT : K.X_INT + N_INTS] = self.ints
         for k in range(N_FRAMES):
             xo[:, K.X_F + 2 * k] = self.frames[:, k]
-        xo[:, K.X_LH] = _prefix(self.ln)[:-1]
+        xo[:, K.X_LH] = prefix_sums(self.ln)[:-1]
         xo[:, K.X_LN] = self.ln
-        lh = np.stack([_prefix(self.h_len)[:-1], self.h_len], axis=1).astype(np.int64)
+        lh = np.stack([prefix_sums(self.h_len)[:-1], self.h_len], axis=1).astype(np.int64)
         if not len(lh):
             lh = np.zeros((1, 2), np.int64)
         rows = np.stack([np.arange(n, dtype=np.int64), self.op], axis=1)
