@@ -68,20 +68,18 @@ def test_udp_loopback_end_to_end() -> None:
         )  # fmt: skip
         sink: Sink = tx  # the runtime's interface
         await sink.start()
-        t0 = time.perf_counter()
         data = _samples(n)
         for i in range(0, n, 2000):
             await sink.write(data[i : i + 2000])
         await sink.close()
-        elapsed = time.perf_counter() - t0
         for _ in range(100):
             if len(got.samples) >= n:
                 break
             await asyncio.sleep(0.02)
         await rx.close()
-        return tx, rx, got, events, elapsed
+        return tx, rx, got, events
 
-    tx, rx, got, events, elapsed = asyncio.run(main())
+    tx, rx, got, events = asyncio.run(main())
     assert [s.seq for s in got.samples] == list(range(1, n + 1))
     assert got.samples == _samples(n)
     st = rx.status()
@@ -89,8 +87,6 @@ def test_udp_loopback_end_to_end() -> None:
     assert st["data"] == tx.stats.data and st["parity"] == tx.stats.parity
     assert tx.stats.parity == -(-tx.stats.data // 8) * 2  # 2 parity per group of 8
     assert not any(isinstance(e, Gap) for e in events)
-    # One process does both ends here; separately each goes faster.
-    assert n / elapsed > 10_000, f"{n / elapsed:.0f} samples/s"
 
 
 def test_sender_socket_is_send_only() -> None:
