@@ -14,6 +14,7 @@ from otconduit.analysis import kernels_tx as K
 from otconduit.model import OpClass, Operation, OpStatus
 from otconduit.store.opchunks import (
     NULL,
+    LazyDetails,
     OpBatch,
     RawDetails,
     concat,
@@ -145,3 +146,19 @@ def test_other_stores_are_never_mixed() -> None:
     assert TemplatedDetails.merge([a, b]) is None
     joined = concat([_batch(1, a, [0]), _batch(1, b, [0])])
     assert [d["a"] for d in unpack(pack(joined)).details] == [1, 2]
+
+
+def test_lazy_details_render_one_at_a_time_and_probe_keys_without_rendering() -> None:
+    items = [(0, [123456789] * 8, [1, 2, 3], [[7], []]), (1, [4] * 8, [5, 6, 7], [[], [0xAB]])]
+    items += [(0, [k] * 8, [k, k, k], [[k % 256], []]) for k in range(20)]
+    back = unpack(pack(_batch(len(items), _details(items, _templates()), list(range(22)))),
+                  lazy_details=True)  # fmt: skip
+    lazy = back.details
+    assert isinstance(lazy, LazyDetails)
+    probe = lazy.probe_text
+    assert probe is not None and b'"svc"' in probe and b'"a"' in probe
+    assert b"123456789" not in probe  # hole values are not in the keys' text
+    assert lazy.one(1) == {"svc": "Read Tag", "ctx": "ab", "n": 4}
+    assert lazy.one(0) == {"a": 123456789, "l": [7], "f": 2}
+    assert [lazy.one(k) for k in range(22)] == [_expected(*i) for i in items]  # past a few: all
+    assert list(lazy) == [_expected(*i) for i in items]

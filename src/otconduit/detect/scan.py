@@ -83,9 +83,9 @@ def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> np.ndarray:
     if not len(wanted):
         return sig
     details = b.details
-    raw = getattr(details, "raw", None)
-    if raw is not None and not any(n in raw for n in _SIG_NEEDLES):
-        return sig  # nothing rules look at: leave the details unparsed
+    probe = getattr(details, "probe_text", None)
+    if probe is not None and not any(n in probe for n in _SIG_NEEDLES):
+        return sig  # nothing rules look at: leave the details unparsed (and unrendered)
     codes: dict[str, int] = {}
     index = b.detail_index
     for k in wanted.tolist():

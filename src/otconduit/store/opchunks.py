@@ -207,15 +207,25 @@ def _unpack_templated(head: dict[str, Any], cols: dict[str, np.ndarray]) -> Temp
     )
 
 
+ONE_BY_ONE = 8  # details of a chunk rendered singly before rendering them all at once
+
+
 class LazyDetails(list[dict[str, Any]]):
     """Details parsed from their JSON only when first read: detectors and filters that
     look at the integer columns alone never pay for parsing them (for S7comm, CIP or DNP3
     that is most of a chunk's size)."""
 
-    def __init__(self, raw: bytes | Callable[[], bytes], count: int) -> None:
+    def __init__(
+        self,
+        raw: bytes | Callable[[], bytes],
+        count: int,
+        templated: TemplatedDetails | None = None,
+    ) -> None:
         super().__init__()
         self._src: bytes | Callable[[], bytes] | None = raw  # None once parsed
         self._count = count
+        self._templated = templated  # renders one detail alone (see one())
+        self._one: dict[int, dict[str, Any]] = {}
 
     @property
     def raw(self) -> bytes | None:
@@ -225,11 +235,36 @@ class LazyDetails(list[dict[str, Any]]):
             self._src = self._src()
         return self._src
 
+    @property
+    def probe_text(self) -> bytes | None:
+        """Text that holds every key any of these details has, for cheap "is this key
+        anywhere" checks: the templates' static text while templated details are not
+        rendered (hole values are numbers and hex digits, never keys), else :attr:`raw`."""
+        if callable(self._src) and self._templated is not None:
+            return self._templated.templates.text.tobytes()
+        return self.raw
+
     def _load(self) -> None:
         raw = self.raw
         if raw is not None:
             self._src = None
             super().extend(json.loads(raw))
+
+    def one(self, k: int) -> dict[str, Any]:
+        """Detail ``k`` alone: a detector that needs one operation of a chunk does not
+        render and parse all of them when they are templated."""
+        if (
+            self._src is None
+            or self._templated is None
+            or isinstance(self._src, bytes)
+            or len(self._one) >= ONE_BY_ONE
+        ):
+            return self[k]  # past a few, all at once
+        got = self._one.get(k)
+        if got is None:
+            part = self._templated.split([k, k + 1])[0]
+            got = self._one[k] = json.loads(part.render())
+        return got
 
     def __len__(self) -> int:
         return self._count if self._src is not None else super().__len__()
@@ -277,7 +312,7 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
     if "templates" in header:
         templated = _unpack_templated(header["templates"], cols)
         render: Callable[[], bytes] = lambda: b"[" + templated.render() + b"]"  # noqa: E731
-        lazy = LazyDetails(render, len(templated))
+        lazy = LazyDetails(render, len(templated), templated)
         if not lazy_details:
             lazy._load()
         header["details"] = lazy

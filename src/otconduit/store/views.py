@@ -23,6 +23,7 @@ from otconduit.store.opchunks import (
     OP_CLASSES,
     STATUS_CODE,
     STATUSES,
+    LazyDetails,
     OpBatch,
     ragged_lists,
     unpack,
@@ -298,15 +299,25 @@ class _Cursor:
         self.rows = chunk.rows.tolist()
         self.ts = b.ints["ts"][chunk.rows].tolist()
         self.cols = {c: b.ints[c].tolist() for c in INT_COLUMNS}
-        self.details = dict(zip(b.detail_index.tolist(), b.details, strict=True))
+        self.detail_index = b.detail_index
+        self.details = b.details
         self.vals = ragged_lists(b.ragged["values"], n)
         self.rvals = ragged_lists(b.ragged["response_values"], n)
+
+    def _detail(self, i: int) -> dict[str, Any]:
+        """A copy of operation ``i``'s detail ({} without one); templated details are
+        rendered one at a time (LazyDetails.one)."""
+        pos = int(np.searchsorted(self.detail_index, i))
+        if pos == len(self.detail_index) or int(self.detail_index[pos]) != i:
+            return {}
+        d = self.details
+        return dict(d.one(pos) if isinstance(d, LazyDetails) else d[pos])
 
     def row(self, k: int) -> dict[str, Any]:
         i = self.rows[k]
         cols, ch, b = self.cols, self.chunk, self.chunk.batch
         exc = cols["exception"][i]
-        detail = dict(self.details.get(i, {}))
+        detail = self._detail(i)
         if self.rvals[i] is not None:
             detail["response_values"] = self.rvals[i]
         lat = cols["latency_ns"][i]
