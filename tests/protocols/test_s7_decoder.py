@@ -166,6 +166,22 @@ def test_program_functions_and_upload_session() -> None:
     assert result[6].detail["blocks"][0]["block_number"] == 1
 
 
+def test_non_ascii_digits_in_block_names_are_text_not_a_crash() -> None:
+    """Latin-1 "\xb2" is "²", which str.isdigit() accepts and int() refuses (found by the
+    fuzz test): the block number, the download lengths and the upload length stay text."""
+    steps: list[Chunk] = [
+        (C2S, job(1, block_job_param(0x1D, b"_0A0000\xb2A"))),
+        (S2C, ack_data(1, block_job_param(0x1D, session=7) + b"\x04021\xb2")),
+        (C2S, job(4, block_job_param(0x1A, b"_0A0000\xb2P", tail=b"\x0d10002160000\xb2\xb2"))),
+        (S2C, ack_data(4, b"\x1a")),
+    ]
+    result = ops(run(steps))
+    assert [o.function for o in result] == ["Start Upload", "Request Download"]
+    assert result[0].detail["block_number"] == "0000\xb2"
+    assert "block_length" not in result[0].detail
+    assert "mc7_length" not in result[1].detail
+
+
 @pytest.mark.parametrize(
     ("param", "function", "op_class", "extra"),
     [

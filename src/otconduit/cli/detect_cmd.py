@@ -455,7 +455,7 @@ def export(
     target: tuple[str, int, str] | None = None
     if syslog is not None:
         host, _, port = syslog.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise _fail(f"--syslog {syslog!r} must be HOST:PORT, e.g. 127.0.0.1:514")
         target = (host.strip("[]"), int(port), "tcp" if tcp else "udp")
     with _store(db, readonly=False) as store:

@@ -79,7 +79,7 @@ def _address(text: str, default_host: str) -> tuple[str, int]:
         port = rest[1:] if rest.startswith(":") else port
     elif text.count(":") == 1:
         host, port = text.split(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise _fail(f"address {text!r}: port must be 1-65535")
     return host or default_host, int(port)
 

@@ -113,7 +113,7 @@ def _mask(batch: Any, conv: dict[str, Any], oq: OpQuery) -> np.ndarray:
     if oq.dst_ip is not None:
         mask &= np.where(rev, client == oq.dst_ip, server == oq.dst_ip)
     if oq.function is not None:
-        if oq.function.isdigit():
+        if oq.function.isascii() and oq.function.isdigit():
             mask &= ints["function_code"] == int(oq.function)
         else:
             want = oq.function.upper()

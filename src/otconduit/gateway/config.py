@@ -112,10 +112,10 @@ class Tag(_Strict):
                     f"Modbus table {prefix!r} is not readable by the gateway: use co, di, hr or "
                     "ir (coils, discrete inputs, holding or input registers)"
                 )
-            if not num.isdigit():
+            if not (num.isascii() and num.isdigit()):
                 raise ValueError(f"Modbus address {self.address!r}: offset must be a number")
             off = int(num) - (0 if zero_based else 1)
-        elif text.isdigit() and len(text) in (5, 6):
+        elif text.isascii() and text.isdigit() and len(text) in (5, 6):
             lead = {"0": "coil", "1": "discrete", "3": "input", "4": "holding"}.get(text[0])
             if lead is None:
                 raise ValueError(f"Modbus reference {self.address!r} names no readable table")

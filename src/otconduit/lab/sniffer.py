@@ -334,7 +334,11 @@ class LoopbackCapture:
         text = "".join(self._stderr)
         for line in text.splitlines():
             words = line.split()
-            if line.endswith("packets dropped by kernel") and words[0].isdigit():
+            if (
+                line.endswith("packets dropped by kernel")
+                and words[0].isascii()
+                and words[0].isdigit()
+            ):
                 self.dropped = int(words[0])
         self.packets = sum(1 for _ in read_pcap(self.path))
 

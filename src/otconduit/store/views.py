@@ -265,7 +265,7 @@ def _load(store: Store, ref: _ChunkRef, flt: OperationFilter) -> _Chunk | None:
     if flt.dst_ip is not None:
         mask &= np.where(rev, client == flt.dst_ip, server == flt.dst_ip)
     if flt.function is not None:
-        if flt.function.isdigit():
+        if flt.function.isascii() and flt.function.isdigit():
             mask &= ints["function_code"] == int(flt.function)
         else:
             want = flt.function.upper()

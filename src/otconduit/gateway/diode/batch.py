@@ -162,7 +162,8 @@ def _decode_record(body: bytes, pos: int) -> tuple[TagSample, int]:
         raw, pos = _take(body, pos + 2, n)
         value = raw.decode()
         if vtype == _BIGINT:
-            if not value.lstrip("-").isdigit():
+            digits = value.lstrip("-")
+            if not (digits.isascii() and digits.isdigit()):
                 raise BatchError("integer value is not a number")
             value = int(value)
     else:

@@ -34,7 +34,8 @@ class FecParams:
         if text.strip().lower() in ("off", "0", "none"):
             return cls(k=1, m=0)
         k, sep, m = text.partition(":")
-        if not sep or not k.strip().isdigit() or not m.strip().isdigit():
+        k, m = k.strip(), m.strip()
+        if not sep or not (k + m).isascii() or not k.isdigit() or not m.isdigit():
             raise ValueError(f"FEC {text!r}: use K:M, e.g. 8:2 (8 data + 2 parity)")
         return cls(k=int(k), m=int(m))
 

@@ -283,7 +283,9 @@ def _block_id(code: str, info: dict[str, Any]) -> None:
     btype = code[0:2].upper()
     info["block_type"] = btype
     info["block_type_name"] = fn.BLOCK_TYPES.get(btype, "Unknown")
-    info["block_number"] = int(code[2:7]) if code[2:7].isdigit() else code[2:7]
+    number = code[2:7]
+    # isascii too: str.isdigit() takes "²" (a latin-1 byte here), which int() refuses
+    info["block_number"] = int(number) if number.isascii() and number.isdigit() else number
     if len(code) > 7:
         info["filesystem"] = fn.FILESYSTEMS.get(code[7], code[7])
 
@@ -292,7 +294,7 @@ def _download_lengths(part: bytes, info: dict[str, Any]) -> None:
     """Request download length part (WS): 1 char, load memory length (6 digits), MC7
     code length (6 digits), all ASCII."""
     text = _ascii(part)
-    if len(text) == 13 and text[1:].isdigit():
+    if len(text) == 13 and text[1:].isascii() and text[1:].isdigit():
         info["load_memory_length"] = int(text[1:7])
         info["mc7_length"] = int(text[7:13])
 
@@ -338,7 +340,7 @@ def _ack_data(param: bytes, data: bytes, out: dict[str, Any]) -> None:
         r.take(2)
         info["session_id"] = r.u32()
         text = _ascii(r.take(r.u8()))
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             info["block_length"] = int(text)
     elif func in (fn.FUNC_UPLOAD, fn.FUNC_DOWNLOAD_BLOCK):
         # WS: status (1); data: length (2), reserved 0x00FB (2), block bytes.
