@@ -63,18 +63,8 @@ class LaneBlock:
 
     def details_of(self, lo: int, hi: int) -> TemplatedDetails:
         """Templated details of the detailed operations among ``lo..hi-1``."""
-        d = self.details
         a, b = int(self.d_before[lo]), int(self.d_before[hi])
-        h_lo, h_hi = int(self._hs[a]), int(self._hs[b])
-        return TemplatedDetails(
-            d.templates,
-            d.op[a:b],
-            d.ints[a:b],
-            d.frames[a:b],
-            d.ln[a:b],
-            d.h_len[h_lo:h_hi],
-            d.vals[int(self._vs[h_lo]) : int(self._vs[h_hi])],
-        )
+        return self.details.part(a, b, self._hs, self._vs)
 
 
 Slice = tuple[LaneBlock, int, int]

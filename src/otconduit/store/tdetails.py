@@ -106,21 +106,21 @@ class TemplatedDetails(list[dict[str, Any]]):
         (with its own list holes)."""
         hs = prefix_sums(self.ln)
         vs = prefix_sums(self.h_len)
-        out = []
-        for lo, hi in pairwise(bounds):
-            h_lo, h_hi = int(hs[lo]), int(hs[hi])
-            out.append(
-                TemplatedDetails(
-                    self.templates,
-                    self.op[lo:hi],
-                    self.ints[lo:hi],
-                    self.frames[lo:hi],
-                    self.ln[lo:hi],
-                    self.h_len[h_lo:h_hi],
-                    self.vals[int(vs[h_lo]) : int(vs[h_hi])],
-                )
-            )
-        return out
+        return [self.part(lo, hi, hs, vs) for lo, hi in pairwise(bounds)]
+
+    def part(self, lo: int, hi: int, hs: np.ndarray, vs: np.ndarray) -> TemplatedDetails:
+        """Operations ``lo..hi-1``, given ``hs = prefix_sums(ln)`` and
+        ``vs = prefix_sums(h_len)`` (computed once by callers that take many parts)."""
+        h_lo, h_hi = int(hs[lo]), int(hs[hi])
+        return TemplatedDetails(
+            self.templates,
+            self.op[lo:hi],
+            self.ints[lo:hi],
+            self.frames[lo:hi],
+            self.ln[lo:hi],
+            self.h_len[h_lo:h_hi],
+            self.vals[int(vs[h_lo]) : int(vs[h_hi])],
+        )
 
     def render(self) -> bytes:
         """The details as JSON objects joined by commas (the RawDetails text)."""
