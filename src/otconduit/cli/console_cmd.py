@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-_err = Console(stderr=True, emoji=False)
+from otconduit.cli.output import err, fail
+
 _out = Console(emoji=False)
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
@@ -34,11 +35,6 @@ user_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
 
 
 def _auth_path(db: Path, auth_db: Path | None) -> Path:
@@ -90,10 +86,10 @@ def console(
 ) -> None:
     """Serve the web console (assets, network map, alerts, incidents) and its REST API."""
     if (cert is None) != (key is None):
-        raise _fail("--cert and --key go together (a PEM certificate and its private key)")
+        raise fail("--cert and --key go together (a PEM certificate and its private key)")
     for p in (cert, key, policy, gateway):
         if p is not None and not p.is_file():
-            raise _fail(f"file not found: {p}")
+            raise fail(f"file not found: {p}")
     from otconduit.console.app import build_console, create_app
     from otconduit.console.authdb import AuthError
     from otconduit.console.context import ConsoleSettings
@@ -118,9 +114,9 @@ def console(
     try:
         ctx = build_console(settings)
     except (StoreError, AuthError, PolicyError, ConfigError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if not ctx.auth.users():
-        _err.print(
+        err.print(
             f"[yellow]warning:[/] no console users yet: add one with "
             f"`conduit user add NAME --role admin --db {escape(str(db))}`",
             highlight=False,
@@ -130,14 +126,14 @@ def console(
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        _err.print(
+        err.print(
             f"[yellow]warning:[/] listening on {escape(host)}, not loopback: anyone who can "
             "reach it gets the login page"
             + ("" if cert else ", over plain HTTP (use --cert/--key)"),
             highlight=False,
         )
     scheme = "https" if cert else "http"
-    _err.print(
+    err.print(
         f"Conduit console on {scheme}://{host}:{port}/ (Ctrl-C stops)",
         highlight=False,
         markup=False,
@@ -166,7 +162,7 @@ def user_add(
     from otconduit.console.authdb import PASSWORD_MIN, ROLES, AuthDB, AuthError
 
     if role not in ROLES:
-        raise _fail(f"unknown role {role!r}: use {', '.join(ROLES)}")
+        raise fail(f"unknown role {role!r}: use {', '.join(ROLES)}")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -185,7 +181,7 @@ def user_add(
         finally:
             auth.close()
     except AuthError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _out.print(
         f"{'updated' if update else 'added'} {user.name} ({user.role}) in {path}", markup=False
     )
@@ -204,5 +200,5 @@ def user_list(db: DbOpt = DEFAULT_DB, auth_db: AuthDbOpt = None) -> None:
         finally:
             auth.close()
     except AuthError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     emit(rows, Format.table, columns=["name", "role", "disabled", "created_at"], title="Users")

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from otconduit.cli.output import Format, emit, make_console
+from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.store import Store, StoreError
 
-_err = Console(stderr=True, emoji=False)
 _out = make_console()
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
@@ -62,16 +60,11 @@ baseline_app = typer.Typer(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 def _store(db: Path, *, readonly: bool) -> Store:
     try:
         return Store(db, readonly=readonly)
     except StoreError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def load_rules(path: Path | None) -> Any:
@@ -81,7 +74,7 @@ def load_rules(path: Path | None) -> Any:
     try:
         return load_config(path)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def load_policy_opt(path: Path | None) -> Any:
@@ -92,7 +85,7 @@ def load_policy_opt(path: Path | None) -> Any:
     try:
         return load_policy(path)
     except PolicyError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def print_detect_summary(reports: list[Any]) -> None:
@@ -138,9 +131,9 @@ def alerts(
         try:
             Severity.parse(severity)
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     if status is not None and status not in ("open", "acknowledged", "closed"):
-        raise _fail(f"unknown status {status!r}: use open, acknowledged or closed")
+        raise fail(f"unknown status {status!r}: use open, acknowledged or closed")
     with _store(db, readonly=True) as store:
         rows = list_alerts(
             store, AlertFilter(severity, rule, status, ip, technique, protocol, limit=limit)
@@ -166,7 +159,7 @@ def alert_show(
         try:
             a = get_alert(store, alert_id)
         except AlertError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     table = attack_table()
     a["technique_details"] = [
         {
@@ -238,7 +231,7 @@ def _transition(alert_id: int, status: str, db: Path, user: str | None, comment:
         try:
             set_status(store, alert_id, status, user or getpass.getuser(), comment)
         except AlertError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     _out.print(f"alert {alert_id} {status}", highlight=False, markup=False)
 
 
@@ -284,12 +277,12 @@ def evidence(
         try:
             rep = write_evidence(store, alert_id, write)
         except AlertError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         except OSError as exc:
-            raise _fail(f"cannot write {write}: {exc.strerror or exc}") from None
+            raise fail(f"cannot write {write}: {exc.strerror or exc}") from None
     _out.print(f"wrote {rep.packets} packets to {write}", highlight=False, markup=False)
     for m in rep.missing:
-        _err.print(
+        err.print(
             f"[yellow]warning:[/] capture {escape(str(m))} is no longer readable", highlight=False
         )
 
@@ -374,7 +367,7 @@ def baseline_learn(
     with _store(db, readonly=False) as store:
         b = baseline.learn(store, cfg, name)
         if not b.captures:
-            raise _fail("nothing to learn from: analyze captures of normal operation first")
+            raise fail("nothing to learn from: analyze captures of normal operation first")
         baseline.save(store, b)
     s = b.summary()
     _out.print(
@@ -398,7 +391,7 @@ def baseline_show(
     with _store(db, readonly=True) as store:
         b = baseline.load(store, name)
     if b is None:
-        raise _fail(f"no baseline {name!r}: run `conduit baseline learn` first")
+        raise fail(f"no baseline {name!r}: run `conduit baseline learn` first")
     s = b.summary()
     emit([s], fmt, columns=list(s), title="Baseline", console=_out)
 
@@ -451,12 +444,12 @@ def export(
     from otconduit.detect.export import ExportError, export_alerts
 
     if fmt not in ("jsonl", "cef"):
-        raise _fail(f"unknown export format {fmt!r}: use jsonl or cef")
+        raise fail(f"unknown export format {fmt!r}: use jsonl or cef")
     target: tuple[str, int, str] | None = None
     if syslog is not None:
         host, _, port = syslog.rpartition(":")
         if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise _fail(f"--syslog {syslog!r} must be HOST:PORT, e.g. 127.0.0.1:514")
+            raise fail(f"--syslog {syslog!r} must be HOST:PORT, e.g. 127.0.0.1:514")
         target = (host.strip("[]"), int(port), "tcp" if tcp else "udp")
     with _store(db, readonly=False) as store:
         try:
@@ -468,10 +461,10 @@ def export(
             else:
                 rep = export_alerts(store, sink=sink, fmt=fmt, out=sys.stdout, full=full)  # type: ignore[arg-type]
         except ExportError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         except OSError as exc:
-            raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    _err.print(
+            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    err.print(
         f"exported {rep.sent} alerts to {rep.target} (sink {sink}, change {rep.last_change})",
         highlight=False,
         markup=False,

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from otconduit.cli.output import err, fail
 from otconduit.gateway.diode import (
     DEFAULT_PORT,
     DiodeReceiver,
@@ -51,23 +50,17 @@ diode_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_err = Console(stderr=True, emoji=False)
 REJECT_LOG_EVERY = 10.0  # s: at most REJECT_LOG_MAX rejected datagrams logged per period
 REJECT_LOG_MAX = 20
 
 KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="Shared key file (diode keygen).")]
 
 
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 def _key(path: Path) -> bytes:
     try:
         return load_key(path)
     except KeyFileError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _address(text: str, default_host: str) -> tuple[str, int]:
@@ -80,7 +73,7 @@ def _address(text: str, default_host: str) -> tuple[str, int]:
     elif text.count(":") == 1:
         host, port = text.split(":")
     if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise _fail(f"address {text!r}: port must be 1-65535")
+        raise fail(f"address {text!r}: port must be 1-65535")
     return host or default_host, int(port)
 
 
@@ -93,8 +86,8 @@ def keygen(
     try:
         generate_key(path, overwrite=force)
     except KeyFileError as exc:
-        raise _fail(str(exc)) from None
-    _err.print(f"wrote {path} (mode 0600): copy it to the receiver out of band", markup=False)
+        raise fail(str(exc)) from None
+    err.print(f"wrote {path} (mode 0600): copy it to the receiver out of band", markup=False)
 
 
 # -- send -----------------------------------------------------------------------------
@@ -141,7 +134,7 @@ async def _send_lines(sink: DiodeSendSink, stream: IO[str]) -> int:
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 bad += 1
                 if bad <= 20:
-                    _err.print(f"input line {n}: {exc}; skipped", highlight=False, markup=False)
+                    err.print(f"input line {n}: {exc}; skipped", highlight=False, markup=False)
         if batch:
             await sink.write(batch)
         if reader.eof and not reader.lines:
@@ -156,7 +149,7 @@ async def _send_gateway(sink: DiodeSendSink, config: Path, duration: float | Non
     try:
         cfg = load_gateway(config)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     stop = asyncio.Event()
     _on_signals(stop)
     # The gateway starts and closes its sinks: here the diode is its only sink.
@@ -217,7 +210,7 @@ def send(
             overflow="drop" if config else "block",
         )  # fmt: skip
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     async def main() -> int:
         sink = DiodeSendSink(secret, host=host, port=port, settings=settings, bind=bind)
@@ -245,7 +238,7 @@ def send(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except OSError as exc:
-        raise _fail(f"{input_ if config is None else config}: {exc.strerror or exc}") from None
+        raise fail(f"{input_ if config is None else config}: {exc.strerror or exc}") from None
     raise typer.Exit(code)
 
 
@@ -293,7 +286,7 @@ def _historian(path: Path) -> Sink:
         mod = importlib.import_module("otconduit.gateway.historian")
         factory = mod.HistorianSink.sqlite
     except (ImportError, AttributeError):
-        raise _fail(
+        raise fail(
             "--historian: the embedded historian is not part of this build; "
             "use --output and load the JSON lines"
         ) from None
@@ -353,7 +346,7 @@ def receive(
             max_skew=max_skew,
         )  # fmt: skip
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     with contextlib.ExitStack() as stack:
         sinks: list[Sink] = []
         if output == "-":
@@ -376,7 +369,7 @@ def receive(
             try:
                 bound = await rx.start(host, port)
             except OSError as exc:
-                raise _fail(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+                raise fail(f"cannot listen on {listen}: {exc.strerror or exc}") from None
             log._write({"event": "listening", "address": f"{bound[0]}:{bound[1]}"})
             stop = asyncio.Event()
             _on_signals(stop)

@@ -10,12 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from otconduit.cli.output import Format, emit, make_console
+from otconduit.cli.output import Format, emit, err, fail, make_console
 
-_err = Console(stderr=True, emoji=False)
 _out = make_console()
 
 gateway_app = typer.Typer(
@@ -28,11 +25,6 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Gateway YAML fi
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 def load(path: Path) -> Any:
     from otconduit.gateway.config import load_gateway
     from otconduit.yamlconf import ConfigError
@@ -40,7 +32,7 @@ def load(path: Path) -> Any:
     try:
         return load_gateway(path)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def build_sinks(cfg: Any) -> list[Any]:
@@ -66,7 +58,7 @@ def run(
     cfg = load(config)
     sinks = [MemorySink()] if dry_run else build_sinks(cfg)
     gw = Gateway(cfg, sinks)
-    _err.print(
+    err.print(
         f"gateway {cfg.name}: {len(cfg.devices)} devices, "
         f"{sum(len(d.tags) for d in cfg.devices)} tags -> "
         + (", ".join(s.name for s in sinks) or "no sinks"),
@@ -83,7 +75,7 @@ def run(
 
     asyncio.run(main())
     st = gw.status()
-    _err.print(
+    err.print(
         f"stopped: {st['samples_dispatched']} samples delivered; "
         + ", ".join(f"{d['device']} {d['state']}" for d in st["devices"]),
         highlight=False,
@@ -99,10 +91,10 @@ def status(
     """Per-device and per-sink status of the running gateway (from its status file)."""
     cfg = load(config)
     if cfg.status_file is None:
-        raise _fail(f"{config} sets no status_file: add `status_file: gateway-status.json`")
+        raise fail(f"{config} sets no status_file: add `status_file: gateway-status.json`")
     path = Path(cfg.status_file)
     if not path.exists():
-        raise _fail(f"no status at {path}: is the gateway running (`conduit gateway run`)?")
+        raise fail(f"no status at {path}: is the gateway running (`conduit gateway run`)?")
     data = json.loads(path.read_text())
     age = time.time() - float(data.get("updated", 0))
     rows = [
@@ -137,7 +129,7 @@ def status(
     ]
     emit(sinks, fmt, columns=["sink", "status"], title="Sinks", console=_out)
     if age > 10:
-        _err.print(f"[yellow]warning:[/] status is {age:.0f} s old: the gateway may have stopped")
+        err.print(f"[yellow]warning:[/] status is {age:.0f} s old: the gateway may have stopped")
 
 
 def _opcua_identity(d: Any) -> str:
@@ -150,7 +142,7 @@ def _opcua_identity(d: Any) -> str:
     try:
         _, created = ensure_certificate(sec.certificate, sec.private_key, sec.application_uri)
     except CertificateError as exc:
-        raise _fail(f"devices {d.name}: {exc}") from None
+        raise fail(f"devices {d.name}: {exc}") from None
     verb = "generated" if created else "uses"
     trusted = len(sec.trust)
     return (
@@ -221,17 +213,15 @@ def _historian(config: Path | None, historian: Path | None) -> Any:
         cfg = load(config)
         target = cfg.sinks.postgres if cfg.sinks.historian is None else cfg.sinks.historian
         if target is None:
-            raise _fail(f"{config} has no historian sink")
+            raise fail(f"{config} has no historian sink")
     else:
         target = Path("gateway.db")
     if isinstance(target, Path) and not target.exists():
-        raise _fail(
-            f"no historian at {target}: run `conduit gateway run` first or pass --historian"
-        )
+        raise fail(f"no historian at {target}: run `conduit gateway run` first or pass --historian")
     try:
         return open_store(target, readonly=True)
     except HistorianError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def tags(
@@ -262,7 +252,7 @@ def _ts(text: str | None, option: str) -> int | None:
             )
         dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
-        raise _fail(
+        raise fail(
             f"{option} {text!r}: use ISO 8601 (2026-11-25T08:00:00Z) or a relative time like -1h"
         ) from None
     if dt.tzinfo is None:
@@ -289,6 +279,6 @@ def history(
         rows = history_rows(store, tag, lo, hi, limit)
         n = emit(rows, fmt, columns=["ts", "value", "unit", "quality"], title=tag, console=_out)
     if n == 0:
-        _err.print(
+        err.print(
             f"no samples for {tag} in that range (list tags with `conduit tags`)", markup=False
         )

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -35,7 +34,7 @@ from otconduit.cli.detect_cmd import (
 from otconduit.cli.diode_cmd import diode_app
 from otconduit.cli.gateway_cmd import gateway_app, history, tags
 from otconduit.cli.lab_cmd import lab
-from otconduit.cli.output import Format, emit, make_console
+from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
 from otconduit.cli.policy_compile import compile_cmd, init_cmd, paths_cmd
 from otconduit.store import Store, StoreError, views
@@ -49,18 +48,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, emoji=False)
 out = make_console()
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 DEFAULT_DB = Path("conduit.db")
 PROGRESS_MIN_BYTES = 16 << 20  # show a progress bar for captures at least this big
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def open_store(db: Path, *, readonly: bool) -> Store:

@@ -9,7 +9,9 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
+import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +20,18 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+# Messages to the user. Every console is built without emoji codes: ":ab:" inside a MAC
+# address or a certificate thumbprint is data, not 🆎.
+err = Console(stderr=True, emoji=False)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Say in one line what was wrong (the message is text, never markup) and return the
+    exit to raise: user errors end this way, never with a traceback."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
 
 
 def make_console(*, stderr: bool = False) -> Console:

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from otconduit.cli.output import Format, emit, make_console
+from otconduit.cli.output import Format, emit, fail, make_console
 from otconduit.policy import PolicyError, load_policy
 from otconduit.policy.check import evaluate_and_store
 from otconduit.policy.model import Policy
@@ -22,7 +20,6 @@ policy_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_err = Console(stderr=True, emoji=False)
 
 PolicyArg = Annotated[Path, typer.Argument(help="Policy YAML file.")]
 PolicyOpt = Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")]
@@ -43,16 +40,11 @@ VIOLATION_COLUMNS = [
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 def _load(path: Path) -> Policy:
     try:
         return load_policy(path)
     except PolicyError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @policy_app.command("check")
@@ -119,10 +111,10 @@ def violations(
     """Check the database against a policy, store the findings and list them."""
     pol = _load(policy)
     if not db.exists():
-        raise _fail(f"database {db} does not exist: run `conduit analyze` first or pass --db")
+        raise fail(f"database {db} does not exist: run `conduit analyze` first or pass --db")
     try:
         with Store(db) as store:
             found = evaluate_and_store(store, pol)
     except StoreError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     emit((v.to_dict() for v in found), fmt, columns=VIOLATION_COLUMNS, title="Violations")

@@ -12,14 +12,10 @@ from typing import Annotated
 
 import typer
 
+from otconduit.cli.output import fail
 from otconduit.policy.spec import PolicySpec, PolicySpecError
 
 TARGETS = ("nftables",)
-
-
-def _fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(2)
 
 
 def _load(policy: Path) -> PolicySpec:
@@ -29,7 +25,7 @@ def _load(policy: Path) -> PolicySpec:
     try:
         return load_spec(policy)
     except (PolicyError, PolicySpecError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def compile_cmd(
@@ -43,19 +39,19 @@ def compile_cmd(
     from otconduit.policy.nftables import compile_nftables
 
     if target not in TARGETS:
-        raise _fail(f"unknown target {target!r}: use {', '.join(TARGETS)}")
+        raise fail(f"unknown target {target!r}: use {', '.join(TARGETS)}")
     spec = _load(policy)
     try:
         text = compile_nftables(spec)
     except PolicySpecError as exc:
-        raise _fail(f"{policy}: {exc}") from None
+        raise fail(f"{policy}: {exc}") from None
     if output is None:
         sys.stdout.write(text)
         return
     try:
         output.write_text(text)
     except OSError as exc:
-        raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def init_cmd(
@@ -68,15 +64,15 @@ def init_cmd(
     from otconduit.store import Store, StoreError
 
     if not db.exists():
-        raise _fail(f"database not found: {db} (run `conduit analyze` first)")
+        raise fail(f"database not found: {db} (run `conduit analyze` first)")
     try:
         store = Store(db, readonly=True)
     except StoreError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         sys.stdout.write(propose_policy(store))
     except ProposalError as exc:
-        raise _fail(f"{db}: {exc}") from None
+        raise fail(f"{db}: {exc}") from None
     finally:
         store.close()
 
@@ -89,7 +85,7 @@ def paths_cmd(policy: Annotated[Path, typer.Argument(help="Policy YAML file.")])
     try:
         paths = attack_paths(spec)
     except PolicySpecError as exc:
-        raise _fail(f"{policy}: {exc}") from None
+        raise fail(f"{policy}: {exc}") from None
     if not paths:
         print("no path from an IT zone (level >= 4) to a level 0-1 asset")
         return
