@@ -21,6 +21,7 @@ from otconduit.gateway.sinks.sparkplug_proto import (
     UnrepresentableValue,
     alias_head,
     check_value,
+    count_metrics,
     data_metric,
     decode_payload,
     encode_payload,
@@ -288,3 +289,11 @@ def test_fast_data_metric_is_byte_for_byte_the_general_encoding(
                is_historical=hist, value=value)
     )  # fmt: skip
     assert fast == general
+
+
+def test_count_metrics_reads_the_top_level_only() -> None:
+    entry = data_metric(alias_head(3), 1, DataType.UINT16, 7, False)
+    assert entry is not None
+    payload = encode_payload_framed(timestamp=5, metrics=[entry] * 3, seq=1)
+    assert count_metrics(payload) == 3
+    assert isinstance(count_metrics(payload[:-3]), Malformed)

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from otconduit.analysis.kernels import flow_keys, table_get
+from otconduit.store.opchunks import NULL
 
 # -- slot state: columns of st[slot] ---------------------------------------------------
 F_FAST = 0  # 1 while the kernel owns the slot
@@ -491,9 +492,6 @@ def render_details(rows, to_seg, has_detail, sg, text, xo, lh, lv, out, offs):
     return pos
 
 
-COL_NULL = np.iinfo(np.int64).min  # store.opchunks.NULL
-
-
 @njit(cache=True, nogil=True)
 def expand_columns(
     x_of, o_of, rid, xo, rid_port, role, rq_src, rs_src, tid_kind, tid, latency,
@@ -520,16 +518,16 @@ def expand_columns(
         rs = rs_src[o]
         rq_at = X_F + 2 * max(rq, 0)
         rs_at = X_F + 2 * max(rs, 0)
-        out[8, j] = xo[x, rs_at + 1] - xo[x, rq_at + 1] if latency[o] == 1 else COL_NULL
-        out[9, j] = xo[x, rq_at] if rq >= 0 else COL_NULL
-        out[10, j] = xo[x, rs_at] if rs >= 0 else COL_NULL
+        out[8, j] = xo[x, rs_at + 1] - xo[x, rq_at + 1] if latency[o] == 1 else NULL
+        out[9, j] = xo[x, rq_at] if rq >= 0 else NULL
+        out[10, j] = xo[x, rs_at] if rs >= 0 else NULL
         kind = tid_kind[o]
         if kind == 2:
             out[11, j] = xo[x, X_INT + tid[o]]
         elif kind == 1:
             out[11, j] = tid[o]
         else:
-            out[11, j] = COL_NULL
+            out[11, j] = NULL
         out[12, j] = opclass[o]
         out[13, j] = function[o]
         out[14, j] = exception[o]

@@ -100,7 +100,6 @@ def _details(
     return TemplatedDetails(templates, op.astype(np.int64), ints, frames, ln, h_len, vals)
 
 
-_EMPTY = np.zeros(0, np.int64)
 KEY_WIDTH = 1 << 24  # template operations per lane stay far below this
 SETTLE_EVERY = 1 << 20  # accumulated (registration, operation) rows before settling early
 

@@ -10,6 +10,7 @@ many blocks: so a conversation only keeps ``(block, lo, hi)`` references, and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,49 +18,28 @@ from otconduit.store.opchunks import INT_COLUMNS, OpBatch, ragged_from_arrays
 from otconduit.store.tdetails import TemplatedDetails, prefix_sums
 
 
+@dataclass(slots=True, eq=False)  # holds arrays: identity, not value, equality
 class LaneBlock:
     """Operations ``0..n-1`` of one block: ``cols`` (the INT_COLUMNS rows), written
     values as ``v_off`` (n+1 offsets into ``flat``) with ``v_null``, the operations with
     a detail (``det``, and ``d_before``: how many come before each operation) and their
     templated ``details``."""
 
-    __slots__ = (
-        "_hs",
-        "_vs",
-        "cols",
-        "d_before",
-        "det",
-        "details",
-        "exceptions",
-        "flat",
-        "names",
-        "v_null",
-        "v_off",
-    )  # fmt: skip
+    cols: np.ndarray
+    names: list[str]
+    exceptions: list[str]
+    v_off: np.ndarray
+    flat: np.ndarray
+    v_null: np.ndarray
+    det: np.ndarray
+    d_before: np.ndarray
+    details: TemplatedDetails
+    _hs: np.ndarray = field(init=False)  # list holes before each detailed operation
+    _vs: np.ndarray = field(init=False)  # values before each list hole
 
-    def __init__(
-        self,
-        cols: np.ndarray,
-        names: list[str],
-        exceptions: list[str],
-        v_off: np.ndarray,
-        flat: np.ndarray,
-        v_null: np.ndarray,
-        det: np.ndarray,
-        d_before: np.ndarray,
-        details: TemplatedDetails,
-    ) -> None:
-        self.cols = cols
-        self.names = names
-        self.exceptions = exceptions
-        self.v_off = v_off
-        self.flat = flat
-        self.v_null = v_null
-        self.det = det
-        self.d_before = d_before
-        self.details = details
-        self._hs = prefix_sums(details.ln)  # list holes before each detailed operation
-        self._vs = prefix_sums(details.h_len)  # values before each list hole
+    def __post_init__(self) -> None:
+        self._hs = prefix_sums(self.details.ln)
+        self._vs = prefix_sums(self.details.h_len)
 
     def details_of(self, lo: int, hi: int) -> TemplatedDetails:
         """Templated details of the detailed operations among ``lo..hi-1``."""

@@ -469,22 +469,20 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
             packed, flat = b.ragged[r]
             ragged_parts[r].append((packed[: n + 1], packed[n + 1 :], flat))
         detail_index.append(b.detail_index + base)
-        if merged is not None:
-            pass
-        elif isinstance(b.details, RawDetails):
-            if b.details.objects:
-                rendered.append(b.details.data)
+        base += n
+        rendered_count += len(b.details)
+        if merged is not None or not len(b.details):
+            continue  # (merged holds them all)
+        if isinstance(b.details, RawDetails):
+            rendered.append(b.details.data)
         elif isinstance(b.details, TemplatedDetails):
-            if len(b.details):
-                rendered.append(b.details.render())
+            rendered.append(b.details.render())
         elif raw:
             rendered += [
                 json.dumps(d, separators=(",", ":"), default=_jsonable).encode() for d in b.details
             ]
         else:
             details.extend(b.details)
-        rendered_count += len(b.details)
-        base += n
     ragged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for r, parts in ragged_parts.items():
         offs = [np.zeros(1, np.int64)]

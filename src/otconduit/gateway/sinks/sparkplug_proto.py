@@ -429,6 +429,15 @@ def _decode_metric(data: bytes, base: int) -> Metric:
     )
 
 
+def count_metrics(data: bytes) -> int | Malformed:
+    """How many metrics a payload carries, reading only its top-level fields (a consumer
+    that counts deliveries need not decode every metric)."""
+    try:
+        return sum(1 for f, wire, _v, _at in _fields(data, 0, len(data)) if f == 2 and wire == _LEN)
+    except _Bad as exc:
+        return Malformed(reason=exc.reason, offset=exc.offset)
+
+
 def decode_payload(data: bytes) -> Payload | Malformed:
     """The scalar parts of a Sparkplug B payload (timestamp, seq, metrics)."""
     try:
