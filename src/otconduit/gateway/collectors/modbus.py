@@ -40,9 +40,6 @@ _EXC_NAMES = {
 }
 
 
-_UINT16, _INT16 = "uint16", "int16"
-
-
 class DeviceDown(Exception):
     """The connection is unusable: close it and back off."""
 
@@ -76,10 +73,10 @@ class ModbusCollector:
             "backoff_s": 0.0,
         }
         self.state = TagState(device, cfg, emit, self.stats)  # reporting, deadband, stale
-        # Tags whose value is the register itself (one big-endian word, no scaling): the
-        # common case, decoded inline without a call per tag.
-        self._fast = {
-            t.path: _UINT16 if t.type == "uint16" else _INT16
+        # Tags whose value is the register itself (one big-endian word, no scaling), and
+        # whether it is signed: the common case, decoded inline without a call per tag.
+        self._word_signed = {
+            t.path: t.type == "int16"
             for t in device.tags
             if t.type in ("uint16", "int16") and t.byte_order == "big" and t.scale is None
         }
@@ -266,17 +263,14 @@ class ModbusCollector:
             bits = rr.bits
             return self.state.good(((t, bool(bits[off])) for t, off in read.tags), now)
         regs = rr.registers
-        fast = self._fast
+        word_signed = self._word_signed
         readings: list[tuple[Tag, Value]] = []
         out = []
         for t, off in read.tags:
-            kind = fast.get(t.path)
-            if kind is _UINT16:
-                readings.append((t, regs[off]))
-                continue
-            if kind is _INT16:
+            signed = word_signed.get(t.path)
+            if signed is not None:
                 w = regs[off]
-                readings.append((t, w - 0x10000 if w & 0x8000 else w))
+                readings.append((t, w - 0x10000 if signed and w & 0x8000 else w))
                 continue
             try:
                 value = engineering(decode_registers(regs[off : off + register_count(t)], t), t)

@@ -83,6 +83,7 @@ class MetricDef:
     alias: int
     datatype: DataType
     unit: str
+    head: bytes  # the alias field's bytes: the constant start of every DATA metric
 
 
 def tag_datatype(tag: Tag) -> DataType:
@@ -106,6 +107,7 @@ def sparkplug_metrics(cfg: GatewayConfig) -> list[MetricDef]:
                     alias=alias,
                     datatype=tag_datatype(t),
                     unit=t.unit,
+                    head=alias_head(alias),
                 )
             )
             alias += 1
@@ -125,7 +127,6 @@ class SparkplugSink(MqttSink):
         self.group_id = sp.group_id or cfg.site
         self.edge_node = sp.edge_node or cfg.name
         self.metrics = {m.path: m for m in sparkplug_metrics(cfg)}
-        self._heads = {m.path: alias_head(m.alias) for m in self.metrics.values()}
         self.devices: dict[str, list[MetricDef]] = {d.name: [] for d in cfg.devices}
         for m in self.metrics.values():
             self.devices[m.device].append(m)
@@ -257,8 +258,7 @@ class SparkplugSink(MqttSink):
         return []
 
     def _message(self, verb: str, device: str | None, metrics: list[Metric], now: int) -> Message:
-        payload = encode_payload(timestamp=now, metrics=metrics, seq=self._next_seq())
-        return Message(self.topic(verb, device), payload, qos=0, retain=False)
+        return self._framed_message(verb, device, [framed_metric(m) for m in metrics], now)
 
     def _dbirth(self, device: str, now: int) -> Message:
         metrics = [
@@ -275,7 +275,7 @@ class SparkplugSink(MqttSink):
         out: list[Message] = []
         device: str | None = None
         metrics: list[bytes] = []  # framed Payload.metrics entries
-        defs, heads, good, stale_q = self.metrics, self._heads, Quality.GOOD, Quality.STALE
+        defs, good, stale_q = self.metrics, Quality.GOOD, Quality.STALE
 
         def flush() -> None:
             if metrics and device is not None:
@@ -302,8 +302,7 @@ class SparkplugSink(MqttSink):
                 device = md.device
             entry = None
             if s.quality is good:  # the common case, encoded without a Metric object
-                ts = s.source_ts_ns if s.source_ts_ns is not None else s.recv_ts_ns
-                entry = data_metric(heads[s.path], ts // 1_000_000, md.datatype, s.value, h)
+                entry = data_metric(md.head, s.ts_ns // 1_000_000, md.datatype, s.value, h)
             if entry is None:
                 entry = framed_metric(self._value_metric(md, s, birth=False, hist=h))
             metrics.append(entry)
@@ -320,7 +319,10 @@ class SparkplugSink(MqttSink):
         flush()
         return out
 
-    def _framed_message(self, verb: str, device: str, metrics: list[bytes], now: int) -> Message:
+    def _framed_message(
+        self, verb: str, device: str | None, metrics: list[bytes], now: int
+    ) -> Message:
+        """A message of this session (the next seq) from framed metrics."""
         payload = encode_payload_framed(timestamp=now, metrics=metrics, seq=self._next_seq())
         return Message(self.topic(verb, device), payload, qos=0, retain=False)
 

@@ -233,13 +233,9 @@ def encode_metric(m: Metric) -> bytes:
 
 def encode_payload(*, timestamp: int, metrics: Sequence[Metric], seq: int | None) -> bytes:
     """A Payload; ``seq`` None for NDEATH (§6.4.18: NDEATH carries no sequence number)."""
-    out = bytearray()
-    _put_varint(1, timestamp, out)
-    for m in metrics:
-        _put_bytes(2, encode_metric(m), out)
-    if seq is not None:
-        _put_varint(3, seq, out)
-    return bytes(out)
+    return encode_payload_framed(
+        timestamp=timestamp, metrics=[framed_metric(m) for m in metrics], seq=seq
+    )
 
 
 def alias_head(alias: int) -> bytes:
@@ -304,8 +300,8 @@ def framed_metric(m: Metric) -> bytes:
 
 def encode_payload_framed(*, timestamp: int, metrics: Sequence[bytes], seq: int | None) -> bytes:
     """A Payload from metrics already framed (:func:`data_metric`, :func:`framed_metric`)."""
-    out = bytearray(_vbytes(1 << 3))
-    out += _vbytes(timestamp)
+    out = bytearray()
+    _put_varint(1, timestamp, out)
     out += b"".join(metrics)
     if seq is not None:
         _put_varint(3, seq, out)
