@@ -72,13 +72,22 @@ def write(path: Path, conns: list[Conn], order: list[int], *, pause_at: int = -1
     pw.write_pcap(path, frames)
 
 
+def _op_order(o: dict[str, Any]) -> tuple[Any, ...]:
+    """Time order, ties (pipelined requests answered in one segment) broken by what
+    tells the operations apart."""
+    return (
+        o["ts"], o["request_frame"] or 0, o["response_frame"] or 0, o["transaction_id"] or 0,
+        o["function_code"] or 0, str(o["address"]), str(o["detail"]),
+    )  # fmt: skip
+
+
 def snapshot(db: Path, cap: Path, *, bulk: bool, block_size: int) -> dict[str, Any]:
     """What analysis stored, in a comparable form (and how much the bulk path took)."""
     with Store(db) as store:
         res = analyze_file(store, cap, bulk=bulk, block_size=block_size)
         ops = sorted(
             ({k: v for k, v in o.items() if k != "capture"} for o in views.operations(store)),
-            key=lambda o: (o["ts"], o["request_frame"] or 0, o["response_frame"] or 0),
+            key=_op_order,
         )
         out = {
             "packets": res.packets,

@@ -24,12 +24,21 @@ def captures() -> list[Path]:
     return found
 
 
+def _op_order(o: dict[str, Any]) -> tuple[Any, ...]:
+    """Time order, ties (pipelined requests answered in one segment) broken by what
+    tells the operations apart."""
+    return (
+        o["ts"], o["request_frame"] or 0, o["response_frame"] or 0, o["transaction_id"] or 0,
+        o["function_code"] or 0, str(o["address"]), str(o["detail"]),
+    )  # fmt: skip
+
+
 def _snapshot(db: Path, cap: Path, *, bulk: bool, block_size: int) -> dict[str, Any]:
     with Store(db) as store:
         res = analyze_file(store, cap, bulk=bulk, block_size=block_size)
         ops = sorted(
             ({k: v for k, v in o.items() if k != "capture"} for o in views.operations(store)),
-            key=lambda o: (o["ts"], o["request_frame"] or 0, o["response_frame"] or 0),
+            key=_op_order,
         )
         return {
             "packets": res.packets,

@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otconduit.analysis import kernels_tx as K
 from otconduit.model import OpClass, Operation, OpStatus
+from otconduit.store import detail_render as K
 from otconduit.store.opchunks import (
     NULL,
     LazyDetails,

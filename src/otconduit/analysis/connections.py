@@ -103,7 +103,9 @@ class TcpConnection(Flow):
     closed: bool = False  # FIN or RST seen
     fins: int = 0  # bit d: FIN from direction d (3 with an RST: the connection is over)
     finished_ts: int | None = None
-    slot: int = -1  # index in the bulk path's state arrays, -1 when never handed to it
+    slot: int = -1  # index in its fast lane's slots, -1 when never handed to it
+    fast_bounces: int = 0  # times the fast lane gave it back (forgiven after a long run)
+    fast_retry: int = 0  # its packet count before which the lane does not take it again
 
     def flip(self) -> None:
         """Swap client and server (content showed the handshake's initiator serves)."""

@@ -1,7 +1,7 @@
 """The analysis engine: decoded packets in, operations/assets/conversations out to the store.
 
 This is the per-packet path. It is complete on its own (every link type, fragments,
-IPv6, TCP reassembly); the bulk path in :mod:`otconduit.analysis.bulk` takes the common
+IPv6, TCP reassembly); the fast path in :mod:`otconduit.analysis.fastpath` takes the common
 case off its hands and must produce exactly the same records.
 """
 
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from ipaddress import ip_address
 from typing import Any
 
 from otconduit.analysis.connections import ConnStats, TcpConnection, UdpFlow
-from otconduit.analysis.laneblock import LaneBlock, Slice, join
+from otconduit.analysis.fastpath.emit import LaneBlock, Slice, join
 from otconduit.analysis.ports import server_side
+from otconduit.analysis.tally import Tally
 from otconduit.capture.decode import DecodeProblem, decode_frame
 from otconduit.capture.ipfrag import Defragmenter
 from otconduit.capture.packet import (
@@ -53,25 +52,8 @@ DATAGRAM_IDLE_NS = 300 * 1_000_000_000  # the same for UDP/ICMP pairs, which nev
 ROUTER_MAC_MIN_IPS = 4  # a MAC seen with this many IPs is a router's, not a host's
 
 
-@dataclass(slots=True)
-class HostSeen:
-    first: int
-    last: int
-    sent: int = 0
-    received: int = 0
-    macs: Counter[str] = field(default_factory=Counter)
-
-
 def _vlan_key(pkt: Packet) -> int:
     return pkt.vlans[-1] if pkt.vlans else -1
-
-
-def _is_unicast(ip: str) -> bool:
-    try:
-        a = ip_address(ip)
-    except ValueError:
-        return False
-    return not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
 
 
 class Analyzer:
@@ -87,15 +69,11 @@ class Analyzer:
         self.tcp: dict[tuple[str, int, str, int, int], TcpConnection] = {}
         self.udp: dict[tuple[str, int, str, int, int], UdpFlow] = {}
         self.icmp: dict[tuple[str, str, int], UdpFlow] = {}
-        self.hosts: dict[tuple[str, int], HostSeen] = {}
-        self.behaviour: dict[tuple[str, int, str], Behaviour] = {}
-        self.identity: dict[tuple[str, int], dict[tuple[str, str, str], float]] = {}
-        self.conv_functions: dict[tuple[str, str, str, int, int, str], Counter[str]] = {}
+        self.tally = Tally()
         self.conv_ids: dict[tuple[str, str, str, int, int, str], int] = {}
         # per conversation id: operations and whether each runs server -> client
         self.ops_pending: dict[int, tuple[list[Operation], list[int]]] = {}
-        self.batches_pending: dict[int, list[OpBatch]] = {}  # from the bulk path
-        self.slices_pending: dict[int, list[Slice]] = {}  # from the lanes (laneblock)
+        self.slices_pending: dict[int, list[Slice]] = {}  # from the fast lanes
         self.pending_per_conv: Counter[int] = Counter()
         self.ops_pending_count = 0
         self.flush_at = OPS_BATCH
@@ -104,8 +82,6 @@ class Analyzer:
         self.packets = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
-        self.operations = 0
-        self.ops_by_status: Counter[str] = Counter()
         self.stats_extra: dict[str, Any] = {}
         self.writer: ChunkWriter | None = None  # set by the caller to write in background
         # Finished connections folded into their conversation, so memory stays flat.
@@ -117,6 +93,10 @@ class Analyzer:
         # Connections that saw per-packet traffic since the bulk path last looked.
         self.touched: set[TcpConnection] = set()
         self.last_conn: TcpConnection | None = None  # of the last TCP packet fed
+
+    @property
+    def operations(self) -> int:
+        return self.tally.operations
 
     # -- problems ------------------------------------------------------------
     def problem(
@@ -183,23 +163,8 @@ class Analyzer:
 
     def _host(self, pkt: Packet, ts: int) -> None:
         vlan = _vlan_key(pkt)
-        for ip, mac, sending in ((pkt.src_ip, pkt.src_mac, True), (pkt.dst_ip, pkt.dst_mac, False)):
-            key = (ip, vlan)
-            h = self.hosts.get(key)
-            if h is None:
-                if not _is_unicast(ip):
-                    continue
-                h = self.hosts[key] = HostSeen(ts, ts)
-            if ts < h.first:
-                h.first = ts
-            if ts > h.last:
-                h.last = ts
-            if sending:
-                h.sent += 1
-            else:
-                h.received += 1
-            if mac:
-                h.macs[mac] += 1
+        self.tally.host(pkt.src_ip, vlan, pkt.src_mac, ts, ts, 1, True)
+        self.tally.host(pkt.dst_ip, vlan, pkt.dst_mac, ts, ts, 1, False)
 
     # -- transports ----------------------------------------------------------
     def _tcp(self, pkt: Packet) -> None:
@@ -342,9 +307,7 @@ class Analyzer:
             if isinstance(ev, Operation):
                 self._operation(conn, ev)
             elif isinstance(ev, IdentityClaim):
-                claims = self.identity.setdefault((ev.ip, conn.vlan), {})
-                key = (ev.attribute, ev.value, ev.source)
-                claims[key] = max(claims.get(key, 0.0), ev.confidence)
+                self.tally.claim(ev.ip, conn.vlan, ev.attribute, ev.value, ev.source, ev.confidence)
             elif isinstance(ev, Malformed):
                 self.problem(
                     ev.frame,
@@ -361,24 +324,10 @@ class Analyzer:
         conv_id = self.conv_ids.get(ckey)
         if conv_id is None:
             conv_id = self.conv_ids[ckey] = self.store.conversation_id(*ckey)
-        self.conv_functions.setdefault(ckey, Counter())[op.function] += 1
         conn.seen_protocols.add(proto)
-        # Roles follow the operation (a DNP3 outstation may open the TCP connection).
-        for ip, serving in ((op.src_ip, False), (op.dst_ip, True)):
-            b = self.behaviour.get((ip, conn.vlan, proto))
-            if b is None:
-                b = self.behaviour[(ip, conn.vlan, proto)] = Behaviour()
-            if serving:
-                b.operations_served += 1
-                b.clients_served.add(op.src_ip)
-                if op.unit is not None:
-                    b.units_served.add(op.unit)
-            else:
-                b.operations_sent += 1
-                b.servers_polled.add(op.dst_ip)
-                b.classes_sent[op.operation] = b.classes_sent.get(op.operation, 0) + 1
-        self.operations += 1
-        self.ops_by_status[op.status] += 1
+        self.tally.operations_of(
+            ckey, op.function, op.status, op.operation, op.unit, op.src_ip, op.dst_ip, 1
+        )
         pending = self.ops_pending.get(conv_id)
         if pending is None:
             pending = self.ops_pending[conv_id] = ([], [])
@@ -388,14 +337,6 @@ class Analyzer:
         self.ops_pending_count += 1
         if self.ops_pending_count >= self.flush_at:
             self.flush_operations()
-
-    def add_batch(self, conv_id: int, batch: OpBatch) -> None:
-        """Operations of one conversation from the bulk path (stored by
-        :meth:`flush_operations`, which the caller runs when ``flush_due``)."""
-        self.batches_pending.setdefault(conv_id, []).append(batch)
-        n = len(batch)
-        self.pending_per_conv[conv_id] += n
-        self.ops_pending_count += n
 
     def add_slice(self, conv_id: int, block: LaneBlock, lo: int, hi: int) -> None:
         """Operations ``lo..hi-1`` of a lane's block, all of one conversation."""
@@ -417,24 +358,19 @@ class Analyzer:
             cid for cid, n in self.pending_per_conv.items() if everything or n >= CHUNK_MIN_OPS
         ]
         slow_ops = {cid: self.ops_pending.pop(cid) for cid in ready if cid in self.ops_pending}
-        fast_batches = {
-            cid: self.batches_pending.pop(cid) for cid in ready if cid in self.batches_pending
-        }
         lane_slices = {
             cid: self.slices_pending.pop(cid) for cid in ready if cid in self.slices_pending
         }
         for cid in ready:
             self.ops_pending_count -= self.pending_per_conv.pop(cid)
         self.flush_at = self.ops_pending_count + OPS_BATCH
-        if not slow_ops and not fast_batches and not lane_slices:
+        if not slow_ops and not lane_slices:
             return
 
         def build() -> list[tuple[int, OpBatch]]:
             parts: dict[int, list[OpBatch]] = {}
             for cid, (ops, rev) in slow_ops.items():
                 parts.setdefault(cid, []).append(from_operations(ops, rev))
-            for cid, batches in fast_batches.items():
-                parts.setdefault(cid, []).extend(batches)
             for cid, slices in lane_slices.items():
                 parts.setdefault(cid, []).append(join(slices))
             out = []
@@ -651,16 +587,16 @@ class Analyzer:
         for flow in self.icmp.values():
             self._accumulate("icmp", flow, "icmp", merged)
         for key, rec in merged.items():
-            rec.functions = dict(self.conv_functions.get(key, {}))
+            rec.functions = dict(self.tally.conv_functions.get(key, {}))
         return list(merged.values())
 
     def _asset_records(self) -> list[AssetRecord]:
         ips_per_mac: Counter[str] = Counter()
-        for h in self.hosts.values():
+        for h in self.tally.hosts.values():
             for seen in h.macs:
                 ips_per_mac[seen] += 1
         out = []
-        for (ip, vlan), h in self.hosts.items():
+        for (ip, vlan), h in self.tally.hosts.items():
             macs = [m for m, _ in h.macs.most_common() if ips_per_mac[m] < ROUTER_MAC_MIN_IPS]
             mac: str | None = macs[0] if macs else None
             rec = AssetRecord(ip, vlan, mac, h.first, h.last, h.sent, h.received)
@@ -669,12 +605,12 @@ class Analyzer:
                 if org:
                     rec.attributes.append(("identity", "mac_vendor", org, "oui", 0.5, mac))
                     rec.attributes.append(("identity", "vendor", org, "oui", 0.4, mac))
-            for (attr, value, source), conf in self.identity.get((ip, vlan), {}).items():
+            for (attr, value, source), conf in self.tally.identity.get((ip, vlan), {}).items():
                 rec.attributes.append(("identity", attr, value, source, conf, None))
             out.append(rec)
         index = {(r.ip, r.vlan): r for r in out}
         per_host: dict[tuple[str, int], dict[str, Behaviour]] = {}
-        for (ip, vlan, proto), b in self.behaviour.items():
+        for (ip, vlan, proto), b in self.tally.behaviour.items():
             per_host.setdefault((ip, vlan), {})[proto] = b
         for key, by_proto in per_host.items():
             found = index.get(key)
@@ -705,8 +641,8 @@ class Analyzer:
         status = "complete" if not report.error else "partial"
         stats = {
             "packets": self.packets,
-            "operations": self.operations,
-            "operations_by_status": dict(self.ops_by_status),
+            "operations": self.tally.operations,
+            "operations_by_status": dict(self.tally.ops_by_status),
             "tcp_connections": sum(r.connections for r in conversations if r.transport == "tcp"),
             "ip_fragments_reassembled": getattr(self.defrag, "reassembled", 0),
             "read_error": report.error,

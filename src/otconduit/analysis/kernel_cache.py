@@ -1,8 +1,8 @@
-"""Keep numba's on-disk cache of the bulk-path kernels in step with their sources.
+"""Keep numba's on-disk cache of the compiled kernels in step with their sources.
 
 numba keys a cached kernel on its own source file only. The lane kernels
-(``kernels_s7``, ``kernels_enip``, ``kernels_dnp3``) compile in helpers from
-``kernels_tx`` and ``kernels`` and tables from ``protocols/dnp3/objects.py``, so an
+(``fastpath/kernels/<protocol>.py``) compile in helpers from the other kernel modules,
+the store's detail renderer and tables from ``protocols/dnp3/objects.py``, so an
 upgrade that changed only those would keep serving the old compiled code. Before the
 first kernel runs, :func:`check` compares a digest of all those sources with the one
 stored beside the cache and drops the cached kernels when they differ.
@@ -14,33 +14,44 @@ import hashlib
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = (
-    _HERE / "kernels.py",
-    _HERE / "kernels_tx.py",
-    _HERE / "kernels_s7.py",
-    _HERE / "kernels_enip.py",
-    _HERE / "kernels_dnp3.py",
+_KERNELS = _HERE / "fastpath" / "kernels"
+_OTHER = (
+    _HERE.parent / "store" / "detail_render.py",
+    _HERE.parent / "store" / "opchunks.py",  # NULL
     _HERE.parent / "protocols" / "dnp3" / "objects.py",
 )
 _checked = False
 
 
+def sources() -> list[Path]:
+    """Every source file the compiled kernels are built from."""
+    return [*sorted(_KERNELS.glob("*.py")), *_OTHER]
+
+
 def digest() -> str:
     h = hashlib.sha256()
-    for path in SOURCES:
+    for path in sources():
+        h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
 
-def check(cache: Path = _HERE / "__pycache__") -> bool:
+# Where numba keeps the compiled kernels: folder and the files in it that are kernels.
+CACHES = (
+    (_KERNELS / "__pycache__", "*.nb[ic]"),
+    (_HERE.parent / "store" / "__pycache__", "detail_render.*.nb[ic]"),
+)
+
+
+def check(caches: tuple[tuple[Path, str], ...] = CACHES) -> bool:
     """Drop the cached kernels if their sources changed since they were cached; True
     when it dropped them. Runs once per process; a cache it cannot write is left to
-    numba (which then compiles in memory)."""
+    numba (which then compiles in memory). The stamp lives in the first folder."""
     global _checked
     if _checked:
         return False
     _checked = True
-    stamp = cache / "kernels.sources"
+    stamp = caches[0][0] / "kernels.sources"
     current = digest()
     try:
         if stamp.read_text() == current:
@@ -48,9 +59,10 @@ def check(cache: Path = _HERE / "__pycache__") -> bool:
     except OSError:
         pass
     try:
-        for f in cache.glob("kernels*.nb[ic]"):
-            f.unlink()
-        cache.mkdir(exist_ok=True)
+        for folder, pattern in caches:
+            for f in folder.glob(pattern):
+                f.unlink()
+        caches[0][0].mkdir(parents=True, exist_ok=True)
         stamp.write_text(current)
     except OSError:
         return False

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otconduit.analysis.bulk import BulkPath
 from otconduit.analysis.engine import Analyzer
+from otconduit.analysis.fastpath.path import FastPath
 from otconduit.capture.reader import CaptureError, open_capture
 from otconduit.store.sqlite import Store
 from otconduit.store.writer import ChunkWriter
@@ -69,7 +69,7 @@ def analyze_file(
         capture_id = store.begin_capture(str(p), fp, p.stat().st_size, reader.report.format)
         analyzer = Analyzer(store, capture_id)
         analyzer.writer = ChunkWriter(store.path, capture_id)
-        fast = BulkPath(analyzer) if bulk else None
+        fast = FastPath(analyzer) if bulk else None
         feed = fast.feed_block if fast is not None else analyzer.feed_block
         for block in reader:
             feed(block)
@@ -77,7 +77,7 @@ def analyze_file(
                 progress(reader.report.bytes_read, reader.report.file_size)
         if fast is not None:
             fast.close()
-            analyzer.stats_extra["packets_bulk"] = fast.packets_bulk
+            analyzer.stats_extra.update(fast.stats())
         stats = analyzer.finish(reader.report)
         report = reader.report
     status = "complete" if not report.error else ("partial" if analyzer.packets else "empty")

@@ -12,9 +12,9 @@ Decoders are sans-I/O: bytes in, events out, no sockets, files, clocks or databa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, Self
 
 from otconduit.model import IdentityClaim, Operation
 from otconduit.protocols.events import Malformed
@@ -55,6 +55,49 @@ class ConnectionDecoder(Protocol):
 
     def finish(self) -> list[DecoderEvent]:
         """The connection ended: flush what is pending (e.g. requests never answered)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Stream bytes of one direction as a decoder would have been fed them: a whole
+    message in flight, or the start of one."""
+
+    direction: int
+    data: bytes
+    frame: int
+    ts_ns: int
+
+
+class Resumable(Protocol):
+    """A TCP decoder whose connection a compiled fast path may carry for a while.
+
+    The fast path takes over a connection only at a quiet moment (:meth:`quiescent`),
+    with the state :meth:`export_state` hands it (what it needs to know to decode the
+    next messages exactly as this decoder would: learned pairings, requests in flight,
+    which the decoder then forgets). It gives the connection back with :meth:`resume`:
+    the state it changed, and the bytes it holds (messages in flight, unfinished ones),
+    which the decoder takes as if it had been fed them; it then stands exactly where it
+    would stand had it seen every byte itself.
+    """
+
+    def quiescent(self) -> bool:
+        """At a message boundary both ways, with nothing buffered or held that the fast
+        path could not carry."""
+        ...
+
+    def export_state(self) -> Any:
+        """What a fast path needs to carry on (protocol-specific)."""
+        ...
+
+    def resume(self, state: Any, pending: Sequence[Pending]) -> None:
+        """Take back the connection: ``state`` as the fast path left it (None: nothing
+        changed), then ``pending`` in order."""
+        ...
+
+    def fork(self) -> Self:
+        """A decoder in this one's learned state with nothing in flight, to decode a
+        sample transaction on without touching this one."""
         ...
 
 

@@ -164,6 +164,15 @@ class StreamFramer(Generic[M]):
         """Bytes held and not yet reported (undrained input included)."""
         return len(self._buf) - self._pos + len(self._skipped)
 
+    @property
+    def idle(self) -> bool:
+        """At a message boundary with nothing pending: the next byte starts a message.
+
+        A fast path may take over the direction from here and hand it back later
+        without either side seeing a difference.
+        """
+        return not self._events and self.buffered == 0 and self._resync is None and not self._ended
+
     # --- framing loop ---------------------------------------------------------------
 
     def _drain(self) -> None:

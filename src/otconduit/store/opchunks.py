@@ -328,6 +328,11 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
     )
 
 
+def detail_json(detail: dict[str, Any]) -> str:
+    """A detail as the store writes it (compact JSON; bytes as hex, sets as lists)."""
+    return json.dumps(detail, separators=(",", ":"), default=_jsonable)
+
+
 def _jsonable(obj: object) -> object:
     if isinstance(obj, bytes):
         return obj.hex()
@@ -478,9 +483,7 @@ def concat(batches: Sequence[OpBatch]) -> OpBatch:
         elif isinstance(b.details, TemplatedDetails):
             rendered.append(b.details.render())
         elif raw:
-            rendered += [
-                json.dumps(d, separators=(",", ":"), default=_jsonable).encode() for d in b.details
-            ]
+            rendered += [detail_json(d).encode() for d in b.details]
         else:
             details.extend(b.details)
     ragged: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-N_INTS = 8  # integer holes per transaction (kernels_tx.N_INTS)
-N_FRAMES = 3  # messages per transaction (kernels_tx.MAX_MSGS)
+from otconduit.store.detail_render import N_FRAMES, N_INTS, render
+
+__all__ = ["N_FRAMES", "N_INTS", "TemplatedDetails", "Templates", "prefix_sums"]
 
 
 def prefix_sums(counts: np.ndarray) -> np.ndarray:
@@ -127,30 +128,16 @@ class TemplatedDetails(list[dict[str, Any]]):
         n = len(self.op)
         if n == 0:
             return b""
-        from otconduit.analysis import kernels_tx as K  # the renderer the bulk path uses
-
         t = self.templates
-        xo = np.zeros((n, K.X_FIELDS), np.int64)
-        xo[:, K.X_INT : K.X_INT + N_INTS] = self.ints
-        for k in range(N_FRAMES):
-            xo[:, K.X_F + 2 * k] = self.frames[:, k]
-        xo[:, K.X_LH] = prefix_sums(self.ln)[:-1]
-        xo[:, K.X_LN] = self.ln
         lh = np.stack([prefix_sums(self.h_len)[:-1], self.h_len], axis=1).astype(np.int64)
-        if not len(lh):
-            lh = np.zeros((1, 2), np.int64)
-        rows = np.stack([np.arange(n, dtype=np.int64), self.op], axis=1)
         has = np.ones(len(t.seg_at), np.int64)
         size = int(sum(int(t.sg[a : a + c, 1].sum()) for a, c in t.seg_at.tolist()) or 64)
         size = size * 2 + 32 * n + 24 * len(self.vals) + 256
-        offs = np.zeros(n + 1, np.int64)
-        vals = self.vals if len(self.vals) else np.zeros(1, np.int64)
-        while True:
-            out = np.empty(size, np.uint8)
-            end = K.render_details(rows, t.seg_at, has, t.sg, t.text, xo, lh, vals, out, offs)
-            if end >= 0:
-                return out[: max(end - 1, 0)].tobytes()  # without the last comma
-            size *= 4
+        text, offs = render(
+            self.op, t.seg_at, has, t.sg, t.text, self.ints, self.frames,
+            prefix_sums(self.ln)[:-1], lh, self.vals, size,
+        )  # fmt: skip
+        return text[: max(len(text) - 1, 0)].tobytes()  # without the last comma
 
     @staticmethod
     def merge(parts: Sequence[TemplatedDetails]) -> TemplatedDetails | None:

@@ -19,8 +19,12 @@ confirm per address pair, for at most 64 pairs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
 from otconduit.model import IdentityClaim
-from otconduit.protocols.base import DecoderEvent, Endpoints
+from otconduit.protocols.base import DecoderEvent, Endpoints, Pending
 from otconduit.protocols.dnp3.app import parse_fragment
 from otconduit.protocols.dnp3.functions import LINK_USER_DATA, link_function_name
 from otconduit.protocols.dnp3.link import LinkFrame, LinkFramer
@@ -28,6 +32,26 @@ from otconduit.protocols.dnp3.ops import identity_claims, transaction_to_operati
 from otconduit.protocols.dnp3.session import Dnp3Message, Dnp3Session, Dnp3Transaction
 from otconduit.protocols.dnp3.transport import Transport
 from otconduit.protocols.events import Malformed
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSegment:
+    """The last transport segment an association accepted: TCP direction, link source
+    and destination, transport sequence number and the segment (header octet included)."""
+
+    direction: int
+    src: int
+    dst: int
+    seq: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dnp3Resume:
+    """What a fast path changed: the last segment each association it served accepted,
+    least recently used first."""
+
+    segments: tuple[TransportSegment, ...]
 
 
 class Dnp3ConnectionDecoder:
@@ -75,6 +99,30 @@ class Dnp3ConnectionDecoder:
     @property
     def bad_crc_frames(self) -> int:
         return sum(f.bad_crc_frames for f in self.framers)
+
+    # -- Resumable (TCP) -------------------------------------------------------------
+    def quiescent(self) -> bool:
+        return (
+            not self._datagrams
+            and not self._out
+            and all(f.idle for f in self.framers)
+            and self.transport.idle
+            and self.session.idle
+        )
+
+    def export_state(self) -> None:
+        """Nothing to hand over: a quiescent DNP3 connection has nothing in flight."""
+        return None
+
+    def resume(self, state: Dnp3Resume | None, pending: Sequence[Pending]) -> None:
+        if state is not None:
+            for seg in state.segments:
+                self.transport.restore_last((seg.direction, seg.src, seg.dst), seg.seq, seg.data)
+        for p in pending:
+            self.feed(p.direction, p.data, p.frame, p.ts_ns)
+
+    def fork(self) -> Self:
+        return type(self)(self.endpoints)
 
     # -- internals -----------------------------------------------------------------------
     def _drain(self, direction: int) -> None:

@@ -123,6 +123,11 @@ class Dnp3Session:
     def outstanding(self) -> int:
         return self._count
 
+    @property
+    def idle(self) -> bool:
+        """No request open, no response half received, nothing awaiting a confirm."""
+        return not (self._open or self._partial or self._awaiting)
+
     def message(self, msg: Dnp3Message) -> list[Dnp3Transaction]:
         """Process one fragment; returns the transactions it completes."""
         frag = msg.fragment

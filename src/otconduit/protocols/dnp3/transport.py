@@ -49,6 +49,18 @@ class TransportReassembler:
         """Octets of an unfinished fragment."""
         return 0 if self._buf is None else len(self._buf)
 
+    @property
+    def idle(self) -> bool:
+        """No fragment in progress."""
+        return self._buf is None
+
+    def restore_last(self, seq: int, segment: bytes) -> None:
+        """See :meth:`Transport.restore_last`."""
+        self._buf = None
+        self._tainted = False
+        self._seq = seq
+        self._last = segment
+
     def push(self, segment: bytes, bad_crc: bool = False) -> tuple[bytes | None, str | None, bool]:
         """Add one transport segment; returns (completed fragment, problem, whether a
         segment of the completed fragment came in a frame with a bad CRC)."""
@@ -132,3 +144,21 @@ class Transport:
     @property
     def buffered(self) -> int:
         return sum(rx.pending for rx in self._rx.values())
+
+    @property
+    def idle(self) -> bool:
+        """No association has a fragment in progress."""
+        return all(rx.idle for rx in self._rx.values())
+
+    def restore_last(self, key: object, seq: int, segment: bytes) -> None:
+        """Make ``segment`` (transport sequence ``seq``) the last one association ``key``
+        accepted, with no fragment in progress: where a reassembler stands after a
+        segment with FIN that someone else took for it (its retries are then dropped)."""
+        rx = self._rx.get(key)
+        if rx is None:
+            rx = self._rx[key] = TransportReassembler(self.max_fragment)
+            while len(self._rx) > self.max_associations:
+                self._rx.popitem(last=False)
+        else:
+            self._rx.move_to_end(key)
+        rx.restore_last(seq, segment)

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from otconduit.model import OpClass, Operation, OpStatus
-from otconduit.protocols.base import CLIENT_TO_SERVER, DecoderEvent, Endpoints
+from otconduit.protocols.base import CLIENT_TO_SERVER, DecoderEvent, Endpoints, Pending
 from otconduit.protocols.enip import cip, cm, encap, identity, transactions
 from otconduit.protocols.enip.classify import encap_op_class
 from otconduit.protocols.enip.encap import (
@@ -98,6 +99,16 @@ class _IoFlow:
     first_seq: int | None
     last_seq: int | None
     data_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnipState:
+    """What an EtherNet/IP connection hands a fast path: the T->O -> O->T connection id
+    pairings it learned (oldest first) and the connections it saw opened, as
+    (O->T id, connection serial, O->T RPI in µs)."""
+
+    pairs: tuple[tuple[int, int], ...]
+    connections: tuple[tuple[int, int, int], ...]
 
 
 class EnipDecoder:
@@ -174,6 +185,38 @@ class EnipDecoder:
             self._out += [self._io_operation(key, flow) for key, flow in self._io.items()]
             self._io.clear()
         return self.events()
+
+    # --- Resumable (TCP) -------------------------------------------------------------
+
+    def quiescent(self) -> bool:
+        return (
+            self._tcp
+            and not self._finished
+            and not self._out
+            and all(s.idle for s in self._streams)
+            and not (self._encap_pending or self._rr_pending or self._conn_pending)
+        )
+
+    def export_state(self) -> EnipState:
+        return EnipState(
+            pairs=tuple(self._reply_ids.items()),
+            connections=tuple(
+                (c.ot_id, c.serial[0], c.ot_rpi_us) for c in self._connections.values()
+            ),
+        )
+
+    def resume(self, state: object, pending: Sequence[Pending]) -> None:
+        for p in pending:
+            self.feed(p.direction, p.data, p.frame, p.ts_ns)
+
+    def fork(self) -> Self:
+        other = type(self)(
+            self.endpoints, max_pending=self.max_pending, max_connections=self.max_connections
+        )
+        other._connections = OrderedDict(self._connections)
+        other._reply_ids = OrderedDict(self._reply_ids)
+        other._paired_ot = set(self._paired_ot)
+        return other
 
     # --- plumbing -------------------------------------------------------------------
 

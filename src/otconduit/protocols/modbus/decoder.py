@@ -3,8 +3,12 @@ the transaction matcher, and the identity a device reveals through FC 43/14 and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
 from otconduit.model import IdentityClaim
-from otconduit.protocols.base import DecoderEvent, Endpoints
+from otconduit.protocols.base import DecoderEvent, Endpoints, Pending
 from otconduit.protocols.events import Malformed
 from otconduit.protocols.modbus.session import (
     ModbusSession,
@@ -28,12 +32,16 @@ IDENTITY_ATTRS = {
 }
 
 
-class ModbusConnectionDecoder:
-    """Both directions of one Modbus/TCP connection plus transaction matching.
+@dataclass(frozen=True, slots=True)
+class ModbusState:
+    """What a Modbus connection hands a fast path: its open requests, oldest first."""
 
-    ``streams`` and ``session`` are public so the bulk path can take over a connection
-    at a message boundary and hand it back (see ``otconduit.analysis.bulk``).
-    """
+    open: tuple[Pending, ...]
+
+
+class ModbusConnectionDecoder:
+    """Both directions of one Modbus/TCP connection plus transaction matching;
+    :class:`~otconduit.protocols.base.Resumable` for the fast path."""
 
     __slots__ = ("_out", "endpoints", "session", "streams")
 
@@ -62,6 +70,23 @@ class ModbusConnectionDecoder:
             self._drain(d)
         self.transactions(self.session.flush())
         return self.events()
+
+    # -- Resumable -----------------------------------------------------------------------
+    def quiescent(self) -> bool:
+        return not self._out and all(s.idle for s in self.streams)
+
+    def export_state(self) -> ModbusState:
+        """Hands over the open requests (the decoder forgets them)."""
+        return ModbusState(
+            tuple(Pending(0, m.raw, m.frame, m.ts_ns) for m in self.session.take_open())
+        )
+
+    def resume(self, state: object, pending: Sequence[Pending]) -> None:
+        for p in pending:
+            self.feed(p.direction, p.data, p.frame, p.ts_ns)
+
+    def fork(self) -> Self:
+        return type(self)(self.endpoints)
 
     # -- internals -----------------------------------------------------------------------
     def _drain(self, direction: int) -> None:

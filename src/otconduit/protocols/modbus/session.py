@@ -101,15 +101,19 @@ class ModbusSession:
         if not queue:
             del self._open[tid]
 
-    def flush(self) -> list[ModbusTransaction]:
-        """Complete every open request as unanswered (end of capture or connection)."""
+    def take_open(self) -> list[ModbusMessage]:
+        """Every open request, oldest first, forgotten here (someone else answers them)."""
         pending = sorted(
             (req for queue in self._open.values() for req in queue),
             key=lambda m: (m.ts_ns, m.frame),
         )
         self._open.clear()
         self._count = 0
-        return [ModbusTransaction(request=req, response=None) for req in pending]
+        return pending
+
+    def flush(self) -> list[ModbusTransaction]:
+        """Complete every open request as unanswered (end of capture or connection)."""
+        return [ModbusTransaction(request=req, response=None) for req in self.take_open()]
 
 
 def _fit_response(req: ModbusMessage, resp: ModbusMessage) -> ModbusMessage:

@@ -150,15 +150,6 @@ class ModbusStream(StreamFramer[ModbusMessage]):
         self.malformed_pdus = 0
 
     @property
-    def idle(self) -> bool:
-        """At a message boundary with nothing pending: the next byte starts an ADU.
-
-        A bulk decoder may take over the direction from here and hand it back later
-        without either side seeing a difference.
-        """
-        return not self._events and self.buffered == 0 and self._resync is None and not self._ended
-
-    @property
     def offset(self) -> int:
         """Stream offset of the next unread byte (bytes lost in gaps counted)."""
         return self._base + self._pos

@@ -12,7 +12,10 @@ requests and a few Read SZL lists under reassembly (64 KiB each).
 
 from __future__ import annotations
 
-from otconduit.protocols.base import DecoderEvent, Endpoints
+from collections.abc import Sequence
+from typing import Self
+
+from otconduit.protocols.base import DecoderEvent, Endpoints, Pending
 from otconduit.protocols.events import Malformed
 from otconduit.protocols.s7.session import DEFAULT_MAX_OUTSTANDING, S7Session
 from otconduit.protocols.s7.tpkt import TpktStream
@@ -31,6 +34,8 @@ class S7Decoder:
         self.endpoints = endpoints
         self.streams = (TpktStream(max_tsdu=max_tsdu), TpktStream(max_tsdu=max_tsdu))
         self.session = S7Session(endpoints, max_outstanding=max_outstanding)
+        self.max_outstanding = max_outstanding
+        self.max_tsdu = max_tsdu
         self._out: list[DecoderEvent] = []
         self._finished = False
 
@@ -58,6 +63,28 @@ class S7Decoder:
                 self._drain(direction)
             self._out += self.session.flush()
         return self.events()
+
+    # -- Resumable -----------------------------------------------------------------------
+    def quiescent(self) -> bool:
+        return (
+            not self._finished
+            and not self._out
+            and all(s.idle for s in self.streams)
+            and self.session.idle
+        )
+
+    def export_state(self) -> None:
+        """Nothing to hand over: a quiescent S7 connection has nothing in flight."""
+        return None
+
+    def resume(self, state: object, pending: Sequence[Pending]) -> None:
+        for p in pending:
+            self.feed(p.direction, p.data, p.frame, p.ts_ns)
+
+    def fork(self) -> Self:
+        return type(self)(
+            self.endpoints, max_outstanding=self.max_outstanding, max_tsdu=self.max_tsdu
+        )
 
     def _drain(self, direction: int) -> None:
         for event in self.streams[direction].events():

@@ -95,6 +95,14 @@ class S7Session:
         self._claimed: set[tuple[str, str, str]] = set()
         self.evicted = 0
 
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight: no open or held request, connection request, SZL list
+        under reassembly or S7comm-plus fragment."""
+        return not (
+            self._open or self._held or self._connect or self._szl or any(self._plus_fragment)
+        )
+
     # --- entry points -----------------------------------------------------------------
 
     def handle(self, direction: int, event: CotpEvent) -> list[DecoderEvent]:

@@ -245,6 +245,11 @@ class TpktStream(StreamFramer[CotpEvent]):
         self._tsdu_dropping = False  # an oversized TSDU is being discarded up to its EOT
         self.packets = 0
 
+    @property
+    def idle(self) -> bool:
+        """At a TPKT boundary with no TSDU under reassembly and nothing unread."""
+        return super().idle and not (self._tsdu_tpdus or self._tsdu_dropping)
+
     # --- inputs ---------------------------------------------------------------------
 
     def gap(self, nbytes: int, frame: int, ts_ns: int) -> None:

@@ -1,42 +1,52 @@
-"""Templates of the bulk path's transaction lanes.
+"""Templates of the fast path's lanes.
 
 A template is what the per-packet decoder made of one transaction of a given *shape*
-(its bytes with the varying fields zeroed, see :mod:`otconduit.analysis.kernels_tx`):
-the operations, each with its static fields, its detail as JSON text with *holes* where
-the varying fields go, and the identity claims it made. Later transactions of the same
-shape get the same operations with their own hole values, so the bulk path needs no
-decoder of its own for names, classes or detail layouts: those always come from the
-per-packet decoder, which stays the authority.
+(its bytes with the varying fields taken out, see ``kernels.shapes``): the operations,
+each with its constant fields, the fields that come from the transaction's holes (its
+id, unit, address or quantity; written values and values read back), its detail as JSON
+text with holes, and the identity claims it made. Later transactions of the same shape
+get the same operations with their own hole values, so the lanes need no decoder of
+their own for names, classes or detail layouts: those always come from the per-packet
+decoder, which stays the authority.
 
-A template is only accepted when the exemplar's own hole values, written into it, give
-back exactly the exemplar's operations (:meth:`TemplateStore.check`).
+A template is only used once the exemplar's own hole values, written into it, give back
+exactly the exemplar's operations (``Lane._check``).
 """
 
 from __future__ import annotations
 
-import json
 import re
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from otconduit.analysis import kernels_tx as _ktx
+from otconduit.analysis.fastpath.kernels import columns as _kc
+from otconduit.analysis.fastpath.kernels import shapes as _ks
 from otconduit.model import OpClass, OpStatus
-from otconduit.store.opchunks import NULL, OP_CLASS_CODE, STATUS_CODE, _jsonable
+from otconduit.store.detail_render import H_END, render
+from otconduit.store.opchunks import NULL, OP_CLASS_CODE, STATUS_CODE, detail_json
 
-K: Any = _ktx
+KS: Any = _ks
 MAX_TEMPLATES = 4096  # shapes remembered per lane; beyond, new shapes stay per-packet
 _SENTINEL = "\x00{}\x00"
 _SPLIT = re.compile(r'"\\u0000(\d+)\\u0000"')
 
+KIND_NONE, KIND_CONST, KIND_HOLE = _kc.KIND_NONE, _kc.KIND_CONST, _kc.KIND_HOLE
+
 
 @dataclass(frozen=True, slots=True)
 class Hole:
-    """Marks where a varying field goes: ``kind`` is one of ``kernels_tx.H_*``."""
+    """Marks where a varying field goes: ``kind`` is one of ``detail_render.H_*`` (in a
+    detail) or just says which integer or list hole fills an operation field."""
 
     kind: int
     index: int = 0
+
+
+IntField = int | Hole | None
+ListField = tuple[int, ...] | Hole | None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -47,15 +57,16 @@ class OpTemplate:
     function: str
     function_code: int
     operation: OpClass
-    unit: int | None
-    address: int | None
-    quantity: int | None
+    unit: IntField
+    address: IntField
+    quantity: IntField
     status: OpStatus
     exception: str | None
     exception_code: int | None
     role: int
-    tid: int | Hole | None
-    values: tuple[int, ...] | Hole | None
+    tid: IntField
+    values: ListField
+    response_values: ListField
     request_frame: int  # which message's frame (-1: none)
     response_frame: int
     latency: bool  # time of the response_frame message minus the request_frame one
@@ -73,7 +84,7 @@ class ClaimTemplate:
 
 def detail_text(detail: dict[str, Any]) -> str:
     """A detail as the store writes it."""
-    return json.dumps(detail, separators=(",", ":"), default=_jsonable)
+    return detail_json(detail)
 
 
 def _segments(detail: dict[str, Any]) -> list[tuple[str, int, int]] | None:
@@ -100,16 +111,21 @@ def _segments(detail: dict[str, Any]) -> list[tuple[str, int, int]] | None:
         if int(parts[2 * k + 1]) != k:
             return None
         out.append((parts[2 * k], hole.kind, hole.index))
-    out.append((parts[-1], K.H_END, 0))
+    out.append((parts[-1], H_END, 0))
     return out
 
 
+# Operation table columns (one row per template operation); the kernels read them as the
+# OpTable named tuple (kernels.columns.expand_columns).
 _OP_COLUMNS = (
     "function",
     "function_code",
     "operation",
+    "unit_kind",
     "unit",
+    "address_kind",
     "address",
+    "quantity_kind",
     "quantity",
     "status",
     "exception",
@@ -121,16 +137,43 @@ _OP_COLUMNS = (
     "values_index",
     "values_off",
     "values_len",
+    "rvalues_kind",
+    "rvalues_index",
+    "rvalues_off",
+    "rvalues_len",
     "request_frame",
     "response_frame",
     "latency",
     "has_detail",
 )
+OpTable = namedtuple("OpTable", _OP_COLUMNS)  # type: ignore[misc]  # dynamic fields
+
+
+@dataclass(slots=True)
+class Tables:
+    """Everything about a store's templates that expanding transactions needs: the
+    operation table, each template's operations (``t_first``, ``t_count``), detail
+    segments and text, and the pool of static value lists."""
+
+    op: Any  # OpTable of int64 arrays
+    t_first: np.ndarray
+    t_count: np.ndarray
+    seg_at: np.ndarray
+    sg: np.ndarray
+    text: np.ndarray
+    text_len: np.ndarray
+    static: np.ndarray
+
+
+def _int_field(value: IntField) -> tuple[int, int]:
+    if isinstance(value, Hole):
+        return KIND_HOLE, value.index
+    return (KIND_NONE, NULL) if value is None else (KIND_CONST, value)
 
 
 class TemplateStore:
     """Shapes and their templates: arrays for the kernels (``th``, ``tinfo``,
-    ``tnorm``) and column tables for expanding transactions into operations."""
+    ``tnorm``) and the tables for expanding transactions into operations."""
 
     def __init__(self) -> None:
         self.th = np.full((1024, 2), -1, np.int64)  # (hash, entry)
@@ -150,7 +193,9 @@ class TemplateStore:
         self._segs: list[tuple[int, int, int, int]] = []
         self._text = bytearray()
         self._seg_at: list[tuple[int, int]] = []
-        self._tables: dict[str, np.ndarray] | None = None
+        self._tables: Tables | None = None
+        self._unit_hole: list[int] = []  # per template: integer hole of a unit, or -1
+        self._unit_role: list[int] = []  # ... and the role of the operation it is in
 
     # -- shapes ------------------------------------------------------------------------
     def _index(self, norm: np.ndarray, template: int) -> None:
@@ -166,8 +211,8 @@ class TemplateStore:
             self.th = np.full((2 * len(self.th), 2), -1, np.int64)
             for e in range(self.entries):
                 off, size, _ = self.tinfo[e]
-                K.template_insert(self.th, K.fnv(self.tnorm[off : off + size], size), e)
-        K.template_insert(self.th, K.fnv(norm, n), self.entries)
+                KS.template_insert(self.th, KS.fnv(self.tnorm[off : off + size], size), e)
+        KS.template_insert(self.th, KS.fnv(norm, n), self.entries)
         self.entries += 1
 
     def full(self) -> bool:
@@ -176,7 +221,7 @@ class TemplateStore:
     def refuse(self, norm: np.ndarray) -> None:
         """The per-packet path must always take transactions of this shape."""
         if not self.full():
-            self._index(norm, K.T_REFUSED)
+            self._index(norm, KS.T_REFUSED)
 
     # -- templates ---------------------------------------------------------------------
     def _name(self, table: list[str], name: str) -> int:
@@ -186,6 +231,16 @@ class TemplateStore:
             table.append(name)
             return len(table) - 1
 
+    def _list(self, value: ListField) -> tuple[int, int, int, int]:
+        """(kind, hole index, static offset, static length) of a list field."""
+        if isinstance(value, Hole):
+            return KIND_HOLE, value.index, 0, 0
+        if value is None:
+            return KIND_NONE, 0, 0, 0
+        off = len(self.static_values)
+        self.static_values.extend(value)
+        return KIND_CONST, 0, off, len(value)
+
     def build(self, ops: list[OpTemplate]) -> list[tuple[list[int], list[tuple[str, int, int]]]]:
         """Column rows and detail segments of ``ops``; raises ValueError when a detail
         cannot be templated."""
@@ -194,33 +249,20 @@ class TemplateStore:
             segs = _segments(op.detail)
             if segs is None:
                 raise ValueError("ambiguous detail text")
-            if isinstance(op.tid, Hole):
-                tid_kind, tid = 2, op.tid.index
-            else:
-                tid_kind, tid = (0, 0) if op.tid is None else (1, op.tid)
-            v_kind, v_index, v_off, v_len = 0, 0, 0, 0
-            if isinstance(op.values, Hole):
-                v_kind, v_index = 2, op.values.index
-            elif op.values is not None:
-                v_kind, v_off, v_len = 1, len(self.static_values), len(op.values)
-                self.static_values.extend(op.values)
             row = [
                 self._name(self.names, op.function),
                 op.function_code,
                 OP_CLASS_CODE[op.operation],
-                NULL if op.unit is None else op.unit,
-                NULL if op.address is None else op.address,
-                NULL if op.quantity is None else op.quantity,
+                *_int_field(op.unit),
+                *_int_field(op.address),
+                *_int_field(op.quantity),
                 STATUS_CODE[op.status],
                 NULL if op.exception is None else self._name(self.exceptions, op.exception),
                 NULL if op.exception_code is None else op.exception_code,
                 op.role,
-                tid_kind,
-                tid,
-                v_kind,
-                v_index,
-                v_off,
-                v_len,
+                *_int_field(op.tid),
+                *self._list(op.values),
+                *self._list(op.response_values),
                 op.request_frame,
                 op.response_frame,
                 int(op.latency),
@@ -236,8 +278,11 @@ class TemplateStore:
         ops: list[OpTemplate],
         claims: list[ClaimTemplate],
     ) -> int:
-        """Store a checked template for shape ``norm``; returns its id."""
+        """Store a template for shape ``norm``; returns its id."""
         t = self.templates
+        with_hole = [op for op in ops if isinstance(op.unit, Hole)]
+        self._unit_hole.append(with_hole[0].unit.index if with_hole else -1)  # type: ignore[union-attr]
+        self._unit_role.append(with_hole[0].role if with_hole else 0)
         self.first.append(len(self._rows))
         self.count.append(len(built))
         self.claims.append(claims)
@@ -254,52 +299,50 @@ class TemplateStore:
         self._index(norm, t)
         return t
 
-    def tables(self) -> dict[str, np.ndarray]:
-        """Column tables over operation templates, and the detail segments."""
+    def unit_holes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per template: the integer hole its operations take the unit from (-1: none),
+        and the role of that operation."""
+        return (
+            np.array(self._unit_hole or [-1], np.int64),
+            np.array(self._unit_role or [0], np.int64),
+        )
+
+    def tables(self) -> Tables:
+        """The operation table and detail segments (cached until a template is added)."""
         if self._tables is None:
             rows = np.array(self._rows, np.int64).reshape(-1, len(_OP_COLUMNS))
-            tab = {name: rows[:, k] for k, name in enumerate(_OP_COLUMNS)}
-            tab["t_first"] = np.array(self.first, np.int64)
-            tab["t_count"] = np.array(self.count, np.int64)
-            tab["seg_at"] = np.array(self._seg_at, np.int64).reshape(-1, 2)
-            tab["sg"] = np.array(self._segs, np.int64).reshape(-1, 4)
+            op = OpTable(*(np.ascontiguousarray(rows[:, k]) for k in range(len(_OP_COLUMNS))))
+            seg_at = np.array(self._seg_at, np.int64).reshape(-1, 2)
             text_len = np.array([s[1] for s in self._segs], np.int64)
-            bounds = np.append(tab["seg_at"][:, 0], len(text_len))
+            bounds = np.append(seg_at[:, 0], len(text_len))
             csum = np.concatenate(([0], np.cumsum(text_len)))
-            tab["text_len"] = csum[bounds[1:]] - csum[bounds[:-1]]
-            tab["text"] = np.frombuffer(bytes(self._text) or b" ", np.uint8)
-            tab["static"] = np.array(self.static_values or [0], np.int64)
-            self._tables = tab
+            self._tables = Tables(
+                op=op,
+                t_first=np.array(self.first, np.int64),
+                t_count=np.array(self.count, np.int64),
+                seg_at=seg_at,
+                sg=np.array(self._segs, np.int64).reshape(-1, 4),
+                text=np.frombuffer(bytes(self._text) or b" ", np.uint8),
+                text_len=csum[bounds[1:]] - csum[bounds[:-1]],
+                static=np.array(self.static_values or [0], np.int64),
+            )
         return self._tables
 
     def render(
         self,
-        rows: np.ndarray,
-        xo: np.ndarray,
+        ops: np.ndarray,
+        ints: np.ndarray,
+        frames: np.ndarray,
+        lfirst: np.ndarray,
         lh: np.ndarray,
         lv: np.ndarray,
-        tab: dict[str, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Detail JSON of operations ``rows`` ((transaction, operation template) pairs),
-        each followed by a comma (none for an empty detail): all the text, and where each
-        operation's part starts and ends."""
-        per = tab["text_len"][rows[:, 1]] if len(rows) else np.zeros(0, np.int64)
-        size = int(per.sum()) + 64 * len(rows) + 256
-        offs = np.zeros(len(rows) + 1, np.int64)
-        while True:
-            out = np.empty(size, np.uint8)  # batches keep views of it: never reused
-            n = K.render_details(
-                rows,
-                tab["seg_at"],
-                tab["has_detail"],
-                tab["sg"],
-                tab["text"],
-                xo,
-                lh,
-                lv,
-                out,
-                offs,
-            )
-            if n >= 0:
-                return out[:n], offs
-            size = 4 * len(out)
+        """Detail JSON of template operations ``ops`` with their holes, each followed by
+        a comma (none for an empty detail): all the text, and where each part starts."""
+        tab = self.tables()
+        per = tab.text_len[ops] if len(ops) else np.zeros(0, np.int64)
+        size = int(per.sum()) + 64 * len(ops) + 256
+        return render(
+            ops, tab.seg_at, tab.op.has_detail, tab.sg, tab.text, ints, frames, lfirst,
+            lh, lv, size,
+        )  # fmt: skip

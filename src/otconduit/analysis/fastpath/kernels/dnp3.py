@@ -3,17 +3,17 @@
 The common case of a DNP3 connection: a master sends one request at a time (a read of
 class data, a control, ...), the outstation answers it in a single-fragment response,
 and the master confirms the response when it asks for it (CON); outstations may also
-send unsolicited responses, which the master confirms. Each TCP segment must hold whole
-link frames with valid CRCs that form whole application fragments (a fragment may span
-several frames); link frames without user data are taken as they come. Anything else
+send unsolicited responses, which the master confirms. A message is the link frames
+(with valid CRCs) of one whole application fragment, however the segments cut or join
+them; link frames without user data are taken as they come. Anything else
 (multi-fragment responses, CRC errors, pipelined requests, a second association on the
-connection, secondary frames with data) goes to the per-packet path.
+connection, secondary frames with data) goes to the per-packet path at that message.
 
 Field layouts: IEEE 1815-2012 §9.2.4 (link frame and CRC), §8.2.1 (transport header),
 §4.2.2 (application header, object headers with prefix and range codes) and Annex A
 (object sizes, from :mod:`otconduit.protocols.dnp3.objects`).
 
-Shape and holes (see :mod:`otconduit.analysis.kernels_tx`): per message the link
+Shape and holes (see ``kernels.shapes``): per message the link
 headers (length, control, addresses; not the CRCs) and the transport FIR/FIN bits, then
 the reassembled fragment; the application sequence number is integer hole 0 (the
 first message's; the others must carry the same), and in responses the octets of the
@@ -26,35 +26,45 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from otconduit.analysis.kernels_tx import (
+from otconduit.analysis.fastpath.kernels.borrow import (
+    block_arrays,
+    out_arrays,
+    shape_arrays,
+    slot_arrays,
+)
+from otconduit.analysis.fastpath.kernels.shapes import X_INT, X_LH, X_LN, room, settle
+from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
     F_P,
     F_QN,
     F_STATE,
+    K_DNP3,
+    LARGE,
     MAX_MSGS,
+    MSG,
+    NEED,
     Q_DIR,
     Q_FIELDS,
     Q_LEN,
     Q_OFF,
     RAW_BYTES,
-    SLOW,
-    TAKE,
-    X_INT,
-    X_LH,
-    X_LN,
+    WHY_FRAMING,
+    WHY_FULL,
+    WHY_LARGE,
+    WHY_NONE,
+    WHY_STATE,
     admit,
     commit,
     compact,
-    keep,
+    consumed,
+    keep_at,
     listed,
     make_slow,
+    next_message,
+    pend,
     pick,
-    restore,
-    room,
-    save,
-    settle,
 )
 from otconduit.protocols.dnp3.objects import FIXED_SIZES, LENGTH_IS_VARIATION, PACKED_BITS
 
@@ -320,298 +330,184 @@ def dnp3_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
     return pos
 
 
-@njit(cache=True, nogil=True)
-def dnp3_pass(
-    buf,
-    ts,
-    first_frame,
-    ok,
-    src,
-    dst,
-    sport,
-    dport,
-    vlan,
-    seq,
-    flags,
-    poff,
-    plen,
-    iplen,
-    smac,
-    dmac,
-    tk1,
-    tk2,
-    tv,
-    ports,
-    st,
-    qm,
-    raw,
-    th,
-    tinfo,
-    tnorm,
-    norm,
-    xo,
-    lh,
-    lv,
-    cnt,
-    slowed,
-    miss,
-    mb,
-    done,
-    lo,
-    hi,
-):
-    """One pass over packets ``lo..hi-1`` (see kernels_s7.s7_pass for the contract)."""
-    tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
-    ks = np.zeros(MAX_MSGS, np.int64)
-    sv_st = np.zeros(st.shape[1], np.int64)
-    sv_qm = np.zeros((qm.shape[1], qm.shape[2]), np.int64)
-    sv_cnt = np.zeros(len(cnt), np.int64)
-    frag = np.empty(RAW_BYTES, np.uint8)
-    for i in range(lo, hi):
-        if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
-            continue  # taken already, unreadable, or another protocol's
-        s, d, verdict = admit(
-            src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], plen[i],
-            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
-        )  # fmt: skip
-        if verdict != TAKE:
-            if verdict == SLOW:
-                make_slow(st, s, slowed, cnt)
-            continue
-        p = poff[i]
-        end = p + plen[i]
-        frame = first_frame + i
-        compact(st, qm, raw, s)
-        good = True
-        saved = False
-        last_seg = -1  # offset in buf of the last link frame with data in this packet
-        while p < end and good:
-            size = link_frame(buf, p, end, True)
-            if size > 0 and buf[p + 2] == 5:
-                p += size  # a link frame without user data: counted, nothing more
-                continue
-            size, n, lsrc, ldst, last = fragment(buf, p, end, frag, True)
-            if size < 0 or n < 2:
-                good = False
-                break
-            if not saved and p + size < end:
-                save(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
-                saved = True
-            assoc = (lsrc << 16) | ldst
-            if st[s, P_ASSOC + d] == -1:
-                st[s, P_ASSOC + d] = assoc
-            fc = frag[1]
-            aseq = frag[0] & 0x0F
-            state = st[s, F_STATE]
-            good = st[s, P_ASSOC + d] == assoc
-            if good and fc == 0:  # a confirm (from the master)
-                if state >= AWAIT_CONFIRM:
-                    uns = frag[0] & 0x10 != 0
-                    good = (
-                        d == st[s, P_MDIR]
-                        and (lsrc << 16) | ldst == st[s, P_PAIR]
-                        and aseq == st[s, P_SEQ]
-                        and uns == (state == AWAIT_UNS_CONFIRM)
-                    )
-                    good = good and _close(
-                        st,
-                        qm,
-                        raw,
-                        s,
-                        i,
-                        buf,
-                        p,
-                        size,
-                        frame,
-                        ts[i],
-                        d,
-                        tq,
-                        ks,
-                        th,
-                        tinfo,
-                        tnorm,
-                        norm,
-                        xo,
-                        lh,
-                        lv,
-                        cnt,
-                        mb,
-                        miss,
-                    )
-                # a confirm of nothing in flight changes nothing but counters
-            elif good and fc < 0x81:  # a request
-                good = state == IDLE and room(xo, lh, lv, cnt, 1, 1)
-                good = good and keep(st, qm, raw, s, buf, p, size, frame, ts[i], d, 0, 0)
-                if good:
-                    st[s, P_PAIR] = (lsrc << 16) | ldst
-                    st[s, P_SEQ] = aseq
-                    st[s, P_MDIR] = d
-                    st[s, F_STATE] = REQUESTED
-                    for code in NO_RESPONSE_FUNCTIONS:
-                        if fc == code:  # answered by nothing: done at once
-                            st[s, F_STATE] = IDLE
-                            good = _shape_and_settle(
-                                st,
-                                qm,
-                                raw,
-                                s,
-                                i,
-                                tq,
-                                ks,
-                                th,
-                                tinfo,
-                                tnorm,
-                                norm,
-                                xo,
-                                lh,
-                                lv,
-                                cnt,
-                                mb,
-                                miss,
-                            )
-            elif good and fc == 0x81:  # a solicited response, in one fragment
-                good = (
-                    state == REQUESTED
-                    and d != st[s, P_MDIR]
-                    and (ldst << 16) | lsrc == st[s, P_PAIR]
-                    and aseq == st[s, P_SEQ]
-                    and frag[0] & 0xC0 == 0xC0
-                )
-                if good and frag[0] & 0x20:  # CON: the transaction waits for the confirm
-                    good = keep(st, qm, raw, s, buf, p, size, frame, ts[i], d, 0, 0)
-                    st[s, F_STATE] = AWAIT_CONFIRM
-                elif good:
-                    good = _close(
-                        st,
-                        qm,
-                        raw,
-                        s,
-                        i,
-                        buf,
-                        p,
-                        size,
-                        frame,
-                        ts[i],
-                        d,
-                        tq,
-                        ks,
-                        th,
-                        tinfo,
-                        tnorm,
-                        norm,
-                        xo,
-                        lh,
-                        lv,
-                        cnt,
-                        mb,
-                        miss,
-                    )
-            elif good and fc == 0x82:  # unsolicited
-                good = state == IDLE and keep(st, qm, raw, s, buf, p, size, frame, ts[i], d, 0, 0)
-                if good:
-                    st[s, P_PAIR] = (ldst << 16) | lsrc
-                    st[s, P_SEQ] = aseq
-                    st[s, P_MDIR] = 1 - d
-                    if frag[0] & 0x20:
-                        st[s, F_STATE] = AWAIT_UNS_CONFIRM
-                    else:
-                        good = room(xo, lh, lv, cnt, 1, 1) and _shape_and_settle(
-                            st,
-                            qm,
-                            raw,
-                            s,
-                            i,
-                            tq,
-                            ks,
-                            th,
-                            tinfo,
-                            tnorm,
-                            norm,
-                            xo,
-                            lh,
-                            lv,
-                            cnt,
-                            mb,
-                            miss,
-                        )
-            else:
-                good = False
-            if good:
-                last_seg = last
-                p += size
-        if not good:
-            if saved:
-                restore(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
-            make_slow(st, s, slowed, cnt)
-            continue
-        if last_seg >= 0:  # what the transport reassembler keeps of its last segment
-            user = buf[last_seg + 2] - 5
-            k = last_seg + 10
-            n = 0
-            left = user
-            block_left = 16
-            while left > 0:
-                take = min(left, block_left)
-                raw[s, SEG_AT + 256 * d + n : SEG_AT + 256 * d + n + take] = buf[k : k + take]
-                n += take
-                k += take + 2
-                left -= take
-            st[s, P_LLEN + d] = user
-            st[s, P_LSEQ + d] = buf[last_seg + 10] & 0x3F
-            st[s, P_USE] += 1
-            st[s, P_LUSE + d] = st[s, P_USE]
-        commit(i, s, d, st, ts, flags, plen, iplen, done)
-
-
-@njit(cache=True, nogil=True)
-def _close(
-    st,
-    qm,
-    raw,
-    s,
-    i,
-    buf,
-    p,
-    size,
-    frame,
-    t,
-    d,
-    tq,
-    ks,
-    th,
-    tinfo,
-    tnorm,
-    norm,
-    xo,
-    lh,
-    lv,
-    cnt,
-    mb,
-    miss,
-):
-    """The message at ``buf[p:p+size]`` finishes the transaction in flight."""
-    if not room(xo, lh, lv, cnt, 1, 1):
-        return False
-    if not keep(st, qm, raw, s, buf, p, size, frame, t, d, 0, 0):
-        return False
-    st[s, F_STATE] = IDLE
-    return _shape_and_settle(
-        st, qm, raw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, mb, miss
-    )
-
-
-@njit(cache=True, nogil=True)
-def _shape_and_settle(st, qm, raw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, mb, miss):
+@njit(cache=True, nogil=True, inline="always")
+def _settle_all(st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb):
     """Every kept message of slot ``s`` is one transaction: shape it and write it."""
     nk = st[s, F_QN]
     for k in range(nk):
         ks[k] = k
     pick(qm, s, ks, nk, tq)
     nlh, nlv = cnt[C_NLH], cnt[C_NLV]
-    size = dnp3_shape(raw[s], tq, nk, st[s], norm, xo[cnt[C_NX]], lh, lv, cnt)
+    j = cnt[C_NX]
+    size = dnp3_shape(rw, tq, nk, st[s], norm, xo[j], lh, lv, cnt)
     return settle(
-        st, qm, raw, s, i, tq, ks, nk, size, th, tinfo, tnorm, norm, xo, cnt, nlh, nlv, mb, miss
+        st, qm, raw, s, i, tq, ks, nk, size, th, tinfo, tnorm, norm, xo, cnt, nlh, nlv, miss, mb
     )
+
+
+@njit(cache=True, nogil=True)
+def dnp3_pass(b, sl, sh, out, lo, hi):
+    """One pass over packets ``lo..hi-1`` (see ``kernels.modbus.modbus_pass``). A
+    message is one fragment, or one link frame without user data."""
+    buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
+    poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
+    tk1, tk2, tv, ports, st, qm, raw, carry = slot_arrays(sl)
+    th, tinfo, tnorm, norm = shape_arrays(sh)
+    xo, lh, lv, cnt, slowed, miss, mb = out_arrays(out)
+    tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
+    ks = np.zeros(MAX_MSGS, np.int64)
+    frag = np.empty(RAW_BYTES, np.uint8)
+    for i in range(lo, hi):
+        if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
+            continue
+        s, d, why, p, end = admit(
+            src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+        )  # fmt: skip
+        if s < 0:
+            continue
+        if why != WHY_NONE:
+            make_slow(st, s, why, slowed, cnt)
+            continue
+        frame = first_frame + i
+        t = ts[i]
+        compact(st, qm, raw, s)
+        rw = raw[s]
+        start = p
+        while True:
+            status, at, n, rest, p = next_message(
+                K_DNP3, buf, p, end, carry, raw, st, s, d, frame, t
+            )
+            if status == NEED:
+                break
+            why = WHY_LARGE if status == LARGE else (WHY_FRAMING if status != MSG else WHY_FULL)
+            if status == MSG:
+                why = _message(
+                    st, qm, raw, rw, s, d, i, at, n, frame, t, tq, ks, th, tinfo, tnorm, norm,
+                    xo, lh, lv, cnt, miss, mb, frag,
+                )  # fmt: skip
+                if why == WHY_NONE:
+                    consumed(st, s, d)
+                    continue
+            pend(st, s, d, i, rest)
+            make_slow(st, s, why, slowed, cnt)
+            break
+        commit(st, s, d, start, end, flags[i], iplen[i], t)
+        done[i] = 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _message(
+    st, qm, raw, rw, s, d, i, at, n, frame, t, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt,
+    miss, mb, frag,
+):  # fmt: skip
+    """Take the fragment (or link frame without user data) framed at ``rw[at:at+n]``;
+    WHY_NONE, or why the connection goes back to the per-packet path."""
+    end = at + n
+    if rw[at + 2] == 5:  # a link frame without user data: counted, nothing more
+        return WHY_NONE if link_frame(rw, at, end, True) == n else WHY_FRAMING
+    size, fn, lsrc, ldst, last = fragment(rw, at, end, frag, True)
+    if size != n or fn < 2:
+        return WHY_FRAMING
+    assoc = (lsrc << 16) | ldst
+    if st[s, P_ASSOC + d] == -1:
+        st[s, P_ASSOC + d] = assoc
+    if st[s, P_ASSOC + d] != assoc:
+        return WHY_STATE
+    fc = frag[1]
+    aseq = frag[0] & 0x0F
+    state = st[s, F_STATE]
+    why = WHY_NONE
+    if fc == 0:  # a confirm (from the master)
+        if state >= AWAIT_CONFIRM:
+            uns = frag[0] & 0x10 != 0
+            if (
+                d != st[s, P_MDIR]
+                or assoc != st[s, P_PAIR]
+                or aseq != st[s, P_SEQ]
+                or uns != (state == AWAIT_UNS_CONFIRM)
+            ):
+                return WHY_STATE
+            if not room(xo, lh, lv, cnt, 1, 1) or not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+                return WHY_FULL
+            st[s, F_STATE] = IDLE
+            why = _settle_all(
+                st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
+            )
+        # a confirm of nothing in flight changes nothing but counters
+    elif fc < 0x81:  # a request
+        if state != IDLE:
+            return WHY_STATE
+        if not room(xo, lh, lv, cnt, 1, 1) or not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+            return WHY_FULL
+        st[s, P_PAIR] = assoc
+        st[s, P_SEQ] = aseq
+        st[s, P_MDIR] = d
+        st[s, F_STATE] = REQUESTED
+        for code in NO_RESPONSE_FUNCTIONS:
+            if fc == code:  # answered by nothing: done at once
+                st[s, F_STATE] = IDLE
+                why = _settle_all(
+                    st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
+                )
+    elif fc == 0x81:  # a solicited response, in one fragment
+        if (
+            state != REQUESTED
+            or d == st[s, P_MDIR]
+            or (ldst << 16) | lsrc != st[s, P_PAIR]
+            or aseq != st[s, P_SEQ]
+            or frag[0] & 0xC0 != 0xC0
+        ):
+            return WHY_STATE
+        if frag[0] & 0x20:  # CON: the transaction waits for the confirm
+            if not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+                return WHY_FULL
+            st[s, F_STATE] = AWAIT_CONFIRM
+        else:
+            if not room(xo, lh, lv, cnt, 1, 1) or not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+                return WHY_FULL
+            st[s, F_STATE] = IDLE
+            why = _settle_all(
+                st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
+            )
+    elif fc == 0x82:  # unsolicited
+        if state != IDLE:
+            return WHY_STATE
+        if not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+            return WHY_FULL
+        st[s, P_PAIR] = (ldst << 16) | lsrc
+        st[s, P_SEQ] = aseq
+        st[s, P_MDIR] = 1 - d
+        if frag[0] & 0x20:
+            st[s, F_STATE] = AWAIT_UNS_CONFIRM
+        elif not room(xo, lh, lv, cnt, 1, 1):
+            return WHY_FULL
+        else:
+            why = _settle_all(
+                st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
+            )
+    else:
+        return WHY_STATE
+    if why == WHY_NONE:
+        # what the transport reassembler keeps of the last segment (its user data)
+        user = rw[last + 2] - 5
+        k = last + 10
+        seg = SEG_AT + 256 * d
+        m = 0
+        left = user
+        block_left = 16
+        while left > 0:
+            take_n = min(left, block_left)
+            for q in range(take_n):
+                rw[seg + m + q] = rw[k + q]
+            m += take_n
+            k += take_n + 2
+            left -= take_n
+        st[s, P_LLEN + d] = user
+        st[s, P_LSEQ + d] = rw[last + 10] & 0x3F
+        st[s, P_USE] += 1
+        st[s, P_LUSE + d] = st[s, P_USE]
+    return why
 
 
 __all__ = ["dnp3_pass", "dnp3_shape", "fragment", "link_frame"]

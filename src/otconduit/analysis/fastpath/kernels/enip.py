@@ -1,20 +1,21 @@
 """Bulk-path kernel for EtherNet/IP + CIP (numba, cached on disk): explicit messaging.
 
 The common case of an EtherNet/IP connection once its session (and, for connected
-messaging, its class 3 connection) is set up: the client sends one CIP request at a
-time in a SendRRData (unconnected) or SendUnitData (connected) message and the target
-answers it. Each TCP segment must be exactly one encapsulation message with status 0
-and the common packet format of its command (null address + unconnected data item, or
-connected address + connected data item); a connected reply must come on a connection
-whose O->T / T->O pairing the per-packet decoder has already learned. Everything else
-(session set-up, Forward Open/Close, Unconnected Send, list commands, errors, pipelined
-requests) goes to the per-packet path.
+messaging, its class 3 connection) is set up: the client sends CIP requests in
+SendRRData (unconnected) or SendUnitData (connected) messages, several in flight when it
+pipelines, and the target answers each. A message is one encapsulation message with
+status 0 and the common packet format of its command (null address + unconnected data
+item, or connected address + connected data item), however the segments cut or join
+them; a connected reply must come on a connection whose O->T / T->O pairing the
+per-packet decoder has already learned. Unconnected Send is taken when what it routes is
+an ordinary request (not a Forward Open/Close). Everything else (session set-up, Forward
+Open/Close, list commands, errors) goes to the per-packet path at that message.
 
 Field layouts: ODVA Vol 2 §2-3.1 (encapsulation header), §2-4.7/§2-4.8 (SendRRData,
 SendUnitData), §2-6 (common packet format); Vol 1 §2-4.1/§2-4.2 (Message Router request
 and reply), §A-4.10 (Multiple Service Packet), §C-1.4 (padded EPATH segments).
 
-Shape and holes (see :mod:`otconduit.analysis.kernels_tx`): the request's session
+Shape and holes (see ``kernels.shapes``): the request's session
 handle (integer hole 0), sender context (list hole 0, written as hex), connection id
 (1) and sequence count (2), the reply's connection id (3). The reply's session and
 context are not read by the decoder (the one open request is what it answers), nor is
@@ -27,38 +28,55 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from otconduit.analysis.kernels_tx import (
+from otconduit.analysis.fastpath.kernels.borrow import (
+    block_arrays,
+    out_arrays,
+    shape_arrays,
+    slot_arrays,
+)
+from otconduit.analysis.fastpath.kernels.shapes import (
+    X_INT,
+    X_LH,
+    X_LN,
+    put_list,
+    room,
+    settle,
+)
+from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
     F_P,
     F_QN,
+    K_ENIP,
+    LARGE,
     MAX_MSGS,
+    MSG,
+    NEED,
     Q_DIR,
     Q_FIELDS,
     Q_KEY,
     Q_LEN,
     Q_OFF,
-    RAW_BYTES,
-    SLOW,
-    TAKE,
-    X_INT,
-    X_LH,
-    X_LN,
+    WHY_FRAMING,
+    WHY_FULL,
+    WHY_KIND,
+    WHY_LARGE,
+    WHY_NONE,
+    WHY_STATE,
     admit,
     commit,
     compact,
+    consumed,
     find,
-    keep,
+    keep_at,
     listed,
     make_slow,
+    next_message,
+    pend,
     pick,
-    put_list,
-    restore,
-    room,
-    save,
-    settle,
 )
+from otconduit.analysis.fastpath.kernels.wire import u16le, u32le
 
 LANE_TAG = 0x45  # first shape byte: "E"
 RR = 0x6F  # SendRRData
@@ -75,41 +93,26 @@ MAX_PARTS = 64  # Multiple Service Packet entries the kernel pairs up
 
 
 @njit(cache=True, nogil=True)
-def _u16le(b, p):
-    return np.int64(b[p]) | (np.int64(b[p + 1]) << 8)
-
-
-@njit(cache=True, nogil=True)
-def _u32le(b, p):
-    return (
-        np.int64(b[p])
-        | (np.int64(b[p + 1]) << 8)
-        | (np.int64(b[p + 2]) << 16)
-        | (np.int64(b[p + 3]) << 24)
-    )
-
-
-@njit(cache=True, nogil=True)
 def carrier(b, p, n):
     """Offset of the CIP message in the encapsulation message ``b[p:p+n]``, or -1 when
     it is not a well-formed SendRRData/SendUnitData with status 0 in the usual form."""
     if n < 41:
         return -1
-    cmd = _u16le(b, p)
-    if _u16le(b, p + 2) != n - 24 or _u32le(b, p + 8) != 0 or _u32le(b, p + 20) != 0:
+    cmd = u16le(b, p)
+    if u16le(b, p + 2) != n - 24 or u32le(b, p + 8) != 0 or u32le(b, p + 20) != 0:
         return -1
-    if _u16le(b, p + 30) != 2:
+    if u16le(b, p + 30) != 2:
         return -1
     if cmd == RR:
-        if _u16le(b, p + 32) != 0 or _u16le(b, p + 34) != 0:
+        if u16le(b, p + 32) != 0 or u16le(b, p + 34) != 0:
             return -1
-        if _u16le(b, p + 36) != 0xB2 or _u16le(b, p + 38) != n - 40:
+        if u16le(b, p + 36) != 0xB2 or u16le(b, p + 38) != n - 40:
             return -1
         return 40
     if cmd == UNIT:
-        if n < 47 or _u16le(b, p + 32) != 0xA1 or _u16le(b, p + 34) != 4:
+        if n < 47 or u16le(b, p + 32) != 0xA1 or u16le(b, p + 34) != 4:
             return -1
-        if _u16le(b, p + 40) != 0xB1 or _u16le(b, p + 42) != n - 44:
+        if u16le(b, p + 40) != 0xB1 or u16le(b, p + 42) != n - 44:
             return -1
         return 46
     return -1
@@ -140,9 +143,9 @@ def path_class(raw, p, end):
         if fmt == 0:
             v = np.int64(raw[p + 1])
         elif fmt == 1:
-            v = _u16le(raw, p + 2)
+            v = u16le(raw, p + 2)
         else:
-            v = _u32le(raw, p + 2)
+            v = u32le(raw, p + 2)
         if ltype == 0:
             cls = v
         p += 1 + width
@@ -150,10 +153,33 @@ def path_class(raw, p, end):
 
 
 @njit(cache=True, nogil=True)
+def _routed(raw, d, rq_end):
+    """Bounds of the request an Unconnected Send routes (Vol 1 §3-5.5.4: priority/tick,
+    timeout ticks, message size, message, pad, route path; its request data starts at
+    ``d``), or (-1, -1) when the lane must not take it: what it routes sets up or tears
+    down a connection, is a Multiple Service Packet, or cannot be read."""
+    if rq_end - d < 4:
+        return -1, -1
+    size = u16le(raw, d + 2)
+    emb = d + 4
+    if size < 2 or emb + size > rq_end:
+        return -1, -1
+    inner_path = emb + 2 + 2 * raw[emb + 1]
+    if inner_path > emb + size:
+        return -1, -1
+    inner_cls = path_class(raw, emb + 2, inner_path)
+    if inner_cls == 6 or inner_cls == UNKNOWN or raw[emb] & 0x7F == 0x0A:
+        return -1, -1
+    return emb, emb + size
+
+
+@njit(cache=True, nogil=True)
 def _leaf(raw, norm, base, rq, rq_end, rs, rs_end):
-    """One request and its reply. Returns -1 when the bulk path must not take it (a
-    request the decoder keeps state for, or one it reports as malformed), else 0 after
-    leaving reply data it does not decode out of the shape."""
+    """One request and its reply. Returns -1 when the lane must not take it (a request
+    the decoder keeps state for, or one it reports as malformed), else 0 after leaving
+    reply data it does not decode out of the shape. An Unconnected Send is judged by
+    the request it routes; a reply from the Connection Manager itself (a routing error)
+    stays whole in the shape."""
     if rq_end - rq < 2 or rs_end - rs < 4:
         return -1
     service = raw[rq] & 0x7F
@@ -161,9 +187,18 @@ def _leaf(raw, norm, base, rq, rq_end, rs, rs_end):
     if path_end > rq_end:
         return -1
     cls = path_class(raw, rq + 2, path_end)
+    if service == 0x52 and cls == 6:
+        rq, rq_end = _routed(raw, path_end, rq_end)
+        if rq < 0:
+            return -1
+        if raw[rs] & 0x7F == 0x52:
+            return 0
+        service = raw[rq] & 0x7F
+        path_end = rq + 2 + 2 * raw[rq + 1]
+        cls = path_class(raw, rq + 2, path_end)
     wrapper = service == 0x0A or service == 0x52 or service == 0x54 or service == 0x5B
     if (cls == 6 or cls == UNKNOWN) and (wrapper or service == 0x4E):
-        return -1  # Forward Open/Close, Unconnected Send: connection state, routing
+        return -1  # Forward Open/Close: connection state
     data = rs + 4 + 2 * raw[rs + 3]
     if data > rs_end:
         return -1
@@ -180,7 +215,7 @@ def _parts(raw, d, end):
     (cip.split_multiple), or -1 when it does not split cleanly."""
     if end - d < 2:
         return -1
-    count = _u16le(raw, d)
+    count = u16le(raw, d)
     if count == 0 or count > MAX_PARTS or 2 + 2 * count > end - d:
         return -1
     for k in range(count):
@@ -193,8 +228,8 @@ def _parts(raw, d, end):
 @njit(cache=True, nogil=True)
 def _part(raw, d, end, count, k):
     """Bounds of part ``k`` of the Multiple Service Packet body at ``raw[d:end]``."""
-    start = d + _u16le(raw, d + 2 + 2 * k)
-    stop = d + _u16le(raw, d + 4 + 2 * k) if k + 1 < count else end
+    start = d + u16le(raw, d + 2 + 2 * k)
+    stop = d + u16le(raw, d + 4 + 2 * k) if k + 1 < count else end
     return start, stop
 
 
@@ -233,7 +268,7 @@ def _tree(raw, norm, base, rq, rq_end, rs, rs_end):
 @njit(cache=True, nogil=True)
 def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
     """Shape of one CIP request and its reply (messages ``qm[:2]`` in ``raw``); holes
-    into ``xrow``/``lh``/``lv``. Returns the shape length, or -1."""
+    into ``xrow`` and ``out``'s list holes. Returns the shape length, or -1."""
     if qn != 2 or qm[0, Q_DIR] != 0 or qm[1, Q_DIR] != 1:
         return -1
     norm[0] = LANE_TAG
@@ -267,12 +302,12 @@ def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
             norm[base + off + 44] = 0  # sequence count
             norm[base + off + 45] = 0
         if m == 0:
-            xrow[X_INT] = _u32le(raw, off + 4)
+            xrow[X_INT] = u32le(raw, off + 4)
             put_list(lh, lv, cnt, raw, off + 12, 8, 1, False)
-            xrow[X_INT + 1] = _u32le(raw, off + 36) if unit else 0
-            xrow[X_INT + 2] = _u16le(raw, off + 44) if unit else 0
+            xrow[X_INT + 1] = u32le(raw, off + 36) if unit else 0
+            xrow[X_INT + 2] = u16le(raw, off + 44) if unit else 0
         else:
-            xrow[X_INT + 3] = _u32le(raw, off + 36) if unit else 0
+            xrow[X_INT + 3] = u32le(raw, off + 36) if unit else 0
         pos += n
     end0 = qm[0, Q_OFF] + qm[0, Q_LEN]
     end1 = qm[1, Q_OFF] + qm[1, Q_LEN]
@@ -300,15 +335,15 @@ def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
 
 
 @njit(cache=True, nogil=True)
-def _request_for(st, qm, raw, s, buf, p, cip):
-    """The kept request the reply at ``buf[p:]`` answers, as the decoder pairs them, or -1.
+def _request_for(st, qm, rw, s, p, cip):
+    """The kept request the reply at ``rw[p:]`` (the slot's row of raw) answers, as the decoder pairs them, or -1.
     Connected: by O->T connection (from the learned T->O pairing) and sequence count.
     Unconnected: the first request with the reply's sender context, else the oldest."""
     if cip == 46:
-        to_id = _u32le(buf, p + 36)
+        to_id = u32le(rw, p + 36)
         for k in range(min(st[s, P_PAIRS], MAX_PAIRS)):
             if st[s, P_PAIR + 2 * k] == to_id:
-                return find(st, qm, s, 0, _u16le(buf, p + 44), st[s, P_PAIR + 2 * k + 1])
+                return find(st, qm, s, 0, u16le(rw, p + 44), st[s, P_PAIR + 2 * k + 1])
         return -1
     oldest = -1
     for k in range(st[s, F_QN]):
@@ -319,7 +354,7 @@ def _request_for(st, qm, raw, s, buf, p, cip):
         off = qm[s, k, Q_OFF]
         same = True
         for b in range(12, 20):
-            if raw[s, off + b] != buf[p + b]:
+            if rw[off + b] != rw[p + b]:
                 same = False
         if same:
             return k
@@ -327,126 +362,78 @@ def _request_for(st, qm, raw, s, buf, p, cip):
 
 
 @njit(cache=True, nogil=True)
-def enip_pass(
-    buf,
-    ts,
-    first_frame,
-    ok,
-    src,
-    dst,
-    sport,
-    dport,
-    vlan,
-    seq,
-    flags,
-    poff,
-    plen,
-    iplen,
-    smac,
-    dmac,
-    tk1,
-    tk2,
-    tv,
-    ports,
-    st,
-    qm,
-    raw,
-    th,
-    tinfo,
-    tnorm,
-    norm,
-    xo,
-    lh,
-    lv,
-    cnt,
-    slowed,
-    miss,
-    mb,
-    done,
-    lo,
-    hi,
-):
-    """One pass over packets ``lo..hi-1`` (see kernels_s7.s7_pass for the contract)."""
+def enip_pass(b, sl, sh, out, lo, hi):
+    """One pass over packets ``lo..hi-1`` (see ``kernels.modbus.modbus_pass``)."""
+    buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
+    poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
+    tk1, tk2, tv, ports, st, qm, raw, carry = slot_arrays(sl)
+    th, tinfo, tnorm, norm = shape_arrays(sh)
+    xo, lh, lv, cnt, slowed, miss, mb = out_arrays(out)
     tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
     ks = np.zeros(MAX_MSGS, np.int64)
-    sv_st = np.zeros(st.shape[1], np.int64)
-    sv_qm = np.zeros((qm.shape[1], qm.shape[2]), np.int64)
-    sv_cnt = np.zeros(len(cnt), np.int64)
     for i in range(lo, hi):
         if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
-            continue  # taken already, unreadable, or another protocol's
-        s, d, verdict = admit(
-            src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], plen[i],
+            continue
+        s, d, why, p, end = admit(
+            src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
             smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
         )  # fmt: skip
-        if verdict != TAKE:
-            if verdict == SLOW:
-                make_slow(st, s, slowed, cnt)
+        if s < 0:
             continue
-        p = poff[i]
-        end = p + plen[i]
+        if why != WHY_NONE:
+            make_slow(st, s, why, slowed, cnt)
+            continue
         frame = first_frame + i
+        t = ts[i]
         compact(st, qm, raw, s)
-        good = True
-        saved = False
-        while p < end:
-            n = 24 + _u16le(buf, p + 2) if end - p >= 24 else end - p + 1
-            cip = carrier(buf, p, n) if p + n <= end else -1
-            if cip < 0:
-                good = False
+        rw = raw[s]
+        start = p
+        while True:
+            status, at, n, rest, p = next_message(
+                K_ENIP, buf, p, end, carry, raw, st, s, d, frame, t
+            )
+            if status == NEED:
                 break
-            if not saved and p + n < end:
-                save(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
-                saved = True
-            reply = buf[p + cip] & 0x80 != 0
-            if d == 0:
-                key = _u16le(buf, p + 44) if cip == 46 else -1
-                key2 = _u32le(buf, p + 36) if cip == 46 else -1
-                good = not reply and keep(st, qm, raw, s, buf, p, n, frame, ts[i], 0, key, key2)
-            else:
-                k = _request_for(st, qm, raw, s, buf, p, cip) if reply else -1
-                good = (
-                    k >= 0
-                    and raw[s, qm[s, k, Q_OFF]] == buf[p]  # the same command
-                    and room(xo, lh, lv, cnt, 4, 64)
-                    and keep(st, qm, raw, s, buf, p, n, frame, ts[i], 1, -2, -2)
-                )
-                if good:
-                    ks[0] = k
-                    ks[1] = st[s, F_QN] - 1
-                    pick(qm, s, ks, 2, tq)
-                    nlh, nlv = cnt[C_NLH], cnt[C_NLV]
-                    size = enip_shape(raw[s], tq, 2, st[s], norm, xo[cnt[C_NX]], lh, lv, cnt)
-                    good = settle(
-                        st,
-                        qm,
-                        raw,
-                        s,
-                        i,
-                        tq,
-                        ks,
-                        2,
-                        size,
-                        th,
-                        tinfo,
-                        tnorm,
-                        norm,
-                        xo,
-                        cnt,
-                        nlh,
-                        nlv,
-                        mb,
-                        miss,
-                    )
-            if not good:
-                break
-            p += n
-        if not good:
-            if saved:
-                restore(st, qm, cnt, s, sv_st, sv_qm, sv_cnt)
-            make_slow(st, s, slowed, cnt)
-            continue
-        commit(i, s, d, st, ts, flags, plen, iplen, done)
+            why = WHY_LARGE if status == LARGE else (WHY_FRAMING if status != MSG else WHY_FULL)
+            if status == MSG:
+                why = WHY_KIND
+                cip = carrier(rw, at, n)
+                reply = cip >= 0 and rw[at + cip] & 0x80 != 0
+                if cip < 0:
+                    pass
+                elif d == 0 and not reply:
+                    key = u16le(rw, at + 44) if cip == 46 else -1
+                    key2 = u32le(rw, at + 36) if cip == 46 else -1
+                    why = WHY_FULL
+                    if keep_at(st, qm, s, at, n, frame, t, 0, key, key2):
+                        why = WHY_NONE
+                elif d == 1 and reply:
+                    k = _request_for(st, qm, rw, s, at, cip)
+                    if k < 0 or rw[qm[s, k, Q_OFF]] != rw[at]:  # answered by the same command
+                        why = WHY_STATE
+                    elif not room(xo, lh, lv, cnt, 4, 64) or not keep_at(
+                        st, qm, s, at, n, frame, t, 1, -2, -2
+                    ):
+                        why = WHY_FULL
+                    else:
+                        ks[0] = k
+                        ks[1] = st[s, F_QN] - 1
+                        pick(qm, s, ks, 2, tq)
+                        nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+                        j = cnt[C_NX]
+                        size = enip_shape(rw, tq, 2, st[s], norm, xo[j], lh, lv, cnt)
+                        why = settle(
+                            st, qm, raw, s, i, tq, ks, 2, size, th, tinfo, tnorm, norm, xo,
+                            cnt, nlh, nlv, miss, mb,
+                        )  # fmt: skip
+                if why == WHY_NONE:
+                    consumed(st, s, d)
+                    continue
+            pend(st, s, d, i, rest)
+            make_slow(st, s, why, slowed, cnt)
+            break
+        commit(st, s, d, start, end, flags[i], iplen[i], t)
+        done[i] = 1
 
 
-__all__ = ["RAW_BYTES", "enip_pass", "enip_shape", "path_class"]
+__all__ = ["enip_pass", "enip_shape", "path_class"]

@@ -1,0 +1,242 @@
+"""Fast-path kernel for Modbus/TCP: any function code, pipelined and split ADUs.
+
+Requests are kept until the answer with their transaction id and function code arrives
+(several may be in flight: a poller often sends a burst of requests in one segment and
+the server answers them in one or several); a request and its response are one
+transaction. Pairing follows the per-packet session (``protocols.modbus.session``): the
+first open request with the response's transaction id and function code. A response
+with no such request (an orphan, or one answering a different code) goes to the
+per-packet path, which reports it.
+
+Shape and holes: the two ADUs with the transaction id and unit id (integer holes 0 and
+1) taken out, and for the common function codes the data address (hole 2), the written
+values (FC 6, 15, 16: list hole 0) and the values read back (FC 1-4: the next list
+hole) when the message is well formed; integer holes 3 and 4 say whether those two
+lists are there (they follow from the shape). Lengths, byte counts, quantities, coil values
+(FC 5), exception codes and every byte of the other function codes stay in the shape,
+so one template answers for a poll and the decoder still judges everything that can
+make a message malformed. Field layouts: Modbus Messaging on TCP/IP Implementation
+Guide §3.1.3 (MBAP), Modbus Application Protocol V1.1b3 §6.1-6.12 and §7.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from otconduit.analysis.fastpath.kernels.borrow import (
+    block_arrays,
+    out_arrays,
+    shape_arrays,
+    slot_arrays,
+)
+from otconduit.analysis.fastpath.kernels.shapes import (
+    X_INT,
+    X_LH,
+    X_LN,
+    put_bits,
+    put_list,
+    room,
+    settle,
+)
+from otconduit.analysis.fastpath.kernels.slots import (
+    C_NLH,
+    C_NLV,
+    C_NX,
+    F_QN,
+    K_MODBUS,
+    LARGE,
+    MAX_MSGS,
+    MSG,
+    NEED,
+    Q_DIR,
+    Q_FIELDS,
+    Q_LEN,
+    Q_OFF,
+    WHY_FRAMING,
+    WHY_FULL,
+    WHY_KIND,
+    WHY_LARGE,
+    WHY_NONE,
+    WHY_STATE,
+    admit,
+    commit,
+    compact,
+    consumed,
+    find,
+    keep_at,
+    listed,
+    make_slow,
+    next_message,
+    pend,
+    pick,
+)
+
+LANE_TAG = 0x4D  # first shape byte: "M"
+MAX_LIST_VALUES = 4000  # FC 1/2 read up to 2000 bits, FC 15 writes up to 1968
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _seg(norm, pos, raw, off, a, b):
+    """Copy ``raw[off+a:off+b]`` to ``norm[pos:]``; returns the new end."""
+    for k in range(a, b):
+        norm[pos] = raw[off + k]
+        pos += 1
+    return pos
+
+
+@njit(cache=True, nogil=True, inline="always")
+def modbus_shape(raw, tq, qn, st_row, norm, xrow, lh, lv, cnt):
+    """Shape of a request and its response (``tq[:2]`` rows into ``raw``, a slot's
+    row) into ``norm``, holes into ``xrow`` and the list holes. Returns the shape
+    length, or -1.
+
+    The shape is each ADU's length and its bytes outside the holes (which the bytes in
+    the shape locate: function code, lengths, byte counts), so a read of 125 registers
+    is hashed and compared in a dozen bytes, not in 260."""
+    if qn != 2 or tq[0, Q_DIR] != 0 or tq[1, Q_DIR] != 1:
+        return -1
+    for k in range(8):
+        xrow[X_INT + k] = 0
+    first_list = cnt[C_NLH]
+    norm[0] = LANE_TAG
+    pos = 1
+    q = tq[0, Q_OFF]
+    n = tq[0, Q_LEN]
+    fc = np.int64(raw[q + 7])
+    qty = (np.int64(raw[q + 10]) << 8 | raw[q + 11]) if n >= 12 else -1
+    common = fc <= 6 or fc == 15 or fc == 16
+    # the request is as the decoder reads it well formed (MB §6.1-6.6, §6.11, §6.12)
+    good = False
+    if fc <= 4:
+        good = n == 12 and qty >= 1 and qty <= (2000 if fc <= 2 else 125)
+    elif fc == 15:
+        bc = np.int64(raw[q + 12]) if n >= 13 else -1
+        good = n == 13 + bc and bc == (qty + 7) // 8 and qty >= 1 and qty <= 1968
+    elif fc == 16:
+        bc = np.int64(raw[q + 12]) if n >= 13 else -1
+        good = n == 13 + bc and bc == 2 * qty and qty >= 1 and qty <= 123
+    for m in range(2):
+        off = tq[m, Q_OFF]
+        ln = tq[m, Q_LEN]
+        # holes after the MBAP header: [a1, b1) and [a2, b2) (b1 <= a2), offsets in the ADU
+        a1 = b1 = a2 = b2 = ln
+        if m == 0:
+            xrow[X_INT] = (np.int64(raw[off]) << 8) | raw[off + 1]
+            xrow[X_INT + 1] = raw[off + 6]
+            if common and ln >= 10:
+                xrow[X_INT + 2] = (np.int64(raw[off + 8]) << 8) | raw[off + 9]
+                a1, b1 = 8, 10
+            if fc == 6 and ln == 12:
+                put_list(lh, lv, cnt, raw, off + 10, 1, 2, False)
+                a2, b2 = 10, 12
+                xrow[X_INT + 3] = 1
+            elif fc == 15 and good:
+                put_bits(lh, lv, cnt, raw, off + 13, qty)
+                a2 = 13
+                xrow[X_INT + 3] = 1
+            elif fc == 16 and good:
+                put_list(lh, lv, cnt, raw, off + 13, qty, 2, False)
+                a2 = 13
+                xrow[X_INT + 3] = 1
+        else:
+            rfc = np.int64(raw[off + 7])
+            if rfc == fc and ln >= 9 and good and fc <= 4:
+                bc = np.int64(raw[off + 8])
+                if fc <= 2 and bc == (qty + 7) // 8 and ln == 9 + bc:
+                    put_bits(lh, lv, cnt, raw, off + 9, qty)
+                    a1 = 9
+                    xrow[X_INT + 4] = 1
+                elif fc >= 3 and bc == 2 * qty and ln == 9 + bc:
+                    put_list(lh, lv, cnt, raw, off + 9, qty, 2, False)
+                    a1 = 9
+                    xrow[X_INT + 4] = 1
+            elif rfc == fc and ln == 12 and (fc == 5 or fc == 6 or fc == 15 or fc == 16):
+                a1, b1 = 8, 10  # the echoed address: not in the operation
+                if fc == 6:
+                    a2, b2 = 10, 12  # the echoed value: the request's counts
+        norm[pos] = m
+        norm[pos + 1] = ln
+        pos = _seg(norm, pos + 2, raw, off, 2, 6)  # protocol id, length (not tid)
+        pos = _seg(norm, pos, raw, off, 7, a1)  # (not the unit id)
+        pos = _seg(norm, pos, raw, off, b1, a2)
+        pos = _seg(norm, pos, raw, off, b2, ln)
+    xrow[X_LH] = first_list
+    xrow[X_LN] = cnt[C_NLH] - first_list
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def modbus_pass(b, sl, sh, out, lo, hi):
+    """One pass over packets ``lo..hi-1`` of block ``b`` not yet taken: takes those of
+    the lane's fast slots (``sl``), writes finished transactions to ``out`` and lists the
+    slots it gave back (``out.slowed``) and the shapes it had no template for.
+
+    The bundles are unpacked once, here: a hot helper handed a bundle or a view pays
+    reference counting on every array in it, per packet."""
+    buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
+    poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
+    tk1, tk2, tv, ports, st, qm, raw, carry = slot_arrays(sl)
+    th, tinfo, tnorm, norm = shape_arrays(sh)
+    xo, lh, lv, cnt, slowed, miss, mb = out_arrays(out)
+    tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
+    ks = np.zeros(MAX_MSGS, np.int64)
+    for i in range(lo, hi):
+        if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
+            continue
+        s, d, why, p, end = admit(
+            src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+        )  # fmt: skip
+        if s < 0:
+            continue
+        if why != WHY_NONE:
+            make_slow(st, s, why, slowed, cnt)
+            continue
+        frame = first_frame + i
+        t = ts[i]
+        compact(st, qm, raw, s)
+        start = p
+        while True:
+            status, at, n, rest, p = next_message(
+                K_MODBUS, buf, p, end, carry, raw, st, s, d, frame, t
+            )
+            if status == NEED:
+                break
+            why = WHY_LARGE if status == LARGE else (WHY_FRAMING if status != MSG else WHY_FULL)
+            if status == MSG:
+                tid = (np.int64(raw[s, at]) << 8) | raw[s, at + 1]
+                fc = np.int64(raw[s, at + 7])
+                if d == 0:
+                    if fc == 0 or fc & 0x80:
+                        why = WHY_KIND  # not a request: the decoder reports it
+                    elif keep_at(st, qm, s, at, n, frame, t, 0, tid, fc):
+                        why = WHY_NONE
+                else:
+                    k = find(st, qm, s, 0, tid, fc & 0x7F)
+                    if k < 0:
+                        why = WHY_STATE  # an orphan, or an answer to another function code
+                    elif room(xo, lh, lv, cnt, 2, MAX_LIST_VALUES) and keep_at(
+                        st, qm, s, at, n, frame, t, 1, -2, -2
+                    ):
+                        ks[0] = k
+                        ks[1] = st[s, F_QN] - 1
+                        pick(qm, s, ks, 2, tq)
+                        nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+                        j = cnt[C_NX]
+                        size = modbus_shape(raw[s], tq, 2, st[s], norm, xo[j], lh, lv, cnt)
+                        why = settle(
+                            st, qm, raw, s, i, tq, ks, 2, size, th, tinfo, tnorm, norm, xo,
+                            cnt, nlh, nlv, miss, mb,
+                        )  # fmt: skip
+                if why == WHY_NONE:
+                    consumed(st, s, d)
+                    continue
+            pend(st, s, d, i, rest)
+            make_slow(st, s, why, slowed, cnt)
+            break
+        commit(st, s, d, start, end, flags[i], iplen[i], t)
+        done[i] = 1
+
+
+__all__ = ["modbus_pass", "modbus_shape"]

@@ -1,0 +1,74 @@
+"""DNP3 lane: polls, responses, confirms, unsolicited responses (kernel:
+``kernels.dnp3``)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from otconduit.analysis.connections import TcpConnection
+from otconduit.analysis.fastpath.kernels import dnp3 as _kd
+from otconduit.analysis.fastpath.lane import Exemplar, Lane
+from otconduit.analysis.fastpath.templates import Hole
+from otconduit.model import Operation
+from otconduit.protocols.base import Pending
+from otconduit.protocols.dnp3.decoder import Dnp3ConnectionDecoder, Dnp3Resume, TransportSegment
+from otconduit.store.detail_render import H_FRAME, H_INT
+
+KD: Any = _kd
+
+
+class Dnp3Lane(Lane):
+    protocol = "dnp3"
+    op_protocol = "dnp3"
+    pass_fn = KD.dnp3_pass
+    shape_fn = KD.dnp3_shape
+
+    def eligible(self, conn: TcpConnection) -> bool:
+        dec = conn.decoder
+        return isinstance(dec, Dnp3ConnectionDecoder) and dec.quiescent()
+
+    def prepare(self, row: np.ndarray, state: Any) -> list[tuple[Pending, int, int]]:
+        row[KD.P_ASSOC] = -1
+        row[KD.P_ASSOC + 1] = -1
+        return []
+
+    def resume_state(self, conn: TcpConnection, s: int) -> Dnp3Resume:
+        """The last transport segment each direction's association delivered (its
+        retries are then dropped silently, as the per-packet path would), least
+        recently used first."""
+        row = self.st[s]
+        used = [d for d in (0, 1) if row[KD.P_LLEN + d] > 0]
+        segments = []
+        for d in sorted(used, key=lambda d: int(row[KD.P_LUSE + d])):
+            assoc = int(row[KD.P_ASSOC + d])
+            n = int(row[KD.P_LLEN + d])
+            at = KD.SEG_AT + 256 * d
+            data = self.raw[s, at : at + n].tobytes()
+            segments.append(
+                TransportSegment(d, assoc >> 16, assoc & 0xFFFF, int(row[KD.P_LSEQ + d]), data)
+            )
+            row[KD.P_LLEN + d] = 0
+        return Dnp3Resume(tuple(segments))
+
+    def frame_roles(self, ex: Exemplar) -> tuple[int, int]:
+        if ex.ints(7):  # the first message is a request
+            return 0, 1 if len(ex.messages) > 1 else -1
+        return -1, 0
+
+    def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
+        """The application sequence number, and the frame of the confirm."""
+        if op.transaction_id != ex.ints(0):
+            return None
+        detail = copy.deepcopy(op.detail)
+        if "confirm_frame" in detail:
+            last = len(ex.messages) - 1
+            if detail["confirm_frame"] != ex.messages[last][2]:
+                return None
+            detail["confirm_frame"] = Hole(H_FRAME, last)
+        return {"tid": Hole(H_INT, 0), "detail": detail}
+
+
+__all__ = ["Dnp3Lane"]

@@ -1,0 +1,76 @@
+"""EtherNet/IP lane: CIP requests in SendRRData / SendUnitData (kernel:
+``kernels.enip``)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from otconduit.analysis.connections import TcpConnection
+from otconduit.analysis.fastpath.kernels import enip as _ke
+from otconduit.analysis.fastpath.lane import Exemplar, Lane
+from otconduit.analysis.fastpath.templates import Hole
+from otconduit.model import Operation
+from otconduit.protocols.base import Pending
+from otconduit.protocols.enip.decoder import EnipDecoder, EnipState
+from otconduit.store.detail_render import H_HEX, H_INT
+
+KE: Any = _ke
+# Detail keys filled from holes: (key, integer hole)
+_INT_HOLES = (
+    ("session_handle", 0),
+    ("connection_id", 1),
+    ("sequence_count", 2),
+    ("response_connection_id", 3),
+)
+
+
+class EnipLane(Lane):
+    protocol = "enip"
+    op_protocol = "cip"
+    pass_fn = KE.enip_pass
+    shape_fn = KE.enip_shape
+
+    def eligible(self, conn: TcpConnection) -> bool:
+        dec = conn.decoder
+        # The kernel must know every connection whose detail a request could carry.
+        return (
+            isinstance(dec, EnipDecoder)
+            and dec.quiescent()
+            and len(dec.export_state().connections) <= KE.MAX_CONNS
+        )
+
+    def prepare(self, row: np.ndarray, state: EnipState) -> list[tuple[Pending, int, int]]:
+        pairs = state.pairs[-KE.MAX_PAIRS :]
+        row[KE.P_PAIRS] = len(pairs)
+        for k, (to_id, ot_id) in enumerate(pairs):
+            row[KE.P_PAIR + 2 * k] = to_id
+            row[KE.P_PAIR + 2 * k + 1] = ot_id
+        row[KE.P_CONNS] = len(state.connections)
+        for k, c in enumerate(state.connections):
+            row[KE.P_CONN + 3 * k : KE.P_CONN + 3 * k + 3] = c
+        return []
+
+    def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
+        """Session handle, sender context, connection ids and sequence count."""
+        detail = copy.deepcopy(op.detail)
+        for key, k in _INT_HOLES:
+            if key in detail:
+                if detail[key] != ex.ints(k):
+                    return None
+                detail[key] = Hole(H_INT, k)
+        context = ex.lists()[0]
+        if detail.get("sender_context") != bytes(context).hex():
+            return None
+        detail["sender_context"] = Hole(H_HEX, 0)
+        out: dict[str, Any] = {"detail": detail}
+        if op.transaction_id is not None:
+            if op.transaction_id != ex.ints(2):
+                return None
+            out["tid"] = Hole(H_INT, 2)
+        return out
+
+
+__all__ = ["EnipLane"]
