@@ -133,7 +133,7 @@ class TemplatedDetails(list[dict[str, Any]]):
         has = np.ones(len(t.seg_at), np.int64)
         size = int(sum(int(t.sg[a : a + c, 1].sum()) for a, c in t.seg_at.tolist()) or 64)
         size = size * 2 + 32 * n + 24 * len(self.vals) + 256
-        text, offs = render(
+        text, _ = render(
             self.op, t.seg_at, has, t.sg, t.text, self.ints, self.frames,
             prefix_sums(self.ln)[:-1], lh, self.vals, size,
         )  # fmt: skip

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-Block = namedtuple(  # type: ignore[name-match]
+Block = namedtuple(
     "Block",
     "buf ts first_frame ok src dst sport dport vlan seq ack flags poff plen iplen smac dmac done",
 )
@@ -37,6 +37,6 @@ HEADER_COLUMNS = (
     ("smac", "int64"),
     ("dmac", "int64"),
 )
-Slots = namedtuple("Slots", "tk1 tk2 tv ports st qm raw carry")  # type: ignore[name-match]
-Shapes = namedtuple("Shapes", "th tinfo tnorm norm")  # type: ignore[name-match]
-Out = namedtuple("Out", "xo lh lv cnt slowed miss mb")  # type: ignore[name-match]
+Slots = namedtuple("Slots", "tk1 tk2 tv ports st qm raw carry")
+Shapes = namedtuple("Shapes", "th tinfo tnorm norm")
+Out = namedtuple("Out", "xo lh lv cnt slowed miss mb")

@@ -19,13 +19,13 @@ from numba.extending import intrinsic
 
 
 @intrinsic
-def borrow(typingctx, arr):  # type: ignore[no-untyped-def]
+def borrow(typingctx, arr):
     """``arr`` itself, without its owner (see the module docstring)."""
     if not isinstance(arr, types.Array):
         return None
     sig = arr(arr)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
         src = context.make_array(arr)(context, builder, value=args[0])
         out = context.make_array(arr)(context, builder)
         out.meminfo = cgutils.get_null_value(out.meminfo.type)

@@ -336,7 +336,8 @@ def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
 
 @njit(cache=True, nogil=True)
 def _request_for(st, qm, rw, s, p, cip):
-    """The kept request the reply at ``rw[p:]`` (the slot's row of raw) answers, as the decoder pairs them, or -1.
+    """The kept request the reply at ``rw[p:]`` (the slot's row of raw) answers, as the
+    decoder pairs them, or -1.
     Connected: by O->T connection (from the learned T->O pairing) and sequence count.
     Unconnected: the first request with the reply's sender context, else the oldest."""
     if cip == 46:
