@@ -4,8 +4,9 @@ Each repetition is the original capture shifted in time (by its own duration plu
 second) with every TCP/UDP client port moved, so that each repetition is new
 connections to both conduit and tshark (a replayed 4-tuple would be one long connection
 with sequence numbers jumping back). The server side is the side on a well-known
-industrial port; a packet with none keeps its ports. Checksums are kept valid by
-adjusting them for the changed port (RFC 1624 incremental update).
+industrial port; when both or neither are, one end (the same both ways) is moved.
+Checksums are kept valid by adjusting them for the changed port (RFC 1624 incremental
+update).
 
 Pipelining, split PDUs, retransmissions and keep-alives stay exactly as the plant sent
 them: only ports and times change.
@@ -50,8 +51,9 @@ def _patch_port(frame: bytearray, port_at: int, csum_at: int | None, new: int) -
     struct.pack_into("!H", frame, csum_at, ~v & 0xFFFF)
 
 
-def _l4(frame: bytes, linktype: int) -> tuple[int, int] | None:
-    """(offset of the L4 header, IP protocol) for IPv4 TCP/UDP frames, else None."""
+def _l4(frame: bytes, linktype: int) -> tuple[int, int, bytes, bytes] | None:
+    """(offset of the L4 header, IP protocol, source and destination address) for IPv4
+    TCP/UDP frames, else None."""
     p = 0
     if linktype == 1:
         if len(frame) < 14:
@@ -79,7 +81,7 @@ def _l4(frame: bytes, linktype: int) -> tuple[int, int] | None:
     l4 = p + (frame[p] & 15) * 4
     if len(frame) < l4 + (18 if proto == 6 else 8):
         return None
-    return l4, proto
+    return l4, proto, frame[p + 12 : p + 16], frame[p + 16 : p + 20]
 
 
 def load(path: Path) -> tuple[list[tuple[int, bytes, int]], int]:
@@ -109,7 +111,7 @@ def repeat(src: Path, dst: Path, packets: int) -> int:
         if hit is None:
             where.append(None)
             continue
-        l4, proto = hit
+        l4, proto, saddr, daddr = hit
         sport, dport = struct.unpack_from("!HH", frame, l4)
         csum_at: int | None = l4 + (16 if proto == 6 else 6)
         if proto == 17 and struct.unpack_from("!H", frame, l4 + 6)[0] == 0:
@@ -118,8 +120,12 @@ def repeat(src: Path, dst: Path, packets: int) -> int:
             where.append((l4, csum_at, sport))
         elif sport in SERVER_PORTS and dport not in SERVER_PORTS:
             where.append((l4 + 2, csum_at, dport))
+        elif (saddr, sport) > (daddr, dport):
+            # Both ports well known (DNP3 outstations talking 20000 to 20000) or neither:
+            # move one end's port, the same end both ways.
+            where.append((l4, csum_at, sport))
         else:
-            where.append(None)
+            where.append((l4 + 2, csum_at, dport))
     written = 0
     with dst.open("wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, linktype))

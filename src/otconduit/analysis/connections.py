@@ -104,6 +104,7 @@ class TcpConnection(Flow):
     fins: int = 0  # bit d: FIN from direction d (3 with an RST: the connection is over)
     finished_ts: int | None = None
     slot: int = -1  # index in its fast lane's slots, -1 when never handed to it
+    lane: str | None = None  # the fast lane that holds its slot
     fast_bounces: int = 0  # times the fast lane gave it back (forgiven after a long run)
     fast_retry: int = 0  # its packet count before which the lane does not take it again
 

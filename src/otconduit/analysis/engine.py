@@ -177,8 +177,14 @@ class Analyzer:
         if conn is None:
             conn = self.tcp.get(rev)
             direction = 1
-        if conn is not None and pkt.ts_ns - conn.stats.last_ts > IDLE_NS:
-            self._fold(conn)  # silent past the idle limit: whatever comes now is new
+        if conn is not None and (
+            pkt.ts_ns - conn.stats.last_ts > IDLE_NS
+            or (conn.finished_ts is not None and pkt.ts_ns - conn.finished_ts > LINGER_NS)
+        ):
+            # Silent past the idle limit, or finished longer ago than its last ACKs take:
+            # whatever comes now is new (decided here, not by when a sweep last ran, so
+            # that the split never depends on how the capture was read).
+            self._fold(conn)
             conn = None
         # SYN together with FIN or RST is no handshake (fuzzed or crafted): ignore it
         # for orientation.
@@ -548,34 +554,39 @@ class Analyzer:
                     f.stats.last_ts,
                     {},
                 )
-        key = (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol)
         st = f.stats
-        rec = merged.get(key)
+        self.accumulate(
+            (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol),
+            st.connections, st.packets[0], st.packets[1], st.bytes[0], st.bytes[1],
+            st.first_ts, st.last_ts,
+        )  # fmt: skip
+
+    def accumulate(
+        self,
+        key: tuple[str, str, str, int, int, str],
+        connections: int,
+        packets_c2s: int,
+        packets_s2c: int,
+        bytes_c2s: int,
+        bytes_s2c: int,
+        first: int,
+        last: int,
+    ) -> None:
+        """Add finished connections' totals to their conversation's record (``key``:
+        transport, client, server, server port, VLAN, protocol)."""
+        rec = self.conv_acc.get(key)
         if rec is None:
-            merged[key] = ConversationRecord(
-                transport,
-                f.client_ip,
-                f.server_ip,
-                f.server_port,
-                f.vlan,
-                protocol,
-                st.connections,
-                st.packets[0],
-                st.packets[1],
-                st.bytes[0],
-                st.bytes[1],
-                st.first_ts,
-                st.last_ts,
-                {},
+            self.conv_acc[key] = ConversationRecord(
+                *key, connections, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first, last, {}
             )
-        else:
-            rec.connections += st.connections
-            rec.packets_c2s += st.packets[0]
-            rec.packets_s2c += st.packets[1]
-            rec.bytes_c2s += st.bytes[0]
-            rec.bytes_s2c += st.bytes[1]
-            rec.first_seen = min(rec.first_seen, st.first_ts)
-            rec.last_seen = max(rec.last_seen, st.last_ts)
+            return
+        rec.connections += connections
+        rec.packets_c2s += packets_c2s
+        rec.packets_s2c += packets_s2c
+        rec.bytes_c2s += bytes_c2s
+        rec.bytes_s2c += bytes_s2c
+        rec.first_seen = min(rec.first_seen, first)
+        rec.last_seen = max(rec.last_seen, last)
 
     def _conversation_records(self) -> list[ConversationRecord]:
         for conn in list(self.tcp.values()):

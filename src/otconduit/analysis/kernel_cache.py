@@ -17,8 +17,10 @@ _HERE = Path(__file__).resolve().parent
 _KERNELS = _HERE / "fastpath" / "kernels"
 _OTHER = (
     _HERE.parent / "store" / "detail_render.py",
+    _HERE.parent / "store" / "detail_holes.py",
     _HERE.parent / "store" / "opchunks.py",  # NULL
     _HERE.parent / "protocols" / "dnp3" / "objects.py",
+    _HERE.parent / "protocols" / "enip" / "encap.py",
 )
 _checked = False
 

@@ -15,14 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-N_INTS = 8  # integer holes per operation
-N_FRAMES = 3  # frame holes per operation (the messages of its transaction)
-
-H_END = 0  # text only (the last segment of a detail)
-H_INT = 1  # integer hole, written in decimal
-H_LIST = 2  # list hole, written as a JSON list of integers
-H_HEX = 3  # list hole of bytes, written as a JSON string of hex digits
-H_FRAME = 4  # the frame number of message ``index`` of the transaction
+from otconduit.store.detail_holes import H_FRAME, H_HEX, H_INT, H_LIST
 
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 

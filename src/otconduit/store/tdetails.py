@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from otconduit.store.detail_render import N_FRAMES, N_INTS, render
+from otconduit.store.detail_holes import N_FRAMES, N_INTS
 
 __all__ = ["N_FRAMES", "N_INTS", "TemplatedDetails", "Templates", "prefix_sums"]
 
@@ -128,6 +128,8 @@ class TemplatedDetails(list[dict[str, Any]]):
         n = len(self.op)
         if n == 0:
             return b""
+        from otconduit.store.detail_render import render  # compiled: loaded when needed
+
         t = self.templates
         lh = np.stack([prefix_sums(self.h_len)[:-1], self.h_len], axis=1).astype(np.int64)
         has = np.ones(len(t.seg_at), np.int64)

@@ -6,11 +6,13 @@ structs: one argument instead of a score of positional ones, fields by name).
   take the packet), and ``done`` (1 once the packet was taken by a lane or the engine).
 - :class:`Slots` — one lane's connections: the flow table (``tk1``, ``tk2``, ``tv``),
   the server ports it listens on, the slot rows (``st``), kept messages (``qm``, ``raw``)
-  and the carries of unfinished messages.
+  and the carries of unfinished messages; for connections the kernel opens itself, a
+  new slot's row (``init``), the protocol's own ports and the well-known industrial ones,
+  and the free slots and table room the lane lends the pass (``freelist``, ``ctl``).
 - :class:`Shapes` — the lane's shape index and the scratch buffer shapes are built in.
 - :class:`Out` — what a pass produces: transaction rows (``xo``) with their list holes
-  (``lh``, ``lv``), counters, the slots it gave back, and the transactions it had no
-  template for (``miss``, their messages in ``mb``).
+  (``lh``, ``lv``), counters, the slots it gave back, the transactions it had no
+  template for (``miss``, their messages in ``mb``) and the connections it opened.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ HEADER_COLUMNS = (
     ("smac", "int64"),
     ("dmac", "int64"),
 )
-Slots = namedtuple("Slots", "tk1 tk2 tv ports st qm raw carry")
+Slots = namedtuple(
+    "Slots", "tk1 tk2 tv ports st qm raw carry init born_ports known_ports freelist ctl"
+)
 Shapes = namedtuple("Shapes", "th tinfo tnorm norm")
-Out = namedtuple("Out", "xo lh lv cnt slowed miss mb")
+Out = namedtuple("Out", "xo lh lv cnt slowed miss mb born")

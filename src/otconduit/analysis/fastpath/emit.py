@@ -119,13 +119,12 @@ def _lists(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """A ragged column (offsets, flat values, nulls) of ``kind`` (values or rvalues)."""
     op = tab.op
-    ln = getattr(op, f"{kind}_len")[o_of]
-    flat = np.empty(len(lv) + int(ln.sum()) + 1, np.int64)
-    off, null, n = KC.gather_lists(
+    off, null, flat = KC.gather_lists(
         getattr(op, f"{kind}_kind")[o_of], getattr(op, f"{kind}_index")[o_of],
-        getattr(op, f"{kind}_off")[o_of], ln, tab.static, x_of, xo, lh, lv, flat,
+        getattr(op, f"{kind}_off")[o_of], getattr(op, f"{kind}_len")[o_of], tab.static, x_of,
+        xo, lh, lv,
     )  # fmt: skip
-    return off, flat[:n].copy(), null  # batches wait in memory: keep only what they use
+    return off, flat, null
 
 
 def expand(

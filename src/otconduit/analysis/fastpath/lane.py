@@ -1,57 +1,57 @@
 """A lane: the connections of one protocol that the fast path carries.
 
-The per-packet engine decides what every connection speaks and decodes everything
-unusual. When a connection of a lane's protocol is quiet (its decoder
-:meth:`~otconduit.protocols.base.Resumable.quiescent`), the lane registers it in a slot,
-with the state its decoder exports, and the lane's kernel takes its next packets: TCP
-in order, retransmissions and keep-alives, messages split over segments or several in
-one (``kernels.slots``), transactions paired and written from templates
-(``kernels.shapes``). What the kernel cannot take ends the run at that message: the
-lane hands the connection back (:meth:`Lane.handover`): its decoder resumes with the
-state the kernel changed and the bytes it held, and decodes that message itself.
+The per-packet engine is the authority: it decodes everything unusual. A lane's kernel
+takes a connection's packets in two cases:
 
-A transaction shape the lane has no template for is learned from that hand-over's
-exemplar (:meth:`Lane.learn`), so the next one of its shape stays in the kernel. A
-connection handed back for any other reason waits a while before it is taken again,
-longer each time it bounces (:meth:`Lane.backoff`); every hand-over is counted by
-reason (``stats.handovers`` of the capture).
+- it *opens* the connection itself when its first packet is the lane's to take (a SYN
+  to the protocol's own port, or, mid-capture, a packet on it) and identifies the
+  protocol from the first data as the engine would (``kernels.slots.birth``); such a
+  connection has no object in the engine at all while the kernel carries it;
+- the engine *registers* a connection of the lane's protocol once its decoder is quiet
+  (:meth:`~otconduit.protocols.base.Resumable.quiescent`), with the state it exports.
+
+The kernel takes TCP in order, retransmissions and keep-alives, FIN and RST, messages
+split over segments or several in one, and pairs transactions and writes them from
+templates. What it cannot take ends the run at that message: the lane hands the
+connection back (:meth:`Lane.handover`; one it opened becomes an engine connection
+first, :meth:`Lane.materialize`), its decoder resumes with the state the kernel changed
+and the bytes it held, and decodes that message itself. A connection the kernel opened
+and carried to its end is folded into its conversation here (:meth:`Lane.fold_born`),
+never seen by the engine.
+
+A transaction shape the lane has no template for is learned from that hand-over
+(``learning``), so the next one of its shape stays in the kernel. A connection handed
+back for any other reason waits a while before it is taken again, longer each time it
+bounces (:meth:`Lane.backoff`); every hand-over is counted by reason.
 """
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from otconduit.analysis.connections import TcpConnection
-from otconduit.analysis.engine import Analyzer
+from otconduit.analysis.connections import ConnStats, TcpConnection
+from otconduit.analysis.engine import LINGER_NS, Analyzer
 from otconduit.analysis.fastpath import emit as _emit
+from otconduit.analysis.fastpath import learning
 from otconduit.analysis.fastpath.arrays import Out, Shapes, Slots
 from otconduit.analysis.fastpath.kernels import flowtable as _kf
 from otconduit.analysis.fastpath.kernels import shapes as _ks
 from otconduit.analysis.fastpath.kernels import slots as _kt
-from otconduit.analysis.fastpath.templates import (
-    ClaimTemplate,
-    Hole,
-    OpTemplate,
-    TemplateStore,
-    detail_text,
-)
-from otconduit.model import IdentityClaim, Operation
-from otconduit.protocols.base import DecoderEvent, Pending
-from otconduit.protocols.events import Malformed
-from otconduit.store.opchunks import NULL, OpBatch, from_operations, ragged_lists
-from otconduit.store.tdetails import TemplatedDetails
+from otconduit.analysis.fastpath.learning import Exemplar
+from otconduit.analysis.fastpath.templates import TemplateStore
+from otconduit.analysis.ports import ICS_TCP_PORTS
+from otconduit.model import Operation
+from otconduit.protocols.base import Endpoints, Pending, ProtocolSpec
 
 KF: Any = _kf
 KS: Any = _ks
 T: Any = _kt
 
 WHY_NAMES = {
-    T.WHY_SYN: "syn_or_rst",
+    T.WHY_SYN: "syn",
     T.WHY_IDLE: "idle_timeout",
     T.WHY_MAC: "mac_changed",
     T.WHY_AHEAD: "segment_after_hole",
@@ -62,10 +62,23 @@ WHY_NAMES = {
     T.WHY_NEW: "new_shape",
     T.WHY_REFUSED: "decoder_only_shape",
     T.WHY_KIND: "message_kind",
+    T.WHY_UNDECIDED: "first_data_unclear",
+    T.WHY_LINGER: "after_close",
 }
 BACKOFF_PACKETS = 8  # a bounced connection's own packets before it is taken again ...
 BACKOFF_MAX_DOUBLINGS = 12  # ... doubling with each bounce, up to 8 << 12 = 32,768
 STEADY_TRANSACTIONS = 256  # a run this long in the kernel forgives earlier bounces
+# Output buffers of a lane: a pass stops early (and the lane drains them) when full.
+OUT_TRANSACTIONS = 1 << 15
+OUT_LISTS = 1 << 16
+OUT_VALUES = 1 << 20
+OUT_MISSES = 1024
+OUT_MISS_BYTES = 1 << 20
+LEND_SLOTS = 1024  # free slots lent to one pass for the connections it opens (at most)
+_RETRANSMITTED = (
+    ("tcp", "retransmitted segments (client)"),
+    ("tcp", "retransmitted segments (server)"),
+)
 
 
 def ip_u32(ip: str) -> int | None:
@@ -81,32 +94,10 @@ def mac_str(v: int) -> str:
     return ":".join(f"{x:02x}" for x in raw)
 
 
-@dataclass(slots=True)
-class Exemplar:
-    """A transaction the kernel had no template for: its messages, shape and holes."""
-
-    messages: list[tuple[int, bytes, int, int]]  # (direction, bytes, frame, ts_ns)
-    norm: np.ndarray
-    xrow: np.ndarray
-    lh: np.ndarray
-    lv: np.ndarray
-
-    def ints(self, k: int) -> int:
-        return int(self.xrow[KS.X_INT + k])
-
-    def lists(self) -> list[tuple[int, ...]]:
-        base = int(self.xrow[KS.X_LH])
-        out = []
-        for r in range(base, base + int(self.xrow[KS.X_LN])):
-            off, n = int(self.lh[r, 0]), int(self.lh[r, 1])
-            out.append(tuple(int(v) for v in self.lv[off : off + n]))
-        return out
-
-
 class Lane:
     """Slots, kernel passes, hand-overs, learning and output for one protocol."""
 
-    protocol: ClassVar[str]  # the connection protocol this lane takes (conn.protocol)
+    spec: ClassVar[ProtocolSpec]  # the protocol (its name is the connection protocol)
     op_protocol: ClassVar[str]  # the protocol of the operations it writes
     # numba kernels: the pass over a sub-block, and the shape of one transaction
     # (``shape_fn(raw_row, tq, qn, st_row, norm, xrow, lh, lv, cnt) -> shape length``).
@@ -114,6 +105,7 @@ class Lane:
     shape_fn: ClassVar[Any]
 
     def __init__(self, analyzer: Analyzer, *, slots: int = 64) -> None:
+        self.protocol = self.spec.name
         self.a = analyzer
         self.conns: list[TcpConnection | None] = []
         self.free: list[int] = []
@@ -131,6 +123,7 @@ class Lane:
         self.acc_counts: list[np.ndarray] = []
         self.acc_size = 0
         self.tx_bulk = 0
+        self.born_count = 0
         self.handovers: Counter[str] = Counter()
         self.st = np.zeros((0, T.N_FIELDS), np.int64)
         self.qm = np.zeros((0, T.MAX_KEPT, T.Q_FIELDS), np.int64)
@@ -142,8 +135,18 @@ class Lane:
         self.tv = np.full(4 * slots, -1, np.int64)
         self.table_used = 0
         self.norm = np.zeros(6 * T.RAW_BYTES, np.uint8)  # shapes, then kernel scratch
+        # The protocol's own TCP ports: the kernel opens connections to them.
+        self.born_ports = np.array(sorted(self.spec.ports), np.int64)
+        self.known_ports = np.array(sorted(ICS_TCP_PORTS), np.int64)
         self.ports = np.full(4, -1, np.int64)  # server ports of the lane's connections
-        self._out: dict[str, np.ndarray] = {}
+        for k, port in enumerate(self.born_ports[:3].tolist()):
+            self.ports[k] = port
+        self.init = np.zeros(T.N_FIELDS, np.int64)  # a connection the kernel opens
+        self.initial_row(self.init)
+        self.freelist = np.zeros(LEND_SLOTS, np.int64)
+        self.ctl = np.zeros(T.N_CTL, np.int64)
+        self._ips: dict[int, str] = {}
+        self._out: Any = None  # Out bundle, made by begin_block
 
     # -- protocol hooks ------------------------------------------------------------------
     def eligible(self, conn: TcpConnection) -> bool:
@@ -151,12 +154,16 @@ class Lane:
         dec: Any = conn.decoder
         return dec is not None and dec.quiescent()
 
+    def initial_row(self, row: np.ndarray) -> None:
+        """The protocol columns of a slot whose decoder has seen nothing yet."""
+
     def prepare(self, row: np.ndarray, state: Any) -> list[tuple[Pending, int, int]]:
         """Put the exported protocol state into the slot row (``st[s, F_P:]``); returns
         the messages in flight the kernel must keep, with their pairing keys."""
+        self.initial_row(row)
         return []
 
-    def resume_state(self, conn: TcpConnection, s: int) -> Any:
+    def resume_state(self, s: int) -> Any:
         """What the kernel changed of the protocol state, for the decoder's resume()."""
         return None
 
@@ -174,8 +181,9 @@ class Lane:
     # -- bundles for the kernels -------------------------------------------------------
     def slots(self) -> Any:
         return Slots(
-            self.tk1, self.tk2, self.tv, self.ports, self.st, self.qm, self.raw, self.carry
-        )
+            self.tk1, self.tk2, self.tv, self.ports, self.st, self.qm, self.raw, self.carry,
+            self.init, self.born_ports, self.known_ports, self.freelist, self.ctl,
+        )  # fmt: skip
 
     def shapes(self) -> Any:
         s = self.store
@@ -202,8 +210,38 @@ class Lane:
         norm = self.norm[: max(size, 0)].copy()
         return Exemplar(messages, norm, xrow, lh, lv)
 
+    def endpoints(self, s: int) -> Endpoints:
+        """Who is client and server of the connection in slot ``s``."""
+        conn = self.conns[s] if s < len(self.conns) else None
+        if conn is not None:
+            return conn.endpoints
+        row = self.st[s]
+        return Endpoints(
+            transport="tcp",
+            client_ip=self._ip(int(row[T.F_CIP])),
+            client_port=int(row[T.F_CPORT]),
+            server_ip=self._ip(int(row[T.F_SIP])),
+            server_port=int(row[T.F_SPORT]),
+        )
+
+    def sample_decoder(self, s: int) -> Any:
+        """A decoder in the state of slot ``s``'s connection with nothing in flight."""
+        conn = self.conns[s] if s < len(self.conns) else None
+        if conn is not None and conn.decoder is not None:
+            return conn.decoder.fork()  # type: ignore[attr-defined]
+        return self.spec.factory(self.endpoints(s))
+
+    def _ip(self, v: int) -> str:
+        ip = self._ips.get(v)
+        if ip is None:
+            if len(self._ips) > 65536:
+                self._ips.clear()
+            ip = self._ips[v] = f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}"
+        return ip
+
     # -- slots -------------------------------------------------------------------------
     def _grow(self, n: int) -> None:
+        old_n = len(self.st)
         for name, extra in (
             ("st", (T.N_FIELDS,)),
             ("qm", (T.MAX_KEPT, T.Q_FIELDS)),
@@ -214,18 +252,34 @@ class Lane:
             arr = np.zeros((n, *extra), old.dtype)
             arr[: len(old)] = old
             setattr(self, name, arr)
+        self.conns += [None] * (n - old_n)
+        # Lowest slots are handed out first; slot 0 never: the flow table points the
+        # flows the engine holds for a kernel pass's sake at it (kernels.slots.birth).
+        self.free[:0] = range(n - 1, max(old_n, 1) - 1, -1)
+
+    def _slot(self) -> int:
+        if not self.free:
+            self._grow(2 * len(self.st))
+        return self.free.pop()
+
+    def _table_room(self, need: int) -> None:
+        """Make room for ``need`` more entries (live plus deleted stay under half)."""
+        if 2 * (self.table_used + need) <= len(self.tv):
+            return
+        live = np.flatnonzero(self.tv >= 0)
+        keys = [(int(self.tk1[i]), int(self.tk2[i]), int(self.tv[i])) for i in live]
+        size = len(self.tv)
+        while 2 * (len(keys) + need) > size // 2:
+            size *= 2
+        self.tk1 = np.zeros(size, np.int64)
+        self.tk2 = np.zeros(size, np.int64)
+        self.tv = np.full(size, -1, np.int64)
+        for a, b, v in keys:
+            KF.table_insert(self.tk1, self.tk2, self.tv, a, b, v)
+        self.table_used = len(keys)
 
     def _table_put(self, k1: int, k2: int, value: int) -> None:
-        if 2 * (self.table_used + 1) > len(self.tv):
-            live = np.flatnonzero(self.tv >= 0)
-            keys = [(int(self.tk1[i]), int(self.tk2[i]), int(self.tv[i])) for i in live]
-            size = len(self.tv) * (4 if 4 * len(keys) > len(self.tv) else 1)
-            self.tk1 = np.zeros(size, np.int64)
-            self.tk2 = np.zeros(size, np.int64)
-            self.tv = np.full(size, -1, np.int64)
-            for a, b, v in keys:
-                KF.table_insert(self.tk1, self.tk2, self.tv, a, b, v)
-            self.table_used = len(keys)
+        self._table_room(1)
         self.table_used += int(KF.table_insert(self.tk1, self.tk2, self.tv, k1, k2, value))
 
     @staticmethod
@@ -242,10 +296,38 @@ class Lane:
             out.append((int(k1), int(k2)))
         return out
 
+    def _row_keys(self, s: int) -> list[tuple[int, int]]:
+        row = self.st[s]
+        c, sv, cp, sp, v = (int(row[f]) for f in (T.F_CIP, T.F_SIP, T.F_CPORT, T.F_SPORT, T.F_VLAN))
+        return [
+            tuple(int(k) for k in KF.flow_keys(c, sv, cp, sp, v)),  # type: ignore[misc]
+            tuple(int(k) for k in KF.flow_keys(sv, c, sp, cp, v)),  # type: ignore[misc]
+        ]
+
+    def takes_port(self, port: int) -> bool:
+        return port in self.spec.ports
+
+    def track(self, conn: TcpConnection) -> None:
+        """An engine connection on the protocol's own port: hold its 4-tuple, so that the
+        kernel never opens a second connection for it."""
+        keys = self._keys(conn)
+        if keys is None:
+            return
+        s = self._slot()
+        self.conns[s] = conn
+        self.st[s] = 0
+        self.st[s, T.F_DECIDED] = 1
+        for d, (k1, k2) in enumerate(keys):
+            self._table_put(k1, k2, 2 * s + d)
+        conn.slot = s
+        conn.lane = self.protocol
+
     def ready(self, conn: TcpConnection) -> bool:
         """Whether ``conn`` may be registered now: not bouncing, clean TCP state, a
         quiet decoder."""
         if conn.closed or sum(conn.stats.packets) < conn.fast_retry:
+            return False
+        if conn.lane not in (None, self.protocol):
             return False
         if not all(r.clean and r.next_seq is not None for r in conn.reasm):
             return False
@@ -257,29 +339,24 @@ class Lane:
         if keys is None or dec is None:
             return False
         if conn.slot < 0:
-            if self.free:
-                conn.slot = self.free.pop()
-                self.conns[conn.slot] = conn
-            else:
-                if len(self.conns) == len(self.st):
-                    self._grow(2 * len(self.st))
-                conn.slot = len(self.conns)
-                self.conns.append(conn)
+            conn.slot = self._slot()
+            conn.lane = self.protocol
         s = conn.slot
+        self.conns[s] = conn
         for d, (k1, k2) in enumerate(keys):
             self._table_put(k1, k2, 2 * s + d)
         row = self.st[s]
         row[:] = 0
         for d in (0, 1):
             row[T.F_NEXT + d] = conn.reasm[d].next_seq
+        row[T.F_KNOWN] = 3
+        row[T.F_DECIDED] = 1
         row[T.F_LAST] = conn.stats.last_ts
         row[T.F_PEND] = -1
-        rid = row[T.F_RID] = self.rids
-        if rid == len(self.rid_conv):
-            self.rid_conv = np.concatenate([self.rid_conv, np.zeros_like(self.rid_conv)])
-            self.rid_port = np.concatenate([self.rid_port, np.zeros_like(self.rid_port)])
-        self.rids += 1
-        self.rid_conv[rid] = self._conv_of(conn)
+        rid = row[T.F_RID] = self._new_rid()
+        self.rid_conv[rid] = self._conv_of(
+            conn.client_ip, conn.server_ip, conn.server_port, conn.vlan
+        )
         same = int(conn.client_ip == conn.server_ip)
         self.rid_port[rid] = (conn.client_port, conn.server_port, same)
         self.rid_tx[rid] = 0
@@ -302,9 +379,20 @@ class Lane:
         self.dirty.add(s)
         return True
 
-    def _conv_of(self, conn: TcpConnection) -> int:
+    def _new_rid(self) -> int:
+        rid = self.rids
+        self.rids += 1
+        self._rid_room(self.rids)
+        return rid
+
+    def _rid_room(self, n: int) -> None:
+        while n > len(self.rid_conv):
+            self.rid_conv = np.concatenate([self.rid_conv, np.zeros_like(self.rid_conv)])
+            self.rid_port = np.concatenate([self.rid_port, np.zeros_like(self.rid_port)])
+
+    def _conv_of(self, client: str, server: str, port: int, vlan: int) -> int:
         a = self.a
-        key = ("tcp", conn.client_ip, conn.server_ip, conn.server_port, conn.vlan, self.op_protocol)
+        key = ("tcp", client, server, port, vlan, self.op_protocol)
         conv_id = a.conv_ids.get(key)
         if conv_id is None:
             conv_id = a.conv_ids[key] = a.store.conversation_id(*key)
@@ -319,10 +407,17 @@ class Lane:
         self.absorb({s})
         for k1, k2 in self._keys(conn) or ():
             KF.table_delete(self.tk1, self.tk2, self.tv, k1, k2)
-        self.rid_tx.pop(int(self.st[s, T.F_RID]), None)
-        self.conns[s] = None
-        self.free.append(s)
+        self._free(s)
         conn.slot = -1
+        conn.lane = None
+
+    def _free(self, s: int) -> None:
+        self.rid_tx.pop(int(self.st[s, T.F_RID]), None)
+        self.active.discard(s)
+        self.dirty.discard(s)
+        self.conns[s] = None
+        self.st[s] = 0
+        self.free.append(s)
 
     def backoff(self, conn: TcpConnection, s: int) -> None:
         """A connection the kernel gave back is not taken again before it has sent
@@ -333,13 +428,110 @@ class Lane:
         shift = min(conn.fast_bounces, BACKOFF_MAX_DOUBLINGS)
         conn.fast_retry = sum(conn.stats.packets) + (BACKOFF_PACKETS << shift)
 
+    # -- connections the kernel opened ---------------------------------------------------
+    def _births(self, out: Any, n0: int) -> None:
+        """Conversations and ports of the connections the last pass opened."""
+        born = out.born[n0 : int(out.cnt[T.C_NBORN])]
+        if not len(born):
+            return
+        self.born_count += len(born)
+        for s in born.tolist():
+            row = self.st[s]
+            client, server = self._ip(int(row[T.F_CIP])), self._ip(int(row[T.F_SIP]))
+            port, vlan = int(row[T.F_SPORT]), int(row[T.F_VLAN])
+            rid = int(row[T.F_RID])
+            self.rid_conv[rid] = self._conv_of(client, server, port, vlan)
+            self.rid_port[rid] = (int(row[T.F_CPORT]), port, int(client == server))
+            self.rid_tx[rid] = 0
+            self.active.add(s)
+            self.dirty.add(s)
+
+    def materialize(self, s: int) -> TcpConnection:
+        """The engine's connection for slot ``s``, which the kernel opened: what the
+        engine would have built from the packets the kernel took (the decoder is resumed
+        by the hand-over)."""
+        row = self.st[s]
+        ep = self.endpoints(s)
+        stats = ConnStats(
+            packets=[int(row[T.F_TPK]), int(row[T.F_TPK + 1])],
+            bytes=[int(row[T.F_TBY]), int(row[T.F_TBY + 1])],
+            first_ts=int(row[T.F_FIRST]),
+            last_ts=int(row[T.F_LAST]),
+        )
+        vlan = int(row[T.F_VLAN])
+        conn = TcpConnection(
+            ep.client_ip, ep.client_port, ep.server_ip, ep.server_port, vlan, stats,
+            oriented_by_syn=bool(row[T.F_SYN]),
+        )  # fmt: skip
+        if row[T.F_DECIDED]:
+            conn.spec = self.spec
+            conn.protocol = self.spec.name
+            conn.decoder = self.spec.factory(conn.endpoints)
+        fins = int(row[T.F_FINS])
+        if fins:
+            conn.closed = True
+            conn.fins = fins
+            if fins == 3:
+                conn.finished_ts = int(row[T.F_CLOSED_TS])
+                self.a.closing.append(conn)
+        if row[T.F_TTX]:
+            conn.seen_protocols.add(self.op_protocol)
+        row[T.F_FIN] = 0  # the connection has them now
+        row[T.F_BORN] = 0
+        conn.slot = s
+        conn.lane = self.protocol
+        self.conns[s] = conn
+        self.a.tcp[(ep.client_ip, ep.client_port, ep.server_ip, ep.server_port, vlan)] = conn
+        return conn
+
+    def sweep_born(self, now: int) -> None:
+        """Fold the connections the kernel opened that closed a while ago (or went
+        silent), as the engine's sweep folds its own."""
+        n = len(self.conns)
+        if not n:
+            return
+        st = self.st[:n]
+        born = st[:, T.F_BORN] == 1
+        if not born.any():
+            return
+        closed = (st[:, T.F_FINS] == 3) & (now - st[:, T.F_CLOSED_TS] > LINGER_NS)
+        idle = now - st[:, T.F_LAST] > T.IDLE_NS
+        for s in np.flatnonzero(born & (closed | idle)).tolist():
+            self.fold_born(s)
+
+    def fold_born(self, s: int) -> None:
+        """Add a connection the kernel opened to its conversation and free its slot; one
+        with messages in flight becomes an engine connection, which the engine folds."""
+        row = self.st[s]
+        if row[T.F_QN] or row[T.F_CARRY] or row[T.F_CARRY + 1]:
+            self.handover(s, None)
+            conn = self.conns[s]
+            if conn is not None:
+                self.a._fold(conn)
+            return
+        self.absorb({s})
+        ep = self.endpoints(s)
+        if row[T.F_TTX]:
+            protocol = self.op_protocol
+        else:
+            protocol = self.spec.name if row[T.F_DECIDED] else "unknown"
+        self.a.accumulate(
+            ("tcp", ep.client_ip, ep.server_ip, ep.server_port, int(row[T.F_VLAN]), protocol),
+            1, int(row[T.F_TPK]), int(row[T.F_TPK + 1]), int(row[T.F_TBY]),
+            int(row[T.F_TBY + 1]), int(row[T.F_FIRST]), int(row[T.F_LAST]),
+        )  # fmt: skip
+        for k1, k2 in self._row_keys(s):
+            KF.table_delete(self.tk1, self.tk2, self.tv, k1, k2)
+        self._free(s)
+
+    # -- hand-over -------------------------------------------------------------------------
     def handover(self, s: int, blk: Any) -> None:
         """Give slot ``s`` back to its decoder, exactly where the kernel left it: the
         messages it kept, the carries and (``blk``) the rest of the packet it stopped in."""
-        conn = self.conns[s]
-        assert conn is not None
         self.absorb({s})
         row = self.st[s]
+        conn = self.materialize(s) if row[T.F_BORN] else self.conns[s]
+        assert conn is not None
         row[T.F_FAST] = 0
         self.active.discard(s)
         why = int(row[T.F_WHY])
@@ -349,6 +541,8 @@ class Lane:
                 self.backoff(conn, s)
             row[T.F_WHY] = 0
         for d in (0, 1):
+            if not int(row[T.F_KNOWN]) & (1 << d):
+                continue  # no data seen that way: the reassembler starts where it comes
             events = conn.reasm[d].sync_to(int(row[T.F_NEXT + d]))
             if events:  # cannot happen for a clean reassembler; kept for safety
                 self.a._stream(conn, d, events)
@@ -368,262 +562,181 @@ class Lane:
             if end > start:
                 data = blk.buf[start:end].tobytes()
                 pending.append(Pending(last, data, blk.first_frame + i, int(blk.ts[i])))
-        state = self.resume_state(conn, s)
+        state = self.resume_state(s)
         row[T.F_QN : T.F_QUSED + 1] = 0
         row[T.F_STATE] = 0
         row[T.F_CARRY : T.F_CARRY + 2] = 0
         row[T.F_PEND] = -1
         dec: Any = conn.decoder
+        if dec is None:  # a connection whose protocol the engine is yet to identify
+            return
         dec.resume(state, pending)
         self.a._events(conn, dec.events())
 
     def close(self) -> None:
+        """End of the capture: fold what the kernel opened, hand back the rest."""
+        for s in np.flatnonzero(self.st[: len(self.conns), T.F_BORN] == 1).tolist():
+            self.fold_born(s)
         for s in list(self.active):
             self.handover(s, None)
         _emit.settle(self)
 
     # -- blocks --------------------------------------------------------------------------
-    def begin_block(self, n: int, payload: int) -> Any:
-        """Output buffers for one block of ``n`` packets carrying ``payload`` bytes
-        (kept from block to block, grown when a block needs more)."""
-        out = self._out
-        sizes = {
-            "xo": (n + 1, KS.X_FIELDS),
-            "lh": (n + payload // 2 + 1024, 2),
-            "lv": (8 * payload + 8 * T.RAW_BYTES, 1),  # coils: a value per bit
-            "slowed": (n + 1,),
-            "miss": (n // 4 + 16, KS.M_FIELDS),
-        }
-        for name, shape in sizes.items():
-            have = out.get(name)
-            if have is None or len(have) < shape[0]:
-                dims = (2 * shape[0],) if name == "lv" else (2 * shape[0], *shape[1:])
-                out[name] = np.empty(dims, np.int64)
-        if len(out.get("mb", ())) < payload + 2 * T.RAW_BYTES:
-            out["mb"] = np.empty(2 * payload + 2 * T.RAW_BYTES, np.uint8)
-        cnt = np.zeros(T.N_COUNTERS, np.int64)
-        return Out(out["xo"], out["lh"], out["lv"], cnt, out["slowed"], out["miss"], out["mb"])
+    def begin_block(self, n: int) -> Any:
+        """The output buffers for a block of ``n`` packets: fixed in size (a pass stops
+        early when they fill up, and the lane drains them), but for the lists of slots
+        it gave back and opened, which hold one per packet at most."""
+        if self._out is None:
+            self._out = Out(
+                np.empty((OUT_TRANSACTIONS, KS.X_FIELDS), np.int64),
+                np.empty((OUT_LISTS, 2), np.int64),
+                np.empty(OUT_VALUES, np.int64),
+                np.zeros(T.N_COUNTERS, np.int64),
+                np.empty(n + 1, np.int64),
+                np.empty((OUT_MISSES, KS.M_FIELDS), np.int64),
+                np.empty(OUT_MISS_BYTES, np.uint8),
+                np.empty(n + 1, np.int64),
+            )
+        if len(self._out.slowed) < n + 1:
+            size = 2 * n + 2
+            self._out = self._out._replace(
+                slowed=np.empty(size, np.int64), born=np.empty(size, np.int64)
+            )
+        self._out.cnt[:] = 0
+        return self._out
 
-    def run(self, blk: Any, lo: int, hi: int, out: Any) -> None:
-        """The kernel over packets ``lo..hi-1``; then new templates and hand-overs."""
+    def _lend(self, packets: int) -> int:
+        """Free slots, registration ids and table room for the connections a pass over
+        ``packets`` packets may open; returns how many slots it lends."""
+        want = min(packets, LEND_SLOTS)
+        while len(self.free) < want:
+            self._grow(2 * len(self.st))
+        self._table_room(2 * want)
+        self._rid_room(self.rids + want)
+        lent = self.free[-want:] if want else []
+        self.freelist[: len(lent)] = lent
+        ctl = self.ctl
+        ctl[T.CTL_FREE] = len(lent)
+        ctl[T.CTL_RID] = self.rids
+        ctl[T.CTL_ROOM] = 2 * want
+        ctl[T.CTL_USED] = 0
+        return len(lent)
+
+    def _settle_loan(self, lent: int) -> None:
+        used = lent - int(self.ctl[T.CTL_FREE])
+        if used:
+            del self.free[-used:]
+        self.rids = int(self.ctl[T.CTL_RID])
+        self.table_used += int(self.ctl[T.CTL_USED])
+
+    def run(self, blk: Any, lo: int, hi: int, out: Any) -> int:
+        """The kernel over packets ``lo..hi-1``, then the connections it opened, new
+        templates and hand-overs; returns where the kernel stopped (before ``hi`` when the
+        output filled up)."""
         cnt = out.cnt
-        sl0, miss0 = int(cnt[T.C_NSL]), int(cnt[T.C_NMISS])
+        sl0, miss0, born0 = int(cnt[T.C_NSL]), int(cnt[T.C_NMISS]), int(cnt[T.C_NBORN])
         self.dirty |= self.active
-        type(self).pass_fn(blk, self.slots(), self.shapes(), out, lo, hi)
+        lent = self._lend(hi - lo)
+        stop = int(type(self).pass_fn(blk, self.slots(), self.shapes(), out, lo, hi))
+        self._settle_loan(lent)
+        self._births(out, born0)
         for row in out.miss[miss0 : int(cnt[T.C_NMISS])]:
-            if int(row[0]) in self.active:
-                self.learn(row, out.mb)
+            s, nk = int(row[0]), int(row[2])
+            if s in self.active:
+                messages = []
+                for k in range(nk):
+                    at, n, frame, ts, d = (
+                        int(x) for x in row[KS.M_MSG + 5 * k : KS.M_MSG + 5 * k + 5]
+                    )
+                    messages.append((d, out.mb[at : at + n].tobytes(), frame, ts))
+                learning.learn(self, s, messages)
         for s in dict.fromkeys(out.slowed[sl0 : int(cnt[T.C_NSL])].tolist()):
             if s in self.active:
                 self.handover(s, blk)
+        if stop < hi:
+            self.drain(out)
+        return stop
 
-    def learn(self, row: np.ndarray, mb: np.ndarray) -> None:
-        """Make a template from a transaction the kernel could not place (a miss row:
-        slot, packet, messages, then each message's place in ``mb``, frame, time, way)."""
-        s, nk = int(row[0]), int(row[2])
-        conn = self.conns[s]
-        if conn is None or self.store.full():
-            return
-        messages = []
-        for k in range(nk):
-            at, n, frame, ts, d = (int(x) for x in row[KS.M_MSG + 5 * k : KS.M_MSG + 5 * k + 5])
-            messages.append((d, mb[at : at + n].tobytes(), frame, ts))
-        ex = self.shape(messages, s)
-        if len(ex.norm) == 0:
-            return
-        dec: Any = conn.decoder
-        fresh = dec.fork()
-        for d, data, frame, ts in messages:
-            fresh.feed(d, data, frame, ts)
-        events = fresh.events()
-        made = self._template(conn, ex, events)
-        if made is None:
-            self.store.refuse(ex.norm)
-            return
-        ops, claims = made
-        try:
-            built = self.store.build(ops)
-        except ValueError:
-            self.store.refuse(ex.norm)
-            return
-        t = self.store.add(ex.norm, built, ops, claims)
-        real = [ev for ev in events if isinstance(ev, Operation)]
-        if not self._check(t, ex, conn, real):
-            self._disable(t)
-
-    def _template(
-        self, conn: TcpConnection, ex: Exemplar, events: list[DecoderEvent]
-    ) -> tuple[list[OpTemplate], list[ClaimTemplate]] | None:
-        ops: list[OpTemplate] = []
-        claims: list[ClaimTemplate] = []
-        client = (conn.client_ip, conn.client_port)
-        server = (conn.server_ip, conn.server_port)
-        rq, rs = self.frame_roles(ex)
-        rq_frame, rq_ts = (ex.messages[rq][2], ex.messages[rq][3]) if rq >= 0 else (None, 0)
-        rs_frame, rs_ts = (ex.messages[rs][2], ex.messages[rs][3]) if rs >= 0 else (None, 0)
-        for ev in events:
-            if isinstance(ev, Malformed):
-                return None
-            if isinstance(ev, IdentityClaim):
-                if conn.client_ip == conn.server_ip or ev.ip not in (client[0], server[0]):
-                    return None
-                role = 0 if ev.ip == client[0] else 1
-                claims.append(ClaimTemplate(role, ev.attribute, ev.value, ev.source, ev.confidence))
-                continue
-            assert isinstance(ev, Operation)
-            if ev.protocol != self.op_protocol:
-                return None
-            ends = ((ev.src_ip, ev.src_port), (ev.dst_ip, ev.dst_port))
-            if ends not in ((client, server), (server, client)):
-                return None
-            marked = self.holes(ev, ex)
-            if marked is None:
-                return None
-            if ev.ts_ns != ex.messages[0][3] or ev.request_frame not in (None, rq_frame):
-                return None
-            if ev.response_frame not in (None, rs_frame):
-                return None
-            if ev.latency_ns is not None and (rq < 0 or rs < 0 or ev.latency_ns != rs_ts - rq_ts):
-                return None
-            detail = copy.deepcopy(marked.get("detail", ev.detail))
-            read_back = detail.pop("response_values", None)
-            ops.append(
-                OpTemplate(
-                    function=ev.function,
-                    function_code=ev.function_code,
-                    operation=ev.operation,
-                    unit=marked.get("unit", ev.unit),
-                    address=marked.get("address", ev.address),
-                    quantity=marked.get("quantity", ev.quantity),
-                    status=ev.status,
-                    exception=ev.exception,
-                    exception_code=ev.exception_code,
-                    role=0 if ends[0] == client else 1,
-                    tid=marked.get("tid", ev.transaction_id),
-                    values=marked.get("values", ev.values),
-                    response_values=marked.get(
-                        "response_values", None if read_back is None else tuple(read_back)
-                    ),
-                    request_frame=-1 if ev.request_frame is None else rq,
-                    response_frame=-1 if ev.response_frame is None else rs,
-                    latency=ev.latency_ns is not None,
-                    detail=detail,
-                )
-            )
-        return (ops, claims) if ops else None
-
-    def _check(self, t: int, ex: Exemplar, conn: TcpConnection, real: list[Operation]) -> bool:
-        """The exemplar's holes written into template ``t`` give back, column for column,
-        what the store would keep of the decoder's own operations."""
-        xo = ex.xrow.reshape(1, -1).copy()
-        xo[0, KS.X_RID] = 0
-        xo[0, KS.X_TMPL] = t
-        rid_port = np.array(
-            [[conn.client_port, conn.server_port, int(conn.client_ip == conn.server_ip)]],
-            np.int64,
-        )
-        block, _, _ = _emit.expand(self, xo, ex.lh, ex.lv, rid_port)
-        got = _emit.join([(block, 0, len(block))])
-        rev = [0 if op.src_ip == conn.client_ip else 1 for op in real]
-        return same_operations(got, from_operations(real, rev))
-
-    def _disable(self, t: int) -> None:
-        """A template that failed its check: its shape is refused from now on."""
-        tinfo = self.store.tinfo
-        for e in range(self.store.entries):
-            if tinfo[e, 2] == t:
-                tinfo[e, 2] = KS.T_REFUSED
-
-    # -- accounting ----------------------------------------------------------------------
-    def absorb(self, slots: set[int]) -> None:
-        """Move the kernel's per-slot counters into the connection and the tally."""
-        tally = self.a.tally
-        for s in slots:
-            if s < 0 or s >= len(self.conns):
-                continue
-            conn = self.conns[s]
-            if conn is None:
-                continue
-            row = self.st[s]
-            ntx = int(row[T.F_NTX])
-            if ntx:
-                conn.seen_protocols.add(self.op_protocol)
-                rid = int(row[T.F_RID])
-                self.rid_tx[rid] = self.rid_tx.get(rid, 0) + ntx
-                row[T.F_NTX] = 0
-            for d in (0, 1):
-                retx = int(row[T.F_RETX + d])
-                if retx:
-                    conn.reasm[d].retransmitted += retx
-                    row[T.F_RETX + d] = 0
-            pk = (int(row[T.F_PK]), int(row[T.F_PK + 1]))
-            if pk[0] or pk[1]:
-                st = conn.stats
-                last = int(row[T.F_LAST])
-                for d in (0, 1):
-                    st.packets[d] += pk[d]
-                    st.bytes[d] += int(row[T.F_BY + d])
-                if last > st.last_ts:
-                    st.last_ts = last
-                for d in (0, 1):
-                    if not pk[d]:
-                        continue
-                    src, dst = (
-                        (conn.client_ip, conn.server_ip)
-                        if d == 0
-                        else (conn.server_ip, conn.client_ip)
-                    )
-                    smac, dmac = int(row[T.F_SMAC + d]), int(row[T.F_DMAC + d])
-                    tally.host(
-                        src, conn.vlan, mac_str(smac) if smac else None, last, last, pk[d], True
-                    )
-                    tally.host(
-                        dst, conn.vlan, mac_str(dmac) if dmac else None, last, last, pk[d], False
-                    )
-                row[T.F_PK : T.F_PK + 2] = 0
-                row[T.F_BY : T.F_BY + 2] = 0
-            fins = int(row[T.F_FIN])
-            if fins:
-                conn.closed = True
-                conn.fins |= fins
-                if conn.fins == 3 and conn.finished_ts is None:
-                    conn.finished_ts = int(row[T.F_FIN_TS])
-                    self.a.closing.append(conn)
-                row[T.F_FIN] = 0
-
-    def end_block(self, out: Any) -> None:
+    def drain(self, out: Any) -> None:
+        """Turn what the passes finished into operations and counters, and empty the
+        output buffers."""
         self.absorb(self.dirty)
         self.dirty = set(self.active)
         n = int(out.cnt[T.C_NX])
         if n:
             self.tx_bulk += n
             _emit.emit(self, out.xo[:n], out.lh, out.lv)
+        out.cnt[:] = 0
+
+    def end_block(self, out: Any) -> None:
+        self.drain(out)
+
+    # -- accounting ----------------------------------------------------------------------
+    def absorb(self, slots: set[int]) -> None:
+        """Move the kernel's per-slot counters into the connection (or, for one the
+        kernel opened, its totals) and the tally."""
+        a = self.a
+        tally = a.tally
+        for s in slots:
+            if s < 0 or s >= len(self.conns):
+                continue
+            row = self.st[s]
+            conn = self.conns[s]
+            born = row[T.F_BORN] == 1
+            if conn is None and not born:
+                continue
+            ntx = int(row[T.F_NTX])
+            if ntx:
+                row[T.F_TTX] += ntx
+                if conn is not None:
+                    conn.seen_protocols.add(self.op_protocol)
+                rid = int(row[T.F_RID])
+                self.rid_tx[rid] = self.rid_tx.get(rid, 0) + ntx
+                row[T.F_NTX] = 0
+            for d in (0, 1):
+                retx = int(row[T.F_RETX + d])
+                if retx:
+                    if conn is not None:
+                        conn.reasm[d].retransmitted += retx
+                    else:  # as the engine reports them when it closes a connection
+                        a.problem_counts[_RETRANSMITTED[d]] += retx
+                    row[T.F_RETX + d] = 0
+            pk = (int(row[T.F_PK]), int(row[T.F_PK + 1]))
+            if pk[0] or pk[1]:
+                last = int(row[T.F_LAST])
+                if conn is not None:
+                    st = conn.stats
+                    for d in (0, 1):
+                        st.packets[d] += pk[d]
+                        st.bytes[d] += int(row[T.F_BY + d])
+                    if last > st.last_ts:
+                        st.last_ts = last
+                    ends = (conn.client_ip, conn.server_ip)
+                    vlan = conn.vlan
+                    first = last
+                else:
+                    ends = (self._ip(int(row[T.F_CIP])), self._ip(int(row[T.F_SIP])))
+                    vlan = int(row[T.F_VLAN])
+                    first = int(row[T.F_FIRST])
+                for d in (0, 1):
+                    if not pk[d]:
+                        continue
+                    src, dst = ends if d == 0 else (ends[1], ends[0])
+                    smac, dmac = int(row[T.F_SMAC + d]), int(row[T.F_DMAC + d])
+                    tally.host(src, vlan, mac_str(smac) if smac else None, first, last, pk[d], True)
+                    tally.host(
+                        dst, vlan, mac_str(dmac) if dmac else None, first, last, pk[d], False
+                    )
+                row[T.F_PK : T.F_PK + 2] = 0
+                row[T.F_BY : T.F_BY + 2] = 0
+            fins = int(row[T.F_FIN])
+            if fins and conn is not None:
+                conn.closed = True
+                conn.fins |= fins
+                if conn.fins == 3 and conn.finished_ts is None:
+                    conn.finished_ts = int(row[T.F_FIN_TS])
+                    a.closing.append(conn)
+                row[T.F_FIN] = 0
 
 
-def _names(batch: OpBatch, col: str) -> list[str | None]:
-    table = batch.names if col == "function" else batch.exceptions
-    return [None if v == NULL else table[v] for v in batch.ints[col].tolist()]
-
-
-def same_operations(got: OpBatch, want: OpBatch) -> bool:
-    """Whether two batches hold the same operations, column for column (name tables
-    may differ), written values, values read back and details."""
-    n = len(want)
-    if len(got) != n:
-        return False
-    for col, arr in want.ints.items():
-        if col in ("function", "exception"):
-            if _names(got, col) != _names(want, col):
-                return False
-        elif not np.array_equal(got.ints[col], arr):
-            return False
-    for name in ("values", "response_values"):
-        if ragged_lists(got.ragged[name], n) != ragged_lists(want.ragged[name], n):
-            return False
-    if list(got.detail_index) != list(want.detail_index):
-        return False
-    text = got.details.render() if isinstance(got.details, TemplatedDetails) else b""
-    return text == ",".join(detail_text(d) for d in want.details).encode()
-
-
-__all__ = ["WHY_NAMES", "Exemplar", "Hole", "Lane", "ip_u32", "mac_str", "same_operations"]
+__all__ = ["WHY_NAMES", "Lane", "ip_u32", "mac_str"]

@@ -54,10 +54,18 @@ class FastPath:
                 Dnp3Lane(analyzer),
             )
         }
+        # Which lane holds the engine's connections on each protocol's own ports.
+        self._port_lane = {p: lane for lane in self.lanes.values() for p in lane.spec.ports}
         self._cols: dict[str, np.ndarray] = {}
 
     def _try_register(self, conn: TcpConnection) -> bool:
-        """Register ``conn`` with its lane if it is in a state the kernel takes on."""
+        """Register ``conn`` with its lane if it is in a state the kernel takes on; hold
+        its 4-tuple in the lane of a protocol whose port it uses, so that the kernel never
+        opens a second connection for it."""
+        if conn.slot < 0:
+            lane = self._port_lane.get(conn.server_port) or self._port_lane.get(conn.client_port)
+            if lane is not None:
+                lane.track(conn)
         lane = self.lanes.get(conn.protocol or "")
         if lane is None or (conn.slot >= 0 and conn.slot in lane.active):
             return False
@@ -65,7 +73,7 @@ class FastPath:
 
     def _release(self, conn: TcpConnection) -> None:
         """The engine folds ``conn``: its lane settles it and frees its slot."""
-        lane = self.lanes.get(conn.protocol or "")
+        lane = self.lanes.get(conn.lane or "")
         if conn.slot >= 0 and lane is not None:
             lane.release(conn)
 
@@ -94,8 +102,7 @@ class FastPath:
         a = self.a
         blk = self._block(block)
         KH.parse_headers(block.offsets, block.caplens, block.linktypes, blk)
-        payload = int(blk.plen[blk.ok == 1].sum())
-        outs = {name: lane.begin_block(n, payload) for name, lane in self.lanes.items()}
+        outs = {name: lane.begin_block(n) for name, lane in self.lanes.items()}
         done, ts = blk.done, blk.ts
         slow_count = 0
         lo = 0
@@ -104,7 +111,7 @@ class FastPath:
             hi = min(n, lo + sub)
             for name, lane in self.lanes.items():
                 if lane.active:
-                    lane.run(blk, lo, hi, outs[name])
+                    hi = min(hi, lane.run(blk, lo, hi, outs[name]))
             # The rest, in capture order, through the per-packet engine. A connection that
             # becomes eligible is registered at once and the kernels resume right after
             # its packet.
@@ -141,6 +148,7 @@ class FastPath:
         a.last_ts = int(ts[-1])
         for name, lane in self.lanes.items():
             lane.end_block(outs[name])
+            lane.sweep_born(int(ts[-1]))
         a.sweep(int(ts[-1]))
 
     def close(self) -> None:
@@ -162,5 +170,8 @@ class FastPath:
             },
             "templates": {
                 p: lane.store.templates for p, lane in self.lanes.items() if lane.store.templates
+            },
+            "connections_opened_bulk": {
+                p: lane.born_count for p, lane in self.lanes.items() if lane.born_count
             },
         }

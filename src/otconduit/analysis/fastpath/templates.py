@@ -25,7 +25,8 @@ import numpy as np
 from otconduit.analysis.fastpath.kernels import columns as _kc
 from otconduit.analysis.fastpath.kernels import shapes as _ks
 from otconduit.model import OpClass, OpStatus
-from otconduit.store.detail_render import H_END, render
+from otconduit.store.detail_holes import H_END
+from otconduit.store.detail_render import render
 from otconduit.store.opchunks import NULL, OP_CLASS_CODE, STATUS_CODE, detail_json
 
 KS: Any = _ks

@@ -111,6 +111,13 @@ class EnipState:
     connections: tuple[tuple[int, int, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class EnipResume:
+    """What a fast path learned: T->O -> O->T pairings, in the order it made them."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
 class EnipDecoder:
     """EtherNet/IP and CIP over one TCP connection or UDP flow (sans-I/O).
 
@@ -205,7 +212,10 @@ class EnipDecoder:
             ),
         )
 
-    def resume(self, state: object, pending: Sequence[Pending]) -> None:
+    def resume(self, state: EnipResume | None, pending: Sequence[Pending]) -> None:
+        if state is not None:
+            for to_id, ot_id in state.pairs:
+                self._pair(to_id, ot_id)
         for p in pending:
             self.feed(p.direction, p.data, p.frame, p.ts_ns)
 

@@ -56,7 +56,8 @@ def slot_arrays(sl):
     """The arrays of a ``Slots`` bundle, borrowed."""
     return (
         borrow(sl.tk1), borrow(sl.tk2), borrow(sl.tv), borrow(sl.ports), borrow(sl.st),
-        borrow(sl.qm), borrow(sl.raw), borrow(sl.carry),
+        borrow(sl.qm), borrow(sl.raw), borrow(sl.carry), borrow(sl.init),
+        borrow(sl.born_ports), borrow(sl.known_ports), borrow(sl.freelist), borrow(sl.ctl),
     )  # fmt: skip
 
 
@@ -71,5 +72,5 @@ def out_arrays(out):
     """The arrays of an ``Out`` bundle, borrowed."""
     return (
         borrow(out.xo), borrow(out.lh), borrow(out.lv), borrow(out.cnt), borrow(out.slowed),
-        borrow(out.miss), borrow(out.mb),
+        borrow(out.miss), borrow(out.mb), borrow(out.born),
     )  # fmt: skip

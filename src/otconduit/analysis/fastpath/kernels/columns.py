@@ -12,7 +12,7 @@ from numba import njit
 
 from otconduit.analysis.fastpath.kernels.shapes import X_F, X_INT, X_LH, X_LN
 from otconduit.analysis.fastpath.kernels.slots import MAX_MSGS
-from otconduit.store.detail_render import N_INTS
+from otconduit.store.detail_holes import N_INTS
 from otconduit.store.opchunks import NULL
 
 KIND_NONE = 0
@@ -63,10 +63,10 @@ def expand_columns(x_of, o_of, rid, xo, rid_port, tab, out):
 
 
 @njit(cache=True, nogil=True)
-def gather_lists(kind, index, static_off, static_len, static_pool, x_of, xo, lh, lv, out):
+def gather_lists(kind, index, static_off, static_len, static_pool, x_of, xo, lh, lv):
     """A ragged column: per operation j none (``kind`` 0), a static list (1:
     ``static_pool[static_off[j]:][:static_len[j]]``) or list hole ``index[j]`` of
-    transaction ``x_of[j]`` (2). Returns (offsets, nulls, flat length) in ``out``."""
+    transaction ``x_of[j]`` (2). Returns (offsets, nulls, flat values)."""
     n = len(kind)
     offsets = np.zeros(n + 1, np.int64)
     nulls = np.zeros(n, np.int64)
@@ -76,17 +76,24 @@ def gather_lists(kind, index, static_off, static_len, static_pool, x_of, xo, lh,
         if k == KIND_NONE:
             nulls[j] = 1
         elif k == KIND_CONST:
-            for m in range(static_len[j]):
-                out[pos] = static_pool[static_off[j] + m]
-                pos += 1
+            pos += static_len[j]
         else:
+            pos += lh[xo[x_of[j], X_LH] + index[j], 1]
+        offsets[j + 1] = pos
+    out = np.empty(pos, np.int64)
+    for j in range(n):
+        k = kind[j]
+        at = offsets[j]
+        if k == KIND_CONST:
+            base = static_off[j]
+            for m in range(static_len[j]):
+                out[at + m] = static_pool[base + m]
+        elif k == KIND_HOLE:
             row = xo[x_of[j], X_LH] + index[j]
             base = lh[row, 0]
             for m in range(lh[row, 1]):
-                out[pos] = lv[base + m]
-                pos += 1
-        offsets[j + 1] = pos
-    return offsets, nulls, pos
+                out[at + m] = lv[base + m]
+    return offsets, nulls, out
 
 
 @njit(cache=True, nogil=True)

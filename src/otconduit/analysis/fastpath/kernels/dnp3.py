@@ -37,9 +37,9 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
+    F_DECIDED,
     F_P,
     F_QN,
-    F_STATE,
     K_DNP3,
     LARGE,
     MAX_MSGS,
@@ -47,6 +47,8 @@ from otconduit.analysis.fastpath.kernels.slots import (
     NEED,
     Q_DIR,
     Q_FIELDS,
+    Q_KEY,
+    Q_KEY2,
     Q_LEN,
     Q_OFF,
     RAW_BYTES,
@@ -55,35 +57,34 @@ from otconduit.analysis.fastpath.kernels.slots import (
     WHY_LARGE,
     WHY_NONE,
     WHY_STATE,
-    admit,
+    WHY_UNDECIDED,
     commit,
     compact,
     consumed,
+    find,
     keep_at,
     listed,
     make_slow,
     next_message,
     pend,
     pick,
+    space,
+    take,
 )
 from otconduit.protocols.dnp3.objects import FIXED_SIZES, LENGTH_IS_VARIATION, PACKED_BITS
 
 LANE_TAG = 0x44  # first shape byte: "D"
 # Slot columns (F_P + k)
-P_PAIR = F_P  # master << 16 | outstation of the transaction in flight
+P_AWAIT = F_P  # a response awaiting its confirm: 0 none, 1 solicited, 2 unsolicited
 P_SEQ = F_P + 1  # its application sequence number
-P_MDIR = F_P + 2  # TCP direction the master sends in
+P_MDIR = F_P + 2  # TCP direction the master sends in (-1: none yet)
 P_ASSOC = F_P + 3  # + d: link source << 16 | destination used in direction d (-1: none yet)
 P_LLEN = F_P + 5  # + d: length of the last transport segment taken in direction d
 P_LSEQ = F_P + 7  # + d: its sequence number
 P_LUSE = F_P + 9  # + d: when direction d last delivered a segment (for the LRU order)
 P_USE = F_P + 11  # counter for P_LUSE
 SEG_AT = RAW_BYTES  # raw[slot, SEG_AT + 256 d:]: the last transport segment of direction d
-# F_STATE values
-IDLE = 0
-REQUESTED = 1
-AWAIT_CONFIRM = 2  # a response asked for a confirm
-AWAIT_UNS_CONFIRM = 3  # an unsolicited response asked for a confirm
+AWAITED = 0x7FFFFFFF  # Q_KEY2 of a kept response that awaits its confirm
 NO_RESPONSE_FUNCTIONS = (6, 8, 10, 12, 33)  # 1815 §4.2.2.5 (session.NO_RESPONSE_FUNCTIONS)
 DECODED_GROUPS = (12, 41, 50, 52)  # objects whose values app.py decodes (app._DECODERS)
 
@@ -331,11 +332,9 @@ def dnp3_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _settle_all(st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb):
-    """Every kept message of slot ``s`` is one transaction: shape it and write it."""
-    nk = st[s, F_QN]
-    for k in range(nk):
-        ks[k] = k
+def _settle(st, qm, raw, rw, s, i, tq, ks, nk, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb):
+    """The kept messages ``ks[:nk]`` of slot ``s`` (ascending) are one transaction:
+    shape it and write it."""
     pick(qm, s, ks, nk, tq)
     nlh, nlv = cnt[C_NLH], cnt[C_NLV]
     j = cnt[C_NX]
@@ -345,27 +344,57 @@ def _settle_all(st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, l
     )
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _awaited(st, qm, s, mdir):
+    """The kept response awaiting a confirm (from the outstation's side), or -1."""
+    for k in range(st[s, F_QN]):
+        if qm[s, k, Q_DIR] != mdir and qm[s, k, Q_KEY2] == AWAITED:
+            return k
+    return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def dnp3_verdict(buf, p, end):
+    """Whether a new connection's first data starts with a DNP3 link header whose CRC
+    is right (``protocols.dnp3.detect``)."""
+    if end - p < 10 or buf[p] != 0x05 or buf[p + 1] != 0x64 or buf[p + 2] < 5:
+        return False
+    return _crc_ok(buf, p, 8)
+
+
 @njit(cache=True, nogil=True)
 def dnp3_pass(b, sl, sh, out, lo, hi):
     """One pass over packets ``lo..hi-1`` (see ``kernels.modbus.modbus_pass``). A
     message is one fragment, or one link frame without user data."""
     buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
     poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
-    tk1, tk2, tv, ports, st, qm, raw, carry = slot_arrays(sl)
+    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, ctl = (
+        slot_arrays(sl)
+    )
     th, tinfo, tnorm, norm = shape_arrays(sh)
-    xo, lh, lv, cnt, slowed, miss, mb = out_arrays(out)
+    xo, lh, lv, cnt, slowed, miss, mb, born = out_arrays(out)
     tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
     ks = np.zeros(MAX_MSGS, np.int64)
     frag = np.empty(RAW_BYTES, np.uint8)
     for i in range(lo, hi):
         if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
             continue
-        s, d, why, p, end = admit(
+        if not space(xo, lh, lv, cnt, plen[i]):
+            return i  # the lane drains its output and calls again from here
+        s, d, why, p, end = take(
             src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
-            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st, init, born_ports, known_ports,
+            freelist, ctl, born, cnt,
         )  # fmt: skip
         if s < 0:
+            if s == -3:
+                return i  # no room to hold the flow for the engine: the lane makes some
             continue
+        if why == WHY_NONE and st[s, F_DECIDED] == 0 and end > p:
+            if dnp3_verdict(buf, p, end):
+                st[s, F_DECIDED] = 1
+            else:
+                why = WHY_UNDECIDED  # the engine identifies it from here
         if why != WHY_NONE:
             make_slow(st, s, why, slowed, cnt)
             continue
@@ -394,6 +423,7 @@ def dnp3_pass(b, sl, sh, out, lo, hi):
             break
         commit(st, s, d, start, end, flags[i], iplen[i], t)
         done[i] = 1
+    return hi
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -402,7 +432,12 @@ def _message(
     miss, mb, frag,
 ):  # fmt: skip
     """Take the fragment (or link frame without user data) framed at ``rw[at:at+n]``;
-    WHY_NONE, or why the connection goes back to the per-packet path."""
+    WHY_NONE, or why the connection goes back to the per-packet path.
+
+    As the session pairs them (``protocols.dnp3.session``): requests wait, several at
+    once, keyed by (master, outstation, sequence); a response takes the first with its
+    keys; a response or an unsolicited response asking for a confirm waits for it. What
+    would release a transaction unconfirmed, or answer nothing kept, goes back."""
     end = at + n
     if rw[at + 2] == 5:  # a link frame without user data: counted, nothing more
         return WHY_NONE if link_frame(rw, at, end, True) == n else WHY_FRAMING
@@ -416,76 +451,86 @@ def _message(
         return WHY_STATE
     fc = frag[1]
     aseq = frag[0] & 0x0F
-    state = st[s, F_STATE]
+    mdir = st[s, P_MDIR]
+    master = d if fc < 0x81 else 1 - d  # the side a request or confirm comes from
+    if mdir == -1:
+        mdir = st[s, P_MDIR] = master
+    if master != mdir:
+        return WHY_STATE
+    pair = assoc if fc < 0x81 else (ldst << 16) | lsrc
+    awaiting = st[s, P_AWAIT]
     why = WHY_NONE
-    if fc == 0:  # a confirm (from the master)
-        if state >= AWAIT_CONFIRM:
-            uns = frag[0] & 0x10 != 0
-            if (
-                d != st[s, P_MDIR]
-                or assoc != st[s, P_PAIR]
-                or aseq != st[s, P_SEQ]
-                or uns != (state == AWAIT_UNS_CONFIRM)
-            ):
-                return WHY_STATE
-            if not room(xo, lh, lv, cnt, 1, 1) or not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+    if not room(xo, lh, lv, cnt, 1, 1):
+        return WHY_FULL
+    if fc == 0:  # a confirm
+        uns = 2 if frag[0] & 0x10 else 1
+        if awaiting == uns and aseq == st[s, P_SEQ]:
+            r = _awaited(st, qm, s, mdir)
+            if not keep_at(st, qm, s, at, n, frame, t, d, pair, 0):
                 return WHY_FULL
-            st[s, F_STATE] = IDLE
-            why = _settle_all(
-                st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
-            )
-        # a confirm of nothing in flight changes nothing but counters
+            nk = 0
+            if uns == 1:  # the request the response answered was kept before it
+                for k in range(st[s, F_QN]):
+                    if k < r and qm[s, k, Q_DIR] == mdir and qm[s, k, Q_KEY] == pair:
+                        if qm[s, k, Q_KEY2] == aseq and nk == 0:
+                            ks[0] = k
+                            nk = 1
+                if nk == 0:
+                    return WHY_STATE
+            ks[nk] = r
+            ks[nk + 1] = st[s, F_QN] - 1
+            st[s, P_AWAIT] = 0
+            why = _settle(
+                st, qm, raw, rw, s, i, tq, ks, nk + 2, th, tinfo, tnorm, norm, xo, lh, lv, cnt,
+                miss, mb,
+            )  # fmt: skip
+        elif awaiting != 0 and awaiting != uns:
+            return WHY_STATE  # a confirm the session would match against something else
+        # else: a confirm of nothing in flight changes nothing but counters
     elif fc < 0x81:  # a request
-        if state != IDLE:
-            return WHY_STATE
-        if not room(xo, lh, lv, cnt, 1, 1) or not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+        if awaiting == 1:
+            return WHY_STATE  # it would release the response unconfirmed
+        if not keep_at(st, qm, s, at, n, frame, t, d, pair, aseq):
             return WHY_FULL
-        st[s, P_PAIR] = assoc
-        st[s, P_SEQ] = aseq
-        st[s, P_MDIR] = d
-        st[s, F_STATE] = REQUESTED
         for code in NO_RESPONSE_FUNCTIONS:
             if fc == code:  # answered by nothing: done at once
-                st[s, F_STATE] = IDLE
-                why = _settle_all(
-                    st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
-                )
+                ks[0] = st[s, F_QN] - 1
+                why = _settle(
+                    st, qm, raw, rw, s, i, tq, ks, 1, th, tinfo, tnorm, norm, xo, lh, lv,
+                    cnt, miss, mb,
+                )  # fmt: skip
     elif fc == 0x81:  # a solicited response, in one fragment
-        if (
-            state != REQUESTED
-            or d == st[s, P_MDIR]
-            or (ldst << 16) | lsrc != st[s, P_PAIR]
-            or aseq != st[s, P_SEQ]
-            or frag[0] & 0xC0 != 0xC0
-        ):
+        if awaiting == 1 or frag[0] & 0xC0 != 0xC0:
             return WHY_STATE
+        k = find(st, qm, s, mdir, pair, aseq)
+        if k < 0:
+            return WHY_STATE  # answers nothing kept
+        if not keep_at(st, qm, s, at, n, frame, t, d, pair, AWAITED):
+            return WHY_FULL
         if frag[0] & 0x20:  # CON: the transaction waits for the confirm
-            if not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
-                return WHY_FULL
-            st[s, F_STATE] = AWAIT_CONFIRM
+            st[s, P_AWAIT] = 1
+            st[s, P_SEQ] = aseq
         else:
-            if not room(xo, lh, lv, cnt, 1, 1) or not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
-                return WHY_FULL
-            st[s, F_STATE] = IDLE
-            why = _settle_all(
-                st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
-            )
+            ks[0] = k
+            ks[1] = st[s, F_QN] - 1
+            why = _settle(
+                st, qm, raw, rw, s, i, tq, ks, 2, th, tinfo, tnorm, norm, xo, lh, lv, cnt,
+                miss, mb,
+            )  # fmt: skip
     elif fc == 0x82:  # unsolicited
-        if state != IDLE:
-            return WHY_STATE
-        if not keep_at(st, qm, s, at, n, frame, t, d, 0, 0):
+        if awaiting == 2:
+            return WHY_STATE  # it would release the earlier one unconfirmed
+        if not keep_at(st, qm, s, at, n, frame, t, d, pair, AWAITED):
             return WHY_FULL
-        st[s, P_PAIR] = (ldst << 16) | lsrc
-        st[s, P_SEQ] = aseq
-        st[s, P_MDIR] = 1 - d
         if frag[0] & 0x20:
-            st[s, F_STATE] = AWAIT_UNS_CONFIRM
-        elif not room(xo, lh, lv, cnt, 1, 1):
-            return WHY_FULL
+            st[s, P_AWAIT] = 2
+            st[s, P_SEQ] = aseq
         else:
-            why = _settle_all(
-                st, qm, raw, rw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
-            )
+            ks[0] = st[s, F_QN] - 1
+            why = _settle(
+                st, qm, raw, rw, s, i, tq, ks, 1, th, tinfo, tnorm, norm, xo, lh, lv, cnt,
+                miss, mb,
+            )  # fmt: skip
     else:
         return WHY_STATE
     if why == WHY_NONE:

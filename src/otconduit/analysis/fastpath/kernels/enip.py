@@ -46,6 +46,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
+    F_DECIDED,
     F_P,
     F_QN,
     K_ENIP,
@@ -56,6 +57,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     Q_DIR,
     Q_FIELDS,
     Q_KEY,
+    Q_KEY2,
     Q_LEN,
     Q_OFF,
     WHY_FRAMING,
@@ -64,7 +66,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     WHY_LARGE,
     WHY_NONE,
     WHY_STATE,
-    admit,
+    WHY_UNDECIDED,
     commit,
     compact,
     consumed,
@@ -75,8 +77,11 @@ from otconduit.analysis.fastpath.kernels.slots import (
     next_message,
     pend,
     pick,
+    space,
+    take,
 )
 from otconduit.analysis.fastpath.kernels.wire import u16le, u32le
+from otconduit.protocols.enip.encap import COMMAND_NAMES, STATUS_NAMES
 
 LANE_TAG = 0x45  # first shape byte: "E"
 RR = 0x6F  # SendRRData
@@ -88,7 +93,11 @@ P_PAIRS = F_P  # how many T->O -> O->T pairings follow (at most MAX_PAIRS)
 P_PAIR = F_P + 1  # (T->O id, O->T id) at P_PAIR + 2k
 P_CONNS = P_PAIR + 2 * MAX_PAIRS  # how many Forward Open connections follow
 P_CONN = P_CONNS + 1  # (O->T id, connection serial, O->T RPI) at P_CONN + 3k
+P_EXPORTED = P_CONN + 3 * MAX_CONNS  # how many of the pairings came from the decoder
 UNKNOWN = -2  # path_class: a path this kernel does not read
+# Encapsulation commands and statuses with a name (Vol 2 §2-3.2, §2-3.3)
+COMMANDS = tuple(sorted(COMMAND_NAMES))
+STATUSES = tuple(sorted(STATUS_NAMES))
 MAX_PARTS = 64  # Multiple Service Packet entries the kernel pairs up
 
 
@@ -337,14 +346,35 @@ def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
 @njit(cache=True, nogil=True)
 def _request_for(st, qm, rw, s, p, cip):
     """The kept request the reply at ``rw[p:]`` (the slot's row of raw) answers, as the
-    decoder pairs them, or -1.
-    Connected: by O->T connection (from the learned T->O pairing) and sequence count.
-    Unconnected: the first request with the reply's sender context, else the oldest."""
+    decoder pairs them (``decoder._pop_connected``, ``_pop_rr``), or -1.
+
+    Connected: by O->T connection and sequence count, the O->T id from the T->O id's
+    pairing; a T->O id not paired yet pairs with the oldest open request with the
+    reply's sequence count whose O->T id is not paired (a connection opened before the
+    capture), and the pairing is kept in the slot for the decoder to learn at the
+    hand-over. Unconnected: the first request with the reply's sender context, else the
+    oldest."""
     if cip == 46:
         to_id = u32le(rw, p + 36)
-        for k in range(min(st[s, P_PAIRS], MAX_PAIRS)):
+        seq = u16le(rw, p + 44)
+        pairs = min(st[s, P_PAIRS], MAX_PAIRS)
+        for k in range(pairs):
             if st[s, P_PAIR + 2 * k] == to_id:
-                return find(st, qm, s, 0, u16le(rw, p + 44), st[s, P_PAIR + 2 * k + 1])
+                return find(st, qm, s, 0, seq, st[s, P_PAIR + 2 * k + 1])
+        if pairs >= MAX_PAIRS:
+            return -1
+        for k in range(st[s, F_QN]):
+            if qm[s, k, Q_DIR] != 0 or qm[s, k, Q_KEY] != seq:
+                continue
+            ot = qm[s, k, Q_KEY2]
+            paired = False
+            for j in range(pairs):
+                paired |= st[s, P_PAIR + 2 * j + 1] == ot
+            if not paired:
+                st[s, P_PAIR + 2 * pairs] = to_id
+                st[s, P_PAIR + 2 * pairs + 1] = ot
+                st[s, P_PAIRS] = pairs + 1
+                return k
         return -1
     oldest = -1
     for k in range(st[s, F_QN]):
@@ -362,25 +392,67 @@ def _request_for(st, qm, rw, s, p, cip):
     return oldest
 
 
+@njit(cache=True, nogil=True, inline="always")
+def enip_verdict(buf, p, end):
+    """Whether a new connection's first data on port 44818 starts with an encapsulation
+    header the engine's identification accepts on its own (``protocols.enip.detect``,
+    ``encap.header_problem``, ``encap.tolerable_unknown``)."""
+    if end - p < 24 or u32le(buf, p + 20) != 0:
+        return False
+    cmd = u16le(buf, p)
+    length = u16le(buf, p + 2)
+    status = u32le(buf, p + 8)
+    known = False
+    for c in COMMANDS:
+        known |= cmd == c
+    if not known:
+        return cmd < 0x100 and status == 0  # framed by its length, reported as odd
+    ok = False
+    for c in STATUSES:
+        ok |= status == c
+    if not ok:
+        return False
+    if status == 0:
+        if cmd == 0x65 and length != 4:
+            return False
+        if cmd == 0x66 and length != 0:
+            return False
+        if (cmd == RR or cmd == UNIT) and length < 8:
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True)
 def enip_pass(b, sl, sh, out, lo, hi):
     """One pass over packets ``lo..hi-1`` (see ``kernels.modbus.modbus_pass``)."""
     buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
     poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
-    tk1, tk2, tv, ports, st, qm, raw, carry = slot_arrays(sl)
+    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, ctl = (
+        slot_arrays(sl)
+    )
     th, tinfo, tnorm, norm = shape_arrays(sh)
-    xo, lh, lv, cnt, slowed, miss, mb = out_arrays(out)
+    xo, lh, lv, cnt, slowed, miss, mb, born = out_arrays(out)
     tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
     ks = np.zeros(MAX_MSGS, np.int64)
     for i in range(lo, hi):
         if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
             continue
-        s, d, why, p, end = admit(
+        if not space(xo, lh, lv, cnt, plen[i]):
+            return i  # the lane drains its output and calls again from here
+        s, d, why, p, end = take(
             src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
-            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st, init, born_ports, known_ports,
+            freelist, ctl, born, cnt,
         )  # fmt: skip
         if s < 0:
+            if s == -3:
+                return i  # no room to hold the flow for the engine: the lane makes some
             continue
+        if why == WHY_NONE and st[s, F_DECIDED] == 0 and end > p:
+            if enip_verdict(buf, p, end):
+                st[s, F_DECIDED] = 1
+            else:
+                why = WHY_UNDECIDED  # the engine identifies it from here
         if why != WHY_NONE:
             make_slow(st, s, why, slowed, cnt)
             continue
@@ -435,6 +507,7 @@ def enip_pass(b, sl, sh, out, lo, hi):
             break
         commit(st, s, d, start, end, flags[i], iplen[i], t)
         done[i] = 1
+    return hi
 
 
 __all__ = ["enip_pass", "enip_shape", "path_class"]

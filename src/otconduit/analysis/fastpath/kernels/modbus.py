@@ -43,6 +43,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
+    F_DECIDED,
     F_QN,
     K_MODBUS,
     LARGE,
@@ -59,7 +60,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     WHY_LARGE,
     WHY_NONE,
     WHY_STATE,
-    admit,
+    WHY_UNDECIDED,
     commit,
     compact,
     consumed,
@@ -70,6 +71,8 @@ from otconduit.analysis.fastpath.kernels.slots import (
     next_message,
     pend,
     pick,
+    space,
+    take,
 )
 
 LANE_TAG = 0x4D  # first shape byte: "M"
@@ -166,6 +169,24 @@ def modbus_shape(raw, tq, qn, st_row, norm, xrow, lh, lv, cnt):
     return pos
 
 
+@njit(cache=True, nogil=True, inline="always")
+def modbus_verdict(buf, p, end):
+    """Whether a new connection's first data on port 502 is Modbus/TCP as the engine's
+    identification says at once (``protocols.modbus.detect.modbus_verdict``: on port 502
+    one cleanly framed ADU is enough): whole ADUs with protocol id 0 and a legal length,
+    nothing else."""
+    count = 0
+    while p < end:
+        if end - p < 6 or buf[p + 2] != 0 or buf[p + 3] != 0:
+            return False
+        n = (np.int64(buf[p + 4]) << 8) | buf[p + 5]
+        if n < 2 or n > 255 or p + 6 + n > end:
+            return False
+        p += 6 + n
+        count += 1
+    return count > 0
+
+
 @njit(cache=True, nogil=True)
 def modbus_pass(b, sl, sh, out, lo, hi):
     """One pass over packets ``lo..hi-1`` of block ``b`` not yet taken: takes those of
@@ -176,20 +197,32 @@ def modbus_pass(b, sl, sh, out, lo, hi):
     reference counting on every array in it, per packet."""
     buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
     poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
-    tk1, tk2, tv, ports, st, qm, raw, carry = slot_arrays(sl)
+    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, ctl = (
+        slot_arrays(sl)
+    )
     th, tinfo, tnorm, norm = shape_arrays(sh)
-    xo, lh, lv, cnt, slowed, miss, mb = out_arrays(out)
+    xo, lh, lv, cnt, slowed, miss, mb, born = out_arrays(out)
     tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
     ks = np.zeros(MAX_MSGS, np.int64)
     for i in range(lo, hi):
         if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
             continue
-        s, d, why, p, end = admit(
+        if not space(xo, lh, lv, cnt, plen[i]):
+            return i  # the lane drains its output and calls again from here
+        s, d, why, p, end = take(
             src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
-            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st, init, born_ports, known_ports,
+            freelist, ctl, born, cnt,
         )  # fmt: skip
         if s < 0:
+            if s == -3:
+                return i  # no room to hold the flow for the engine: the lane makes some
             continue
+        if why == WHY_NONE and st[s, F_DECIDED] == 0 and end > p:
+            if modbus_verdict(buf, p, end):
+                st[s, F_DECIDED] = 1
+            else:
+                why = WHY_UNDECIDED  # the engine identifies it from here
         if why != WHY_NONE:
             make_slow(st, s, why, slowed, cnt)
             continue
@@ -237,6 +270,7 @@ def modbus_pass(b, sl, sh, out, lo, hi):
             break
         commit(st, s, d, start, end, flags[i], iplen[i], t)
         done[i] = 1
+    return hi
 
 
 __all__ = ["modbus_pass", "modbus_shape"]

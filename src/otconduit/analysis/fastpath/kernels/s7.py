@@ -41,6 +41,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
+    F_DECIDED,
     F_QN,
     K_TPKT,
     LARGE,
@@ -57,7 +58,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     WHY_LARGE,
     WHY_NONE,
     WHY_STATE,
-    admit,
+    WHY_UNDECIDED,
     commit,
     compact,
     consumed,
@@ -68,6 +69,8 @@ from otconduit.analysis.fastpath.kernels.slots import (
     next_message,
     pend,
     pick,
+    space,
+    take,
 )
 from otconduit.analysis.fastpath.kernels.wire import u16
 
@@ -189,25 +192,49 @@ def _s7_pdu(raw, s, off, n):
     return raw[s, off + TPKT_COTP] == 0x32
 
 
+@njit(cache=True, nogil=True, inline="always")
+def s7_verdict(buf, p, end):
+    """Whether a new connection's first data starts like ISO-on-TCP as the engine's
+    identification says (``protocols.s7.detect``): a TPKT header and a CR, CC, DT or DR."""
+    if end - p < 6 or buf[p] != 3 or buf[p + 1] != 0:
+        return False
+    if ((np.int64(buf[p + 2]) << 8) | buf[p + 3]) < 7:
+        return False
+    code = buf[p + 5] & 0xF0
+    return code == 0xE0 or code == 0xD0 or code == 0xF0 or code == 0x80
+
+
 @njit(cache=True, nogil=True)
 def s7_pass(b, sl, sh, out, lo, hi):
     """One pass over packets ``lo..hi-1`` (see ``kernels.modbus.modbus_pass``)."""
     buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
     poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
-    tk1, tk2, tv, ports, st, qm, raw, carry = slot_arrays(sl)
+    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, ctl = (
+        slot_arrays(sl)
+    )
     th, tinfo, tnorm, norm = shape_arrays(sh)
-    xo, lh, lv, cnt, slowed, miss, mb = out_arrays(out)
+    xo, lh, lv, cnt, slowed, miss, mb, born = out_arrays(out)
     tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
     ks = np.zeros(MAX_MSGS, np.int64)
     for i in range(lo, hi):
         if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
             continue
-        s, d, why, p, end = admit(
+        if not space(xo, lh, lv, cnt, plen[i]):
+            return i  # the lane drains its output and calls again from here
+        s, d, why, p, end = take(
             src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
-            smac[i], dmac[i], ts[i], tk1, tk2, tv, st,
+            smac[i], dmac[i], ts[i], tk1, tk2, tv, st, init, born_ports, known_ports,
+            freelist, ctl, born, cnt,
         )  # fmt: skip
         if s < 0:
+            if s == -3:
+                return i  # no room to hold the flow for the engine: the lane makes some
             continue
+        if why == WHY_NONE and st[s, F_DECIDED] == 0 and end > p:
+            if s7_verdict(buf, p, end):
+                st[s, F_DECIDED] = 1
+            else:
+                why = WHY_UNDECIDED  # the engine identifies it from here
         if why != WHY_NONE:
             make_slow(st, s, why, slowed, cnt)
             continue
@@ -262,6 +289,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
             break
         commit(st, s, d, start, end, flags[i], iplen[i], t)
         done[i] = 1
+    return hi
 
 
 __all__ = ["s7_pass", "s7_shape"]

@@ -39,7 +39,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     WHY_REFUSED,
     drop,
 )
-from otconduit.store.detail_render import N_FRAMES, N_INTS
+from otconduit.store.detail_holes import N_FRAMES, N_INTS
 
 # -- transaction rows: xo[j, X_*] -------------------------------------------------------
 X_RID = 0  # registration id of the connection

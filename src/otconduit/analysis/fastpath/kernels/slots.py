@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from otconduit.analysis.fastpath.kernels.flowtable import flow_keys, table_get
+from otconduit.analysis.fastpath.kernels.flowtable import flow_keys, table_get, table_insert
 from otconduit.analysis.fastpath.kernels.wire import u16, u16le
 
 # -- slot row: st[slot, F_*] -----------------------------------------------------------
@@ -55,8 +55,25 @@ F_PEND = 30  # packet whose rest the hand-over must replay (-1: none)
 F_PEND_P = 31  # where in the block buffer that rest starts
 F_PEND_D = 32  # its direction
 F_WHY = 33  # why the slot was handed back (WHY_*)
-F_P = 40  # 40..95: protocol-specific
-N_FIELDS = 96
+# A connection the kernel opened itself (its first packet was the lane's to take): it has
+# no object in the engine until it is handed back (see lane.Lane.materialize).
+F_BORN = 34  # 1 while the kernel owns a connection the engine has not seen
+F_DECIDED = 35  # 1 once its protocol is identified (the first data said so)
+F_SYN = 36  # 1 when a SYN or SYN-ACK oriented it
+F_KNOWN = 37  # bit d: F_NEXT + d is known (a SYN, or data, set it)
+F_FINS = 38  # bit d: FIN from direction d, 3 after an RST (never cleared)
+F_CLOSED_TS = 39  # when F_FINS became 3
+F_FIRST = 40  # its first packet's time
+F_TPK = 41  # + d: packets in all
+F_TBY = 43  # + d: IP bytes in all
+F_TTX = 45  # transactions in all
+F_CIP = 46  # client address, server address (IPv4 as integers), ports, VLAN
+F_SIP = 47
+F_CPORT = 48
+F_SPORT = 49
+F_VLAN = 50
+F_P = 56  # 56..111: protocol-specific
+N_FIELDS = 112
 
 # -- kept messages: qm[slot, k, Q_*] ---------------------------------------------------
 Q_OFF = 0
@@ -75,6 +92,8 @@ MAX_MSGS = 3  # messages of one transaction
 
 # A connection silent this long is folded by the engine and re-opened (engine.IDLE_NS).
 IDLE_NS = 3600 * 1_000_000_000
+# A finished connection's last ACKs arrive within this (engine.LINGER_NS).
+LINGER_NS = 2_000_000_000
 
 # -- why a slot went back to the per-packet path (F_WHY; lane.WHY_NAMES) ---------------
 WHY_NONE = 0
@@ -89,7 +108,9 @@ WHY_FULL = 8  # too many messages in flight, or the block's output is full
 WHY_NEW = 9  # a transaction shape without a template yet (the lane learns it)
 WHY_REFUSED = 10  # a shape the per-packet decoder always decodes itself
 WHY_KIND = 11  # a message kind the lane leaves to the decoder (set-up, errors, ...)
-N_WHY = 12
+WHY_UNDECIDED = 12  # a new connection whose first data the lane cannot identify alone
+WHY_LINGER = 13  # a packet after a closed connection's linger: the engine folds it
+N_WHY = 14
 
 # -- message framing kinds (pdu_need) ---------------------------------------------------
 K_MODBUS = 1  # MBAP header: length at bytes 4-5 (IG §3.1.3)
@@ -111,7 +132,15 @@ C_NLV = 2  # values written to lv
 C_NSL = 3  # slots turned slow (listed in slowed)
 C_NMISS = 4  # shapes without a template (listed in miss, their messages in mb)
 C_NMB = 5  # bytes used in mb
-N_COUNTERS = 6
+C_NBORN = 6  # connections the kernel opened (listed in born)
+N_COUNTERS = 7
+
+# -- ctl[]: what the lane lends a pass for opening connections --------------------------
+CTL_FREE = 0  # free slots left in freelist (popped from the end)
+CTL_RID = 1  # the next registration id
+CTL_ROOM = 2  # flow-table positions the pass may still fill
+CTL_USED = 3  # fresh flow-table positions it filled
+N_CTL = 4
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -127,6 +156,19 @@ def listed(ports, sport, dport):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def space(xo, lh, lv, cnt, plen):
+    """Whether the output has room for whatever a packet with ``plen`` payload bytes can
+    finish (a transaction per 8 bytes, and what the carries held; a value per bit of
+    it). When not, the pass stops before the packet and the lane drains its output."""
+    most = plen + 2 * CARRY
+    return (
+        cnt[C_NX] + most // 8 + 2 <= len(xo)
+        and cnt[C_NLH] + most // 4 + 4 <= len(lh)
+        and cnt[C_NLV] + 8 * most <= len(lv)
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
 def make_slow(st, s, why, slowed, cnt):
     """Give slot ``s`` back to the per-packet path (listed once per pass in ``slowed``)."""
     if st[s, F_FAST] == 0:
@@ -138,58 +180,196 @@ def make_slow(st, s, why, slowed, cnt):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def admit(src, dst, sport, dport, vlan, seq, flags, poff, plen, smac, dmac, t, tk1, tk2, tv, st):
-    """``(slot, direction, why, p, end)`` for a packet with these header fields: its new
-    payload is ``buf[p:end]`` (``p == end``: nothing new, e.g. a retransmission). Slot -1
-    when it is not a fast slot's; ``why`` set when the slot must go slow before the
-    packet is touched (the engine must see it). Takes scalars, not the column arrays:
-    every array a hot helper touches costs reference counting per packet."""
+def _among(ports, port):
+    found = False
+    for k in range(len(ports)):
+        found |= ports[k] == port
+    return found
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _engine_owns(src, dst, sport, dport, vlan, tk1, tk2, tv, ctl):
+    """Hold a flow the kernel declined to open for the engine (slot 0, never fast), so
+    that none of its later packets in this pass opens it after all: the engine takes
+    them, in order, and then holds the flow itself (``Lane.track``)."""
     k1, k2 = flow_keys(src, dst, sport, dport, vlan)
-    sv = table_get(tk1, tk2, tv, k1, k2)
-    if sv < 0:
-        return -1, 0, WHY_NONE, 0, 0
-    s = sv >> 1
-    d = sv & 1
-    if st[s, F_FAST] == 0:
-        return -1, 0, WHY_NONE, 0, 0
-    if flags & 0x06:
-        return s, d, WHY_SYN, 0, 0
+    ctl[CTL_USED] += table_insert(tk1, tk2, tv, k1, k2, 0)
+    k1, k2 = flow_keys(dst, src, dport, sport, vlan)
+    ctl[CTL_USED] += table_insert(tk1, tk2, tv, k1, k2, 1)
+    ctl[CTL_ROOM] -= 2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def birth(
+    src, dst, sport, dport, vlan, flags, plen, t, tk1, tk2, tv, st, init, born_ports,
+    known_ports, freelist, ctl, born, cnt,
+):  # fmt: skip
+    """Open a connection for a packet no slot holds, when the lane can follow it from
+    here as the engine would: a SYN to one of the protocol's own ports, a SYN-ACK from
+    one, or (a capture that starts mid-connection) a packet whose one well-known
+    industrial port is the protocol's, which the engine takes for the server
+    (``ports.server_side``). Returns (slot, direction); slot -1 when the engine takes
+    it (a flow on the protocol's port is then held for the engine), -3 when there is
+    no room to say so (the pass stops before the packet)."""
+    if not (_among(born_ports, sport) or _among(born_ports, dport)):
+        return -1, 0
+    if ctl[CTL_ROOM] < 2:
+        return -3, 0
+    hs = flags & 0x17  # FIN, SYN, RST, ACK
+    ok = True
+    if hs == 0x02:
+        ok = _among(born_ports, dport) and plen == 0
+        client, cport, server, sport_ = src, sport, dst, dport
+    elif hs == 0x12:
+        ok = _among(born_ports, sport) and plen == 0
+        client, cport, server, sport_ = dst, dport, src, sport
+    elif flags & 0x02:
+        ok = False  # SYN with FIN or RST: the engine's to judge
+        client, cport, server, sport_ = src, sport, dst, dport
+    else:
+        a_known = _among(known_ports, sport)
+        b_known = _among(known_ports, dport)
+        client, cport, server, sport_ = src, sport, dst, dport
+        if a_known == b_known:
+            ok = False
+        elif b_known:
+            ok = _among(born_ports, dport)
+        else:
+            ok = _among(born_ports, sport)
+            client, cport, server, sport_ = dst, dport, src, sport
+    if not ok or ctl[CTL_FREE] <= 0:
+        _engine_owns(src, dst, sport, dport, vlan, tk1, tk2, tv, ctl)
+        return -1, 0
+    ctl[CTL_FREE] -= 1
+    s = freelist[ctl[CTL_FREE]]
+    ctl[CTL_ROOM] -= 2
+    for f in range(len(init)):
+        st[s, f] = init[f]
+    st[s, F_FAST] = 1
+    st[s, F_BORN] = 1
+    st[s, F_SYN] = 1 if flags & 0x02 else 0
+    st[s, F_PEND] = -1
+    st[s, F_FIRST] = t
+    st[s, F_LAST] = t
+    st[s, F_CIP] = client
+    st[s, F_SIP] = server
+    st[s, F_CPORT] = cport
+    st[s, F_SPORT] = sport_
+    st[s, F_VLAN] = vlan
+    st[s, F_RID] = ctl[CTL_RID]
+    ctl[CTL_RID] += 1
+    k1, k2 = flow_keys(client, server, cport, sport_, vlan)
+    ctl[CTL_USED] += table_insert(tk1, tk2, tv, k1, k2, 2 * s)
+    k1, k2 = flow_keys(server, client, sport_, cport, vlan)
+    ctl[CTL_USED] += table_insert(tk1, tk2, tv, k1, k2, 2 * s + 1)
+    born[cnt[C_NBORN]] = s
+    cnt[C_NBORN] += 1
+    return s, 0 if src == client and sport == cport else 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def admit(s, d, seq, flags, poff, plen, smac, dmac, t, st):
+    """``(why, p, end)`` for a packet of fast slot ``s`` direction ``d``: its new payload
+    is ``buf[p:end]`` (``p == end``: nothing new, e.g. a retransmission); ``why`` set
+    when the slot must go slow before the packet is touched (the engine must see it).
+    Takes scalars, not the column arrays: every array a hot helper touches costs
+    reference counting per packet."""
+    if st[s, F_FINS] == 3 and t - st[s, F_CLOSED_TS] > LINGER_NS:
+        return WHY_LINGER, 0, 0
     if t - st[s, F_LAST] > IDLE_NS:
-        return s, d, WHY_IDLE, 0, 0
+        return WHY_IDLE, 0, 0
+    if flags & 0x02:
+        # A SYN the kernel can follow: the one that opened the slot, or the SYN-ACK of
+        # a connection it opened. Any other (a retransmitted SYN folds a connection in
+        # the engine, data on a SYN, SYN with RST) is the engine's.
+        if st[s, F_BORN] == 0 or plen > 0 or flags & 0x05:
+            return WHY_SYN, 0, 0
+        syn_ack = flags & 0x10 != 0
+        if syn_ack != (d == 1) or (d == 0 and st[s, F_TPK] + st[s, F_TPK + 1] > 0):
+            return WHY_SYN, 0, 0
+        if not st[s, F_KNOWN] & (1 << d):
+            st[s, F_NEXT + d] = (seq + 1) & 0xFFFFFFFF  # SYN takes one (RFC 9293 §3.4)
+            st[s, F_KNOWN] |= 1 << d
+    if flags & 0x04 and plen > 0:
+        return WHY_SYN, 0, 0
     if st[s, F_SMAC + d] == 0:
         st[s, F_SMAC + d] = smac
         st[s, F_DMAC + d] = dmac
     elif st[s, F_SMAC + d] != smac or st[s, F_DMAC + d] != dmac:
-        return s, d, WHY_MAC, 0, 0
+        return WHY_MAC, 0, 0
     p = poff
     end = poff + plen
     if plen > 0:
+        if not st[s, F_KNOWN] & (1 << d):
+            st[s, F_NEXT + d] = seq  # the reassembler's start mid-connection
+            st[s, F_KNOWN] |= 1 << d
         # RFC 9293 §3.4 sequence comparison, as capture.tcp.seq_diff
         diff = (seq - st[s, F_NEXT + d]) & 0xFFFFFFFF
         if diff >= 0x80000000:
             diff -= 0x100000000
         if diff > 0:
-            return s, d, WHY_AHEAD, 0, 0
+            return WHY_AHEAD, 0, 0
         if diff < 0:
             if diff + plen <= 0:
                 st[s, F_RETX + d] += 1  # nothing new: TcpReassembler.retransmitted
                 p = end
             else:
                 p -= diff  # partly new: the reassembler keeps only the new part
-    return s, d, WHY_NONE, p, end
+    return WHY_NONE, p, end
+
+
+@njit(cache=True, nogil=True, inline="always")
+def take(
+    src, dst, sport, dport, vlan, seq, flags, poff, plen, smac, dmac, t, tk1, tk2, tv, st,
+    init, born_ports, known_ports, freelist, ctl, born, cnt,
+):  # fmt: skip
+    """``(slot, direction, why, p, end)`` for a packet with these header fields: the
+    fast slot that holds (or now opens) its connection; -1 when the engine takes the
+    packet, -3 when the pass must stop before it (see :func:`birth`); ``why`` and the
+    new payload ``p..end`` as :func:`admit` says."""
+    s, d = lookup(src, dst, sport, dport, vlan, tk1, tk2, tv, st)
+    if s == -2:
+        s, d = birth(
+            src, dst, sport, dport, vlan, flags, plen, t, tk1, tk2, tv, st, init, born_ports,
+            known_ports, freelist, ctl, born, cnt,
+        )  # fmt: skip
+    if s < 0:
+        return s, 0, WHY_NONE, 0, 0
+    why, p, end = admit(s, d, seq, flags, poff, plen, smac, dmac, t, st)
+    return s, d, why, p, end
+
+
+@njit(cache=True, nogil=True, inline="always")
+def lookup(src, dst, sport, dport, vlan, tk1, tk2, tv, st):
+    """(slot, direction) of a packet's connection when the kernel holds it fast, else
+    (-1, 0) for one the engine owns, or (-2, 0) for one no slot holds."""
+    k1, k2 = flow_keys(src, dst, sport, dport, vlan)
+    sv = table_get(tk1, tk2, tv, k1, k2)
+    if sv < 0:
+        return -2, 0
+    s = sv >> 1
+    if st[s, F_FAST] == 0:
+        return -1, 0
+    return s, sv & 1
 
 
 @njit(cache=True, nogil=True, inline="always")
 def commit(st, s, d, p, end, flags, iplen, t):
     """A packet was taken with new payload ``p..end``: advance the sequence number,
-    count it, note a FIN (the caller marks it done)."""
+    count it, note a FIN or RST (the caller marks it done)."""
     if end > p:
         st[s, F_NEXT + d] = (st[s, F_NEXT + d] + (end - p)) & 0xFFFFFFFF
-    if flags & 0x01:
-        st[s, F_FIN] |= 1 << d
+    fin = 3 if flags & 0x04 else (1 << d if flags & 0x01 else 0)
+    if fin:
+        st[s, F_FIN] |= fin
         st[s, F_FIN_TS] = t
+        if st[s, F_FINS] != 3 and st[s, F_FINS] | fin == 3:
+            st[s, F_CLOSED_TS] = t
+        st[s, F_FINS] |= fin
     st[s, F_PK + d] += 1
     st[s, F_BY + d] += iplen
+    st[s, F_TPK + d] += 1
+    st[s, F_TBY + d] += iplen
     if t > st[s, F_LAST]:
         st[s, F_LAST] = t
 
@@ -382,15 +562,19 @@ __all__ = [
     "CARRY",
     "N_FIELDS",
     "admit",
+    "birth",
     "commit",
     "compact",
     "consumed",
     "drop",
     "find",
     "keep_at",
+    "lookup",
     "make_slow",
     "next_message",
     "pdu_need",
     "pend",
     "pick",
+    "space",
+    "take",
 ]

@@ -10,18 +10,19 @@ import numpy as np
 
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.fastpath.kernels import dnp3 as _kd
-from otconduit.analysis.fastpath.lane import Exemplar, Lane
+from otconduit.analysis.fastpath.lane import Lane
+from otconduit.analysis.fastpath.learning import Exemplar
 from otconduit.analysis.fastpath.templates import Hole
 from otconduit.model import Operation
-from otconduit.protocols.base import Pending
+from otconduit.protocols import dnp3
 from otconduit.protocols.dnp3.decoder import Dnp3ConnectionDecoder, Dnp3Resume, TransportSegment
-from otconduit.store.detail_render import H_FRAME, H_INT
+from otconduit.store.detail_holes import H_FRAME, H_INT
 
 KD: Any = _kd
 
 
 class Dnp3Lane(Lane):
-    protocol = "dnp3"
+    spec = dnp3.SPEC
     op_protocol = "dnp3"
     pass_fn = KD.dnp3_pass
     shape_fn = KD.dnp3_shape
@@ -30,12 +31,12 @@ class Dnp3Lane(Lane):
         dec = conn.decoder
         return isinstance(dec, Dnp3ConnectionDecoder) and dec.quiescent()
 
-    def prepare(self, row: np.ndarray, state: Any) -> list[tuple[Pending, int, int]]:
+    def initial_row(self, row: np.ndarray) -> None:
         row[KD.P_ASSOC] = -1
         row[KD.P_ASSOC + 1] = -1
-        return []
+        row[KD.P_MDIR] = -1
 
-    def resume_state(self, conn: TcpConnection, s: int) -> Dnp3Resume:
+    def resume_state(self, s: int) -> Dnp3Resume:
         """The last transport segment each direction's association delivered (its
         retries are then dropped silently, as the per-packet path would), least
         recently used first."""

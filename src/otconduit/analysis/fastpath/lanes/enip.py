@@ -10,12 +10,14 @@ import numpy as np
 
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.fastpath.kernels import enip as _ke
-from otconduit.analysis.fastpath.lane import Exemplar, Lane
+from otconduit.analysis.fastpath.lane import Lane
+from otconduit.analysis.fastpath.learning import Exemplar
 from otconduit.analysis.fastpath.templates import Hole
 from otconduit.model import Operation
+from otconduit.protocols import enip
 from otconduit.protocols.base import Pending
-from otconduit.protocols.enip.decoder import EnipDecoder, EnipState
-from otconduit.store.detail_render import H_HEX, H_INT
+from otconduit.protocols.enip.decoder import EnipDecoder, EnipResume, EnipState
+from otconduit.store.detail_holes import H_HEX, H_INT
 
 KE: Any = _ke
 # Detail keys filled from holes: (key, integer hole)
@@ -28,23 +30,23 @@ _INT_HOLES = (
 
 
 class EnipLane(Lane):
-    protocol = "enip"
+    spec = enip.SPEC
     op_protocol = "cip"
     pass_fn = KE.enip_pass
     shape_fn = KE.enip_shape
 
     def eligible(self, conn: TcpConnection) -> bool:
         dec = conn.decoder
-        # The kernel must know every connection whose detail a request could carry.
-        return (
-            isinstance(dec, EnipDecoder)
-            and dec.quiescent()
-            and len(dec.export_state().connections) <= KE.MAX_CONNS
-        )
+        if not isinstance(dec, EnipDecoder) or not dec.quiescent():
+            return False
+        # The kernel must know every pairing and every connection whose detail a
+        # request could carry.
+        state = dec.export_state()
+        return len(state.connections) <= KE.MAX_CONNS and len(state.pairs) < KE.MAX_PAIRS
 
     def prepare(self, row: np.ndarray, state: EnipState) -> list[tuple[Pending, int, int]]:
-        pairs = state.pairs[-KE.MAX_PAIRS :]
-        row[KE.P_PAIRS] = len(pairs)
+        pairs = state.pairs
+        row[KE.P_PAIRS] = row[KE.P_EXPORTED] = len(pairs)
         for k, (to_id, ot_id) in enumerate(pairs):
             row[KE.P_PAIR + 2 * k] = to_id
             row[KE.P_PAIR + 2 * k + 1] = ot_id
@@ -52,6 +54,13 @@ class EnipLane(Lane):
         for k, c in enumerate(state.connections):
             row[KE.P_CONN + 3 * k : KE.P_CONN + 3 * k + 3] = c
         return []
+
+    def resume_state(self, s: int) -> EnipResume:
+        """The pairings the kernel learned (connections opened before the capture)."""
+        row = self.st[s]
+        new = range(int(row[KE.P_EXPORTED]), int(row[KE.P_PAIRS]))
+        pairs = tuple((int(row[KE.P_PAIR + 2 * k]), int(row[KE.P_PAIR + 2 * k + 1])) for k in new)
+        return EnipResume(pairs)
 
     def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
         """Session handle, sender context, connection ids and sequence count."""

@@ -9,19 +9,21 @@ import numpy as np
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.fastpath.kernels import modbus as _km
 from otconduit.analysis.fastpath.kernels.slots import MAX_KEPT
-from otconduit.analysis.fastpath.lane import Exemplar, Lane
+from otconduit.analysis.fastpath.lane import Lane
+from otconduit.analysis.fastpath.learning import Exemplar
 from otconduit.analysis.fastpath.templates import Hole
 from otconduit.model import Operation
+from otconduit.protocols import modbus
 from otconduit.protocols.base import Pending
 from otconduit.protocols.modbus.decoder import ModbusConnectionDecoder, ModbusState
-from otconduit.store.detail_render import H_INT, H_LIST
+from otconduit.store.detail_holes import H_INT, H_LIST
 
 KM: Any = _km
 _ADDRESSED = frozenset({1, 2, 3, 4, 5, 6, 15, 16})  # the codes whose address is a hole
 
 
 class ModbusLane(Lane):
-    protocol = "modbus"
+    spec = modbus.SPEC
     op_protocol = "modbus"
     pass_fn = KM.modbus_pass
     shape_fn = KM.modbus_shape

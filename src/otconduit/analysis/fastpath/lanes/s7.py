@@ -7,17 +7,19 @@ from typing import Any
 
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.fastpath.kernels import s7 as _k7
-from otconduit.analysis.fastpath.lane import Exemplar, Lane
+from otconduit.analysis.fastpath.lane import Lane
+from otconduit.analysis.fastpath.learning import Exemplar
 from otconduit.analysis.fastpath.templates import Hole
 from otconduit.model import Operation
+from otconduit.protocols import s7
 from otconduit.protocols.s7.decoder import S7Decoder
-from otconduit.store.detail_render import H_INT, H_LIST
+from otconduit.store.detail_holes import H_INT, H_LIST
 
 K7: Any = _k7
 
 
 class S7Lane(Lane):
-    protocol = "s7comm"
+    spec = s7.SPEC
     op_protocol = "s7comm"
     pass_fn = K7.s7_pass
     shape_fn = K7.s7_shape

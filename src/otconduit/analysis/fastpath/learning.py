@@ -1,0 +1,187 @@
+"""How a lane learns a template: from one transaction the kernel had no template for.
+
+The transaction's messages (an *exemplar*) are decoded by a decoder in the connection's
+state with nothing in flight (``Resumable.fork``); the lane's protocol says which
+fields of each operation came from the transaction's holes; the result is a template
+(``templates.OpTemplate``). It is only used once the exemplar's own holes, written into
+it the way the kernel will write every later transaction of the shape, give back column
+for column what the store would keep of the decoder's own operations (:func:`check`);
+otherwise its shape is refused and stays with the per-packet decoder.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from otconduit.analysis.fastpath import emit as _emit
+from otconduit.analysis.fastpath.kernels import shapes as _ks
+from otconduit.analysis.fastpath.templates import ClaimTemplate, OpTemplate, detail_text
+from otconduit.model import IdentityClaim, Operation
+from otconduit.protocols.base import DecoderEvent, Endpoints
+from otconduit.protocols.events import Malformed
+from otconduit.store.opchunks import NULL, OpBatch, from_operations, ragged_lists
+from otconduit.store.tdetails import TemplatedDetails
+
+if TYPE_CHECKING:
+    from otconduit.analysis.fastpath.lane import Lane
+
+KS: Any = _ks
+
+
+@dataclass(slots=True)
+class Exemplar:
+    """A transaction the kernel had no template for: its messages, shape and holes."""
+
+    messages: list[tuple[int, bytes, int, int]]  # (direction, bytes, frame, ts_ns)
+    norm: np.ndarray
+    xrow: np.ndarray
+    lh: np.ndarray
+    lv: np.ndarray
+
+    def ints(self, k: int) -> int:
+        return int(self.xrow[KS.X_INT + k])
+
+    def lists(self) -> list[tuple[int, ...]]:
+        base = int(self.xrow[KS.X_LH])
+        out = []
+        for r in range(base, base + int(self.xrow[KS.X_LN])):
+            off, n = int(self.lh[r, 0]), int(self.lh[r, 1])
+            out.append(tuple(int(v) for v in self.lv[off : off + n]))
+        return out
+
+
+def learn(lane: Lane, s: int, messages: list[tuple[int, bytes, int, int]]) -> None:
+    """Make a template from ``messages``, a transaction of slot ``s``."""
+    store = lane.store
+    if store.full():
+        return
+    ex = lane.shape(messages, s)
+    if len(ex.norm) == 0:
+        return
+    ep = lane.endpoints(s)
+    sample: Any = lane.sample_decoder(s)
+    for d, data, frame, ts in messages:
+        sample.feed(d, data, frame, ts)
+    events = sample.events()
+    made = _template(lane, ep, ex, events)
+    if made is None:
+        store.refuse(ex.norm)
+        return
+    ops, claims = made
+    try:
+        built = store.build(ops)
+    except ValueError:
+        store.refuse(ex.norm)
+        return
+    t = store.add(ex.norm, built, ops, claims)
+    if not check(lane, t, ex, ep, [ev for ev in events if isinstance(ev, Operation)]):
+        tinfo = store.tinfo
+        for e in range(store.entries):
+            if tinfo[e, 2] == t:
+                tinfo[e, 2] = KS.T_REFUSED
+
+
+def _template(
+    lane: Lane, ep: Endpoints, ex: Exemplar, events: list[DecoderEvent]
+) -> tuple[list[OpTemplate], list[ClaimTemplate]] | None:
+    ops: list[OpTemplate] = []
+    claims: list[ClaimTemplate] = []
+    client = (ep.client_ip, ep.client_port)
+    server = (ep.server_ip, ep.server_port)
+    rq, rs = lane.frame_roles(ex)
+    rq_frame, rq_ts = (ex.messages[rq][2], ex.messages[rq][3]) if rq >= 0 else (None, 0)
+    rs_frame, rs_ts = (ex.messages[rs][2], ex.messages[rs][3]) if rs >= 0 else (None, 0)
+    for ev in events:
+        if isinstance(ev, Malformed):
+            return None
+        if isinstance(ev, IdentityClaim):
+            if ep.client_ip == ep.server_ip or ev.ip not in (client[0], server[0]):
+                return None
+            role = 0 if ev.ip == client[0] else 1
+            claims.append(ClaimTemplate(role, ev.attribute, ev.value, ev.source, ev.confidence))
+            continue
+        assert isinstance(ev, Operation)
+        if ev.protocol != lane.op_protocol:
+            return None
+        ends = ((ev.src_ip, ev.src_port), (ev.dst_ip, ev.dst_port))
+        if ends not in ((client, server), (server, client)):
+            return None
+        marked = lane.holes(ev, ex)
+        if marked is None:
+            return None
+        if ev.ts_ns != ex.messages[0][3] or ev.request_frame not in (None, rq_frame):
+            return None
+        if ev.response_frame not in (None, rs_frame):
+            return None
+        if ev.latency_ns is not None and (rq < 0 or rs < 0 or ev.latency_ns != rs_ts - rq_ts):
+            return None
+        detail = copy.deepcopy(marked.get("detail", ev.detail))
+        read_back = detail.pop("response_values", None)
+        ops.append(
+            OpTemplate(
+                function=ev.function,
+                function_code=ev.function_code,
+                operation=ev.operation,
+                unit=marked.get("unit", ev.unit),
+                address=marked.get("address", ev.address),
+                quantity=marked.get("quantity", ev.quantity),
+                status=ev.status,
+                exception=ev.exception,
+                exception_code=ev.exception_code,
+                role=0 if ends[0] == client else 1,
+                tid=marked.get("tid", ev.transaction_id),
+                values=marked.get("values", ev.values),
+                response_values=marked.get(
+                    "response_values", None if read_back is None else tuple(read_back)
+                ),
+                request_frame=-1 if ev.request_frame is None else rq,
+                response_frame=-1 if ev.response_frame is None else rs,
+                latency=ev.latency_ns is not None,
+                detail=detail,
+            )
+        )
+    return (ops, claims) if ops else None
+
+
+def check(lane: Lane, t: int, ex: Exemplar, ep: Endpoints, real: list[Operation]) -> bool:
+    """The exemplar's holes written into template ``t`` give back, column for column,
+    what the store would keep of the decoder's own operations."""
+    xo = ex.xrow.reshape(1, -1).copy()
+    xo[0, KS.X_RID] = 0
+    xo[0, KS.X_TMPL] = t
+    same = int(ep.client_ip == ep.server_ip)
+    rid_port = np.array([[ep.client_port, ep.server_port, same]], np.int64)
+    block, _, _ = _emit.expand(lane, xo, ex.lh, ex.lv, rid_port)
+    got = _emit.join([(block, 0, len(block))])
+    rev = [0 if op.src_ip == ep.client_ip else 1 for op in real]
+    return same_operations(got, from_operations(real, rev))
+
+
+def _names(batch: OpBatch, col: str) -> list[str | None]:
+    table = batch.names if col == "function" else batch.exceptions
+    return [None if v == NULL else table[v] for v in batch.ints[col].tolist()]
+
+
+def same_operations(got: OpBatch, want: OpBatch) -> bool:
+    """Whether two batches hold the same operations, column for column (name tables
+    may differ), written values, values read back and details."""
+    n = len(want)
+    if len(got) != n:
+        return False
+    for col, arr in want.ints.items():
+        if col in ("function", "exception"):
+            if _names(got, col) != _names(want, col):
+                return False
+        elif not np.array_equal(got.ints[col], arr):
+            return False
+    for name in ("values", "response_values"):
+        if ragged_lists(got.ragged[name], n) != ragged_lists(want.ragged[name], n):
+            return False
+    if list(got.detail_index) != list(want.detail_index):
+        return False
+    text = got.details.render() if isinstance(got.details, TemplatedDetails) else b""
+    return text == ",".join(detail_text(d) for d in want.details).encode()
