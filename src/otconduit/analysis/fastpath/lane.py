@@ -299,10 +299,10 @@ class Lane:
     def _row_keys(self, s: int) -> list[tuple[int, int]]:
         row = self.st[s]
         c, sv, cp, sp, v = (int(row[f]) for f in (T.F_CIP, T.F_SIP, T.F_CPORT, T.F_SPORT, T.F_VLAN))
-        return [
-            tuple(int(k) for k in KF.flow_keys(c, sv, cp, sp, v)),  # type: ignore[misc]
-            tuple(int(k) for k in KF.flow_keys(sv, c, sp, cp, v)),  # type: ignore[misc]
-        ]
+        out = []
+        for key in (KF.flow_keys(c, sv, cp, sp, v), KF.flow_keys(sv, c, sp, cp, v)):
+            out.append((int(key[0]), int(key[1])))
+        return out
 
     def takes_port(self, port: int) -> bool:
         return port in self.spec.ports

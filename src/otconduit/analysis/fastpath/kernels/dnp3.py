@@ -470,11 +470,11 @@ def _message(
                 return WHY_FULL
             nk = 0
             if uns == 1:  # the request the response answered was kept before it
-                for k in range(st[s, F_QN]):
-                    if k < r and qm[s, k, Q_DIR] == mdir and qm[s, k, Q_KEY] == pair:
-                        if qm[s, k, Q_KEY2] == aseq and nk == 0:
-                            ks[0] = k
-                            nk = 1
+                for k in range(r):
+                    mine = qm[s, k, Q_DIR] == mdir and qm[s, k, Q_KEY] == pair
+                    if mine and qm[s, k, Q_KEY2] == aseq and nk == 0:
+                        ks[0] = k
+                        nk = 1
                 if nk == 0:
                     return WHY_STATE
             ks[nk] = r

@@ -417,7 +417,7 @@ def enip_verdict(buf, p, end):
             return False
         if cmd == 0x66 and length != 0:
             return False
-        if (cmd == RR or cmd == UNIT) and length < 8:
+        if (cmd == RR or cmd == UNIT) and length < 8:  # noqa: SIM109 (numba: no tuple `in`)
             return False
     return True
 
