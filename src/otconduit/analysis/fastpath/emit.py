@@ -202,19 +202,21 @@ SETTLE_EVERY = 1 << 20  # accumulated (registration, template) rows before settl
 
 
 def account(lane: Lane, xo: np.ndarray) -> None:
-    """Counters, behaviour and identity claims. Transactions per (connection, template)
-    are only counted here; :func:`settle` adds what they stand for to the tally, once
-    per pair rather than once per pair per block. Units served that vary from one
-    transaction to the next (a hole) are collected here, per connection."""
-    rid, tmpl = xo[:, KS.X_RID], xo[:, KS.X_TMPL]
-    uniq, counts = np.unique(rid * KEY_WIDTH + tmpl, return_counts=True)
+    """Counters, behaviour and identity claims. Transactions per (conversation,
+    template) are only counted here; :func:`settle` adds what they stand for to the
+    tally, once per pair rather than once per pair per block (everything the tally
+    keeps is per conversation or per host: a thousand short connections of one
+    conversation settle as one). Units served that vary from one transaction to the next
+    (a hole) are collected here."""
+    conv, tmpl = lane.rid_conv[xo[:, KS.X_RID]], xo[:, KS.X_TMPL]
+    uniq, counts = np.unique(conv * KEY_WIDTH + tmpl, return_counts=True)
     lane.acc_keys.append(uniq)
     lane.acc_counts.append(counts)
     lane.acc_size += len(uniq)
     if lane.acc_size >= SETTLE_EVERY:
         settle(lane)
-    _units(lane, rid, tmpl, xo)
-    _claims(lane, rid, tmpl)
+    _units(lane, conv, tmpl, xo)
+    _claims(lane, conv, tmpl)
 
 
 def settle(lane: Lane) -> None:
@@ -230,21 +232,21 @@ def settle(lane: Lane) -> None:
     ops = lane.store.protocol_ops
     first, count = lane.store.first, lane.store.count
     for k, n in zip(uniq.tolist(), totals.tolist(), strict=True):
-        r, t = divmod(k, KEY_WIDTH)
+        conv, t = divmod(k, KEY_WIDTH)
         for o in range(first[t], first[t] + count[t]):
-            _settle_one(lane, r, ops[o], n)
+            _settle_one(lane, conv, ops[o], n)
 
 
-def _settle_one(lane: Lane, r: int, op: OpTemplate, n: int) -> None:
-    """``n`` operations of template operation ``op`` on registration ``r``."""
-    ckey = lane.conv_keys[int(lane.rid_conv[r])]
+def _settle_one(lane: Lane, conv: int, op: OpTemplate, n: int) -> None:
+    """``n`` operations of template operation ``op`` on conversation ``conv``."""
+    ckey = lane.conv_keys[conv]
     _, client_ip, server_ip, _, _, _ = ckey
     src, dst = (client_ip, server_ip) if op.role == 0 else (server_ip, client_ip)
     unit = op.unit if isinstance(op.unit, int) else None
     lane.a.tally.operations_of(ckey, op.function, op.status, op.operation, unit, src, dst, n)
 
 
-def _units(lane: Lane, rid: np.ndarray, tmpl: np.ndarray, xo: np.ndarray) -> None:
+def _units(lane: Lane, conv: np.ndarray, tmpl: np.ndarray, xo: np.ndarray) -> None:
     """Units served, for templates whose operations take the unit from a hole."""
     hole, roles = lane.store.unit_holes()  # per template: hole of its unit (or -1), role
     h = hole[tmpl]
@@ -252,17 +254,17 @@ def _units(lane: Lane, rid: np.ndarray, tmpl: np.ndarray, xo: np.ndarray) -> Non
     if not len(keep):
         return
     units = xo[keep, KS.X_INT + h[keep]]  # 0..255 (a Modbus unit id)
-    pairs = np.unique((rid[keep] * len(roles) + tmpl[keep]) * 256 + (units & 0xFF))
+    pairs = np.unique((conv[keep] * len(roles) + tmpl[keep]) * 256 + (units & 0xFF))
     tally = lane.a.tally
     for key in pairs.tolist():
-        rt, unit = divmod(key, 256)
-        r, t = divmod(rt, len(roles))
-        _, client_ip, server_ip, _, vlan, proto = lane.conv_keys[int(lane.rid_conv[r])]
+        ct, unit = divmod(key, 256)
+        c, t = divmod(ct, len(roles))
+        _, client_ip, server_ip, _, vlan, proto = lane.conv_keys[c]
         served = client_ip if roles[t] == 1 else server_ip  # the operation's destination
         tally.units_served(served, vlan, proto, unit)
 
 
-def _claims(lane: Lane, rid: np.ndarray, tmpl: np.ndarray) -> None:
+def _claims(lane: Lane, conv: np.ndarray, tmpl: np.ndarray) -> None:
     """Identity claims of the templates, once per (conversation, template)."""
     store = lane.store
     with_claims = np.fromiter((bool(c) for c in store.claims), bool, len(store.claims))
@@ -270,14 +272,13 @@ def _claims(lane: Lane, rid: np.ndarray, tmpl: np.ndarray) -> None:
     if not keep.any():
         return
     width = len(store.claims) + 1
-    pairs = np.unique(rid[keep] * width + tmpl[keep])
+    pairs = np.unique(conv[keep] * width + tmpl[keep])
     tally = lane.a.tally
-    for r, t in zip(*np.divmod(pairs, width), strict=True):
-        conv_id = int(lane.rid_conv[r])
-        if (conv_id, int(t)) in lane.claimed:
+    for c, t in zip(*np.divmod(pairs, width), strict=True):
+        if (int(c), int(t)) in lane.claimed:
             continue
-        lane.claimed.add((conv_id, int(t)))
-        _, client_ip, server_ip, _, vlan, _ = lane.conv_keys[conv_id]
-        for c in store.claims[t]:
-            ip = client_ip if c.role == 0 else server_ip
-            tally.claim(ip, vlan, c.attribute, c.value, c.source, c.confidence)
+        lane.claimed.add((int(c), int(t)))
+        _, client_ip, server_ip, _, vlan, _ = lane.conv_keys[int(c)]
+        for claim in store.claims[t]:
+            ip = client_ip if claim.role == 0 else server_ip
+            tally.claim(ip, vlan, claim.attribute, claim.value, claim.source, claim.confidence)

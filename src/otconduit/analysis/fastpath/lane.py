@@ -27,6 +27,7 @@ bounces (:meth:`Lane.backoff`); every hand-over is counted by reason.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -89,7 +90,9 @@ def ip_u32(ip: str) -> int | None:
     return (a << 24) | (b << 16) | (c << 8) | d
 
 
+@functools.lru_cache(maxsize=65536)
 def mac_str(v: int) -> str:
+    """A MAC column value (MAC + 1) as text."""
     raw = (v - 1).to_bytes(6, "big")
     return ":".join(f"{x:02x}" for x in raw)
 
@@ -147,6 +150,9 @@ class Lane:
         self.ctl = np.zeros(T.N_CTL, np.int64)
         self._ips: dict[int, str] = {}
         self._out: Any = None  # Out bundle, made by begin_block
+        self._flushed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._shape_lh = np.zeros((520, 2), np.int64)
+        self._shape_lv = np.zeros(8 * T.RAW_BYTES, np.int64)
 
     # -- protocol hooks ------------------------------------------------------------------
     def eligible(self, conn: TcpConnection) -> bool:
@@ -189,9 +195,13 @@ class Lane:
         s = self.store
         return Shapes(s.th, s.tinfo, s.tnorm, self.norm)
 
-    def shape(self, messages: list[tuple[int, bytes, int, int]], s: int) -> Exemplar:
+    def shape(
+        self, messages: list[tuple[int, bytes, int, int]], s: int, *, flush: bool = False
+    ) -> Exemplar:
         """Shape and holes of ``messages`` (a transaction of slot ``s``) as the kernel
-        computes them (empty shape: not a transaction of this lane)."""
+        computes them (empty shape: not a transaction of this lane). A *flush* shape is
+        that of messages still held when their connection ends: its first byte is
+        marked, so that it never meets the shape of a finished transaction."""
         raw = np.frombuffer(b"".join(m[1] for m in messages), np.uint8).copy()
         tq = np.zeros((T.MAX_MSGS, T.Q_FIELDS), np.int64)
         off = 0
@@ -199,15 +209,18 @@ class Lane:
             tq[k, T.Q_OFF : T.Q_DIR + 1] = (off, len(data), frame, ts, d)
             off += len(data)
         xrow = np.zeros(KS.X_FIELDS, np.int64)
-        lh = np.zeros((520, 2), np.int64)
-        lv = np.zeros(8 * T.RAW_BYTES, np.int64)
+        lh, lv = self._shape_lh, self._shape_lv  # scratch: what the holes use is copied
         cnt = np.zeros(T.N_COUNTERS, np.int64)
         fn = type(self).shape_fn
         size = int(fn(raw, tq, len(messages), self.st[s].copy(), self.norm, xrow, lh, lv, cnt))
+        lh = lh[: int(cnt[T.C_NLH])].copy()
+        lv = lv[: int(cnt[T.C_NLV])].copy()
         for k in range(T.MAX_MSGS):
             _, _, frame, ts = messages[min(k, len(messages) - 1)]
             xrow[KS.X_F + 2 * k], xrow[KS.X_F + 2 * k + 1] = frame, ts
         norm = self.norm[: max(size, 0)].copy()
+        if flush and len(norm):
+            norm[0] |= 0x80
         return Exemplar(messages, norm, xrow, lh, lv)
 
     def endpoints(self, s: int) -> Endpoints:
@@ -498,12 +511,16 @@ class Lane:
         idle = now - st[:, T.F_LAST] > T.IDLE_NS
         for s in np.flatnonzero(born & (closed | idle)).tolist():
             self.fold_born(s)
+        self._emit_flushed()
 
     def fold_born(self, s: int) -> None:
-        """Add a connection the kernel opened to its conversation and free its slot; one
-        with messages in flight becomes an engine connection, which the engine folds."""
+        """Add a connection the kernel opened to its conversation and free its slot.
+        Messages still in flight become what the decoder makes of them when a connection
+        ends (unanswered requests, an unconfirmed response), from a template learned
+        once (:meth:`_flush`); when none fits, it becomes an engine connection, which
+        the engine folds."""
         row = self.st[s]
-        if row[T.F_QN] or row[T.F_CARRY] or row[T.F_CARRY + 1]:
+        if row[T.F_CARRY] or row[T.F_CARRY + 1] or not self._flush(s):
             self.handover(s, None)
             conn = self.conns[s]
             if conn is not None:
@@ -523,6 +540,63 @@ class Lane:
         for k1, k2 in self._row_keys(s):
             KF.table_delete(self.tk1, self.tk2, self.tv, k1, k2)
         self._free(s)
+
+    def _flush(self, s: int) -> bool:
+        """The messages slot ``s`` holds at the end of its connection, written from
+        their *flush* template (learned from the decoder's ``finish()`` the first time
+        their shape is seen); False when there is none."""
+        row = self.st[s]
+        qn = int(row[T.F_QN])
+        if qn == 0:
+            return True
+        if qn > T.MAX_MSGS:
+            return False
+        messages = []
+        for k in range(qn):
+            off, n, frame, ts, d = (int(x) for x in self.qm[s, k, : T.Q_DIR + 1])
+            messages.append((d, self.raw[s, off : off + n].tobytes(), frame, ts))
+        ex = self.shape(messages, s, flush=True)
+        if not len(ex.norm):
+            return False
+        t = self.store.find(ex.norm)
+        if t == -1:
+            t = learning.learn(self, s, messages, flush=True, ex=ex)
+        if t < 0:
+            return False
+        xrow = ex.xrow.copy()
+        xrow[KS.X_RID] = row[T.F_RID]
+        xrow[KS.X_TMPL] = t
+        self._flushed.append((xrow, ex.lh, ex.lv))
+        row[T.F_QN] = 0
+        row[T.F_QUSED] = 0
+        row[T.F_TTX] += 1
+        return True
+
+    def _emit_flushed(self) -> None:
+        """Operations of the flushes of the last sweep, as one output batch."""
+        if not self._flushed:
+            return
+        rows: list[np.ndarray] = []
+        holes: list[tuple[int, int]] = []
+        values: list[np.ndarray] = []
+        nv = 0
+        for xrow, lh, lv in self._flushed:
+            row = xrow.copy()
+            row[KS.X_LH] = len(holes)
+            first, count = int(xrow[KS.X_LH]), int(xrow[KS.X_LN])
+            for at, n in lh[first : first + count].tolist():
+                holes.append((nv, n))
+                values.append(lv[at : at + n])
+                nv += n
+            rows.append(row)
+        self._flushed = []
+        self.tx_bulk += len(rows)
+        _emit.emit(
+            self,
+            np.stack(rows),
+            np.array(holes or [(0, 0)], np.int64),
+            np.concatenate(values) if nv else np.zeros(1, np.int64),
+        )
 
     # -- hand-over -------------------------------------------------------------------------
     def handover(self, s: int, blk: Any) -> None:
@@ -577,6 +651,7 @@ class Lane:
         """End of the capture: fold what the kernel opened, hand back the rest."""
         for s in np.flatnonzero(self.st[: len(self.conns), T.F_BORN] == 1).tolist():
             self.fold_born(s)
+        self._emit_flushed()
         for s in list(self.active):
             self.handover(s, None)
         _emit.settle(self)

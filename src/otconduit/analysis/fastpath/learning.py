@@ -54,35 +54,49 @@ class Exemplar:
         return out
 
 
-def learn(lane: Lane, s: int, messages: list[tuple[int, bytes, int, int]]) -> None:
-    """Make a template from ``messages``, a transaction of slot ``s``."""
+def learn(
+    lane: Lane,
+    s: int,
+    messages: list[tuple[int, bytes, int, int]],
+    *,
+    flush: bool = False,
+    ex: Exemplar | None = None,
+) -> int:
+    """Make a template from ``messages``, a transaction of slot ``s`` (with ``flush``:
+    the messages its connection still held when it ended, decoded up to the decoder's
+    ``finish()``). Returns the template, or ``T_REFUSED`` / -1 when none was made."""
     store = lane.store
     if store.full():
-        return
-    ex = lane.shape(messages, s)
+        return -1
+    if ex is None:
+        ex = lane.shape(messages, s, flush=flush)
     if len(ex.norm) == 0:
-        return
+        return -1
     ep = lane.endpoints(s)
     sample: Any = lane.sample_decoder(s)
     for d, data, frame, ts in messages:
         sample.feed(d, data, frame, ts)
     events = sample.events()
+    if flush:
+        events += sample.finish()
     made = _template(lane, ep, ex, events)
     if made is None:
         store.refuse(ex.norm)
-        return
+        return KS.T_REFUSED
     ops, claims = made
     try:
         built = store.build(ops)
     except ValueError:
         store.refuse(ex.norm)
-        return
+        return KS.T_REFUSED
     t = store.add(ex.norm, built, ops, claims)
     if not check(lane, t, ex, ep, [ev for ev in events if isinstance(ev, Operation)]):
         tinfo = store.tinfo
         for e in range(store.entries):
             if tinfo[e, 2] == t:
                 tinfo[e, 2] = KS.T_REFUSED
+        return KS.T_REFUSED
+    return t
 
 
 def _template(

@@ -216,6 +216,15 @@ class TemplateStore:
         KS.template_insert(self.th, KS.fnv(norm, n), self.entries)
         self.entries += 1
 
+    def find(self, norm: np.ndarray) -> int:
+        """The template of shape ``norm``: its id, ``T_REFUSED``, or -1 (unknown)."""
+        e = int(
+            KS.template_find(
+                self.th, self.tinfo, self.tnorm, norm, len(norm), KS.fnv(norm, len(norm))
+            )
+        )
+        return -1 if e < 0 else int(self.tinfo[e, 2])
+
     def full(self) -> bool:
         return self.entries >= MAX_TEMPLATES
 
