@@ -33,10 +33,20 @@ class Conn:
     seq: list[int] = field(default_factory=lambda: [1000, 900000])
 
 
-def write(path: Path, conns: list[Conn], order: list[int], *, pause_at: int = -1) -> None:
+def write(
+    path: Path,
+    conns: list[Conn],
+    order: list[int],
+    *,
+    pause_at: int = -1,
+    syn_again: bool = False,
+    late: bool = False,
+) -> None:
     """A pcap of ``conns``: handshakes, then packets taken from the connections in
     ``order`` (indexes into ``conns``; a connection's packets go in sequence), then FINs.
-    Packets are 1 ms apart, but for two hours of silence before packet ``pause_at``."""
+    Packets are 1 ms apart, but for two hours of silence before packet ``pause_at``.
+    With ``syn_again`` every SYN is sent twice (the first one's answer lost); with
+    ``late`` a connection's handshake comes just before its first packet."""
     frames: list[tuple[int, bytes]] = []
     ts = T0
 
@@ -54,13 +64,21 @@ def write(path: Path, conns: list[Conn], order: list[int], *, pause_at: int = -1
         c.seq[d] += len(payload) + (1 if flags & (TCP_SYN | TCP_FIN) else 0)
         ts += 1_000_000
 
-    for c in conns:
+    def handshake(c: Conn) -> None:
+        if syn_again:
+            seg(c, 0, TCP_SYN)
+            c.seq[0] -= 1  # the same SYN again
         seg(c, 0, TCP_SYN)
         seg(c, 1, TCP_SYN | TCP_ACK)
         seg(c, 0, TCP_ACK)
+
+    for c in [] if late else conns:
+        handshake(c)
     at = [0] * len(conns)
     for k in order + [k for k, c in enumerate(conns) for _ in c.packets]:
         c = conns[k]
+        if late and at[k] == 0:
+            handshake(c)
         if at[k] < len(c.packets):
             d, payload = c.packets[at[k]]
             seg(c, d, TCP_PSH | TCP_ACK, payload)

@@ -11,6 +11,8 @@ hold both paths to the same stored records, with large and tiny read blocks.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from otconduit.store import Store, views
 from tests.bulkcap import Conn, compare, write
 from tests.protocols import dnp3_helpers as dh
 from tests.protocols import enip_helpers as eh
@@ -70,7 +73,7 @@ def _s7_read(
 @st.composite
 def s7_conn(draw: st.DrawFn, port: int) -> Conn:
     packets: list[tuple[int, bytes]] = [
-        (0, sh.cr()),
+        (0, sh.cr(src_ref=draw(st.integers(0, 0xFFFF)))),
         (1, sh.cc()),
         (0, sh.job(0xFFFF, sh.setup_param())),
         (1, sh.ack_data(0xFFFF, sh.setup_param(240))),
@@ -91,7 +94,9 @@ def s7_conn(draw: st.DrawFn, port: int) -> Conn:
         ref = (ref + draw(st.integers(1, 3))) & 0xFFFF
         kind = draw(
             st.sampled_from(
-                ["read"] * 5 + ["write", "write_fail", "error", "szl", "pipe", "split", "merged"]
+                ["read"] * 5
+                + ["write", "write_fail", "error", "szl", "szl_parts", "empty"]
+                + ["pipe", "split", "merged"]
             )
         )
         if kind in ("read", "pipe", "merged"):
@@ -133,6 +138,24 @@ def s7_conn(draw: st.DrawFn, port: int) -> Conn:
                 (0, sh.userdata(ref, 4, 1, body=b"\x00\x11\x00\x00")),
                 (1, sh.userdata(ref, 4, 1, type_=8, body=body, last=0)),
             ]
+        elif kind == "szl_parts":
+            # An answer in fragments: request, fragment, follow-up, ..., last fragment, all
+            # with the PLC's sequence number; sometimes more rounds than a transaction
+            # holds (the per-packet path joins those).
+            body = sh.szl_body(0x11, 0, sh.szl_0011_records() * draw(st.integers(1, 3)))
+            seq = draw(st.integers(1, 255))
+            rounds = draw(st.integers(2, 5))
+            size = -(-len(body) // rounds)
+            parts = [body[k : k + size] for k in range(0, len(body), size)]
+            packets.append((0, sh.userdata(ref, 4, 1, body=b"\x00\x11\x00\x00")))
+            for k, part in enumerate(parts):
+                last = int(k < len(parts) - 1)
+                packets.append((1, sh.userdata(ref, 4, 1, type_=8, seq=seq, body=part, last=last)))
+                if last:
+                    ref = (ref + 1) & 0xFFFF
+                    packets.append((0, sh.userdata(ref, 4, 1, seq=seq, last=0)))
+        elif kind == "empty":  # a DT of nothing, with or without EOT
+            packets.append((0, sh.dt(b"", eot=draw(st.booleans()))))
         else:  # split: a job over two segments
             job, ack = _s7_read(ref, [(0, 1, 0)], [bytes(10)], [0xFF])
             packets += [(0, job[:9]), (0, job[9:]), (1, ack)]
@@ -313,6 +336,59 @@ def test_dnp3_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> Non
     for k, c in enumerate(conns):
         c.client_port += k
     _run(tmp_path_factory.mktemp("dnp3"), conns, [k % len(conns) for k in order])
+
+
+def test_s7_lane_keeps_set_up_userdata_and_fragmented_answers(tmp_path: Path) -> None:
+    """Connection set-up, Read SZL answered whole and in fragments (with follow-ups),
+    empty DTs: all of it stays in the lane (an HMI polling a CPU's diagnostics)."""
+    packets: list[tuple[int, bytes]] = [
+        (0, sh.cr(src_ref=0x0F)),
+        (1, sh.cc()),
+        (0, sh.job(0xFFFF, sh.setup_param())),
+        (1, sh.ack_data(0xFFFF, sh.setup_param(240))),
+    ]
+    body = sh.szl_body(0x11, 0, sh.szl_0011_records() * 2)
+    for ref in range(1, 120, 4):
+        seq = ref % 200 + 1
+        packets += [
+            (0, sh.dt(b"", eot=False)),
+            (0, sh.userdata(ref, 4, 1, body=b"\x00\x11\x00\x00")),
+            (1, sh.userdata(ref, 4, 1, type_=8, seq=seq, body=body[:40], last=1)),
+            (0, sh.userdata(ref + 1, 4, 1, seq=seq, last=0)),
+            (1, sh.userdata(ref + 1, 4, 1, type_=8, seq=seq, body=body[40:], last=0)),
+            (0, sh.userdata(ref + 2, 4, 1, body=b"\x00\x11\x00\x00")),
+            (1, sh.userdata(ref + 2, 4, 1, type_=8, seq=seq, body=body, last=0)),
+        ]
+    cap = tmp_path / "szl.pcap"
+    write(cap, [Conn(102, packets)], [])
+    total = len(packets) + 6  # with the handshake and the closing FINs
+    assert min(compare(tmp_path, cap)) >= 0.9 * total
+
+
+@pytest.mark.parametrize("protocol", ["modbus", "s7comm"])
+def test_a_repeated_syn_is_one_connection(tmp_path: Path, protocol: str) -> None:
+    """A SYN sent again (its SYN-ACK lost) opens no second connection, on both paths:
+    the first connection's (which the per-packet path opens) and the second's (which
+    the bulk path opens, its lane being busy by then)."""
+    packets: list[tuple[int, bytes]] = []
+    for ref in range(1, 20):
+        if protocol == "modbus":
+            job = struct.pack(">HHHBBHH", ref, 0, 6, 1, 3, 0, 2)
+            ack = struct.pack(">HHHBBB", ref, 0, 7, 1, 3, 4) + bytes([ref] * 4)
+        else:
+            job, ack = _s7_read(ref, [(0, 1, 0)], [bytes([ref] * 10)], [0xFF])
+        packets += [(0, job), (1, ack)]
+    cap = tmp_path / "syn.pcap"
+    port = 502 if protocol == "modbus" else 102
+    conns = [Conn(port, list(packets)), Conn(port, list(packets), client_port=40001)]
+    n = len(packets)
+    write(cap, conns, [0] * n + [1] * n, syn_again=True, late=True)
+    assert min(compare(tmp_path, cap)) >= n + 7  # the second connection, all of it
+    for db in ("slow.db", "fast0.db"):
+        with Store(tmp_path / db) as store:
+            assert [c["connections"] for c in views.conversations(store)] == [2]
+    stats = sqlite3.connect(tmp_path / "fast0.db").execute("SELECT stats FROM captures")
+    assert json.loads(stats.fetchone()[0])["connections_opened_bulk"] == {protocol: 1}
 
 
 @pytest.mark.parametrize("protocol", ["modbus", "s7comm"])

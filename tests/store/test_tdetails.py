@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otconduit.model import OpClass, Operation, OpStatus
-from otconduit.store import detail_render as K
+from otconduit.store import detail_holes as K
 from otconduit.store.opchunks import (
     NULL,
     LazyDetails,
@@ -54,16 +54,18 @@ def _expected(op: int, ints: list[int], frames: list[int], lists: list[list[int]
 
 op_strategy = st.tuples(
     st.integers(0, 1),
-    st.lists(st.integers(-(2**40), 2**40), min_size=8, max_size=8),
-    st.lists(st.integers(0, 2**31), min_size=3, max_size=3),
+    st.lists(st.integers(-(2**40), 2**40), min_size=K.N_INTS, max_size=K.N_INTS),
+    st.lists(st.integers(0, 2**31), min_size=K.N_FRAMES, max_size=K.N_FRAMES),
     st.lists(st.lists(st.integers(0, 255), max_size=6), min_size=2, max_size=3),
 )
 
 
 def _details(items: list[Any], templates: Templates) -> TemplatedDetails:
     ops = np.array([i[0] for i in items] or [], np.int64)
-    ints = np.array([i[1] for i in items], np.int64).reshape(-1, 8)
-    frames = np.array([i[2] for i in items], np.int64).reshape(-1, 3)
+    ints = np.array([i[1] for i in items], np.int64).reshape(-1, K.N_INTS)
+    frames = np.zeros((len(items), K.N_FRAMES), np.int64)  # unused frame holes: 0
+    for j, i in enumerate(items):
+        frames[j, : len(i[2])] = i[2]
     ln = np.array([len(i[3]) for i in items], np.int64)
     holes = [h for i in items for h in i[3]]
     h_len = np.array([len(h) for h in holes], np.int64)

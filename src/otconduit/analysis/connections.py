@@ -108,6 +108,21 @@ class TcpConnection(Flow):
     fast_bounces: int = 0  # times the fast lane gave it back (forgiven after a long run)
     fast_retry: int = 0  # its packet count before which the lane does not take it again
 
+    def repeats_syn(self, seq: int) -> bool:
+        """A SYN with this sequence number is the opening SYN sent again (its answer was
+        lost or late): same initial sequence number, nothing said or closed since. It
+        belongs to this connection, not to a new one on the same ports."""
+        r0, r1 = self.reasm
+        return (
+            not self.closed
+            and self.oriented_by_syn
+            and r0.next_seq == (seq + 1) & 0xFFFFFFFF
+            and r0.delivered_bytes == 0
+            and r1.delivered_bytes == 0
+            and r0.clean
+            and r1.clean
+        )
+
     def flip(self) -> None:
         """Swap client and server (content showed the handshake's initiator serves)."""
         self.client_ip, self.server_ip = self.server_ip, self.client_ip

@@ -195,6 +195,7 @@ class Analyzer:
             and syn_only
             and direction == 0
             and (conn.closed or conn.stats.bytes[0] or conn.stats.bytes[1])
+            and not conn.repeats_syn(pkt.tcp_seq)
         ):
             # A new connection reusing the 4-tuple: finish the old one first.
             self._fold(conn)

@@ -22,6 +22,7 @@ from otconduit.detect.findings import MAX_EVIDENCE, Evidence, Finding
 from otconduit.model import OpClass, OpStatus
 from otconduit.store.opchunks import NULL, OP_CLASS_CODE, OP_CLASSES, STATUS_CODE
 from otconduit.store.sqlite import Store
+from otconduit.store.tdetails import HOLE
 from otconduit.store.views import CaptureChunk, capture_chunks
 
 _SIG_KEYS = ("dangerous", "pi_service", "subfunction", "group", "reset_type")
@@ -88,26 +89,49 @@ def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> np.ndarray:
         return sig  # nothing rules look at: leave the details unparsed (and unrendered)
     codes: dict[str, int] = {}
     index = b.detail_index
+    by_template = getattr(details, "by_template", lambda: None)()
+    if by_template is not None:
+        # Templated details: one signature per template when no hole reaches the keys
+        # rules look at (they are then the same for all its operations).
+        ops, skeleton = by_template
+        rest = []
+        of_op = ops[wanted]
+        for o in np.unique(of_op).tolist():
+            rows = wanted[of_op == o]
+            key = _signature(skeleton(o) or {})
+            if key is not None and str(HOLE) in key:
+                rest.append(rows)
+            elif key is not None:
+                sig[index[rows]] = codes.setdefault(key, len(codes) + 1)
+        wanted = np.concatenate(rest) if rest else wanted[:0]
     for k in wanted.tolist():
-        d = details[k]
-        sub = {key: d[key] for key in _SIG_KEYS if key in d}
-        if "dangerous" in d and "class_id" in d:  # CIP program objects: upload vs download
-            sub["class_id"] = d["class_id"]
-        objs = d.get("objects")
-        if objs:
-            sub["g"] = sorted({o.get("group") for o in objs if isinstance(o, dict)} - {None})
-        if sub:
-            key = json.dumps(sub, sort_keys=True)
+        key = _signature(details[k])
+        if key is not None:
             sig[int(index[k])] = codes.setdefault(key, len(codes) + 1)
     return sig
 
 
+def _signature(d: dict[str, Any]) -> str | None:
+    """The detail keys rules look at, as text; None when it has none."""
+    sub = {key: d[key] for key in _SIG_KEYS if key in d}
+    if "dangerous" in d and "class_id" in d:  # CIP program objects: upload vs download
+        sub["class_id"] = d["class_id"]
+    objs = d.get("objects")
+    if objs:
+        sub["g"] = sorted({o.get("group") for o in objs if isinstance(o, dict)} - {None})
+    return json.dumps(sub, sort_keys=True) if sub else None
+
+
 def _groups(key: np.ndarray) -> list[np.ndarray]:
-    _, inv = np.unique(key, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    order = np.argsort(inv, kind="stable")
-    counts = np.bincount(inv)
-    return np.split(order, np.cumsum(counts)[:-1])
+    """Row numbers grouped by equal key rows (in row order within a group), groups in
+    key order. A stable sort on the columns: ``np.unique(axis=0)`` sorts row bytes,
+    several times slower."""
+    if len(key) == 0:
+        return []
+    order = np.lexsort(key.T[::-1])
+    ordered = key[order]
+    cuts = np.flatnonzero((ordered[1:] != ordered[:-1]).any(axis=1)) + 1
+    return np.split(order, cuts)
 
 
 def _frames(ints: dict[str, np.ndarray], rows: np.ndarray) -> list[list[int]]:
@@ -254,4 +278,37 @@ def scan_capture(store: Store, capture_id: int, until_ns: int | None = None) -> 
     for chunk in capture_chunks(store, capture_id):
         out.capture = chunk.capture
         _chunk(chunk, out, until_ns)
+    out.findings = _merged(out.findings)
+    return out
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """One finding per rule, operation and ends, however the operations were split into
+    chunks (by size, or by which path decoded them): evidence is the earliest events
+    of them all, decoded records for the first few, as one chunk's would be."""
+    groups: dict[tuple[Any, ...], list[Finding]] = {}
+    for f in findings:
+        key = (
+            f.rule, f.src_ip, f.dst_ip, f.protocol, f.operation, f.op_class, f.dst_port,
+            f.severity, f.note, json.dumps(f.context, sort_keys=True, default=str),
+        )  # fmt: skip
+        groups.setdefault(key, []).append(f)
+    out = []
+    for fs in groups.values():
+        if len(fs) == 1 or any(f.ts is None for f in fs):
+            out.extend(fs)
+            continue
+        ts = np.concatenate([f.ts for f in fs if f.ts is not None])
+        ts = ts[np.argsort(ts, kind="stable")]
+        # Each chunk's evidence is its earliest events: the earliest of all are among them.
+        evidence = sorted((e for f in fs for e in f.evidence), key=lambda e: e.ts or 0)
+        evidence = evidence[:MAX_EVIDENCE]
+        for k, e in enumerate(evidence):
+            if k >= EVIDENCE_SAMPLES:
+                e.record = {}
+        first = fs[0]
+        first.first_ts, first.last_ts = int(ts[0]), int(ts[-1])
+        first.count = sum(f.count for f in fs)
+        first.ts, first.evidence = ts, evidence
+        out.append(first)
     return out

@@ -5,7 +5,7 @@ templated details and the store that renders them (``detail_render``)."""
 from __future__ import annotations
 
 N_INTS = 8  # integer holes per operation
-N_FRAMES = 3  # frame holes per operation (the messages of its transaction)
+N_FRAMES = 8  # frame holes per operation (the messages of its transaction)
 
 H_END = 0  # text only (the last segment of a detail)
 H_INT = 1  # integer hole, written in decimal

@@ -164,8 +164,9 @@ def _templated_columns(d: TemplatedDetails, op: np.ndarray) -> Iterator[tuple[st
     yield "d_op", op
     for k in range(N_INTS):
         yield f"d_i{k}", d.ints[:, k]
-    for k in range(N_FRAMES):
-        yield f"d_f{k}", d.frames[:, k]
+    used = np.flatnonzero(d.frames.any(axis=0))
+    for k in range(int(used[-1]) + 1 if len(used) else 0):
+        yield f"d_f{k}", d.frames[:, k]  # trailing columns of zeros (unused) are left out
     yield "d_ln", d.ln
     yield "d_hlen", d.h_len
     yield "d_vals", d.vals
@@ -196,11 +197,12 @@ def _unpack_templated(head: dict[str, Any], cols: dict[str, np.ndarray]) -> Temp
         np.frombuffer(text or b" ", np.uint8),
         -1,
     )
+    zeros = np.zeros(len(cols["d_op"]), np.int64)
     return TemplatedDetails(
         templates,
         cols.pop("d_op"),
         np.stack([cols.pop(f"d_i{k}") for k in range(N_INTS)], axis=1),
-        np.stack([cols.pop(f"d_f{k}") for k in range(N_FRAMES)], axis=1),
+        np.stack([cols.pop(f"d_f{k}", zeros) for k in range(N_FRAMES)], axis=1),
         cols.pop("d_ln"),
         cols.pop("d_hlen"),
         cols.pop("d_vals"),
@@ -243,6 +245,15 @@ class LazyDetails(list[dict[str, Any]]):
         if callable(self._src) and self._templated is not None:
             return self._templated.templates.text.tobytes()
         return self.raw
+
+    def by_template(self) -> tuple[np.ndarray, Callable[[int], dict[str, Any] | None]] | None:
+        """While templated details are not rendered: each detail's template operation
+        and a function giving a template operation's skeleton
+        (:meth:`~otconduit.store.tdetails.Templates.skeleton`); else None."""
+        t = self._templated
+        if not callable(self._src) or t is None:
+            return None
+        return t.op, t.templates.skeleton
 
     def _load(self) -> None:
         raw = self.raw

@@ -14,15 +14,18 @@ compiled renderer writes it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
-from otconduit.store.detail_holes import N_FRAMES, N_INTS
+from otconduit.store.detail_holes import H_END, H_HEX, H_LIST, N_FRAMES, N_INTS
 
-__all__ = ["N_FRAMES", "N_INTS", "TemplatedDetails", "Templates", "prefix_sums"]
+__all__ = ["HOLE", "N_FRAMES", "N_INTS", "TemplatedDetails", "Templates", "prefix_sums"]
+
+HOLE = -7_093_111_777_531  # stands for a hole's value in a template skeleton
 
 
 def prefix_sums(counts: np.ndarray) -> np.ndarray:
@@ -44,6 +47,26 @@ class Templates:
         self.sg = sg
         self.text = text
         self.owner = owner  # id of the store they come from: only its own snapshots merge
+
+    def skeleton(self, o: int) -> dict[str, Any] | None:
+        """Template operation ``o``'s detail with every hole written as :data:`HOLE`
+        (a list hole as ``[HOLE]``, a hex one as ``"HOLE"``): what all its operations
+        share; None when it has no detail. Readers that look at a few keys learn here
+        whether they are the same for every operation of the template."""
+        first, count = (int(x) for x in self.seg_at[o])
+        if count == 0:
+            return None
+        parts: list[str] = []
+        for off, ln, kind, _ in self.sg[first : first + count].tolist():
+            parts.append(self.text[off : off + ln].tobytes().decode())
+            if kind == H_LIST:
+                parts.append(f"[{HOLE}]")
+            elif kind == H_HEX:
+                parts.append(f'"{HOLE}"')
+            elif kind != H_END:
+                parts.append(str(HOLE))
+        text = "".join(parts)
+        return json.loads(text) if text else None
 
     def subset(self, used: np.ndarray) -> tuple[Templates, np.ndarray]:
         """Only the template operations ``used`` (sorted, unique), renumbered from 0;

@@ -173,15 +173,16 @@ class Lane:
         """What the kernel changed of the protocol state, for the decoder's resume()."""
         return None
 
-    def frame_roles(self, ex: Exemplar) -> tuple[int, int]:
-        """Which messages are the request and the response (-1: none)."""
-        return 0, 1
+    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+        """Which messages are the request and the response (-1: none) of the
+        transaction's ``nth`` operation."""
+        return 0, (1 if len(ex.messages) > 1 else -1)
 
-    def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
-        """The fields of ``op`` that come from the transaction's holes (``tid``,
-        ``unit``, ``address``, ``quantity``, ``values``, ``response_values``: a Hole;
-        ``detail``: the detail with Holes in it); None when the operation does not fit
-        the lane's holes."""
+    def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
+        """The fields of ``op`` (the transaction's ``nth`` operation) that come from the
+        transaction's holes (``tid``, ``unit``, ``address``, ``quantity``, ``values``,
+        ``response_values``: a Hole; ``detail``: the detail with Holes in it); None when
+        the operation does not fit the lane's holes."""
         raise NotImplementedError
 
     # -- bundles for the kernels -------------------------------------------------------
@@ -509,9 +510,79 @@ class Lane:
             return
         closed = (st[:, T.F_FINS] == 3) & (now - st[:, T.F_CLOSED_TS] > LINGER_NS)
         idle = now - st[:, T.F_LAST] > T.IDLE_NS
-        for s in np.flatnonzero(born & (closed | idle)).tolist():
-            self.fold_born(s)
+        self.fold_many(np.flatnonzero(born & (closed | idle)))
         self._emit_flushed()
+
+    def fold_many(self, slots: np.ndarray) -> None:
+        """:meth:`fold_born` for many slots: those that hold nothing in flight (most: a
+        connection ends after its last answer) are folded together, their counters
+        summed per host and per conversation; the others one by one."""
+        if not len(slots):
+            return
+        rows = self.st[slots]
+        quiet = (rows[:, T.F_QN] == 0) & (rows[:, T.F_CARRY] == 0) & (rows[:, T.F_CARRY + 1] == 0)
+        for s in slots[~quiet].tolist():
+            self.fold_born(s)
+        slots, rows = slots[quiet], rows[quiet]
+        if not len(slots):
+            return
+        a = self.a
+        for d in (0, 1):
+            retx = int(rows[:, T.F_RETX + d].sum())
+            if retx:  # as the engine reports them when it closes a connection
+                a.problem_counts[_RETRANSMITTED[d]] += retx
+        cip, sip = rows[:, T.F_CIP].tolist(), rows[:, T.F_SIP].tolist()
+        vlan, first, last = (rows[:, f].tolist() for f in (T.F_VLAN, T.F_FIRST, T.F_LAST))
+        hosts: dict[tuple[int, int, int, bool], list[int]] = {}
+        for d in (0, 1):
+            pk = rows[:, T.F_PK + d]
+            sel = np.flatnonzero(pk).tolist()
+            pkl = pk.tolist()
+            smac, dmac = rows[:, T.F_SMAC + d].tolist(), rows[:, T.F_DMAC + d].tolist()
+            for j in sel:
+                src, dst = (cip[j], sip[j]) if d == 0 else (sip[j], cip[j])
+                for key in ((src, vlan[j], smac[j], True), (dst, vlan[j], dmac[j], False)):
+                    h = hosts.get(key)
+                    if h is None:
+                        hosts[key] = [first[j], last[j], pkl[j]]
+                    else:
+                        h[0] = min(h[0], first[j])
+                        h[1] = max(h[1], last[j])
+                        h[2] += pkl[j]
+        tally = a.tally
+        for (ip, v, mac, sending), (f, la, count) in hosts.items():
+            tally.host(self._ip(ip), v, mac_str(mac) if mac else None, f, la, count, sending)
+        ttx = (rows[:, T.F_TTX] + rows[:, T.F_NTX]).tolist()
+        decided = rows[:, T.F_DECIDED].tolist()
+        port = rows[:, T.F_SPORT].tolist()
+        totals = [rows[:, f].tolist() for f in (T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1)]
+        convs: dict[tuple[int, int, int, int, str], list[int]] = {}
+        unknown = "unknown"
+        for j in range(len(cip)):
+            protocol = self.op_protocol if ttx[j] else self.spec.name if decided[j] else unknown
+            ckey = (cip[j], sip[j], port[j], vlan[j], protocol)
+            c = convs.get(ckey)
+            if c is None:
+                convs[ckey] = [1, totals[0][j], totals[1][j], totals[2][j], totals[3][j],
+                              first[j], last[j]]  # fmt: skip
+            else:
+                c[0] += 1
+                for k in range(4):
+                    c[k + 1] += totals[k][j]
+                c[5] = min(c[5], first[j])
+                c[6] = max(c[6], last[j])
+        for (c_ip, s_ip, p, v, protocol), c in convs.items():
+            a.accumulate(("tcp", self._ip(c_ip), self._ip(s_ip), p, v, protocol), *c)
+        T.forget(self.st, slots, self.tk1, self.tk2, self.tv)
+        for rid in rows[:, T.F_RID].tolist():
+            self.rid_tx.pop(rid, None)
+        listed = slots.tolist()
+        self.active.difference_update(listed)
+        self.dirty.difference_update(listed)
+        for s in listed:
+            self.conns[s] = None
+        self.st[slots] = 0
+        self.free.extend(listed)
 
     def fold_born(self, s: int) -> None:
         """Add a connection the kernel opened to its conversation and free its slot.
@@ -649,8 +720,7 @@ class Lane:
 
     def close(self) -> None:
         """End of the capture: fold what the kernel opened, hand back the rest."""
-        for s in np.flatnonzero(self.st[: len(self.conns), T.F_BORN] == 1).tolist():
-            self.fold_born(s)
+        self.fold_many(np.flatnonzero(self.st[: len(self.conns), T.F_BORN] == 1))
         self._emit_flushed()
         for s in list(self.active):
             self.handover(s, None)

@@ -106,9 +106,6 @@ def _template(
     claims: list[ClaimTemplate] = []
     client = (ep.client_ip, ep.client_port)
     server = (ep.server_ip, ep.server_port)
-    rq, rs = lane.frame_roles(ex)
-    rq_frame, rq_ts = (ex.messages[rq][2], ex.messages[rq][3]) if rq >= 0 else (None, 0)
-    rs_frame, rs_ts = (ex.messages[rs][2], ex.messages[rs][3]) if rs >= 0 else (None, 0)
     for ev in events:
         if isinstance(ev, Malformed):
             return None
@@ -124,10 +121,15 @@ def _template(
         ends = ((ev.src_ip, ev.src_port), (ev.dst_ip, ev.dst_port))
         if ends not in ((client, server), (server, client)):
             return None
-        marked = lane.holes(ev, ex)
+        nth = len(ops)
+        rq, rs = lane.frame_roles(ex, nth)
+        rq_frame, rq_ts = (ex.messages[rq][2], ex.messages[rq][3]) if rq >= 0 else (None, 0)
+        rs_frame, rs_ts = (ex.messages[rs][2], ex.messages[rs][3]) if rs >= 0 else (None, 0)
+        marked = lane.holes(ev, ex, nth)
         if marked is None:
             return None
-        if ev.ts_ns != ex.messages[0][3] or ev.request_frame not in (None, rq_frame):
+        at = rq if rq >= 0 else max(rs, 0)  # the decoder's time: the request's, else the answer's
+        if ev.ts_ns != ex.messages[at][3] or ev.request_frame not in (None, rq_frame):
             return None
         if ev.response_frame not in (None, rs_frame):
             return None
@@ -155,6 +157,7 @@ def _template(
                 request_frame=-1 if ev.request_frame is None else rq,
                 response_frame=-1 if ev.response_frame is None else rs,
                 latency=ev.latency_ns is not None,
+                ts_message=at,
                 detail=detail,
             )
         )

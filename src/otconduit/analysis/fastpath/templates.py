@@ -53,7 +53,7 @@ ListField = tuple[int, ...] | Hole | None
 @dataclass(slots=True, kw_only=True)
 class OpTemplate:
     """One operation of a template. ``role`` 0: the operation's source is the client
-    side of the connection, 1: the server side. Its time is the first message's."""
+    side of the connection, 1: the server side. Its time is message ``ts_message``'s."""
 
     function: str
     function_code: int
@@ -71,6 +71,7 @@ class OpTemplate:
     request_frame: int  # which message's frame (-1: none)
     response_frame: int
     latency: bool  # time of the response_frame message minus the request_frame one
+    ts_message: int = 0  # which message's time is the operation's
     detail: dict[str, Any]
 
 
@@ -145,6 +146,7 @@ _OP_COLUMNS = (
     "request_frame",
     "response_frame",
     "latency",
+    "ts_message",
     "has_detail",
 )
 OpTable = namedtuple("OpTable", _OP_COLUMNS)  # type: ignore[misc]  # dynamic fields
@@ -276,6 +278,7 @@ class TemplateStore:
                 op.request_frame,
                 op.response_frame,
                 int(op.latency),
+                op.ts_message,
                 int(bool(op.detail)),
             ]
             out.append((row, segs))

@@ -40,7 +40,7 @@ def expand_columns(x_of, o_of, rid, xo, rid_port, tab, out):
         r = rid[j]
         from_server = tab.role[o] == 1
         same = rid_port[r, 2]
-        out[0, j] = xo[x, X_F + 1]
+        out[0, j] = xo[x, X_F + 2 * tab.ts_message[o] + 1]
         out[1, j] = rid_port[r, 1] if from_server and same == 1 else rid_port[r, 0]
         out[2, j] = tab.function_code[o]
         out[3, j] = _field(tab.unit_kind[o], tab.unit[o], xo, x)

@@ -1,21 +1,25 @@
-"""Bulk-path kernel for S7comm (numba, cached on disk): Read Var / Write Var jobs.
+"""Bulk-path kernel for S7comm (numba, cached on disk): the requests of a set-up
+connection and their answers.
 
-The common case of an S7 connection once it is set up: the client sends Read Variable
-or Write Variable jobs, one or several in flight (told apart by PDU reference), and the
-PLC answers each with an Ack-Data. A message is one TPKT packet holding one COTP DT TPDU
-with EOT (a whole S7 PDU), however the segments cut or join them; anything else — COTP
-connection set-up, userdata (SZL, clock), other jobs, jobs from the PLC, PDUs in several
-TPDUs — turns the connection over to the per-packet path at that message.
+A message is one TPKT packet holding one COTP TPDU, however the segments cut or join
+them. The lane takes COTP connection set-up (CR answered by CC), jobs of any function
+from either side answered by Ack / Ack-Data (several in flight, told apart by PDU
+reference and direction), userdata requests answered whole, and a userdata answer in
+fragments with its follow-up requests when nothing else is in flight (a long SZL list).
+Empty DTs are nothing. Anything else — a DT without EOT carrying data (a TSDU in several
+TPDUs), a disconnect, S7comm-plus, a PDU the session holds for a request not seen —
+turns the connection over to the per-packet path at that message.
 
-Field layouts: RFC 1006 §6 (TPKT), ISO 8073 §13.7 (COTP DT), and for S7comm the
+Field layouts: RFC 1006 §6 (TPKT), ISO 8073 §13 (COTP CR/CC/DT), and for S7comm the
 Wireshark dissector's documentation as in :mod:`otconduit.protocols.s7.pdu`: header
 (§ ``s7comm_decode_header``), S7ANY items (``s7comm_decode_param_item``), data items
-(``s7comm_decode_response_read_data``).
+(``s7comm_decode_response_read_data``), the userdata parameter
+(``s7comm_decode_ud``).
 
-Shape and holes (see ``kernels.shapes``): the PDU reference is integer
-hole 0; each data item's bytes (written by a Write Var job, read back by a Read Var
-answer) is a list hole, request items first. Everything else, TPKT/COTP headers included
-(but the TPDU number and credit, which no decoder output depends on), is shape.
+Shape and holes (see ``kernels.shapes`` and :func:`s7_shape`): PDU references, a
+userdata answer's sequence number, a connection request's source reference, and each
+data item's bytes. Everything else, TPKT/COTP headers included (but the TPDU number and
+credit and the references no operation reports), is shape.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLV,
     C_NX,
     F_DECIDED,
+    F_P,
     F_QN,
     K_TPKT,
     LARGE,
@@ -73,6 +78,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     take,
 )
 from otconduit.analysis.fastpath.kernels.wire import u16
+from otconduit.store.detail_holes import N_INTS
 
 LANE_TAG = 0x53  # first shape byte: "S"
 TPKT_COTP = 7  # TPKT header (4) + COTP DT (LI, code, EOT/NR)
@@ -103,42 +109,67 @@ def _data_items(raw, norm, q, end, base, count, lh, lv, cnt):
     return q
 
 
+@njit(cache=True, nogil=True, inline="always")
+def ref_hole(m):
+    """The integer hole of message ``m``'s PDU reference: a transaction is requests
+    and their answers in turn (a fragmented answer: request, fragment, follow-up, ...)."""
+    r = m // 2
+    return 0 if r == 0 else 2 + r
+
+
 @njit(cache=True, nogil=True)
 def s7_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
-    """Shape of a Read/Write Var job and its answer (messages ``qm[:qn]`` in ``raw``, a
-    slot's row)
-    into ``norm``; PDU reference into ``xrow``, item data as list holes. Returns the
-    shape length, or -1 when this is not a transaction the bulk path decodes."""
-    if qn != 2 or qm[0, Q_DIR] != 0 or qm[1, Q_DIR] != 1:
+    """Shape of a transaction (messages ``qm[:qn]`` in ``raw``, a slot's row: a request
+    and its answer, a request alone, or a fragmented userdata answer's chain) into
+    ``norm``, holes into ``xrow`` and the list holes. Returns the shape length, or -1
+    when this is not a transaction the lane takes. Holes: the PDU references (integer
+    0 for the first request and its answer, 3, 4, ... for the follow-ups of a chain:
+    ``ref_hole``), the userdata answer's sequence number (1: the same in every
+    fragment and follow-up), a connection request's source reference (2), and the data
+    of each Read/Write Var item (a list hole per item, request items first)."""
+    if qn < 1 or qn > MAX_MSGS or (qn > 2 and qn % 2):
         return -1
+    for k in range(N_INTS):
+        xrow[X_INT + k] = 0
     norm[0] = LANE_TAG
     pos = 1
     first_list = cnt[C_NLH]
-    for m in range(2):
+    func0 = -1  # the job function of the request
+    seq_seen = False
+    for m in range(qn):
         off = qm[m, Q_OFF]
         n = qm[m, Q_LEN]
-        norm[pos] = m
+        norm[pos] = m | (qm[m, Q_DIR] << 1)
         norm[pos + 1] = (n >> 8) & 0xFF
         norm[pos + 2] = n & 0xFF
         pos += 3
         base = pos - off  # norm[base + x] is the shape byte of raw[x]
         norm[pos : pos + n] = raw[off : off + n]
+        end = off + n
+        code = raw[off + 5] & 0xF0
         norm[base + off + 5] &= 0xF0  # COTP credit
+        if code == 0xE0 or code == 0xD0:  # CR, CC (ISO 8073 §13.3, §13.4)
+            if n < 11 or m > 1:
+                return -1
+            if code == 0xE0 and m == 0:
+                xrow[X_INT + 2] = u16(raw, off + 8)  # its source reference is reported
+            for k in range(6, 10):
+                norm[base + off + k] = 0  # references: no operation reports the others
+            pos += n
+            continue
+        if code != 0xF0 or n < TPKT_COTP + 10 or raw[off + TPKT_COTP] != 0x32:
+            return -1
         norm[base + off + 6] &= 0x80  # TPDU number
         q = off + TPKT_COTP
-        end = off + n
-        hsize = 10 if m == 0 else 12
-        if end - q < hsize or raw[q] != 0x32:
-            return -1
         rosctr = raw[q + 1]
-        if m == 0 and rosctr != 1:
-            return -1
-        if m == 1 and rosctr != 2 and rosctr != 3:
+        hsize = 12 if rosctr == 2 or rosctr == 3 else 10
+        if end - q < hsize:
             return -1
         ref = u16(raw, q + 4)
-        if m == 0:
-            xrow[X_INT] = ref
-        elif ref != xrow[X_INT]:
+        h = ref_hole(m)
+        if m % 2 == 0:
+            xrow[X_INT + h] = ref
+        elif ref != xrow[X_INT + h]:
             return -1
         norm[base + q + 4] = 0
         norm[base + q + 5] = 0
@@ -150,23 +181,32 @@ def s7_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
         dend = dq + dlen
         if dend > end:
             return -1
-        if m == 0:
-            if plen < 2:
-                return -1
-            func = raw[pq]
-            if func != 4 and func != 5:
-                return -1
-            count = raw[pq + 1]
-            r = pq + 2
-            for _ in range(count):
-                if r + 2 > pend or raw[r] != 0x12 or raw[r + 1] == 0:
+        if rosctr == 7:
+            if plen >= 8 and (m % 2 == 1 or m >= 2):
+                # an answer's sequence number is reported; a chain repeats it throughout
+                if seq_seen and raw[pq + 7] != xrow[X_INT + 1]:
                     return -1
-                r += 2 + raw[r + 1]
-                if r > pend:
+                xrow[X_INT + 1] = raw[pq + 7]
+                seq_seen = True
+                norm[base + pq + 7] = 0
+        elif qn > 2:
+            return -1  # a chain is userdata only
+        elif rosctr == 1 and m == 0 and plen >= 1:
+            func0 = raw[pq]
+            if func0 == 4 or func0 == 5:
+                if plen < 2:
                     return -1
-            if func == 5 and _data_items(raw, norm, dq, dend, base, count, lh, lv, cnt) < 0:
-                return -1
-        elif plen > 0:
+                count = raw[pq + 1]
+                r = pq + 2
+                for _ in range(count):
+                    if r + 2 > pend or raw[r] != 0x12 or raw[r + 1] == 0:
+                        return -1
+                    r += 2 + raw[r + 1]
+                    if r > pend:
+                        return -1
+                if func0 == 5 and _data_items(raw, norm, dq, dend, base, count, lh, lv, cnt) < 0:
+                    return -1
+        elif m == 1 and (func0 == 4 or func0 == 5) and plen > 0:
             func = raw[pq]
             if func == 4:
                 if plen < 2:
@@ -181,15 +221,110 @@ def s7_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
     return pos
 
 
+# Message kinds (_kind)
+M_OTHER = 0  # the decoder's: DR, a TSDU in several TPDUs, S7comm-plus, short PDUs, ...
+M_CONNECT = 1  # COTP CR
+M_CONFIRM = 2  # COTP CC
+M_EMPTY = 3  # a DT with EOT and no data: nothing happens
+M_JOB = 4
+M_ACK = 5  # ACK or ACK-Data
+M_UD_REQUEST = 6
+M_UD_RESPONSE = 7  # a userdata response that is whole, or the last fragment of one
+M_UD_MORE = 8  # a userdata response fragment that more follow
+M_UD_FOLLOW = 9  # a userdata request for the next fragment of an answer
+# pairing keys (Q_KEY2) of kept messages
+KEY_JOB = 0
+KEY_USERDATA = 1
+KEY_CONNECT = 2
+KEY_FRAGMENT = 3  # a response fragment (kept only as part of its chain)
+
+# A userdata answer in fragments (a long SZL list): request, fragment, follow-up request,
+# ..., last fragment. The session joins the fragments (``S7Session._szl_response``);
+# the lane takes the whole chain as one transaction when nothing else is in flight.
+P_CHAIN = F_P  # 0: no chain; else 1 + the answer's sequence number
+P_CWAIT = F_P + 1  # what the chain waits for: 1 a follow-up request, 2 its answer
+P_CDIR = F_P + 2  # the direction the chain's requests go in
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _s7_pdu(raw, s, off, n):
-    """Whether the TPKT packet ``raw[s, off:off+n]`` is one COTP DT with EOT carrying an
-    S7 PDU header."""
-    if n < TPKT_COTP + 12:
-        return False
-    if raw[s, off + 4] != 2 or raw[s, off + 5] & 0xF0 != 0xF0 or raw[s, off + 6] & 0x80 == 0:
-        return False
-    return raw[s, off + TPKT_COTP] == 0x32
+def _kind(raw, s, at, n):
+    """What the TPKT packet ``raw[s, at:at+n]`` is, as the session sees it."""
+    if n < 7:
+        return M_OTHER
+    code = raw[s, at + 5] & 0xF0
+    if code == 0xE0:
+        return M_CONNECT if n >= 11 else M_OTHER
+    if code == 0xD0:
+        return M_CONFIRM if n >= 11 else M_OTHER
+    if code != 0xF0 or raw[s, at + 4] != 2:
+        return M_OTHER  # not a class 0 DT
+    if n == 7:
+        # No data, with or without EOT: the stream starts (or ends) a TSDU of nothing,
+        # which nothing reports (its offset would only be reported in a Malformed).
+        return M_EMPTY
+    if raw[s, at + 6] & 0x80 == 0:
+        return M_OTHER  # a TSDU that continues
+    q = at + TPKT_COTP
+    if n < TPKT_COTP + 12 or raw[s, q] != 0x32:
+        return M_OTHER
+    rosctr = raw[s, q + 1]
+    if rosctr == 1:
+        return M_JOB
+    if rosctr == 2 or rosctr == 3:
+        return M_ACK
+    if rosctr != 7 or n < TPKT_COTP + 18:
+        return M_OTHER
+    pq = q + 10
+    plen = (np.int64(raw[s, q + 6]) << 8) | raw[s, q + 7]
+    if plen < 8 or raw[s, pq] != 0 or raw[s, pq + 1] != 1 or raw[s, pq + 2] != 0x12:
+        return M_OTHER
+    kind = raw[s, pq + 5] >> 4
+    if kind == 4 or kind == 7:  # request types (functions.UD_REQUEST_TYPES)
+        if plen >= 12 and raw[s, pq + 7] != 0:
+            return M_UD_FOLLOW  # pdu.UserdataParam.follow_up
+        return M_UD_REQUEST
+    if kind == 8 or kind == 0xB:  # response types
+        if plen >= 12 and raw[s, pq + 9] != 0:
+            return M_UD_MORE
+        return M_UD_RESPONSE
+    return M_OTHER
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ud_seq(raw, s, at):
+    """The sequence number of the userdata PDU framed at ``raw[s, at:]``."""
+    return np.int64(raw[s, at + TPKT_COTP + 10 + 7])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _chain_step(raw, st, qm, s, d, at, n, frame, t, kind, ref, seq):
+    """A message while a fragmented answer with sequence number ``seq`` is under way:
+    the next follow-up request, or the next fragment answering it, is kept (the last
+    fragment only when the transaction has room for it: the caller completes the
+    chain); anything else goes to the per-packet path (``WHY_STATE``)."""
+    wait = st[s, P_CWAIT]
+    qn = st[s, F_QN]
+    if kind == M_UD_FOLLOW and wait == 1 and d == st[s, P_CDIR]:
+        if _ud_seq(raw, s, at) != seq:
+            return WHY_STATE
+        if qn + 2 > MAX_MSGS:
+            return WHY_FULL  # no room for its answer: the per-packet path joins them
+        if not keep_at(st, qm, s, at, n, frame, t, d, ref, KEY_USERDATA):
+            return WHY_FULL
+        st[s, P_CWAIT] = 2
+        return WHY_NONE
+    if (kind in (M_UD_MORE, M_UD_RESPONSE)) and wait == 2 and d != st[s, P_CDIR]:
+        if _ud_seq(raw, s, at) != seq or find(st, qm, s, 1 - d, ref, KEY_USERDATA) != qn - 1:
+            return WHY_STATE
+        if kind == M_UD_RESPONSE:
+            return WHY_NONE  # the caller keeps it and completes the chain
+        if qn + 3 > MAX_MSGS:
+            return WHY_FULL
+        if not keep_at(st, qm, s, at, n, frame, t, d, ref, KEY_FRAGMENT):
+            return WHY_FULL
+        st[s, P_CWAIT] = 1
+        return WHY_NONE
+    return WHY_STATE
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -250,37 +385,71 @@ def s7_pass(b, sl, sh, out, lo, hi):
                 break
             why = WHY_LARGE if status == LARGE else (WHY_FRAMING if status != MSG else WHY_FULL)
             if status == MSG:
+                kind = _kind(raw, s, at, n)
+                ref = (np.int64(raw[s, at + TPKT_COTP + 4]) << 8) | raw[s, at + TPKT_COTP + 5]
+                key2 = KEY_JOB if kind in (M_JOB, M_ACK) else KEY_USERDATA
                 why = WHY_KIND
-                if _s7_pdu(raw, s, at, n):
-                    ref = (np.int64(raw[s, at + TPKT_COTP + 4]) << 8) | raw[s, at + TPKT_COTP + 5]
-                    rosctr = raw[s, at + TPKT_COTP + 1]
-                    if d == 0 and rosctr == 1:
-                        if find(st, qm, s, 0, ref, 0) >= 0:
-                            why = WHY_STATE
-                        elif keep_at(st, qm, s, at, n, frame, t, 0, ref, 0):
+                k = -1  # the kept request this message answers: the transaction is complete
+                chain = st[s, P_CHAIN]
+                if kind == M_EMPTY:
+                    why = WHY_NONE
+                elif chain != 0:
+                    why = _chain_step(raw, st, qm, s, d, at, n, frame, t, kind, ref, chain - 1)
+                    if why == WHY_NONE and kind == M_UD_RESPONSE:
+                        k = 0
+                elif kind in (M_CONNECT, M_JOB, M_UD_REQUEST):
+                    # the session keeps one CR per direction, one request per reference
+                    if kind == M_CONNECT:
+                        ref, key2 = -1, KEY_CONNECT
+                    if find(st, qm, s, d, ref, key2) >= 0:
+                        why = WHY_STATE
+                    elif keep_at(st, qm, s, at, n, frame, t, d, ref, key2):
+                        why = WHY_NONE
+                    else:
+                        why = WHY_FULL
+                elif kind == M_CONFIRM:
+                    k = find(st, qm, s, 1 - d, -1, KEY_CONNECT)
+                    why = WHY_NONE if k >= 0 else WHY_STATE
+                elif kind in (M_ACK, M_UD_RESPONSE):
+                    k = find(st, qm, s, 1 - d, ref, key2)
+                    why = WHY_NONE if k >= 0 else WHY_STATE  # held until its request comes
+                elif kind == M_UD_MORE:
+                    # the first fragment: a chain starts when its request is all in flight
+                    why = WHY_STATE
+                    if st[s, F_QN] == 1 and find(st, qm, s, 1 - d, ref, KEY_USERDATA) == 0:
+                        if keep_at(st, qm, s, at, n, frame, t, d, ref, KEY_FRAGMENT):
+                            st[s, P_CHAIN] = 1 + _ud_seq(raw, s, at)
+                            st[s, P_CWAIT] = 1
+                            st[s, P_CDIR] = 1 - d
                             why = WHY_NONE
                         else:
                             why = WHY_FULL
-                    elif d == 1 and (rosctr == 2 or rosctr == 3):
-                        k = find(st, qm, s, 0, ref, 0)
-                        size = qm[s, k, Q_LEN] + n  # items take 4 bytes or more
-                        if k < 0:
-                            why = WHY_STATE
-                        elif not room(xo, lh, lv, cnt, size // 4 + 2, size) or not keep_at(
-                            st, qm, s, at, n, frame, t, 1, ref, 0
-                        ):
-                            why = WHY_FULL
+                if k >= 0 and why == WHY_NONE:
+                    nk = st[s, F_QN] + 1 if chain != 0 else 2
+                    size = n
+                    for j in range(st[s, F_QN]):
+                        size += qm[s, j, Q_LEN]  # an item takes 4 bytes or more
+                    if not room(xo, lh, lv, cnt, size // 4 + 2, size) or not keep_at(
+                        st, qm, s, at, n, frame, t, d, ref, key2
+                    ):
+                        why = WHY_FULL
+                    else:
+                        if chain != 0:
+                            for j in range(nk):
+                                ks[j] = j
                         else:
                             ks[0] = k
                             ks[1] = st[s, F_QN] - 1
-                            pick(qm, s, ks, 2, tq)
-                            nlh, nlv = cnt[C_NLH], cnt[C_NLV]
-                            j = cnt[C_NX]
-                            size = s7_shape(raw[s], tq, 2, st[s], norm, xo[j], lh, lv, cnt)
-                            why = settle(
-                                st, qm, raw, s, i, tq, ks, 2, size, th, tinfo, tnorm, norm,
-                                xo, cnt, nlh, nlv, miss, mb,
-                            )  # fmt: skip
+                        pick(qm, s, ks, nk, tq)
+                        nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+                        j = cnt[C_NX]
+                        size = s7_shape(raw[s], tq, nk, st[s], norm, xo[j], lh, lv, cnt)
+                        why = settle(
+                            st, qm, raw, s, i, tq, ks, nk, size, th, tinfo, tnorm, norm,
+                            xo, cnt, nlh, nlv, miss, mb,
+                        )  # fmt: skip
+                        if why == WHY_NONE:
+                            st[s, P_CHAIN] = 0
                 if why == WHY_NONE:
                     consumed(st, s, d)
                     continue

@@ -44,10 +44,10 @@ from otconduit.store.detail_holes import N_FRAMES, N_INTS
 # -- transaction rows: xo[j, X_*] -------------------------------------------------------
 X_RID = 0  # registration id of the connection
 X_TMPL = 1  # template
-X_F = 2  # 2..7: frame and time of message k at X_F + 2k, X_F + 2k + 1 (k < MAX_MSGS)
-X_LH = 8  # first row of lh holding this transaction's list holes
-X_LN = 9  # how many list holes
-X_INT = 10  # 10..17: integer holes
+X_F = 2  # frame and time of message k at X_F + 2k, X_F + 2k + 1 (k < MAX_MSGS)
+X_LH = X_F + 2 * MAX_MSGS  # first row of lh holding this transaction's list holes
+X_LN = X_LH + 1  # how many list holes
+X_INT = X_LN + 1  # N_INTS integer holes
 X_FIELDS = X_INT + N_INTS
 assert N_FRAMES == MAX_MSGS
 

@@ -27,7 +27,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from otconduit.analysis.fastpath.kernels.flowtable import flow_keys, table_get, table_insert
+from otconduit.analysis.fastpath.kernels.flowtable import (
+    flow_keys,
+    table_delete,
+    table_get,
+    table_insert,
+)
 from otconduit.analysis.fastpath.kernels.wire import u16, u16le
 
 # -- slot row: st[slot, F_*] -----------------------------------------------------------
@@ -88,7 +93,7 @@ MAX_KEPT = 16  # messages in flight per slot; more hand the connection back
 RAW_BYTES = 8192  # per slot, for kept messages
 RAW_EXTRA = 512  # per slot after RAW_BYTES, for protocol state (DNP3 transport segments)
 CARRY = 4096  # per slot and direction: the longest message a split may leave pending
-MAX_MSGS = 3  # messages of one transaction
+MAX_MSGS = 8  # messages of one transaction
 
 # A connection silent this long is folded by the engine and re-opened (engine.IDLE_NS).
 IDLE_NS = 3600 * 1_000_000_000
@@ -285,8 +290,14 @@ def admit(s, d, seq, flags, poff, plen, smac, dmac, t, st):
         if st[s, F_BORN] == 0 or plen > 0 or flags & 0x05:
             return WHY_SYN, 0, 0
         syn_ack = flags & 0x10 != 0
-        if syn_ack != (d == 1) or (d == 0 and st[s, F_TPK] + st[s, F_TPK + 1] > 0):
+        if syn_ack != (d == 1):
             return WHY_SYN, 0, 0
+        if d == 0 and st[s, F_TPK] + st[s, F_TPK + 1] > 0:
+            # Only the opening SYN sent again stays (TcpConnection.repeats_syn): same
+            # sequence number, nothing said or closed since.
+            again = st[s, F_KNOWN] & 1 and st[s, F_NEXT] == (seq + 1) & 0xFFFFFFFF
+            if not again or st[s, F_DECIDED] != 0 or st[s, F_FINS] != 0:
+                return WHY_SYN, 0, 0
         if not st[s, F_KNOWN] & (1 << d):
             st[s, F_NEXT + d] = (seq + 1) & 0xFFFFFFFF  # SYN takes one (RFC 9293 §3.4)
             st[s, F_KNOWN] |= 1 << d
@@ -550,6 +561,18 @@ def find(st, qm, s, d, key, key2):
     return -1
 
 
+@njit(cache=True, nogil=True)
+def forget(st, slots, tk1, tk2, tv):
+    """Take the connections of ``slots`` (their rows still filled in) out of the table."""
+    for s in slots:
+        c, v = st[s, F_CIP], st[s, F_VLAN]
+        sv, cp, sp = st[s, F_SIP], st[s, F_CPORT], st[s, F_SPORT]
+        k1, k2 = flow_keys(c, sv, cp, sp, v)
+        table_delete(tk1, tk2, tv, k1, k2)
+        k1, k2 = flow_keys(sv, c, sp, cp, v)
+        table_delete(tk1, tk2, tv, k1, k2)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def pick(qm, s, ks, nk, out):
     """The kept messages ``ks[:nk]`` of slot ``s`` as the rows of one transaction."""
@@ -568,6 +591,7 @@ __all__ = [
     "consumed",
     "drop",
     "find",
+    "forget",
     "keep_at",
     "lookup",
     "make_slow",

@@ -54,12 +54,12 @@ class Dnp3Lane(Lane):
             row[KD.P_LLEN + d] = 0
         return Dnp3Resume(tuple(segments))
 
-    def frame_roles(self, ex: Exemplar) -> tuple[int, int]:
+    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
         if ex.ints(7):  # the first message is a request
             return 0, 1 if len(ex.messages) > 1 else -1
         return -1, 0
 
-    def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
+    def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """The application sequence number, and the frame of the confirm."""
         if op.transaction_id != ex.ints(0):
             return None

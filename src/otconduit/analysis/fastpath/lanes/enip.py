@@ -62,7 +62,7 @@ class EnipLane(Lane):
         pairs = tuple((int(row[KE.P_PAIR + 2 * k]), int(row[KE.P_PAIR + 2 * k + 1])) for k in new)
         return EnipResume(pairs)
 
-    def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
+    def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """Session handle, sender context, connection ids and sequence count."""
         detail = copy.deepcopy(op.detail)
         for key, k in _INT_HOLES:

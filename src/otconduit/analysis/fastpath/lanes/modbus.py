@@ -40,7 +40,7 @@ class ModbusLane(Lane):
         """The open requests, paired by transaction id and function code."""
         return [(p, (p.data[0] << 8) | p.data[1], p.data[7]) for p in state.open]
 
-    def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
+    def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """Transaction id, unit, address, written values and values read back."""
         request = ex.messages[0][1]
         if op.transaction_id != ex.ints(0) or op.unit != ex.ints(1):

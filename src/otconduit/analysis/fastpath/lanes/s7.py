@@ -1,4 +1,5 @@
-"""S7comm lane: Read Var / Write Var jobs (kernel: ``kernels.s7``)."""
+"""S7comm lane: connection set-up, jobs, userdata and fragmented answers (kernel:
+``kernels.s7``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from otconduit.analysis.fastpath.learning import Exemplar
 from otconduit.analysis.fastpath.templates import Hole
 from otconduit.model import Operation
 from otconduit.protocols import s7
+from otconduit.protocols.s7 import functions as fn
 from otconduit.protocols.s7.decoder import S7Decoder
 from otconduit.store.detail_holes import H_INT, H_LIST
 
@@ -28,20 +30,43 @@ class S7Lane(Lane):
         dec = conn.decoder
         return isinstance(dec, S7Decoder) and dec.quiescent()
 
-    def holes(self, op: Operation, ex: Exemplar) -> dict[str, Any] | None:
-        """PDU reference (integer hole 0) and each item's data (list hole k for item k)."""
-        ref = ex.ints(0)
+    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+        """Operation ``nth`` is request ``2 nth`` and its answer (a chain's rounds)."""
+        rq, rs = 2 * nth, 2 * nth + 1
+        return rq, (rs if rs < len(ex.messages) else -1)
+
+    def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
+        """PDU references (``kernels.s7.ref_hole``), a userdata answer's sequence number
+        (integer hole 1), a connection request's source reference (2), and each item's
+        data (list hole k for item k)."""
         detail = copy.deepcopy(op.detail)
+        out: dict[str, Any] = {"detail": detail}
+        if op.function_code == fn.COTP_CONNECT_CODE and op.transaction_id is None:
+            if "src_ref" in detail:
+                if detail["src_ref"] != ex.ints(2):
+                    return None
+                detail["src_ref"] = Hole(H_INT, 2)
+            return out
+        h = int(K7.ref_hole(2 * nth))
+        ref = ex.ints(h)
         if op.transaction_id != ref or detail.get("pdu_reference") != ref:
             return None
-        detail["pdu_reference"] = Hole(H_INT, 0)
+        out["tid"] = Hole(H_INT, h)
+        detail["pdu_reference"] = Hole(H_INT, h)
+        if "response_pdu_reference" in detail:
+            if detail["response_pdu_reference"] != ref:
+                return None
+            detail["response_pdu_reference"] = Hole(H_INT, h)
+        if "sequence_number" in detail and (2 * nth + 1 < len(ex.messages) or nth > 0):
+            if detail["sequence_number"] != ex.ints(1):
+                return None
+            detail["sequence_number"] = Hole(H_INT, 1)
         lists = ex.lists()
         for k, item in enumerate(detail.get("items", ())):
             if "values" in item:
                 if k >= len(lists) or tuple(item["values"]) != lists[k]:
                     return None
                 item["values"] = Hole(H_LIST, k)
-        out: dict[str, Any] = {"tid": Hole(H_INT, 0), "detail": detail}
         if op.values is not None:
             if not lists or tuple(op.values) != lists[0]:
                 return None
