@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import struct
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -240,6 +241,31 @@ def enip_conn(draw: st.DrawFn) -> Conn:
         else:
             packets += [(0, r) for r in reqs] + [(1, r) for r in reps]
     return Conn(44818, packets)
+
+
+def test_enip_connection_opened_with_a_legacy_command_is_decoded(tmp_path: Path) -> None:
+    """Engineering software opens with a pre-release command code: the connection is
+    EtherNet/IP all the same (nothing of it lost), the odd messages reported, on both
+    paths."""
+    session = 0x1234
+    reg = eh.encap(0x65, b"\x01\x00\x00\x00", session=0)
+    packets = [
+        (0, eh.encap(0x0001, bytes(6), session=0)),
+        (1, eh.encap(0x0001, bytes(2), session=0)),
+        (0, reg),
+        (1, eh.encap(0x65, reg[24:], session=session)),
+    ]
+    for k in range(30):
+        req, rep = eh.request(0x0E, eh.path(0x01, 1, 7)), eh.reply(0x0E, data=bytes([k, 0]))
+        packets += [(0, eh.rr(req, session=session)), (1, eh.rr(rep, session=session))]
+    cap = tmp_path / "legacy.pcap"
+    write(cap, [Conn(44818, packets)], [])
+    compare(tmp_path, cap)
+    with Store(tmp_path / "slow.db") as store:
+        functions = Counter(o["function"] for o in views.operations(store))
+        assert functions == {"Register Session": 1, "Get Attributes Single": 30}
+        assert [(p["layer"], p["count"]) for p in views.problem_summary(store)] == [("enip", 2)]
+        assert "unknown command 0x0001" in views.problem_summary(store)[0]["reason"]
 
 
 @SETTINGS

@@ -51,13 +51,24 @@ def test_length_must_land_on_a_header() -> None:
     "bad",
     [
         encap(0x65, b"\x01\x00\x00\x00", options=4),
-        encap(0x42, b""),
+        encap(0x4242, b""),  # no command is above 0xFF
+        encap(0x42, b"", status=1),  # an unknown command with a status: noise
         encap(0x6F, b"", status=0x1234),
         encap(0x65, b"\x01\x00"),
     ],
 )
 def test_invalid_headers(bad: bytes) -> None:
     assert verdict(bad, HTTP, True) is False
+
+
+@pytest.mark.parametrize("legacy", [0x0001, 0x0002, 0x0005, 0x0042])
+def test_a_legacy_or_reserved_command_on_a_clean_header_is_enip(legacy: int) -> None:
+    """Engineering software opens with pre-release command codes: the connection is
+    still EtherNet/IP, on the port and (its lengths consistent) off it."""
+    odd = encap(legacy, b"\x00" * 6, session=0)
+    assert verdict(odd, b"", True) is True
+    assert verdict(odd + REGISTER, b"", False) is True
+    assert verdict(odd + b"garbage that is not a header at all", HTTP, False) is False
 
 
 @pytest.mark.parametrize("other", [HTTP, TLS, MODBUS, bytes(range(64))])

@@ -44,7 +44,7 @@ from otconduit.store.writer import ChunkWriter
 MAX_PROBLEMS_KEPT = 10_000  # individual problem rows per capture; counts are always complete
 OPS_BATCH = 32_768  # operations between looks for conversations ready to be stored
 CHUNK_MIN_OPS = 2048  # a conversation's operations wait until a chunk holds this many
-MAX_PENDING_OPS = 131_072  # ... unless this many wait in all: then every one is stored
+MAX_PENDING_OPS = 65_536  # ... unless this many wait in all: then every one is stored
 SWEEP_EVERY = 4096  # packets between looks for connections to fold
 LINGER_NS = 2_000_000_000  # a finished connection's last ACKs arrive within this
 IDLE_NS = 3600 * 1_000_000_000  # a connection silent this long is folded (and re-opened)

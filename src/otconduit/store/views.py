@@ -147,7 +147,10 @@ def conversations(store: Store, flt: ConversationFilter | None = None) -> list[d
         "max(s.last_seen) AS last_seen, json_group_array(s.functions) AS functions "
         "FROM conversations c JOIN conversation_stats s ON s.conversation_id = c.id "
         + (f"WHERE {' AND '.join(where)} " if where else "")
-        + "GROUP BY c.id ORDER BY first_seen, c.id"
+        # Ties in time in the conversation's own terms, not in insertion order (which
+        # depends on which path decoded it first).
+        + "GROUP BY c.id ORDER BY first_seen, c.client_ip, c.server_ip, c.server_port, "
+        "c.protocol, c.transport, c.vlan, c.id"
     )
     out = []
     for r in store.query(sql, params):
@@ -503,13 +506,20 @@ class CaptureChunk:
 
 
 def capture_chunks(store: Store, capture_id: int) -> Iterator[CaptureChunk]:
-    """Every operation chunk of one capture, conversation by conversation."""
+    """Every operation chunk of one capture, conversation by conversation. The order is
+    found first and each chunk read when its turn comes: sorting the rows themselves
+    would hold every chunk of the capture in memory at once."""
     sql = (
-        "SELECT k.data, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
+        "SELECT k.id, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
         "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
         "JOIN captures c ON c.id = k.capture_id WHERE k.capture_id = ? "
         "ORDER BY k.conversation_id, k.first_ts, k.id"
     )
-    for blob, proto, client, server, port, path in store.conn.execute(sql, (capture_id,)):
+    rows = store.conn.execute(sql, (capture_id,)).fetchall()
+    for chunk_id, proto, client, server, port, path in rows:
+        found = store.conn.execute("SELECT data FROM op_chunks WHERE id = ?", (chunk_id,))
+        row = found.fetchone()
+        if row is None:  # removed meanwhile (the capture was re-analysed)
+            continue
         conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
-        yield CaptureChunk(unpack(blob, lazy_details=True), conv, path)
+        yield CaptureChunk(unpack(row[0], lazy_details=True), conv, path)

@@ -40,7 +40,7 @@ HEADER_COLUMNS = (
     ("dmac", "int64"),
 )
 Slots = namedtuple(
-    "Slots", "tk1 tk2 tv ports st qm raw carry init born_ports known_ports freelist ctl"
+    "Slots", "tk1 tk2 tv ports st qm raw carry init born_ports known_ports freelist bufs ctl"
 )
 Shapes = namedtuple("Shapes", "th tinfo tnorm norm")
 Out = namedtuple("Out", "xo lh lv cnt slowed miss mb born")

@@ -70,12 +70,13 @@ BACKOFF_PACKETS = 8  # a bounced connection's own packets before it is taken aga
 BACKOFF_MAX_DOUBLINGS = 12  # ... doubling with each bounce, up to 8 << 12 = 32,768
 STEADY_TRANSACTIONS = 256  # a run this long in the kernel forgives earlier bounces
 # Output buffers of a lane: a pass stops early (and the lane drains them) when full.
-OUT_TRANSACTIONS = 1 << 15
-OUT_LISTS = 1 << 16
-OUT_VALUES = 1 << 20
+OUT_TRANSACTIONS = 1 << 14
+OUT_LISTS = 1 << 15
+OUT_VALUES = 1 << 19
 OUT_MISSES = 1024
 OUT_MISS_BYTES = 1 << 20
 LEND_SLOTS = 1024  # free slots lent to one pass for the connections it opens (at most)
+LEND_BUFFERS = 64  # free buffer rows lent to one pass (it stops when they run out)
 _RETRANSMITTED = (
     ("tcp", "retransmitted segments (client)"),
     ("tcp", "retransmitted segments (server)"),
@@ -130,8 +131,12 @@ class Lane:
         self.handovers: Counter[str] = Counter()
         self.st = np.zeros((0, T.N_FIELDS), np.int64)
         self.qm = np.zeros((0, T.MAX_KEPT, T.Q_FIELDS), np.int64)
-        self.raw = np.zeros((0, T.RAW_BYTES + T.RAW_EXTRA), np.uint8)
-        self.carry = np.zeros((0, 2, T.CARRY), np.uint8)
+        # Buffer rows (kept messages, carries): a slot takes one with its first data; row
+        # 0 is never lent (the row of a slot with none).
+        self.raw = np.zeros((1, T.RAW_BYTES + T.RAW_EXTRA), np.uint8)
+        self.carry = np.zeros((1, 2, T.CARRY), np.uint8)
+        self.bfree: list[int] = []
+        self.bufs = np.zeros(LEND_BUFFERS, np.int64)
         self._grow(slots)
         self.tk1 = np.zeros(4 * slots, np.int64)
         self.tk2 = np.zeros(4 * slots, np.int64)
@@ -189,7 +194,7 @@ class Lane:
     def slots(self) -> Any:
         return Slots(
             self.tk1, self.tk2, self.tv, self.ports, self.st, self.qm, self.raw, self.carry,
-            self.init, self.born_ports, self.known_ports, self.freelist, self.ctl,
+            self.init, self.born_ports, self.known_ports, self.freelist, self.bufs, self.ctl,
         )  # fmt: skip
 
     def shapes(self) -> Any:
@@ -259,8 +264,6 @@ class Lane:
         for name, extra in (
             ("st", (T.N_FIELDS,)),
             ("qm", (T.MAX_KEPT, T.Q_FIELDS)),
-            ("raw", (T.RAW_BYTES + T.RAW_EXTRA,)),
-            ("carry", (2, T.CARRY)),
         ):
             old = getattr(self, name)
             arr = np.zeros((n, *extra), old.dtype)
@@ -270,6 +273,32 @@ class Lane:
         # Lowest slots are handed out first; slot 0 never: the flow table points the
         # flows the engine holds for a kernel pass's sake at it (kernels.slots.birth).
         self.free[:0] = range(n - 1, max(old_n, 1) - 1, -1)
+
+    def _grow_buffers(self, n: int) -> None:
+        old = len(self.raw)
+        raw = np.zeros((n, T.RAW_BYTES + T.RAW_EXTRA), np.uint8)
+        raw[:old] = self.raw
+        carry = np.zeros((n, 2, T.CARRY), np.uint8)
+        carry[:old] = self.carry
+        self.raw, self.carry = raw, carry
+        self.bfree[:0] = range(n - 1, old - 1, -1)
+
+    def buffer(self, s: int) -> int:
+        """Slot ``s``'s buffer row (taken now if it has none)."""
+        b = int(self.st[s, T.F_BUF])
+        if b == 0:
+            if not self.bfree:
+                self._grow_buffers(2 * len(self.raw))
+            b = self.bfree.pop()
+            self.st[s, T.F_BUF] = b
+        return b
+
+    def _drop_buffer(self, s: int) -> None:
+        """Give slot ``s``'s buffer row back (what it held has been read)."""
+        b = int(self.st[s, T.F_BUF])
+        if b:
+            self.bfree.append(b)
+            self.st[s, T.F_BUF] = 0
 
     def _slot(self) -> int:
         if not self.free:
@@ -377,7 +406,8 @@ class Lane:
         used = 0
         for k, (p, key, key2) in enumerate(self.prepare(row, dec.export_state())):
             n = len(p.data)
-            self.raw[s, used : used + n] = np.frombuffer(p.data, np.uint8)
+            b = self.buffer(s)
+            self.raw[b, used : used + n] = np.frombuffer(p.data, np.uint8)
             self.qm[s, k, : T.Q_KEY2 + 1] = (used, n, p.frame, p.ts_ns, p.direction, key, key2)
             used += n
             row[T.F_QN] = k + 1
@@ -430,6 +460,7 @@ class Lane:
         self.active.discard(s)
         self.dirty.discard(s)
         self.conns[s] = None
+        self._drop_buffer(s)
         self.st[s] = 0
         self.free.append(s)
 
@@ -577,6 +608,7 @@ class Lane:
         for rid in rows[:, T.F_RID].tolist():
             self.rid_tx.pop(rid, None)
         listed = slots.tolist()
+        self.bfree.extend(b for b in rows[:, T.F_BUF].tolist() if b)
         self.active.difference_update(listed)
         self.dirty.difference_update(listed)
         for s in listed:
@@ -625,7 +657,8 @@ class Lane:
         messages = []
         for k in range(qn):
             off, n, frame, ts, d = (int(x) for x in self.qm[s, k, : T.Q_DIR + 1])
-            messages.append((d, self.raw[s, off : off + n].tobytes(), frame, ts))
+            b = self.buffer(s)
+            messages.append((d, self.raw[b, off : off + n].tobytes(), frame, ts))
         ex = self.shape(messages, s, flush=True)
         if not len(ex.norm):
             return False
@@ -694,20 +727,23 @@ class Lane:
         pending = []
         for k in range(int(row[T.F_QN])):
             off, n, frame, ts, d = (int(x) for x in self.qm[s, k, : T.Q_DIR + 1])
-            pending.append(Pending(d, self.raw[s, off : off + n].tobytes(), frame, ts))
+            b = self.buffer(s)
+            pending.append(Pending(d, self.raw[b, off : off + n].tobytes(), frame, ts))
         i = int(row[T.F_PEND])
         last = int(row[T.F_PEND_D]) if i >= 0 else 1
         for d in (1 - last, last):
             n = int(row[T.F_CARRY + d])
             if n:
                 frame, ts = int(row[T.F_CFRAME + d]), int(row[T.F_CTS + d])
-                pending.append(Pending(d, self.carry[s, d, :n].tobytes(), frame, ts))
+                b = self.buffer(s)
+                pending.append(Pending(d, self.carry[b, d, :n].tobytes(), frame, ts))
         if i >= 0 and blk is not None:
             start, end = int(row[T.F_PEND_P]), int(blk.poff[i] + blk.plen[i])
             if end > start:
                 data = blk.buf[start:end].tobytes()
                 pending.append(Pending(last, data, blk.first_frame + i, int(blk.ts[i])))
         state = self.resume_state(s)
+        self._drop_buffer(s)
         row[T.F_QN : T.F_QUSED + 1] = 0
         row[T.F_STATE] = 0
         row[T.F_CARRY : T.F_CARRY + 2] = 0
@@ -765,12 +801,19 @@ class Lane:
         ctl[T.CTL_RID] = self.rids
         ctl[T.CTL_ROOM] = 2 * want
         ctl[T.CTL_USED] = 0
+        while len(self.bfree) < LEND_BUFFERS:
+            self._grow_buffers(2 * len(self.raw))
+        self.bufs[:] = self.bfree[-LEND_BUFFERS:]
+        ctl[T.CTL_BFREE] = LEND_BUFFERS
         return len(lent)
 
     def _settle_loan(self, lent: int) -> None:
         used = lent - int(self.ctl[T.CTL_FREE])
         if used:
             del self.free[-used:]
+        used = LEND_BUFFERS - int(self.ctl[T.CTL_BFREE])
+        if used:
+            del self.bfree[-used:]
         self.rids = int(self.ctl[T.CTL_RID])
         self.table_used += int(self.ctl[T.CTL_USED])
 

@@ -102,7 +102,7 @@ class FastPath:
         a = self.a
         blk = self._block(block)
         KH.parse_headers(block.offsets, block.caplens, block.linktypes, blk)
-        outs = {name: lane.begin_block(n) for name, lane in self.lanes.items()}
+        outs: dict[str, Any] = {}  # output buffers of the lanes that ran in this block
         done, ts = blk.done, blk.ts
         slow_count = 0
         lo = 0
@@ -111,7 +111,10 @@ class FastPath:
             hi = min(n, lo + sub)
             for name, lane in self.lanes.items():
                 if lane.active:
-                    hi = min(hi, lane.run(blk, lo, hi, outs[name]))
+                    out = outs.get(name)
+                    if out is None:
+                        out = outs[name] = lane.begin_block(n)
+                    hi = min(hi, lane.run(blk, lo, hi, out))
             # The rest, in capture order, through the per-packet engine. A connection that
             # becomes eligible is registered at once and the kernels resume right after
             # its packet.
@@ -147,7 +150,8 @@ class FastPath:
             a.first_ts = int(ts[0])
         a.last_ts = int(ts[-1])
         for name, lane in self.lanes.items():
-            lane.end_block(outs[name])
+            if name in outs:
+                lane.end_block(outs[name])
             lane.sweep_born(int(ts[-1]))
         a.sweep(int(ts[-1]))
 

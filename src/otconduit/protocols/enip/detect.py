@@ -3,7 +3,11 @@
 A direction is EtherNet/IP when it starts with a well-formed encapsulation header
 (Vol 2 §2-3.1: known command, options 0, a known status, command-specific sizes; see
 :func:`~otconduit.protocols.enip.encap.header_problem`) whose length is consistent with
-the bytes seen: the message either runs past the sample (cut short) or ends exactly
+the bytes seen. A reserved or legacy command (engineering software still sends the
+pre-release codes below 0x0063) on an otherwise clean header (options and status 0,
+:func:`~otconduit.protocols.enip.encap.tolerable_unknown`) counts too: the stream frames
+it by its length and reports it, and decodes what follows. The length must be
+consistent: the message either runs past the sample (cut short) or ends exactly
 where the next well-formed header, or the end of the sample, begins. Implicit I/O (UDP
 2222) has no encapsulation header: a datagram that is a CPF block with a sequenced (or
 connected) address item followed by a connected data item counts instead.
@@ -23,6 +27,7 @@ from otconduit.protocols.enip.encap import (
     HEADER_SIZE,
     header_problem,
     parse_header,
+    tolerable_unknown,
 )
 
 MAX_MESSAGES: Final = 8
@@ -44,7 +49,7 @@ def starts_with_encapsulation(data: bytes, *, strict: bool = True) -> bool:
         if len(data) - pos < HEADER_SIZE:
             return count > 0 and _header_prefix(data[pos:])
         header = parse_header(data, pos)
-        if header_problem(header) is not None:
+        if header_problem(header) is not None and not tolerable_unknown(header):
             return False
         count += 1
         if not strict:

@@ -57,7 +57,8 @@ def slot_arrays(sl):
     return (
         borrow(sl.tk1), borrow(sl.tk2), borrow(sl.tv), borrow(sl.ports), borrow(sl.st),
         borrow(sl.qm), borrow(sl.raw), borrow(sl.carry), borrow(sl.init),
-        borrow(sl.born_ports), borrow(sl.known_ports), borrow(sl.freelist), borrow(sl.ctl),
+        borrow(sl.born_ports), borrow(sl.known_ports), borrow(sl.freelist), borrow(sl.bufs),
+        borrow(sl.ctl),
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
+    F_BUF,
     F_DECIDED,
     F_P,
     F_QN,
@@ -368,7 +369,7 @@ def dnp3_pass(b, sl, sh, out, lo, hi):
     message is one fragment, or one link frame without user data."""
     buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
     poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
-    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, ctl = (
+    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, bufs, ctl = (
         slot_arrays(sl)
     )
     th, tinfo, tnorm, norm = shape_arrays(sh)
@@ -384,7 +385,7 @@ def dnp3_pass(b, sl, sh, out, lo, hi):
         s, d, why, p, end = take(
             src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
             smac[i], dmac[i], ts[i], tk1, tk2, tv, st, init, born_ports, known_ports,
-            freelist, ctl, born, cnt,
+            freelist, bufs, ctl, born, cnt,
         )  # fmt: skip
         if s < 0:
             if s == -3:
@@ -401,7 +402,7 @@ def dnp3_pass(b, sl, sh, out, lo, hi):
         frame = first_frame + i
         t = ts[i]
         compact(st, qm, raw, s)
-        rw = raw[s]
+        rw = raw[st[s, F_BUF]]
         start = p
         while True:
             status, at, n, rest, p = next_message(

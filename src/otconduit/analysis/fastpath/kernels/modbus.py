@@ -43,6 +43,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
+    F_BUF,
     F_DECIDED,
     F_QN,
     K_MODBUS,
@@ -197,7 +198,7 @@ def modbus_pass(b, sl, sh, out, lo, hi):
     reference counting on every array in it, per packet."""
     buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
     poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
-    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, ctl = (
+    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, bufs, ctl = (
         slot_arrays(sl)
     )
     th, tinfo, tnorm, norm = shape_arrays(sh)
@@ -212,7 +213,7 @@ def modbus_pass(b, sl, sh, out, lo, hi):
         s, d, why, p, end = take(
             src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
             smac[i], dmac[i], ts[i], tk1, tk2, tv, st, init, born_ports, known_ports,
-            freelist, ctl, born, cnt,
+            freelist, bufs, ctl, born, cnt,
         )  # fmt: skip
         if s < 0:
             if s == -3:
@@ -229,6 +230,7 @@ def modbus_pass(b, sl, sh, out, lo, hi):
         frame = first_frame + i
         t = ts[i]
         compact(st, qm, raw, s)
+        rw = raw[st[s, F_BUF]]
         start = p
         while True:
             status, at, n, rest, p = next_message(
@@ -238,8 +240,8 @@ def modbus_pass(b, sl, sh, out, lo, hi):
                 break
             why = WHY_LARGE if status == LARGE else (WHY_FRAMING if status != MSG else WHY_FULL)
             if status == MSG:
-                tid = (np.int64(raw[s, at]) << 8) | raw[s, at + 1]
-                fc = np.int64(raw[s, at + 7])
+                tid = (np.int64(rw[at]) << 8) | rw[at + 1]
+                fc = np.int64(rw[at + 7])
                 if d == 0:
                     if fc == 0 or fc & 0x80:
                         why = WHY_KIND  # not a request: the decoder reports it
@@ -257,7 +259,7 @@ def modbus_pass(b, sl, sh, out, lo, hi):
                         pick(qm, s, ks, 2, tq)
                         nlh, nlv = cnt[C_NLH], cnt[C_NLV]
                         j = cnt[C_NX]
-                        size = modbus_shape(raw[s], tq, 2, st[s], norm, xo[j], lh, lv, cnt)
+                        size = modbus_shape(rw, tq, 2, st[s], norm, xo[j], lh, lv, cnt)
                         why = settle(
                             st, qm, raw, s, i, tq, ks, 2, size, th, tinfo, tnorm, norm, xo,
                             cnt, nlh, nlv, miss, mb,

@@ -45,6 +45,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
     C_NX,
+    F_BUF,
     F_DECIDED,
     F_P,
     F_QN,
@@ -247,27 +248,27 @@ P_CDIR = F_P + 2  # the direction the chain's requests go in
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _kind(raw, s, at, n):
-    """What the TPKT packet ``raw[s, at:at+n]`` is, as the session sees it."""
+def _kind(rw, at, n):
+    """What the TPKT packet ``rw[at:at+n]`` is, as the session sees it."""
     if n < 7:
         return M_OTHER
-    code = raw[s, at + 5] & 0xF0
+    code = rw[at + 5] & 0xF0
     if code == 0xE0:
         return M_CONNECT if n >= 11 else M_OTHER
     if code == 0xD0:
         return M_CONFIRM if n >= 11 else M_OTHER
-    if code != 0xF0 or raw[s, at + 4] != 2:
+    if code != 0xF0 or rw[at + 4] != 2:
         return M_OTHER  # not a class 0 DT
     if n == 7:
         # No data, with or without EOT: the stream starts (or ends) a TSDU of nothing,
         # which nothing reports (its offset would only be reported in a Malformed).
         return M_EMPTY
-    if raw[s, at + 6] & 0x80 == 0:
+    if rw[at + 6] & 0x80 == 0:
         return M_OTHER  # a TSDU that continues
     q = at + TPKT_COTP
-    if n < TPKT_COTP + 12 or raw[s, q] != 0x32:
+    if n < TPKT_COTP + 12 or rw[q] != 0x32:
         return M_OTHER
-    rosctr = raw[s, q + 1]
+    rosctr = rw[q + 1]
     if rosctr == 1:
         return M_JOB
     if rosctr == 2 or rosctr == 3:
@@ -275,29 +276,29 @@ def _kind(raw, s, at, n):
     if rosctr != 7 or n < TPKT_COTP + 18:
         return M_OTHER
     pq = q + 10
-    plen = (np.int64(raw[s, q + 6]) << 8) | raw[s, q + 7]
-    if plen < 8 or raw[s, pq] != 0 or raw[s, pq + 1] != 1 or raw[s, pq + 2] != 0x12:
+    plen = (np.int64(rw[q + 6]) << 8) | rw[q + 7]
+    if plen < 8 or rw[pq] != 0 or rw[pq + 1] != 1 or rw[pq + 2] != 0x12:
         return M_OTHER
-    kind = raw[s, pq + 5] >> 4
+    kind = rw[pq + 5] >> 4
     if kind == 4 or kind == 7:  # request types (functions.UD_REQUEST_TYPES)
-        if plen >= 12 and raw[s, pq + 7] != 0:
+        if plen >= 12 and rw[pq + 7] != 0:
             return M_UD_FOLLOW  # pdu.UserdataParam.follow_up
         return M_UD_REQUEST
     if kind == 8 or kind == 0xB:  # response types
-        if plen >= 12 and raw[s, pq + 9] != 0:
+        if plen >= 12 and rw[pq + 9] != 0:
             return M_UD_MORE
         return M_UD_RESPONSE
     return M_OTHER
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _ud_seq(raw, s, at):
-    """The sequence number of the userdata PDU framed at ``raw[s, at:]``."""
-    return np.int64(raw[s, at + TPKT_COTP + 10 + 7])
+def _ud_seq(rw, at):
+    """The sequence number of the userdata PDU framed at ``rw[at:]``."""
+    return np.int64(rw[at + TPKT_COTP + 10 + 7])
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _chain_step(raw, st, qm, s, d, at, n, frame, t, kind, ref, seq):
+def _chain_step(rw, st, qm, s, d, at, n, frame, t, kind, ref, seq):
     """A message while a fragmented answer with sequence number ``seq`` is under way:
     the next follow-up request, or the next fragment answering it, is kept (the last
     fragment only when the transaction has room for it: the caller completes the
@@ -305,7 +306,7 @@ def _chain_step(raw, st, qm, s, d, at, n, frame, t, kind, ref, seq):
     wait = st[s, P_CWAIT]
     qn = st[s, F_QN]
     if kind == M_UD_FOLLOW and wait == 1 and d == st[s, P_CDIR]:
-        if _ud_seq(raw, s, at) != seq:
+        if _ud_seq(rw, at) != seq:
             return WHY_STATE
         if qn + 2 > MAX_MSGS:
             return WHY_FULL  # no room for its answer: the per-packet path joins them
@@ -314,7 +315,7 @@ def _chain_step(raw, st, qm, s, d, at, n, frame, t, kind, ref, seq):
         st[s, P_CWAIT] = 2
         return WHY_NONE
     if (kind in (M_UD_MORE, M_UD_RESPONSE)) and wait == 2 and d != st[s, P_CDIR]:
-        if _ud_seq(raw, s, at) != seq or find(st, qm, s, 1 - d, ref, KEY_USERDATA) != qn - 1:
+        if _ud_seq(rw, at) != seq or find(st, qm, s, 1 - d, ref, KEY_USERDATA) != qn - 1:
             return WHY_STATE
         if kind == M_UD_RESPONSE:
             return WHY_NONE  # the caller keeps it and completes the chain
@@ -344,7 +345,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
     """One pass over packets ``lo..hi-1`` (see ``kernels.modbus.modbus_pass``)."""
     buf, ts, first_frame, ok, src, dst, sport, dport, vlan, seq, flags = block_arrays(b)[:11]
     poff, plen, iplen, smac, dmac, done = block_arrays(b)[11:]
-    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, ctl = (
+    tk1, tk2, tv, ports, st, qm, raw, carry, init, born_ports, known_ports, freelist, bufs, ctl = (
         slot_arrays(sl)
     )
     th, tinfo, tnorm, norm = shape_arrays(sh)
@@ -359,7 +360,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
         s, d, why, p, end = take(
             src[i], dst[i], sport[i], dport[i], vlan[i], seq[i], flags[i], poff[i], plen[i],
             smac[i], dmac[i], ts[i], tk1, tk2, tv, st, init, born_ports, known_ports,
-            freelist, ctl, born, cnt,
+            freelist, bufs, ctl, born, cnt,
         )  # fmt: skip
         if s < 0:
             if s == -3:
@@ -376,6 +377,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
         frame = first_frame + i
         t = ts[i]
         compact(st, qm, raw, s)
+        rw = raw[st[s, F_BUF]]
         start = p
         while True:
             status, at, n, rest, p = next_message(
@@ -385,8 +387,8 @@ def s7_pass(b, sl, sh, out, lo, hi):
                 break
             why = WHY_LARGE if status == LARGE else (WHY_FRAMING if status != MSG else WHY_FULL)
             if status == MSG:
-                kind = _kind(raw, s, at, n)
-                ref = (np.int64(raw[s, at + TPKT_COTP + 4]) << 8) | raw[s, at + TPKT_COTP + 5]
+                kind = _kind(rw, at, n)
+                ref = (np.int64(rw[at + TPKT_COTP + 4]) << 8) | rw[at + TPKT_COTP + 5]
                 key2 = KEY_JOB if kind in (M_JOB, M_ACK) else KEY_USERDATA
                 why = WHY_KIND
                 k = -1  # the kept request this message answers: the transaction is complete
@@ -394,7 +396,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
                 if kind == M_EMPTY:
                     why = WHY_NONE
                 elif chain != 0:
-                    why = _chain_step(raw, st, qm, s, d, at, n, frame, t, kind, ref, chain - 1)
+                    why = _chain_step(rw, st, qm, s, d, at, n, frame, t, kind, ref, chain - 1)
                     if why == WHY_NONE and kind == M_UD_RESPONSE:
                         k = 0
                 elif kind in (M_CONNECT, M_JOB, M_UD_REQUEST):
@@ -418,7 +420,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
                     why = WHY_STATE
                     if st[s, F_QN] == 1 and find(st, qm, s, 1 - d, ref, KEY_USERDATA) == 0:
                         if keep_at(st, qm, s, at, n, frame, t, d, ref, KEY_FRAGMENT):
-                            st[s, P_CHAIN] = 1 + _ud_seq(raw, s, at)
+                            st[s, P_CHAIN] = 1 + _ud_seq(rw, at)
                             st[s, P_CWAIT] = 1
                             st[s, P_CDIR] = 1 - d
                             why = WHY_NONE
@@ -443,7 +445,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
                         pick(qm, s, ks, nk, tq)
                         nlh, nlv = cnt[C_NLH], cnt[C_NLV]
                         j = cnt[C_NX]
-                        size = s7_shape(raw[s], tq, nk, st[s], norm, xo[j], lh, lv, cnt)
+                        size = s7_shape(rw, tq, nk, st[s], norm, xo[j], lh, lv, cnt)
                         why = settle(
                             st, qm, raw, s, i, tq, ks, nk, size, th, tinfo, tnorm, norm,
                             xo, cnt, nlh, nlv, miss, mb,

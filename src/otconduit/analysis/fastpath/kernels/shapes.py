@@ -25,6 +25,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     C_NMB,
     C_NMISS,
     C_NX,
+    F_BUF,
     F_NTX,
     F_RID,
     F_TC,
@@ -213,8 +214,9 @@ def settle(
             at = cnt[C_NMB]
             off = tq[k, Q_OFF]
             n = tq[k, Q_LEN]
+            row = st[s, F_BUF]
             for b in range(n):
-                mb[at + b] = raw[s, off + b]
+                mb[at + b] = raw[row, off + b]
             cnt[C_NMB] = at + n
             miss[r, M_MSG + 5 * k] = at
             miss[r, M_MSG + 5 * k + 1] = n

@@ -77,6 +77,7 @@ F_SIP = 47
 F_CPORT = 48
 F_SPORT = 49
 F_VLAN = 50
+F_BUF = 51  # its row of raw and carry (0: none yet; taken with its first data)
 F_P = 56  # 56..111: protocol-specific
 N_FIELDS = 112
 
@@ -145,7 +146,8 @@ CTL_FREE = 0  # free slots left in freelist (popped from the end)
 CTL_RID = 1  # the next registration id
 CTL_ROOM = 2  # flow-table positions the pass may still fill
 CTL_USED = 3  # fresh flow-table positions it filled
-N_CTL = 4
+CTL_BFREE = 4  # free buffer rows left in bufs (popped from the end)
+N_CTL = 5
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -332,12 +334,16 @@ def admit(s, d, seq, flags, poff, plen, smac, dmac, t, st):
 @njit(cache=True, nogil=True, inline="always")
 def take(
     src, dst, sport, dport, vlan, seq, flags, poff, plen, smac, dmac, t, tk1, tk2, tv, st,
-    init, born_ports, known_ports, freelist, ctl, born, cnt,
+    init, born_ports, known_ports, freelist, bufs, ctl, born, cnt,
 ):  # fmt: skip
     """``(slot, direction, why, p, end)`` for a packet with these header fields: the
     fast slot that holds (or now opens) its connection; -1 when the engine takes the
-    packet, -3 when the pass must stop before it (see :func:`birth`); ``why`` and the
-    new payload ``p..end`` as :func:`admit` says."""
+    packet, -3 when the pass must stop before it (see :func:`birth`; or no buffer row
+    is left to lend); ``why`` and the new payload ``p..end`` as :func:`admit` says. A
+    slot takes a buffer row with its first data (a connection that never says anything,
+    a scan's SYN, costs its slot row alone)."""
+    if ctl[CTL_BFREE] <= 0:
+        return -3, 0, WHY_NONE, 0, 0
     s, d = lookup(src, dst, sport, dport, vlan, tk1, tk2, tv, st)
     if s == -2:
         s, d = birth(
@@ -347,6 +353,9 @@ def take(
     if s < 0:
         return s, 0, WHY_NONE, 0, 0
     why, p, end = admit(s, d, seq, flags, poff, plen, smac, dmac, t, st)
+    if end > p and st[s, F_BUF] == 0:
+        ctl[CTL_BFREE] -= 1
+        st[s, F_BUF] = bufs[ctl[CTL_BFREE]]
     return s, d, why, p, end
 
 
@@ -442,18 +451,19 @@ def pdu_need(kind, a, off, avail):
 @njit(cache=True, nogil=True, inline="always")
 def next_message(kind, buf, p, end, carry, raw, st, s, d, frame, t):
     """The next whole message of slot ``s`` direction ``d`` from its carry and the
-    packet bytes ``buf[p:end]``, copied to ``raw[s, at:at+n]`` (after the kept
+    packet bytes ``buf[p:end]``, copied to ``raw[b, at:at+n]`` (after the kept
     messages): ``(status, at, n, rest, p)``.
 
     MSG: a message (the caller keeps it there with :func:`keep_at`, or not: the bytes
     after F_QUSED are scratch). NEED: the bytes left wait in the carry. BAD/LARGE: they do
     not frame; FULL: no room in raw. ``rest`` is where the bytes of the packet that a
     hand-over would replay after the carry begin; ``p`` where framing continues."""
+    b = st[s, F_BUF]
     at = st[s, F_QUSED]
     cl = st[s, F_CARRY + d]
     if cl > 0:
         while True:
-            need = pdu_need(kind, carry[s, d], 0, cl)
+            need = pdu_need(kind, carry[b, d], 0, cl)
             if need < 0:
                 return BAD, 0, 0, p, p
             if need > CARRY:
@@ -464,7 +474,7 @@ def next_message(kind, buf, p, end, carry, raw, st, s, d, frame, t):
             if more <= 0:
                 return NEED, 0, 0, end, end
             for k in range(more):
-                carry[s, d, cl + k] = buf[p + k]
+                carry[b, d, cl + k] = buf[p + k]
             cl += more
             p += more
             st[s, F_CARRY + d] = cl
@@ -473,7 +483,7 @@ def next_message(kind, buf, p, end, carry, raw, st, s, d, frame, t):
         if at + cl > RAW_BYTES:
             return FULL, 0, 0, p, p
         for k in range(cl):
-            raw[s, at + k] = carry[s, d, k]
+            raw[b, at + k] = carry[b, d, k]
         return MSG, at, cl, p, p
     if p >= end:
         return NEED, 0, 0, p, p
@@ -485,12 +495,12 @@ def next_message(kind, buf, p, end, carry, raw, st, s, d, frame, t):
         if at + need > RAW_BYTES:
             return FULL, 0, 0, p, p
         for k in range(need):
-            raw[s, at + k] = buf[p + k]
+            raw[b, at + k] = buf[p + k]
         return MSG, at, need, p, p + need
     if need > CARRY:
         return LARGE, 0, 0, p, p
     for k in range(avail):
-        carry[s, d, k] = buf[p + k]
+        carry[b, d, k] = buf[p + k]
     st[s, F_CARRY + d] = avail
     st[s, F_CFRAME + d] = frame
     st[s, F_CTS + d] = t
@@ -536,17 +546,18 @@ def drop(st, qm, s, k):
 
 @njit(cache=True, nogil=True, inline="always")
 def compact(st, qm, raw, s):
-    """Move the kept messages to the front of raw[s] once dropped ones fill half of it
-    (between packets only)."""
+    """Move the kept messages to the front of the slot's buffer row once dropped ones
+    fill half of it (between packets only)."""
     if st[s, F_QUSED] <= RAW_BYTES // 2:
         return
+    r = st[s, F_BUF]
     pos = 0
     for k in range(st[s, F_QN]):
         off = qm[s, k, Q_OFF]
         n = qm[s, k, Q_LEN]
         if off != pos:
             for b in range(n):
-                raw[s, pos + b] = raw[s, off + b]
+                raw[r, pos + b] = raw[r, off + b]
             qm[s, k, Q_OFF] = pos
         pos += n
     st[s, F_QUSED] = pos

@@ -47,7 +47,8 @@ class Dnp3Lane(Lane):
             assoc = int(row[KD.P_ASSOC + d])
             n = int(row[KD.P_LLEN + d])
             at = KD.SEG_AT + 256 * d
-            data = self.raw[s, at : at + n].tobytes()
+            b = self.buffer(s)
+            data = self.raw[b, at : at + n].tobytes()
             segments.append(
                 TransportSegment(d, assoc >> 16, assoc & 0xFFFF, int(row[KD.P_LSEQ + d]), data)
             )
