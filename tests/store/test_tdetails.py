@@ -164,3 +164,16 @@ def test_lazy_details_render_one_at_a_time_and_probe_keys_without_rendering() ->
     assert lazy.one(0) == {"a": 123456789, "l": [7], "f": 2}
     assert [lazy.one(k) for k in range(22)] == [_expected(*i) for i in items]  # past a few: all
     assert list(lazy) == [_expected(*i) for i in items]
+
+
+def test_a_stored_detail_alone_renders_as_in_the_whole_chunk() -> None:
+    """Reading one templated detail of a stored chunk (its holes alone) gives what
+    rendering them all gives for it."""
+    items = [
+        (k % 2, [k, 2 * k, 0, 3 * k, 0, 0, 0, 0], [k + 1, k + 2], [[k, 1], [0xAB, k]])
+        for k in range(100)
+    ]
+    fast = _batch(100, _details(items, _templates()), list(range(100)))
+    whole = list(unpack(pack(fast)).details)
+    stored = unpack(pack(fast), lazy_details=True).details
+    assert [stored.one(k) for k in (0, 1, 37, 99)] == [whole[k] for k in (0, 1, 37, 99)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import gc
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,7 +86,6 @@ def analyze_file(
         str(p), status, analyzer.packets, analyzer.operations, report.error, stats, capture_id
     )
     del analyzer, fast
-    gc.collect()
     _give_back_memory()
     return result
 

@@ -86,12 +86,15 @@ def analyze(
     """Decode captures into the database: operations, assets, conversations, alerts."""
     from otconduit.analysis.run import CaptureResult, analyze_file
     from otconduit.capture.reader import CaptureError
-    from otconduit.policy import PolicyError, load_policy
 
-    try:  # a bad policy or rules file fails before any work is done
-        pol = load_policy(policy) if policy is not None else None
-    except PolicyError as exc:
-        raise fail(str(exc)) from None
+    pol = None
+    if policy is not None:  # a bad policy or rules file fails before any work is done
+        from otconduit.policy import PolicyError, load_policy
+
+        try:
+            pol = load_policy(policy)
+        except PolicyError as exc:
+            raise fail(str(exc)) from None
     cfg = load_rules(rules)
     for cap in captures:
         if not cap.exists():

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from otconduit.cli.output import Format, emit, fail, make_console
-from otconduit.policy import PolicyError, load_policy
-from otconduit.policy.check import evaluate_and_store
-from otconduit.policy.model import Policy
 from otconduit.store import Store, StoreError
+
+if TYPE_CHECKING:  # the policy models (pydantic) load only for commands that use them
+    from otconduit.policy.model import Policy
 
 policy_app = typer.Typer(
     help="Zones-and-conduits policy (IEC 62443): validate and inspect.",
@@ -41,6 +41,8 @@ VIOLATION_COLUMNS = [
 
 
 def _load(path: Path) -> Policy:
+    from otconduit.policy import PolicyError, load_policy
+
     try:
         return load_policy(path)
     except PolicyError as exc:
@@ -114,6 +116,8 @@ def violations(
         raise fail(f"database {db} does not exist: run `conduit analyze` first or pass --db")
     try:
         with Store(db) as store:
+            from otconduit.policy.check import evaluate_and_store
+
             found = evaluate_and_store(store, pol)
     except StoreError as exc:
         raise fail(str(exc)) from None

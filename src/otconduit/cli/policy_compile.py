@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from otconduit.cli.output import fail
-from otconduit.policy.spec import PolicySpec, PolicySpecError
+
+if TYPE_CHECKING:  # the policy models (pydantic) load only for commands that use them
+    from otconduit.policy.spec import PolicySpec
 
 TARGETS = ("nftables",)
 
 
 def _load(policy: Path) -> PolicySpec:
     from otconduit.policy.model import PolicyError
-    from otconduit.policy.spec import load_spec
+    from otconduit.policy.spec import PolicySpecError, load_spec
 
     try:
         return load_spec(policy)
@@ -37,6 +39,7 @@ def compile_cmd(
 ) -> None:
     """Compile a policy into firewall rules for the IDMZ (load with `nft -f`)."""
     from otconduit.policy.nftables import compile_nftables
+    from otconduit.policy.spec import PolicySpecError
 
     if target not in TARGETS:
         raise fail(f"unknown target {target!r}: use {', '.join(TARGETS)}")
@@ -80,6 +83,7 @@ def init_cmd(
 def paths_cmd(policy: Annotated[Path, typer.Argument(help="Policy YAML file.")]) -> None:
     """List attack paths from IT zones (level >= 4) to level 0-1 assets."""
     from otconduit.policy.paths import attack_paths
+    from otconduit.policy.spec import PolicySpecError
 
     spec = _load(policy)
     try:

@@ -19,12 +19,20 @@ import json
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from otconduit.model import OpClass, Operation, OpStatus
-from otconduit.store.tdetails import N_FRAMES, N_INTS, TemplatedDetails, Templates
+from otconduit.store.detail_holes import H_FRAME, H_INT
+from otconduit.store.tdetails import (
+    N_FRAMES,
+    N_INTS,
+    TemplatedDetails,
+    Templates,
+    prefix_sums,
+)
 
 NULL = np.iinfo(np.int64).min  # NULL sentinel inside unpacked int64 columns
 
@@ -96,6 +104,10 @@ _WIDTHS = tuple((dt, int(np.iinfo(dt).max)) for dt in (np.uint8, np.uint16, np.u
 
 
 def _pack_int(col: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """A column in the fewest bytes: nothing when it is all NULL or one value, else each
+    value minus the smallest in the narrowest unsigned type (0 stands for NULL), or —
+    when that is narrower — the differences from one row to the next (timestamps, frame
+    numbers and offsets mostly grow by a little)."""
     present = col != NULL
     n_present = int(np.count_nonzero(present))
     if not n_present:
@@ -103,8 +115,23 @@ def _pack_int(col: np.ndarray) -> tuple[dict[str, Any], bytes]:
     full = n_present == len(col)
     lo = int(col.min()) if full else int(col[present].min())
     hi = int(col.max()) if full else int(col[present].max())
+    if full and lo == hi:
+        return {"kind": "const", "value": lo}, b""
     span = hi - lo + 1
     dt = next(dt for dt, top in _WIDTHS if span <= top)
+    if full and len(col) > 1 and dt is not np.uint8 and -(2**62) < lo <= hi < 2**62:
+        steps = np.diff(col)
+        d_lo, d_hi = int(steps.min()), int(steps.max())
+        d_dt = next(dt for dt, top in _WIDTHS if d_hi - d_lo <= top)
+        if np.dtype(d_dt).itemsize < np.dtype(dt).itemsize:
+            packed = (steps - d_lo).astype(d_dt)
+            meta = {
+                "kind": "delta",
+                "first": int(col[0]),
+                "base": d_lo,
+                "dtype": np.dtype(d_dt).str,
+            }
+            return meta, packed.tobytes()
     # Shift in uint64 arithmetic: span can exceed int64 for extreme values.
     shifted = col.astype(np.uint64) - np.uint64(lo & 0xFFFFFFFFFFFFFFFF) + np.uint64(1)
     if not full:
@@ -113,12 +140,43 @@ def _pack_int(col: np.ndarray) -> tuple[dict[str, Any], bytes]:
 
 
 def _unpack_int(meta: dict[str, Any], raw: bytes, n: int) -> np.ndarray:
-    if meta["kind"] == "null":
+    kind = meta["kind"]
+    if kind == "null":
         return np.full(n, NULL, np.int64)
+    if kind == "const":
+        return np.full(n, meta["value"], np.int64)
+    if kind == "delta":
+        out = np.empty(n, np.int64)
+        out[0] = meta["first"]
+        steps = np.frombuffer(raw, dtype=np.dtype(meta["dtype"])).astype(np.int64)
+        np.cumsum(steps + meta["base"], out=out[1:])
+        out[1:] += meta["first"]
+        return out
     arr = np.frombuffer(raw, dtype=np.dtype(meta["dtype"])).astype(np.uint64)
     base = np.uint64(meta["base"] & 0xFFFFFFFFFFFFFFFF)
     vals = (arr + base - np.uint64(1)).view(np.int64)
     return np.where(arr == 0, NULL, vals)
+
+
+DETAIL_INDEX_INLINE = 64  # more rows with a detail than this: a packed column, not JSON
+
+
+def _unpack_one(meta: dict[str, Any], raw: bytes, n: int, i: int) -> int | None:
+    """Value ``i`` of a packed column without decoding the rest (None: a delta-coded
+    column, which must be summed up to there)."""
+    kind = meta["kind"]
+    if kind == "null":
+        return NULL
+    if kind == "const":
+        return int(meta["value"])
+    if kind != "int":
+        return None
+    dt = np.dtype(meta["dtype"])
+    v = int(np.frombuffer(raw, dt, count=1, offset=i * dt.itemsize)[0])
+    if v == 0:
+        return NULL
+    x = (v + (meta["base"] & 0xFFFFFFFFFFFFFFFF) - 1) & 0xFFFFFFFFFFFFFFFF
+    return x - (1 << 64) if x >= 1 << 63 else x
 
 
 def pack(batch: OpBatch) -> bytes:
@@ -137,12 +195,23 @@ def pack(batch: OpBatch) -> bytes:
             meta["len"] = len(arr)
             metas.append((name + suffix, meta, len(raw)))
             parts.append(raw)
+    index = np.asarray(batch.detail_index, np.int64)
+    if len(index) == n and np.array_equal(index, np.arange(n)):
+        listed: Any = "all"  # every operation has a detail
+    elif len(index) > DETAIL_INDEX_INLINE:
+        meta, raw = _pack_int(index)
+        meta["len"] = len(index)
+        metas.append(("detail_index", meta, len(raw)))
+        parts.append(raw)
+        listed = "column"
+    else:
+        listed = index.tolist()
     head: dict[str, Any] = {
         "n": n,
         "cols": metas,
         "names": batch.names,
         "exceptions": batch.exceptions,
-        "detail_index": np.asarray(batch.detail_index, np.int64).tolist(),
+        "detail_index": listed,
     }
     if isinstance(batch.details, TemplatedDetails):
         head["templates"] = _pack_templated(batch.details, metas, parts)
@@ -160,13 +229,16 @@ def pack(batch: OpBatch) -> bytes:
     return b"".join((_MAGIC, struct.pack("<I", size), *pieces, *parts))
 
 
-def _templated_columns(d: TemplatedDetails, op: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+def _templated_columns(
+    d: TemplatedDetails, op: np.ndarray, templates: Templates
+) -> Iterator[tuple[str, np.ndarray]]:
+    """The hole columns: only the integer and frame holes some template's text uses
+    (the others fill operation columns, stored there, or nothing)."""
     yield "d_op", op
-    for k in range(N_INTS):
-        yield f"d_i{k}", d.ints[:, k]
-    used = np.flatnonzero(d.frames.any(axis=0))
-    for k in range(int(used[-1]) + 1 if len(used) else 0):
-        yield f"d_f{k}", d.frames[:, k]  # trailing columns of zeros (unused) are left out
+    sg = templates.sg
+    for kind, name, cols in ((H_INT, "d_i", d.ints), (H_FRAME, "d_f", d.frames)):
+        for k in sorted(set(sg[sg[:, 2] == kind, 3].tolist())):
+            yield f"{name}{k}", cols[:, k]
     yield "d_ln", d.ln
     yield "d_hlen", d.h_len
     yield "d_vals", d.vals
@@ -177,7 +249,7 @@ def _pack_templated(d: TemplatedDetails, metas: list[Any], parts: list[bytes]) -
     entry with the templates they use."""
     used = np.unique(d.op)
     templates, remap = d.templates.subset(used)
-    for name, arr in _templated_columns(d, remap[d.op]):
+    for name, arr in _templated_columns(d, remap[d.op], templates):
         meta, raw = _pack_int(np.asarray(arr, dtype=np.int64))
         meta["len"] = len(arr)
         metas.append((name, meta, len(raw)))
@@ -189,24 +261,72 @@ def _pack_templated(d: TemplatedDetails, metas: list[Any], parts: list[bytes]) -
     }
 
 
-def _unpack_templated(head: dict[str, Any], cols: dict[str, np.ndarray]) -> TemplatedDetails:
-    text = head["text"].encode("ascii")
-    templates = Templates(
-        np.asarray(head["seg_at"], np.int64).reshape(-1, 2),
-        np.asarray(head["sg"], np.int64).reshape(-1, 4),
-        np.frombuffer(text or b" ", np.uint8),
-        -1,
-    )
-    zeros = np.zeros(len(cols["d_op"]), np.int64)
-    return TemplatedDetails(
-        templates,
-        cols.pop("d_op"),
-        np.stack([cols.pop(f"d_i{k}") for k in range(N_INTS)], axis=1),
-        np.stack([cols.pop(f"d_f{k}", zeros) for k in range(N_FRAMES)], axis=1),
-        cols.pop("d_ln"),
-        cols.pop("d_hlen"),
-        cols.pop("d_vals"),
-    )
+class StoredTemplated:
+    """A chunk's templated details as stored: the templates (from the header) at once,
+    the hole columns decoded only when a detail is rendered (``details()``); which
+    template each detail uses (``op``) alone is cheap."""
+
+    def __init__(self, head: dict[str, Any], cols: LazyColumns) -> None:
+        text = head["text"].encode("ascii")
+        self.templates = Templates(
+            np.asarray(head["seg_at"], np.int64).reshape(-1, 2),
+            np.asarray(head["sg"], np.int64).reshape(-1, 4),
+            np.frombuffer(text or b" ", np.uint8),
+            -1,
+        )
+        self._cols = cols
+        self._built: TemplatedDetails | None = None
+        self._sums: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def op(self) -> np.ndarray:
+        if self._built is not None:
+            return self._built.op
+        return np.asarray(self._cols["d_op"])
+
+    def __len__(self) -> int:
+        return len(self.op)
+
+    def one(self, k: int) -> TemplatedDetails:
+        """Detail ``k`` alone, reading only its holes (the list-hole counts and lengths
+        are summed to find where its lists are)."""
+        if self._built is not None:
+            return self._built.split([k, k + 1])[0]
+        cols = self._cols
+        at = cols.at
+        ints = np.array([[at(f"d_i{j}", k) if f"d_i{j}" in cols else 0 for j in range(N_INTS)]])
+        frames = [at(f"d_f{j}", k) if f"d_f{j}" in cols else 0 for j in range(N_FRAMES)]
+        if self._sums is None:
+            ln, h_len = np.asarray(cols["d_ln"]), np.asarray(cols["d_hlen"])
+            self._sums = (prefix_sums(ln), prefix_sums(h_len))
+        hs, vs = self._sums
+        h_lo, h_hi = int(hs[k]), int(hs[k + 1])
+        h_len = np.diff(vs[h_lo : h_hi + 1])
+        vals = cols.slice("d_vals", int(vs[h_lo]), int(vs[h_hi]))
+        return TemplatedDetails(
+            self.templates,
+            np.array([at("d_op", k)], np.int64),
+            ints.astype(np.int64),
+            np.array([frames], np.int64),
+            np.array([h_hi - h_lo], np.int64),
+            h_len.astype(np.int64),
+            vals,
+        )
+
+    def details(self) -> TemplatedDetails:
+        if self._built is None:
+            cols = self._cols
+            zeros = np.zeros(len(self.op), np.int64)
+            self._built = TemplatedDetails(
+                self.templates,
+                cols.pop("d_op"),
+                np.stack([cols.pop(f"d_i{k}", zeros) for k in range(N_INTS)], axis=1),
+                np.stack([cols.pop(f"d_f{k}", zeros) for k in range(N_FRAMES)], axis=1),
+                cols.pop("d_ln"),
+                cols.pop("d_hlen"),
+                cols.pop("d_vals"),
+            )
+        return self._built
 
 
 ONE_BY_ONE = 8  # details of a chunk rendered singly before rendering them all at once
@@ -221,7 +341,7 @@ class LazyDetails(list[dict[str, Any]]):
         self,
         raw: bytes | Callable[[], bytes],
         count: int,
-        templated: TemplatedDetails | None = None,
+        templated: StoredTemplated | None = None,
     ) -> None:
         super().__init__()
         self._src: bytes | Callable[[], bytes] | None = raw  # None once parsed
@@ -273,7 +393,7 @@ class LazyDetails(list[dict[str, Any]]):
             return self[k]  # past a few, all at once
         got = self._one.get(k)
         if got is None:
-            part = self._templated.split([k, k + 1])[0]
+            part = self._templated.one(k)
             got = self._one[k] = json.loads(part.render())
         return got
 
@@ -292,6 +412,85 @@ class LazyDetails(list[dict[str, Any]]):
 _DETAILS_KEY = b',"details":'
 
 
+class LazyColumns(dict[str, Any]):
+    """Columns of a chunk decoded from its bytes when first read: a detector that looks
+    at five columns does not pay for the other twenty."""
+
+    def __init__(self, pending: dict[str, Callable[[], Any]]) -> None:
+        super().__init__()
+        self._pending = pending
+
+    def __missing__(self, key: str) -> Any:
+        if key not in self._pending:
+            raise KeyError(key)
+        return self._decode(key)
+
+    def _decode(self, key: str) -> Any:
+        value = self._pending.pop(key)()
+        super().__setitem__(key, value)
+        return value
+
+    def at(self, key: str, i: int) -> int:
+        """Value ``i`` of column ``key``, decoding that value alone when it can."""
+        if not super().__contains__(key):
+            make = self._pending.get(key)
+            if isinstance(make, partial) and make.func is _unpack_int:
+                meta, raw, n = make.args
+                value = _unpack_one(meta, raw, n, i)
+                if value is not None:
+                    return value
+        return int(self[key][i])
+
+    def slice(self, key: str, lo: int, hi: int) -> np.ndarray:
+        """Values ``lo..hi-1`` of column ``key``, decoding those alone when it can."""
+        if not super().__contains__(key):
+            make = self._pending.get(key)
+            if isinstance(make, partial) and make.func is _unpack_int:
+                meta, raw, _n = make.args
+                if meta["kind"] == "int":
+                    dt = np.dtype(meta["dtype"])
+                    part = np.frombuffer(raw, dt, count=hi - lo, offset=lo * dt.itemsize)
+                    return _unpack_int(meta, part.tobytes(), hi - lo)
+        return np.asarray(self[key][lo:hi])
+
+    def _all(self) -> None:
+        for key in list(self._pending):
+            self._decode(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pending or super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 (this is get)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self._pending:
+            self._decode(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else super().setdefault(key, default)
+
+    def __len__(self) -> int:
+        return super().__len__() + len(self._pending)
+
+    def __iter__(self) -> Iterator[str]:
+        self._all()
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._all()
+        return super().keys()
+
+    def items(self) -> Any:
+        self._all()
+        return super().items()
+
+    def values(self) -> Any:
+        self._all()
+        return super().values()
+
+
 def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
     """The batch in a chunk. With ``lazy_details`` the detail JSON (always the header's
     last key, see :func:`pack`) is parsed only when the details are first read."""
@@ -306,35 +505,49 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
             header = json.loads(head_bytes[:cut] + b"}")
         except json.JSONDecodeError:  # the key text inside a name: parse it all
             header = None
-    if header is not None:
-        header["details"] = LazyDetails(
-            head_bytes[cut + len(_DETAILS_KEY) : -1], len(header["detail_index"])
-        )
-    else:
+    lazy_text = head_bytes[cut + len(_DETAILS_KEY) : -1] if header is not None else None
+    if header is None:
         header = json.loads(head_bytes)
     n = header["n"]
     pos = 8 + hlen
-    cols: dict[str, np.ndarray] = {}
+    stored: dict[str, Callable[[], Any]] = {}
     for name, meta, size in header["cols"]:
         raw = blob[pos : pos + size]
         pos += size
-        cols[name] = _unpack_int(meta, raw, meta.get("len", n))
-    ragged = {name: (cols.pop(name + "_off"), cols.pop(name + "_flat")) for name in RAGGED_COLUMNS}
+        stored[name] = partial(_unpack_int, meta, raw, meta.get("len", n))
+    # A column added after the chunk was written reads as NULL.
+    cols = LazyColumns(
+        {name: stored.get(name) or partial(np.full, n, NULL, np.int64) for name in INT_COLUMNS}
+    )
+    aside = LazyColumns({k: v for k, v in stored.items() if k not in INT_COLUMNS})
+    listed = header["detail_index"]
+    if listed == "all":
+        detail_index = np.arange(n, dtype=np.int64)
+    elif listed == "column":
+        detail_index = aside.pop("detail_index")
+    else:
+        detail_index = np.asarray(listed, np.int64)
+    if lazy_text is not None:
+        header["details"] = LazyDetails(lazy_text, len(detail_index))
+    ragged = LazyColumns(
+        {
+            name: partial(lambda c, k: (c.pop(k + "_off"), c.pop(k + "_flat")), aside, name)
+            for name in RAGGED_COLUMNS
+        }
+    )
     if "templates" in header:
-        templated = _unpack_templated(header["templates"], cols)
-        render: Callable[[], bytes] = lambda: b"[" + templated.render() + b"]"  # noqa: E731
+        templated = StoredTemplated(header["templates"], aside)
+        render: Callable[[], bytes] = lambda: b"[" + templated.details().render() + b"]"  # noqa: E731
         lazy = LazyDetails(render, len(templated), templated)
         if not lazy_details:
             lazy._load()
         header["details"] = lazy
-    for name in INT_COLUMNS:  # a column added after the chunk was written reads as NULL
-        cols.setdefault(name, np.full(n, NULL, np.int64))
     return OpBatch(
         ints=cols,
         names=header["names"],
         exceptions=header["exceptions"],
         ragged=ragged,
-        detail_index=np.asarray(header["detail_index"], np.int64),
+        detail_index=detail_index,
         details=header["details"],
     )
 

@@ -292,18 +292,52 @@ def _int(v: int) -> int | None:
     return None if v == NULL else int(v)
 
 
+class _RaggedRows:
+    """Row ``i`` of a ragged column as a list (None where the row has none), read on
+    demand."""
+
+    __slots__ = ("flat", "nulls", "offsets")
+
+    def __init__(self, col: tuple[np.ndarray, np.ndarray], n: int) -> None:
+        packed, self.flat = col
+        self.offsets, self.nulls = packed[: n + 1], packed[n + 1 :]
+
+    def __getitem__(self, i: int) -> list[int] | None:
+        if self.nulls[i]:
+            return None
+        return self.flat[int(self.offsets[i]) : int(self.offsets[i + 1])].tolist()
+
+
 class _Cursor:
-    """Walks one chunk's matching rows, turning each into the output dict."""
+    """Walks one chunk's matching rows, turning each into the output dict. The first
+    few rows are read from the columns one by one (a detector reports a row or two of
+    a chunk); past that the whole chunk is turned into lists at once."""
+
+    EAGER_AFTER = 32
 
     def __init__(self, chunk: _Chunk) -> None:
         b = chunk.batch
-        n = len(b)
         self.chunk = chunk
         self.rows = chunk.rows.tolist()
-        self.ts = b.ints["ts"][chunk.rows].tolist()
-        self.cols = {c: b.ints[c].tolist() for c in INT_COLUMNS}
+        self._ts: list[int] | None = None
+        self.cols: dict[str, Any] | None = None  # lists, once eager
         self.detail_index = b.detail_index
         self.details = b.details
+        self.vals: Any = _RaggedRows(b.ragged["values"], len(b))
+        self.rvals: Any = _RaggedRows(b.ragged["response_values"], len(b))
+        self.served = 0
+
+    @property
+    def ts(self) -> list[int]:
+        """The rows' timestamps (for the merge in time order)."""
+        if self._ts is None:
+            self._ts = self.chunk.batch.ints["ts"][self.chunk.rows].tolist()
+        return self._ts
+
+    def _eager(self) -> None:
+        b = self.chunk.batch
+        n = len(b)
+        self.cols = {c: b.ints[c].tolist() for c in INT_COLUMNS}
         self.vals = ragged_lists(b.ragged["values"], n)
         self.rvals = ragged_lists(b.ragged["response_values"], n)
 
@@ -317,8 +351,18 @@ class _Cursor:
         return dict(d.one(pos) if isinstance(d, LazyDetails) else d[pos])
 
     def row(self, k: int) -> dict[str, Any]:
+        self.served += 1
+        if self.served == self.EAGER_AFTER:
+            self._eager()
         i = self.rows[k]
-        cols, ch, b = self.cols, self.chunk, self.chunk.batch
+        ch, b = self.chunk, self.chunk.batch
+        cols = self.cols
+        if cols is None:  # this row's values alone, as Python ints
+            at = getattr(b.ints, "at", None)
+            if at is not None:
+                cols = {c: {i: at(c, i)} for c in INT_COLUMNS}
+            else:
+                cols = {c: {i: int(b.ints[c][i])} for c in INT_COLUMNS}
         exc = cols["exception"][i]
         detail = self._detail(i)
         if self.rvals[i] is not None:

@@ -139,9 +139,10 @@ class FastPath:
             registered = False
             for conn in touched:
                 registered |= self._try_register(conn)
-            # New connections being taken on: keep sub-blocks short so they join soon;
-            # steady state: long sub-blocks, fewer kernel calls.
-            sub = SUB_BLOCK if registered or touched else min(sub * 2, MAX_SUB_BLOCK)
+            # A connection just taken on: short sub-blocks again (what it holds may go
+            # back soon); otherwise longer ones, fewer kernel calls (a connection that
+            # becomes eligible mid-sub-block ends it at once, above).
+            sub = SUB_BLOCK if registered else min(sub * 2, MAX_SUB_BLOCK)
             lo = hi
         fast_count = n - slow_count
         self.packets_fast += fast_count
