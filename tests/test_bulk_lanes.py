@@ -431,3 +431,22 @@ def test_silence_past_the_idle_limit_splits_the_connection(tmp_path: Path, proto
     cap = tmp_path / "pause.pcap"
     write(cap, [Conn(502 if protocol == "modbus" else 102, packets)], [], pause_at=40)
     assert min(compare(tmp_path, cap)) > 10
+
+
+def test_identity_claims_on_a_one_host_capture_are_templated(tmp_path: Path) -> None:
+    """Client and server on one address (a capture on one host): the ends of an identity
+    claim are learned from a decoder that sees them apart, so the lane keeps the
+    transactions that make claims (Read SZL) instead of leaving them all to the
+    per-packet path."""
+    body = sh.szl_body(0x11, 0, sh.szl_0011_records())
+    packets: list[tuple[int, bytes]] = [(0, sh.cr()), (1, sh.cc())]
+    for ref in range(1, 60):
+        packets += [
+            (0, sh.userdata(ref, 4, 1, body=b"\\x00\\x11\\x00\\x00")),
+            (1, sh.userdata(ref, 4, 1, type_=8, seq=3, body=body, last=0)),
+        ]
+    cap = tmp_path / "onehost.pcap"
+    write(cap, [Conn(102, packets, client="10.9.0.1", server="10.9.0.1")], [])
+    assert min(compare(tmp_path, cap)) >= len(packets) - 10
+    with Store(tmp_path / "fast0.db") as store:
+        assert {a["vendor"] for a in views.assets(store)} == {"Siemens"}

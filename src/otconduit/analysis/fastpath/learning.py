@@ -12,7 +12,7 @@ otherwise its shape is refused and stays with the per-packet decoder.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -79,7 +79,8 @@ def learn(
     events = sample.events()
     if flush:
         events += sample.finish()
-    made = _template(lane, ep, ex, events)
+    roles = _claim_roles(lane, ep, messages, events, flush)
+    made = _template(lane, ep, ex, events, roles)
     if made is None:
         store.refuse(ex.norm)
         return KS.T_REFUSED
@@ -99,8 +100,40 @@ def learn(
     return t
 
 
+# Stand-ins for the two ends of a connection whose client and server share an address.
+_APART = ("0.0.0.1", "0.0.0.2")
+
+
+def _claim_roles(
+    lane: Lane,
+    ep: Endpoints,
+    messages: list[tuple[int, bytes, int, int]],
+    events: list[DecoderEvent],
+    flush: bool,
+) -> list[int] | None:
+    """Which end each identity claim is about, when client and server share an address
+    (a capture on one host): a fresh decoder that sees the two ends apart says; None
+    when the ends are apart anyway, or the fresh decoder does not claim the same."""
+    claims = [ev for ev in events if isinstance(ev, IdentityClaim)]
+    if not claims or ep.client_ip != ep.server_ip:
+        return None
+    apart = replace(ep, client_ip=_APART[0], server_ip=_APART[1])
+    fresh: Any = lane.spec.factory(apart)
+    for d, data, frame, ts in messages:
+        fresh.feed(d, data, frame, ts)
+    seen = fresh.events() + (fresh.finish() if flush else [])
+    again = [ev for ev in seen if isinstance(ev, IdentityClaim)]
+    if [(c.attribute, c.value) for c in again] != [(c.attribute, c.value) for c in claims]:
+        return None
+    return [_APART.index(c.ip) for c in again]
+
+
 def _template(
-    lane: Lane, ep: Endpoints, ex: Exemplar, events: list[DecoderEvent]
+    lane: Lane,
+    ep: Endpoints,
+    ex: Exemplar,
+    events: list[DecoderEvent],
+    roles: list[int] | None = None,
 ) -> tuple[list[OpTemplate], list[ClaimTemplate]] | None:
     ops: list[OpTemplate] = []
     claims: list[ClaimTemplate] = []
@@ -110,9 +143,14 @@ def _template(
         if isinstance(ev, Malformed):
             return None
         if isinstance(ev, IdentityClaim):
-            if ep.client_ip == ep.server_ip or ev.ip not in (client[0], server[0]):
+            if ep.client_ip == ep.server_ip:
+                if roles is None:
+                    return None  # which end it is about cannot be told
+                role = roles[len(claims)]
+            elif ev.ip not in (client[0], server[0]):
                 return None
-            role = 0 if ev.ip == client[0] else 1
+            else:
+                role = 0 if ev.ip == client[0] else 1
             claims.append(ClaimTemplate(role, ev.attribute, ev.value, ev.source, ev.confidence))
             continue
         assert isinstance(ev, Operation)
