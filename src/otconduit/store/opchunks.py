@@ -329,7 +329,7 @@ class StoredTemplated:
         return self._built
 
 
-ONE_BY_ONE = 8  # details of a chunk rendered singly before rendering them all at once
+ONE_BY_ONE = 256  # details of a chunk rendered singly before rendering them all at once
 
 
 class LazyDetails(list[dict[str, Any]]):

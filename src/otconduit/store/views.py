@@ -313,7 +313,7 @@ class _Cursor:
     few rows are read from the columns one by one (a detector reports a row or two of
     a chunk); past that the whole chunk is turned into lists at once."""
 
-    EAGER_AFTER = 32
+    EAGER_AFTER = 256
 
     def __init__(self, chunk: _Chunk) -> None:
         b = chunk.batch

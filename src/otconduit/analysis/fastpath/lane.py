@@ -858,6 +858,31 @@ class Lane:
 
     def end_block(self, out: Any) -> None:
         self.drain(out)
+        self._release_buffers()
+
+    def _release_buffers(self) -> None:
+        """Buffer rows of slots that hold nothing now (no message in flight, no carry,
+        no protocol state kept there) go back: a connection between transactions, or
+        one that stays open and silent, costs its slot row alone."""
+        n = len(self.conns)
+        st = self.st[:n]
+        idle = (
+            (st[:, T.F_BUF] != 0)
+            & (st[:, T.F_QN] == 0)
+            & (st[:, T.F_CARRY] == 0)
+            & (st[:, T.F_CARRY + 1] == 0)
+            & ~self.holds_state(st)
+        )
+        rows = np.flatnonzero(idle)
+        if len(rows):
+            self.bfree.extend(st[rows, T.F_BUF].tolist())
+            st[rows, T.F_BUF] = 0
+            st[rows, T.F_QUSED] = 0
+
+    def holds_state(self, st: np.ndarray) -> np.ndarray:
+        """Per slot row: whether it keeps protocol state in its buffer row (beyond the
+        messages in flight)."""
+        return np.zeros(len(st), bool)
 
     # -- accounting ----------------------------------------------------------------------
     def absorb(self, slots: set[int]) -> None:

@@ -36,6 +36,10 @@ class Dnp3Lane(Lane):
         row[KD.P_ASSOC + 1] = -1
         row[KD.P_MDIR] = -1
 
+    def holds_state(self, st: np.ndarray) -> np.ndarray:
+        """The last transport segment of each direction is kept in the buffer row."""
+        return (st[:, KD.P_LLEN] > 0) | (st[:, KD.P_LLEN + 1] > 0)
+
     def resume_state(self, s: int) -> Dnp3Resume:
         """The last transport segment each direction's association delivered (its
         retries are then dropped silently, as the per-packet path would), least
