@@ -41,12 +41,14 @@ def write(
     pause_at: int = -1,
     syn_again: bool = False,
     late: bool = False,
+    midstream: frozenset[int] = frozenset(),
 ) -> None:
     """A pcap of ``conns``: handshakes, then packets taken from the connections in
     ``order`` (indexes into ``conns``; a connection's packets go in sequence), then FINs.
     Packets are 1 ms apart, but for two hours of silence before packet ``pause_at``.
     With ``syn_again`` every SYN is sent twice (the first one's answer lost); with
-    ``late`` a connection's handshake comes just before its first packet."""
+    ``late`` a connection's handshake comes just before its first packet; the
+    connections listed in ``midstream`` have none (the capture starts inside them)."""
     frames: list[tuple[int, bytes]] = []
     ts = T0
 
@@ -65,6 +67,8 @@ def write(
         ts += 1_000_000
 
     def handshake(c: Conn) -> None:
+        if conns.index(c) in midstream:
+            return
         if syn_again:
             seg(c, 0, TCP_SYN)
             c.seq[0] -= 1  # the same SYN again

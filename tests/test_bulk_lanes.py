@@ -268,6 +268,32 @@ def test_enip_connection_opened_with_a_legacy_command_is_decoded(tmp_path: Path)
         assert "unknown command 0x0001" in views.problem_summary(store)[0]["reason"]
 
 
+def test_enip_replies_whose_request_was_never_seen_stay_in_the_lane(tmp_path: Path) -> None:
+    """A capture that starts inside a connection: its first messages are replies to
+    requests sent before it (connected ones whose ids no Forward Open told). Each is an
+    orphan operation, as the decoder makes it, and the lane keeps the connection."""
+    session = 0x2222
+    reg = eh.encap(0x65, b"\x01\x00\x00\x00", session=0)
+    first = Conn(44818, [(0, reg), (1, eh.encap(0x65, reg[24:], session=session))])
+    for k in range(10):
+        req, rep = eh.request(0x0E, eh.path(0x01, 1, 7)), eh.reply(0x0E, data=b"\x01\x00")
+        first.packets += [(0, eh.rr(req, session=session)), (1, eh.rr(rep, session=session))]
+    packets: list[tuple[int, bytes]] = []
+    for k in range(40):  # replies on a connection opened before the capture, then polls
+        tag = eh.reply(0x4C, data=b"\xc4\x00" + bytes([k, 0, 0, 0]))
+        packets.append((1, eh.unit(0x5001, 100 + k, tag, session=session)))
+    for _ in range(20):
+        req, rep = eh.request(0x0E, eh.path(0x01, 1, 7)), eh.reply(0x0E, data=b"\x01\x00")
+        packets += [(0, eh.rr(req, session=session)), (1, eh.rr(rep, session=session))]
+    late = Conn(44818, packets, client_port=40100)
+    cap = tmp_path / "orphans.pcap"
+    write(cap, [first, late], [0] * 22 + [1] * 80, late=True, midstream=frozenset({1}))
+    assert min(compare(tmp_path, cap)) >= 22 + 80 - 10
+    with Store(tmp_path / "fast0.db") as store:
+        orphans = [o for o in views.operations(store) if o["detail"].get("orphan_reply")]
+        assert len(orphans) == 40
+
+
 @SETTINGS
 @given(st.lists(enip_conn(), min_size=1, max_size=3), st.lists(st.integers(0, 2), max_size=60))
 def test_enip_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> None:

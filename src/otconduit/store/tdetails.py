@@ -91,9 +91,17 @@ class Templates:
         return Templates(seg_at, sg, np.frombuffer(bytes(text) or b" ", np.uint8), -1), remap
 
 
+def _stack_padded(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Rows of hole columns of several parts, the narrower ones padded with zeros (a
+    part holds as many columns as its templates used then)."""
+    width = max(p.shape[1] for p in parts)
+    return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts])
+
+
 class TemplatedDetails(list[dict[str, Any]]):
     """Details of ``len(op)`` operations, not rendered yet. Per operation: ``op`` (its
-    template operation in ``templates``), ``ints`` (n x 8 integer holes), ``frames``
+    template operation in ``templates``), ``ints`` (n x up to 8 integer holes: as many
+    as its templates use), ``frames``
     (n x 3 frame holes) and ``ln`` (how many list holes); list holes in order:
     ``h_len`` (their lengths) and ``vals`` (their values, flat).
 
@@ -175,8 +183,8 @@ class TemplatedDetails(list[dict[str, Any]]):
         return TemplatedDetails(
             newest,
             np.concatenate([p.op for p in parts]),
-            np.concatenate([p.ints for p in parts]),
-            np.concatenate([p.frames for p in parts]),
+            _stack_padded([p.ints for p in parts]),
+            _stack_padded([p.frames for p in parts]),
             np.concatenate([p.ln for p in parts]),
             np.concatenate([p.h_len for p in parts]),
             np.concatenate([p.vals for p in parts]),

@@ -20,8 +20,9 @@ import numpy as np
 
 from otconduit.analysis.fastpath.kernels import columns as _kc
 from otconduit.analysis.fastpath.kernels import shapes as _ks
+from otconduit.store.detail_holes import H_FRAME, H_INT
 from otconduit.store.opchunks import INT_COLUMNS, OpBatch, ragged_from_arrays
-from otconduit.store.tdetails import N_FRAMES, N_INTS, TemplatedDetails, Templates, prefix_sums
+from otconduit.store.tdetails import TemplatedDetails, Templates, prefix_sums
 
 if TYPE_CHECKING:
     from otconduit.analysis.fastpath.lane import Lane
@@ -190,11 +191,18 @@ def _details(
     """Details of operations with template operation ``op`` of transactions ``x``,
     their holes copied out of the block (which the next block reuses)."""
     n = len(x)
-    ints = np.empty((n, N_INTS), np.int64)
-    frames = np.empty((n, N_FRAMES), np.int64)
+    ints = np.empty((n, _width(templates, H_INT)), np.int64)
+    frames = np.empty((n, _width(templates, H_FRAME)), np.int64)
     ln = np.empty(n, np.int64)
     h_len, vals = KC.gather_holes(x, xo, lh, lv, ints, frames, ln)
     return TemplatedDetails(templates, op.astype(np.int64), ints, frames, ln, h_len, vals)
+
+
+def _width(templates: Templates, kind: int) -> int:
+    """How many holes of ``kind`` the templates' texts reach (at least one column)."""
+    sg = templates.sg
+    used = sg[sg[:, 2] == kind, 3]
+    return int(used.max()) + 1 if len(used) else 1
 
 
 KEY_WIDTH = 1 << 24  # template operations per lane stay far below this

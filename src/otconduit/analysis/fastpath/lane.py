@@ -103,6 +103,8 @@ class Lane:
 
     spec: ClassVar[ProtocolSpec]  # the protocol (its name is the connection protocol)
     op_protocol: ClassVar[str]  # the protocol of the operations it writes
+    # Transactions drained at a time: their operations stay in memory until stored.
+    out_transactions: ClassVar[int] = OUT_TRANSACTIONS
     # numba kernels: the pass over a sub-block, and the shape of one transaction
     # (``shape_fn(raw_row, tq, qn, st_row, norm, xrow, lh, lv, cnt) -> shape length``).
     pass_fn: ClassVar[Any]
@@ -372,7 +374,7 @@ class Lane:
             return False
         if conn.lane not in (None, self.protocol):
             return False
-        if not all(r.clean and r.next_seq is not None for r in conn.reasm):
+        if not all(r.clean for r in conn.reasm):
             return False
         return self._keys(conn) is not None and self.eligible(conn)
 
@@ -390,9 +392,13 @@ class Lane:
             self._table_put(k1, k2, 2 * s + d)
         row = self.st[s]
         row[:] = 0
+        known = 0
         for d in (0, 1):
-            row[T.F_NEXT + d] = conn.reasm[d].next_seq
-        row[T.F_KNOWN] = 3
+            nxt = conn.reasm[d].next_seq
+            if nxt is not None:  # else nothing came that way yet: its first data sets it
+                row[T.F_NEXT + d] = nxt
+                known |= 1 << d
+        row[T.F_KNOWN] = known
         row[T.F_DECIDED] = 1
         row[T.F_LAST] = conn.stats.last_ts
         row[T.F_PEND] = -1
@@ -769,7 +775,7 @@ class Lane:
         it gave back and opened, which hold one per packet at most."""
         if self._out is None:
             self._out = Out(
-                np.empty((OUT_TRANSACTIONS, KS.X_FIELDS), np.int64),
+                np.empty((self.out_transactions, KS.X_FIELDS), np.int64),
                 np.empty((OUT_LISTS, 2), np.int64),
                 np.empty(OUT_VALUES, np.int64),
                 np.zeros(T.N_COUNTERS, np.int64),

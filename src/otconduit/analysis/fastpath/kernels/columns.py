@@ -99,15 +99,16 @@ def gather_lists(kind, index, static_off, static_len, static_pool, x_of, xo, lh,
 @njit(cache=True, nogil=True)
 def gather_holes(x, xo, lh, lv, ints, frames, ln):
     """Copy the holes of transactions ``x`` (rows of ``xo``) out of the block: integer
-    and frame holes into ``ints``/``frames``, list-hole counts into ``ln``; returns the
-    list holes' lengths and their values, flat (see ``store.tdetails``)."""
+    and frame holes into ``ints``/``frames`` (as many as their widths: the holes the
+    templates use), list-hole counts into ``ln``; returns the list holes' lengths and
+    their values, flat (see ``store.tdetails``)."""
     nh = 0
     nv = 0
     for j in range(len(x)):
         r = x[j]
-        for k in range(N_INTS):
+        for k in range(min(ints.shape[1], N_INTS)):
             ints[j, k] = xo[r, X_INT + k]
-        for k in range(MAX_MSGS):
+        for k in range(min(frames.shape[1], MAX_MSGS)):
             frames[j, k] = xo[r, X_F + 2 * k]
         c = xo[r, X_LN]
         ln[j] = c

@@ -83,8 +83,10 @@ from otconduit.analysis.fastpath.kernels.slots import (
 )
 from otconduit.analysis.fastpath.kernels.wire import u16le, u32le
 from otconduit.protocols.enip.encap import COMMAND_NAMES, STATUS_NAMES
+from otconduit.store.detail_holes import N_INTS
 
 LANE_TAG = 0x45  # first shape byte: "E"
+ORPHAN = 0x40  # second shape byte of a reply alone (a transaction's is its first message's index)
 RR = 0x6F  # SendRRData
 UNIT = 0x70  # SendUnitData
 # Slot columns (F_P + k)
@@ -276,9 +278,52 @@ def _tree(raw, norm, base, rq, rq_end, rs, rs_end):
 
 
 @njit(cache=True, nogil=True)
+def _orphan_shape(raw, qm, norm, xrow, lh, lv, cnt):
+    """Shape of a reply whose request was never seen (the decoder's orphan operation:
+    the reply's service and statuses, not its data, which is left out of the shape)."""
+    off = qm[0, Q_OFF]
+    n = qm[0, Q_LEN]
+    cip = carrier(raw, off, n)
+    if cip < 0 or n < cip + 4:
+        return -1
+    head = cip + 4 + 2 * raw[off + cip + 3]  # service, reserved, status, extended size
+    if head > n:
+        return -1
+    first_list = cnt[C_NLH]
+    norm[0] = LANE_TAG
+    norm[1] = ORPHAN
+    norm[2] = (n >> 8) & 0xFF
+    norm[3] = n & 0xFF
+    pos = 4
+    base = pos - off
+    norm[pos : pos + head] = raw[off : off + head]
+    for k in range(4, 8):
+        norm[base + off + k] = 0  # session handle
+    for k in range(12, 20):
+        norm[base + off + k] = 0  # sender context
+    xrow[X_INT] = u32le(raw, off + 4)
+    put_list(lh, lv, cnt, raw, off + 12, 8, 1, False)
+    if cip == 46:
+        for k in range(36, 40):
+            norm[base + off + k] = 0  # connection id
+        norm[base + off + 44] = 0  # sequence count
+        norm[base + off + 45] = 0
+        xrow[X_INT + 2] = u16le(raw, off + 44)
+        xrow[X_INT + 3] = u32le(raw, off + 36)
+    xrow[X_LH] = first_list
+    xrow[X_LN] = cnt[C_NLH] - first_list
+    return pos + head
+
+
+@njit(cache=True, nogil=True)
 def enip_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
-    """Shape of one CIP request and its reply (messages ``qm[:2]`` in ``raw``); holes
-    into ``xrow`` and ``out``'s list holes. Returns the shape length, or -1."""
+    """Shape of one CIP request and its reply (messages ``qm[:2]`` in ``raw``), or of a
+    reply alone whose request was never seen; holes into ``xrow`` and ``out``'s list
+    holes. Returns the shape length, or -1."""
+    for k in range(N_INTS):
+        xrow[X_INT + k] = 0
+    if qn == 1 and qm[0, Q_DIR] == 1:
+        return _orphan_shape(raw, qm, norm, xrow, lh, lv, cnt)
     if qn != 2 or qm[0, Q_DIR] != 0 or qm[1, Q_DIR] != 1:
         return -1
     norm[0] = LANE_TAG
@@ -394,6 +439,19 @@ def _request_for(st, qm, rw, s, p, cip):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _orphan(st, qm, s, cip):
+    """A reply :func:`_request_for` found no request for is one the decoder finds none
+    for either (``decoder._cip_reply``: an orphan operation, nothing learned) — unless the
+    slot's pairing list is full (the decoder may know a pairing the slot does not)."""
+    if cip == 46:
+        return st[s, P_PAIRS] < MAX_PAIRS
+    open_rr = 0  # an unconnected request open: the decoder takes the oldest
+    for k in range(st[s, F_QN]):
+        open_rr += qm[s, k, Q_DIR] == 0 and qm[s, k, Q_KEY] == -1
+    return open_rr == 0
+
+
+@njit(cache=True, nogil=True, inline="always")
 def enip_verdict(buf, p, end):
     """Whether a new connection's first data on port 44818 starts with an encapsulation
     header the engine's identification accepts on its own (``protocols.enip.detect``,
@@ -483,7 +541,23 @@ def enip_pass(b, sl, sh, out, lo, hi):
                         why = WHY_NONE
                 elif d == 1 and reply:
                     k = _request_for(st, qm, rw, s, at, cip)
-                    if k < 0 or rw[qm[s, k, Q_OFF]] != rw[at]:  # answered by the same command
+                    if k < 0 and _orphan(st, qm, s, cip):
+                        # No request for it, and the decoder would find none either: the
+                        # orphan reply is a transaction of its own.
+                        why = WHY_FULL
+                        if room(xo, lh, lv, cnt, 2, 16) and keep_at(
+                            st, qm, s, at, n, frame, t, 1, -2, -2
+                        ):
+                            ks[0] = st[s, F_QN] - 1
+                            pick(qm, s, ks, 1, tq)
+                            nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+                            j = cnt[C_NX]
+                            size = enip_shape(rw, tq, 1, st[s], norm, xo[j], lh, lv, cnt)
+                            why = settle(
+                                st, qm, raw, s, i, tq, ks, 1, size, th, tinfo, tnorm, norm,
+                                xo, cnt, nlh, nlv, miss, mb,
+                            )  # fmt: skip
+                    elif k < 0 or rw[qm[s, k, Q_OFF]] != rw[at]:  # answered by the same command
                         why = WHY_STATE
                     elif not room(xo, lh, lv, cnt, 4, 64) or not keep_at(
                         st, qm, s, at, n, frame, t, 1, -2, -2

@@ -1,5 +1,5 @@
-"""EtherNet/IP lane: CIP requests in SendRRData / SendUnitData (kernel:
-``kernels.enip``)."""
+"""EtherNet/IP lane: CIP requests in SendRRData / SendUnitData and their replies, and
+replies whose request was never seen (kernel: ``kernels.enip``)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ _INT_HOLES = (
 class EnipLane(Lane):
     spec = enip.SPEC
     op_protocol = "cip"
+    out_transactions = 1 << 12  # a Multiple Service Packet is a dozen operations
     pass_fn = KE.enip_pass
     shape_fn = KE.enip_shape
 
@@ -61,6 +62,12 @@ class EnipLane(Lane):
         new = range(int(row[KE.P_EXPORTED]), int(row[KE.P_PAIRS]))
         pairs = tuple((int(row[KE.P_PAIR + 2 * k]), int(row[KE.P_PAIR + 2 * k + 1])) for k in new)
         return EnipResume(pairs)
+
+    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+        """A request and its reply, or a reply alone (its request never seen)."""
+        if len(ex.messages) == 1 and ex.messages[0][0] == 1:
+            return -1, 0
+        return super().frame_roles(ex, nth)
 
     def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """Session handle, sender context, connection ids and sequence count."""
