@@ -275,7 +275,7 @@ def test_enip_replies_whose_request_was_never_seen_stay_in_the_lane(tmp_path: Pa
     session = 0x2222
     reg = eh.encap(0x65, b"\x01\x00\x00\x00", session=0)
     first = Conn(44818, [(0, reg), (1, eh.encap(0x65, reg[24:], session=session))])
-    for k in range(10):
+    for _ in range(10):
         req, rep = eh.request(0x0E, eh.path(0x01, 1, 7)), eh.reply(0x0E, data=b"\x01\x00")
         first.packets += [(0, eh.rr(req, session=session)), (1, eh.rr(rep, session=session))]
     packets: list[tuple[int, bytes]] = []
