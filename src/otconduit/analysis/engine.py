@@ -538,29 +538,25 @@ class Analyzer:
         for other in seen - {protocol}:
             # Operations of a second protocol on the same connection: list the pair too.
             okey = (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, other)
-            if okey not in merged:
-                merged[okey] = ConversationRecord(
-                    transport,
-                    f.client_ip,
-                    f.server_ip,
-                    f.server_port,
-                    f.vlan,
-                    other,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    f.stats.first_ts,
-                    f.stats.last_ts,
-                    {},
-                )
+            self.note_conversation(okey, f.stats.first_ts, f.stats.last_ts)
         st = f.stats
         self.accumulate(
             (transport, f.client_ip, f.server_ip, f.server_port, f.vlan, protocol),
             st.connections, st.packets[0], st.packets[1], st.bytes[0], st.bytes[1],
             st.first_ts, st.last_ts,
         )  # fmt: skip
+
+    def note_conversation(
+        self, key: tuple[str, str, str, int, int, str], first: int, last: int
+    ) -> None:
+        """List a conversation without counting a connection in it: the second protocol
+        of a connection that carried two, over that connection's time."""
+        rec = self.conv_acc.get(key)
+        if rec is None:
+            self.conv_acc[key] = ConversationRecord(*key, 0, 0, 0, 0, 0, first, last, {})
+            return
+        rec.first_seen = min(rec.first_seen, first)
+        rec.last_seen = max(rec.last_seen, last)
 
     def accumulate(
         self,

@@ -137,7 +137,7 @@ def expand(
     order_by: np.ndarray | None = None,
 ) -> tuple[LaneBlock, np.ndarray, np.ndarray]:
     """The operations of transactions ``xo`` (their templates' operations, sorted by
-    ``order_by[registration]`` when given): the block, and per operation its
+    ``order_by[transaction]`` when given): the block, and per operation its
     transaction row and registration."""
     tab = lane.store.tables()
     tmpl = xo[:, KS.X_TMPL]
@@ -147,7 +147,7 @@ def expand(
     o_of = tab.t_first[tmpl][x_of] + (np.arange(len(x_of)) - starts[x_of])
     rid = xo[x_of, KS.X_RID]
     if order_by is not None:
-        order = np.argsort(order_by[rid], kind="stable")
+        order = np.argsort(order_by[x_of], kind="stable")
         x_of, o_of, rid = x_of[order], o_of[order], rid[order]
     n = len(x_of)
     cols = np.empty((len(INT_COLUMNS), n), np.int64)
@@ -170,12 +170,13 @@ def expand(
 def emit(lane: Lane, xo: np.ndarray, lh: np.ndarray, lv: np.ndarray) -> None:
     """Turn finished transactions into per-conversation slices and counters."""
     a = lane.a
-    block, _, rid = expand(lane, xo, lh, lv, lane.rid_port, lane.rid_conv)
-    conv = lane.rid_conv[rid]
+    conv_x = lane.conversations(xo)
+    block, x_of, rid = expand(lane, xo, lh, lv, lane.rid_port, conv_x)
+    conv = conv_x[x_of]
     cuts = np.flatnonzero(np.diff(conv)) + 1
     for lo, hi in pairwise([0, *cuts.tolist(), len(rid)]):
         a.add_slice(int(conv[lo]), block, lo, hi)
-    account(lane, xo)
+    account(lane, xo, conv_x)
     if a.flush_due:
         a.flush_operations()
 
@@ -209,14 +210,14 @@ KEY_WIDTH = 1 << 24  # template operations per lane stay far below this
 SETTLE_EVERY = 1 << 20  # accumulated (registration, template) rows before settling early
 
 
-def account(lane: Lane, xo: np.ndarray) -> None:
+def account(lane: Lane, xo: np.ndarray, conv: np.ndarray) -> None:
     """Counters, behaviour and identity claims. Transactions per (conversation,
     template) are only counted here; :func:`settle` adds what they stand for to the
     tally, once per pair rather than once per pair per block (everything the tally
     keeps is per conversation or per host: a thousand short connections of one
     conversation settle as one). Units served that vary from one transaction to the next
     (a hole) are collected here."""
-    conv, tmpl = lane.rid_conv[xo[:, KS.X_RID]], xo[:, KS.X_TMPL]
+    tmpl = xo[:, KS.X_TMPL]
     uniq, counts = np.unique(conv * KEY_WIDTH + tmpl, return_counts=True)
     lane.acc_keys.append(uniq)
     lane.acc_counts.append(counts)

@@ -103,6 +103,9 @@ class Lane:
 
     spec: ClassVar[ProtocolSpec]  # the protocol (its name is the connection protocol)
     op_protocol: ClassVar[str]  # the protocol of the operations it writes
+    # ... when it writes those of several (S7comm and S7comm-plus on one connection):
+    # a template's operations are of one of them (TemplateStore.t_proto indexes this).
+    op_protocols: ClassVar[tuple[str, ...]] = ()
     # Transactions drained at a time: their operations stay in memory until stored.
     out_transactions: ClassVar[int] = OUT_TRANSACTIONS
     # numba kernels: the pass over a sub-block, and the shape of one transaction
@@ -112,14 +115,17 @@ class Lane:
 
     def __init__(self, analyzer: Analyzer, *, slots: int = 64) -> None:
         self.protocol = self.spec.name
+        self.protocols = self.op_protocols or (self.op_protocol,)
         self.a = analyzer
         self.conns: list[TcpConnection | None] = []
         self.free: list[int] = []
         self.active: set[int] = set()
         self.dirty: set[int] = set()
         self.store = TemplateStore()
-        # Per registration id: conversation, and (client port, server port, same ip).
-        self.rid_conv = np.zeros(64, np.int64)
+        # Per registration id: conversation per protocol (-1: not looked up yet), the
+        # connection's ends, and (client port, server port, same ip).
+        self.rid_conv = np.full((64, len(self.protocols)), -1, np.int64)
+        self.rid_ends: dict[int, tuple[str, str, int, int]] = {}
         self.rid_port = np.zeros((64, 3), np.int64)
         self.rids = 0
         self.rid_tx: dict[int, int] = {}  # transactions taken per live registration
@@ -403,9 +409,7 @@ class Lane:
         row[T.F_LAST] = conn.stats.last_ts
         row[T.F_PEND] = -1
         rid = row[T.F_RID] = self._new_rid()
-        self.rid_conv[rid] = self._conv_of(
-            conn.client_ip, conn.server_ip, conn.server_port, conn.vlan
-        )
+        self.rid_ends[rid] = (conn.client_ip, conn.server_ip, conn.server_port, conn.vlan)
         same = int(conn.client_ip == conn.server_ip)
         self.rid_port[rid] = (conn.client_port, conn.server_port, same)
         self.rid_tx[rid] = 0
@@ -437,12 +441,39 @@ class Lane:
 
     def _rid_room(self, n: int) -> None:
         while n > len(self.rid_conv):
-            self.rid_conv = np.concatenate([self.rid_conv, np.zeros_like(self.rid_conv)])
+            self.rid_conv = np.concatenate([self.rid_conv, np.full_like(self.rid_conv, -1)])
             self.rid_port = np.concatenate([self.rid_port, np.zeros_like(self.rid_port)])
 
-    def _conv_of(self, client: str, server: str, port: int, vlan: int) -> int:
+    def conversations(self, xo: np.ndarray) -> np.ndarray:
+        """Per finished transaction: the conversation its operations belong to (the
+        connection's ends and its template's protocol), looked up the first time."""
+        rid = xo[:, KS.X_RID]
+        proto = self.store.protocols()[xo[:, KS.X_TMPL]]
+        conv = self.rid_conv[rid, proto]
+        missing = conv < 0
+        if missing.any():
+            for r, p in set(zip(rid[missing].tolist(), proto[missing].tolist(), strict=True)):
+                self.rid_conv[r, p] = self._conv_of(*self.rid_ends[r], protocol=p)
+            conv = self.rid_conv[rid, proto]
+        return conv
+
+    def seen_of(self, bits: int) -> set[str]:
+        """The protocols of a slot's F_SEEN bits."""
+        return {p for k, p in enumerate(self.protocols) if bits >> k & 1}
+
+    def fold_protocol(self, decided: bool, bits: int) -> tuple[str, set[str]]:
+        """The protocol a connection the kernel opened is counted under, and the others
+        it carried operations of (listed with it), as the engine decides
+        (``Analyzer._accumulate``)."""
+        seen = self.seen_of(bits)
+        protocol = self.protocol if decided else "unknown"
+        if seen and protocol not in seen:
+            protocol = min(seen)
+        return protocol, seen - {protocol}
+
+    def _conv_of(self, client: str, server: str, port: int, vlan: int, *, protocol: int = 0) -> int:
         a = self.a
-        key = ("tcp", client, server, port, vlan, self.op_protocol)
+        key = ("tcp", client, server, port, vlan, self.protocols[protocol])
         conv_id = a.conv_ids.get(key)
         if conv_id is None:
             conv_id = a.conv_ids[key] = a.store.conversation_id(*key)
@@ -491,7 +522,7 @@ class Lane:
             client, server = self._ip(int(row[T.F_CIP])), self._ip(int(row[T.F_SIP]))
             port, vlan = int(row[T.F_SPORT]), int(row[T.F_VLAN])
             rid = int(row[T.F_RID])
-            self.rid_conv[rid] = self._conv_of(client, server, port, vlan)
+            self.rid_ends[rid] = (client, server, port, vlan)
             self.rid_port[rid] = (int(row[T.F_CPORT]), port, int(client == server))
             self.rid_tx[rid] = 0
             self.active.add(s)
@@ -525,8 +556,7 @@ class Lane:
             if fins == 3:
                 conn.finished_ts = int(row[T.F_CLOSED_TS])
                 self.a.closing.append(conn)
-        if row[T.F_TTX]:
-            conn.seen_protocols.add(self.op_protocol)
+        conn.seen_protocols.update(self.seen_of(int(row[T.F_SEEN])))
         row[T.F_FIN] = 0  # the connection has them now
         row[T.F_BORN] = 0
         conn.slot = s
@@ -589,14 +619,16 @@ class Lane:
         tally = a.tally
         for (ip, v, mac, sending), (f, la, count) in hosts.items():
             tally.host(self._ip(ip), v, mac_str(mac) if mac else None, f, la, count, sending)
-        ttx = (rows[:, T.F_TTX] + rows[:, T.F_NTX]).tolist()
+        seen = rows[:, T.F_SEEN].tolist()
         decided = rows[:, T.F_DECIDED].tolist()
         port = rows[:, T.F_SPORT].tolist()
         totals = [rows[:, f].tolist() for f in (T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1)]
         convs: dict[tuple[int, int, int, int, str], list[int]] = {}
-        unknown = "unknown"
         for j in range(len(cip)):
-            protocol = self.op_protocol if ttx[j] else self.spec.name if decided[j] else unknown
+            protocol, others = self.fold_protocol(bool(decided[j]), seen[j])
+            for other in others:
+                okey = ("tcp", self._ip(cip[j]), self._ip(sip[j]), port[j], vlan[j], other)
+                a.note_conversation(okey, first[j], last[j])
             ckey = (cip[j], sip[j], port[j], vlan[j], protocol)
             c = convs.get(ckey)
             if c is None:
@@ -637,12 +669,12 @@ class Lane:
             return
         self.absorb({s})
         ep = self.endpoints(s)
-        if row[T.F_TTX]:
-            protocol = self.op_protocol
-        else:
-            protocol = self.spec.name if row[T.F_DECIDED] else "unknown"
+        protocol, others = self.fold_protocol(bool(row[T.F_DECIDED]), int(row[T.F_SEEN]))
+        ends = ("tcp", ep.client_ip, ep.server_ip, ep.server_port, int(row[T.F_VLAN]))
+        for other in others:
+            self.a.note_conversation((*ends, other), int(row[T.F_FIRST]), int(row[T.F_LAST]))
         self.a.accumulate(
-            ("tcp", ep.client_ip, ep.server_ip, ep.server_port, int(row[T.F_VLAN]), protocol),
+            (*ends, protocol),
             1, int(row[T.F_TPK]), int(row[T.F_TPK + 1]), int(row[T.F_TBY]),
             int(row[T.F_TBY + 1]), int(row[T.F_FIRST]), int(row[T.F_LAST]),
         )  # fmt: skip
@@ -680,6 +712,7 @@ class Lane:
         row[T.F_QN] = 0
         row[T.F_QUSED] = 0
         row[T.F_TTX] += 1
+        row[T.F_SEEN] |= 1 << self.store.t_proto[t]
         return True
 
     def _emit_flushed(self) -> None:
@@ -908,7 +941,7 @@ class Lane:
             if ntx:
                 row[T.F_TTX] += ntx
                 if conn is not None:
-                    conn.seen_protocols.add(self.op_protocol)
+                    conn.seen_protocols.update(self.seen_of(int(row[T.F_SEEN])))
                 rid = int(row[T.F_RID])
                 self.rid_tx[rid] = self.rid_tx.get(rid, 0) + ntx
                 row[T.F_NTX] = 0

@@ -84,13 +84,13 @@ def learn(
     if made is None:
         store.refuse(ex.norm)
         return KS.T_REFUSED
-    ops, claims = made
+    ops, claims, protocol = made
     try:
         built = store.build(ops)
     except ValueError:
         store.refuse(ex.norm)
         return KS.T_REFUSED
-    t = store.add(ex.norm, built, ops, claims)
+    t = store.add(ex.norm, built, ops, claims, protocol)
     if not check(lane, t, ex, ep, [ev for ev in events if isinstance(ev, Operation)]):
         tinfo = store.tinfo
         for e in range(store.entries):
@@ -134,9 +134,10 @@ def _template(
     ex: Exemplar,
     events: list[DecoderEvent],
     roles: list[int] | None = None,
-) -> tuple[list[OpTemplate], list[ClaimTemplate]] | None:
+) -> tuple[list[OpTemplate], list[ClaimTemplate], int] | None:
     ops: list[OpTemplate] = []
     claims: list[ClaimTemplate] = []
+    protocols: set[str] = set()
     client = (ep.client_ip, ep.client_port)
     server = (ep.server_ip, ep.server_port)
     for ev in events:
@@ -154,8 +155,9 @@ def _template(
             claims.append(ClaimTemplate(role, ev.attribute, ev.value, ev.source, ev.confidence))
             continue
         assert isinstance(ev, Operation)
-        if ev.protocol != lane.op_protocol:
-            return None
+        if ev.protocol not in lane.protocols or protocols - {ev.protocol}:
+            return None  # another protocol, or operations of two in one transaction
+        protocols.add(ev.protocol)
         ends = ((ev.src_ip, ev.src_port), (ev.dst_ip, ev.dst_port))
         if ends not in ((client, server), (server, client)):
             return None
@@ -199,7 +201,9 @@ def _template(
                 detail=detail,
             )
         )
-    return (ops, claims) if ops else None
+    if not ops:
+        return None
+    return ops, claims, lane.protocols.index(protocols.pop())
 
 
 def check(lane: Lane, t: int, ex: Exemplar, ep: Endpoints, real: list[Operation]) -> bool:

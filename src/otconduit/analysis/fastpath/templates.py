@@ -180,13 +180,15 @@ class TemplateStore:
 
     def __init__(self) -> None:
         self.th = np.full((1024, 2), -1, np.int64)  # (hash, entry)
-        self.tinfo = np.zeros((64, 3), np.int64)  # entry: (shape offset, length, template)
+        # entry: (shape offset, length, template, 1 << its operations' protocol)
+        self.tinfo = np.zeros((64, 4), np.int64)
         self.tnorm = np.zeros(1 << 16, np.uint8)
         self.entries = 0
         self.norm_used = 0
         self.templates = 0
         self.first: list[int] = []  # per template: first operation template, count
         self.count: list[int] = []
+        self.t_proto: list[int] = []  # per template: its operations' protocol (Lane.protocols)
         self.claims: list[list[ClaimTemplate]] = []
         self.names: list[str] = []
         self.exceptions: list[str] = []
@@ -208,12 +210,13 @@ class TemplateStore:
         while self.norm_used + n > len(self.tnorm):
             self.tnorm = np.concatenate([self.tnorm, np.zeros_like(self.tnorm)])
         self.tnorm[self.norm_used : self.norm_used + n] = norm
-        self.tinfo[self.entries] = (self.norm_used, n, template)
+        bit = 1 << self.t_proto[template] if template >= 0 else 0
+        self.tinfo[self.entries] = (self.norm_used, n, template, bit)
         self.norm_used += n
         if 2 * (self.entries + 1) > len(self.th):
             self.th = np.full((2 * len(self.th), 2), -1, np.int64)
             for e in range(self.entries):
-                off, size, _ = self.tinfo[e]
+                off, size = self.tinfo[e, :2]
                 KS.template_insert(self.th, KS.fnv(self.tnorm[off : off + size], size), e)
         KS.template_insert(self.th, KS.fnv(norm, n), self.entries)
         self.entries += 1
@@ -290,9 +293,12 @@ class TemplateStore:
         built: list[tuple[list[int], list[tuple[str, int, int]]]],
         ops: list[OpTemplate],
         claims: list[ClaimTemplate],
+        protocol: int = 0,
     ) -> int:
-        """Store a template for shape ``norm``; returns its id."""
+        """Store a template for shape ``norm`` (its operations of the lane's protocol
+        ``protocol``); returns its id."""
         t = self.templates
+        self.t_proto.append(protocol)
         with_hole = [op for op in ops if isinstance(op.unit, Hole)]
         self._unit_hole.append(with_hole[0].unit.index if with_hole else -1)  # type: ignore[union-attr]
         self._unit_role.append(with_hole[0].role if with_hole else 0)
@@ -311,6 +317,10 @@ class TemplateStore:
         self._tables = None
         self._index(norm, t)
         return t
+
+    def protocols(self) -> np.ndarray:
+        """Per template: its operations' protocol (an index into Lane.protocols)."""
+        return np.array(self.t_proto or [0], np.int64)
 
     def unit_holes(self) -> tuple[np.ndarray, np.ndarray]:
         """Per template: the integer hole its operations take the unit from (-1: none),

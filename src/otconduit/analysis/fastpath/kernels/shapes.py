@@ -10,8 +10,8 @@ template is recorded as a *miss* for the lane to learn from, and the connection 
 back to the per-packet path at that transaction.
 
 Index: ``th[h] = (hash, entry)``, open addressing; ``tinfo[entry] = (offset of the
-shape in tnorm, length, template)``. Hash: FNV-1a over the shape, eight bytes at a
-time (collisions are checked byte for byte).
+shape in tnorm, length, template, bit of its operations' protocol)``. Hash: FNV-1a over
+the shape, eight bytes at a time (collisions are checked byte for byte).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     F_BUF,
     F_NTX,
     F_RID,
+    F_SEEN,
     F_TC,
     MAX_MSGS,
     Q_DIR,
@@ -111,11 +112,13 @@ def template_of(st, s, th, tinfo, tnorm, norm, n):
     then the hash index."""
     e = st[s, F_TC] - 1
     if e >= 0 and tinfo[e, 1] == n and _same(tnorm, tinfo[e, 0], norm, n):
+        st[s, F_SEEN] |= tinfo[e, 3]
         return tinfo[e, 2]
     e = template_find(th, tinfo, tnorm, norm, n, fnv(norm, n))
     if e < 0:
         return -1
     st[s, F_TC] = e + 1
+    st[s, F_SEEN] |= tinfo[e, 3]
     return tinfo[e, 2]
 
 

@@ -78,6 +78,7 @@ F_CPORT = 48
 F_SPORT = 49
 F_VLAN = 50
 F_BUF = 51  # its row of raw and carry (0: none yet; taken with its first data)
+F_SEEN = 52  # bit p: an operation of the lane's protocol p was written (Lane.protocols)
 F_P = 56  # 56..111: protocol-specific
 N_FIELDS = 112
 
