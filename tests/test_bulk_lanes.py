@@ -163,6 +163,101 @@ def s7_conn(draw: st.DrawFn, port: int) -> Conn:
     return Conn(port, packets, client_port=40000 + port % 1000)
 
 
+def _plus(
+    opcode: int, function: int, seq: int, payload: bytes, *, digest: bytes | None = None
+) -> bytes:
+    """An S7comm-plus PDU (WSP): version 3 with an integrity part when ``digest`` is
+    given; requests carry a session id and transport flags."""
+    data = bytes([opcode, 0, 0]) + struct.pack(">HHH", function, 0, seq)
+    if opcode == 0x31:
+        data += struct.pack(">IB", 0x70000000 + seq % 7, 0x34)
+    elif opcode != 0x33:
+        data += b"\x34"
+    data += payload
+    version = 2
+    if digest is not None:
+        data, version = bytes([len(digest)]) + digest + data, 3
+    return sh.dt(bytes([0x72, version]) + struct.pack(">H", len(data)) + data + b"\x72\x02\0\0")
+
+
+@st.composite
+def plus_conn(draw: st.DrawFn) -> Conn:
+    packets: list[tuple[int, bytes]] = [
+        (0, sh.cr(src_ref=draw(st.integers(0, 0xFFFF)))),
+        (1, sh.cc()),
+    ]
+    seq = draw(st.integers(0, 0xFFFF))
+    integrity = draw(st.booleans())
+    functions = [0x054C, 0x0542, 0x04F2, 0x04BB]
+    for _ in range(draw(st.integers(4, 16))):
+        seq = (seq + 1) & 0xFFFF
+        kind = draw(
+            st.sampled_from(["get"] * 4 + ["notify", "keepalive", "fragment", "other", "pipe"])
+        )
+        digest = draw(st.binary(min_size=32, max_size=32)) if integrity else None
+        function = draw(st.sampled_from(functions))
+        payload = draw(st.binary(min_size=0, max_size=40))
+        if kind == "get":
+            packets += [
+                (0, _plus(0x31, function, seq, payload, digest=digest)),
+                (1, _plus(0x32, function, seq, payload[::-1], digest=digest)),
+            ]
+        elif kind == "pipe":
+            seq2 = (seq + 1) & 0xFFFF
+            packets += [
+                (0, _plus(0x31, function, seq, payload) + _plus(0x31, function, seq2, b"")),
+                (1, _plus(0x32, function, seq, b"\x01")),
+                (1, _plus(0x32, function, seq2, b"\x02")),
+            ]
+            seq = seq2
+        elif kind == "notify":
+            packets.append((1, _plus(0x33, 0, 0, payload, digest=digest)))
+        elif kind == "keepalive":
+            packets.append((draw(st.integers(0, 1)), sh.dt(b"\x72\xff\x00\x00")))
+        elif kind == "fragment":  # a PDU in two TSDUs: the first has no trailer
+            whole = _plus(0x31, function, seq, payload + bytes(30))[7:]
+            packets += [(0, sh.dt(whole[:20])), (0, sh.dt(whole[20:]))]
+            packets.append((1, _plus(0x32, function, seq, b"")))
+        else:  # an answer with another function: the session holds it
+            packets += [
+                (0, _plus(0x31, function, seq, payload)),
+                (1, _plus(0x32, 0x04B1, seq, b"")),
+            ]
+    return Conn(102, packets)
+
+
+@SETTINGS
+@given(st.lists(plus_conn(), min_size=1, max_size=3), st.lists(st.integers(0, 2), max_size=60))
+def test_s7comm_plus_in_the_s7_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> None:
+    for k, c in enumerate(conns):
+        c.client_port += k
+    _run(tmp_path_factory.mktemp("s7plus"), conns, [k % len(conns) for k in order])
+
+
+def test_s7comm_plus_polling_stays_in_the_lane(tmp_path: Path) -> None:
+    """An HMI polling an S7-1200 over S7comm-plus (with integrity parts that change every
+    message, payloads that vary): all of it in the lane, both protocols listed."""
+    packets: list[tuple[int, bytes]] = [(0, sh.cr()), (1, sh.cc())]
+    packets += [
+        (0, sh.job(1, sh.setup_param())),
+        (1, sh.ack_data(1, sh.setup_param(240))),
+    ]
+    for seq in range(1, 120):
+        digest = bytes([seq % 256]) * 32
+        packets += [
+            (0, _plus(0x31, 0x054C, seq, bytes([seq % 7]) * (seq % 5), digest=digest)),
+            (1, _plus(0x32, 0x054C, seq, bytes([seq % 11]) * 9, digest=digest)),
+        ]
+        if seq % 10 == 0:
+            packets.append((1, _plus(0x33, 0, 0, bytes(12), digest=digest)))
+    cap = tmp_path / "plus.pcap"
+    write(cap, [Conn(102, packets)], [])
+    assert min(compare(tmp_path, cap)) >= len(packets) - 10
+    with Store(tmp_path / "fast0.db") as store:
+        protocols = {c["protocol"]: c["connections"] for c in views.conversations(store)}
+    assert protocols == {"s7comm": 1, "s7comm-plus": 0}
+
+
 @SETTINGS
 @given(st.lists(s7_conn(102), min_size=1, max_size=3), st.lists(st.integers(0, 2), max_size=60))
 def test_s7_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> None:

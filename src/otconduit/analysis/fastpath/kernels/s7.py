@@ -78,10 +78,15 @@ from otconduit.analysis.fastpath.kernels.slots import (
     space,
     take,
 )
-from otconduit.analysis.fastpath.kernels.wire import u16
+from otconduit.analysis.fastpath.kernels.wire import u16, u32
 from otconduit.store.detail_holes import N_INTS
 
 LANE_TAG = 0x53  # first shape byte: "S"
+PLUS = 0x72  # S7comm-plus protocol id (``plus.PROTOCOL_ID``), and its messages' shape tag
+OP_REQUEST = 0x31  # S7comm-plus opcodes (``plus.OPCODES``)
+OP_RESPONSE = 0x32
+OP_NOTIFY = 0x33
+OP_RESPONSE2 = 0x02
 TPKT_COTP = 7  # TPKT header (4) + COTP DT (LI, code, EOT/NR)
 
 
@@ -158,6 +163,37 @@ def s7_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
                 norm[base + off + k] = 0  # references: no operation reports the others
             pos += n
             continue
+        if code == 0xF0 and n > TPKT_COTP and raw[off + TPKT_COTP] == PLUS:
+            # S7comm-plus: what the session reports of it (plus.parse_plus, _plus_fields)
+            # and nothing of its payload, which is not decoded (nor its length).
+            if qn > 2:
+                return -1
+            q = off + TPKT_COTP
+            at = _plus_opcode(raw, q, end)
+            if at < 0:
+                return -1
+            opcode = raw[at]
+            pos -= 2  # over the length: a descriptor instead of the bytes
+            norm[pos] = PLUS
+            norm[pos + 1] = raw[q + 1]  # version
+            norm[pos + 2] = opcode
+            pos += 3
+            if opcode != OP_NOTIFY:
+                norm[pos] = raw[at + 3]  # function
+                norm[pos + 1] = raw[at + 4]
+                pos += 2
+                seq = u16(raw, at + 7)
+                if m == 0:
+                    xrow[X_INT] = seq
+                elif seq != xrow[X_INT]:
+                    return -1
+                if opcode == OP_REQUEST:
+                    session = at + 14 <= q + 4 + u16(raw, q + 2)
+                    norm[pos] = 1 if session else 0
+                    pos += 1
+                    if session:
+                        xrow[X_INT + 1] = u32(raw, at + 9)
+            continue
         if code != 0xF0 or n < TPKT_COTP + 10 or raw[off + TPKT_COTP] != 0x32:
             return -1
         norm[base + off + 6] &= 0x80  # TPDU number
@@ -233,11 +269,15 @@ M_UD_REQUEST = 6
 M_UD_RESPONSE = 7  # a userdata response that is whole, or the last fragment of one
 M_UD_MORE = 8  # a userdata response fragment that more follow
 M_UD_FOLLOW = 9  # a userdata request for the next fragment of an answer
+M_PLUS_REQUEST = 10  # S7comm-plus, whole (its trailer in this TSDU)
+M_PLUS_RESPONSE = 11
+M_PLUS_NOTIFY = 12
 # pairing keys (Q_KEY2) of kept messages
 KEY_JOB = 0
 KEY_USERDATA = 1
 KEY_CONNECT = 2
 KEY_FRAGMENT = 3  # a response fragment (kept only as part of its chain)
+KEY_PLUS = 4  # an S7comm-plus request, by sequence number
 
 # A userdata answer in fragments (a long SZL list): request, fragment, follow-up request,
 # ..., last fragment. The session joins the fragments (``S7Session._szl_response``);
@@ -266,6 +306,8 @@ def _kind(rw, at, n):
     if rw[at + 6] & 0x80 == 0:
         return M_OTHER  # a TSDU that continues
     q = at + TPKT_COTP
+    if rw[q] == PLUS:
+        return _plus_kind(rw, q, at + n)
     if n < TPKT_COTP + 12 or rw[q] != 0x32:
         return M_OTHER
     rosctr = rw[q + 1]
@@ -289,6 +331,54 @@ def _kind(rw, at, n):
             return M_UD_MORE
         return M_UD_RESPONSE
     return M_OTHER
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plus_opcode(rw, q, end):
+    """Where the opcode of the S7comm-plus PDU at ``rw[q:end]`` (a whole TSDU) is, when
+    the session reads it as one whole PDU with an opcode (``plus.parse_plus``: a known
+    data version, its data within the TSDU, a trailer after it, a clean integrity part,
+    a known opcode, function and sequence number within the data); else -1."""
+    if end - q < 4:
+        return -1
+    version = rw[q + 1]
+    if version != 1 and version != 2 and version != 3:
+        return -1
+    data_end = q + 4 + u16(rw, q + 2)
+    if data_end + 4 > end or rw[data_end] != PLUS:
+        return -1  # no trailer: a fragment, continued in the next TSDU
+    at = q + 4
+    if version == 3:
+        if data_end - at < 1 or 1 + rw[at] > data_end - at:
+            return -1
+        at += 1 + rw[at]
+    if at >= data_end:
+        return -1
+    opcode = rw[at]
+    if opcode == OP_NOTIFY:
+        return at
+    if opcode != OP_REQUEST and opcode != OP_RESPONSE and opcode != OP_RESPONSE2:
+        return -1
+    if at + 9 > data_end:
+        return -1
+    return at
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plus_kind(rw, q, end):
+    """What the S7comm-plus TSDU at ``rw[q:end]`` is: a keep-alive (nothing), a whole
+    request, response or notification, or M_OTHER (the decoder's to read)."""
+    if end - q >= 4 and rw[q + 1] == 0xFF:
+        return M_EMPTY  # keep-alive
+    if end - q >= 4 and rw[q + 1] == 0xFE:
+        return M_EMPTY if q + 4 + u16(rw, q + 2) <= end else M_OTHER  # extended keep-alive
+    at = _plus_opcode(rw, q, end)
+    if at < 0:
+        return M_OTHER
+    opcode = rw[at]
+    if opcode == OP_NOTIFY:
+        return M_PLUS_NOTIFY
+    return M_PLUS_REQUEST if opcode == OP_REQUEST else M_PLUS_RESPONSE
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -415,6 +505,40 @@ def s7_pass(b, sl, sh, out, lo, hi):
                 elif kind in (M_ACK, M_UD_RESPONSE):
                     k = find(st, qm, s, 1 - d, ref, key2)
                     why = WHY_NONE if k >= 0 else WHY_STATE  # held until its request comes
+                elif kind == M_PLUS_REQUEST:
+                    pseq = u16(rw, _plus_opcode(rw, at + TPKT_COTP, at + n) + 7)
+                    if find(st, qm, s, d, pseq, KEY_PLUS) >= 0:
+                        why = WHY_STATE  # the sequence number reused before an answer
+                    elif keep_at(st, qm, s, at, n, frame, t, d, pseq, KEY_PLUS):
+                        why = WHY_NONE
+                    else:
+                        why = WHY_FULL
+                elif kind == M_PLUS_RESPONSE:
+                    op_at = _plus_opcode(rw, at + TPKT_COTP, at + n)
+                    k = find(st, qm, s, 1 - d, u16(rw, op_at + 7), KEY_PLUS)
+                    why = WHY_STATE  # held until its request comes, or not its answer
+                    if k >= 0:
+                        rq = qm[s, k, Q_OFF]
+                        rq_at = _plus_opcode(rw, rq + TPKT_COTP, rq + qm[s, k, Q_LEN])
+                        if u16(rw, rq_at + 3) == u16(rw, op_at + 3):
+                            why = WHY_NONE
+                        else:
+                            k = -1
+                elif kind == M_PLUS_NOTIFY:
+                    # pushed by the PLC, answered by nothing: a transaction of its own
+                    why = WHY_FULL
+                    if room(xo, lh, lv, cnt, 1, 8) and keep_at(
+                        st, qm, s, at, n, frame, t, d, -1, KEY_PLUS
+                    ):
+                        ks[0] = st[s, F_QN] - 1
+                        pick(qm, s, ks, 1, tq)
+                        nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+                        j = cnt[C_NX]
+                        size = s7_shape(rw, tq, 1, st[s], norm, xo[j], lh, lv, cnt)
+                        why = settle(
+                            st, qm, raw, s, i, tq, ks, 1, size, th, tinfo, tnorm, norm,
+                            xo, cnt, nlh, nlv, miss, mb,
+                        )  # fmt: skip
                 elif kind == M_UD_MORE:
                     # the first fragment: a chain starts when its request is all in flight
                     why = WHY_STATE

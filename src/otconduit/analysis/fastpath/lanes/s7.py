@@ -1,5 +1,5 @@
-"""S7comm lane: connection set-up, jobs, userdata and fragmented answers (kernel:
-``kernels.s7``)."""
+"""S7comm lane: connection set-up, jobs, userdata and fragmented answers, and
+S7comm-plus requests, responses and notifications (kernel: ``kernels.s7``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ K7: Any = _k7
 class S7Lane(Lane):
     spec = s7.SPEC
     op_protocol = "s7comm"
+    op_protocols = ("s7comm", "s7comm-plus")
     pass_fn = K7.s7_pass
     shape_fn = K7.s7_shape
 
@@ -41,6 +42,8 @@ class S7Lane(Lane):
         data (list hole k for item k)."""
         detail = copy.deepcopy(op.detail)
         out: dict[str, Any] = {"detail": detail}
+        if op.protocol == "s7comm-plus":
+            return self._plus_holes(op, ex, detail, out)
         if op.function_code == fn.COTP_CONNECT_CODE and op.transaction_id is None:
             if "src_ref" in detail:
                 if detail["src_ref"] != ex.ints(2):
@@ -71,6 +74,23 @@ class S7Lane(Lane):
             if not lists or tuple(op.values) != lists[0]:
                 return None
             out["values"] = Hole(H_LIST, 0)
+        return out
+
+    @staticmethod
+    def _plus_holes(
+        op: Operation, ex: Exemplar, detail: dict[str, Any], out: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """S7comm-plus: the sequence number (integer hole 0) and the request's session
+        id (1); a notification has neither."""
+        if op.transaction_id is not None:
+            if op.transaction_id != ex.ints(0) or detail.get("sequence_number") != ex.ints(0):
+                return None
+            out["tid"] = Hole(H_INT, 0)
+            detail["sequence_number"] = Hole(H_INT, 0)
+        if "session_id" in detail:
+            if detail["session_id"] != ex.ints(1):
+                return None
+            detail["session_id"] = Hole(H_INT, 1)
         return out
 
 
