@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -76,7 +77,11 @@ OUT_VALUES = 1 << 19
 OUT_MISSES = 1024
 OUT_MISS_BYTES = 1 << 20
 LEND_SLOTS = 1024  # free slots lent to one pass for the connections it opens (at most)
-LEND_BUFFERS = 64  # free buffer rows lent to one pass (it stops when they run out)
+LEND_BUFFERS = 256  # free buffer rows lent to one pass (it stops when they run out)
+# Buffer rows a lane holds at most (17 KB each): connections that hold messages in flight
+# at once. Past that, a connection whose data needs one goes to the per-packet path (a
+# scan of many hosts that leaves requests unanswered must not grow memory).
+MAX_BUFFERS = 1024
 _RETRANSMITTED = (
     ("tcp", "retransmitted segments (client)"),
     ("tcp", "retransmitted segments (server)"),
@@ -120,7 +125,6 @@ class Lane:
         self.conns: list[TcpConnection | None] = []
         self.free: list[int] = []
         self.active: set[int] = set()
-        self.dirty: set[int] = set()
         self.store = TemplateStore()
         # Per registration id: conversation per protocol (-1: not looked up yet), the
         # connection's ends, and (client port, server port, same ip).
@@ -145,6 +149,7 @@ class Lane:
         self.carry = np.zeros((1, 2, T.CARRY), np.uint8)
         self.bfree: list[int] = []
         self.bufs = np.zeros(LEND_BUFFERS, np.int64)
+        self._lent_buffers = 0
         self._grow(slots)
         self.tk1 = np.zeros(4 * slots, np.int64)
         self.tk2 = np.zeros(4 * slots, np.int64)
@@ -430,7 +435,6 @@ class Lane:
                 self.ports[:] = -2  # too many to list: look every packet up
         row[T.F_FAST] = 1
         self.active.add(s)
-        self.dirty.add(s)
         return True
 
     def _new_rid(self) -> int:
@@ -495,7 +499,6 @@ class Lane:
     def _free(self, s: int) -> None:
         self.rid_tx.pop(int(self.st[s, T.F_RID]), None)
         self.active.discard(s)
-        self.dirty.discard(s)
         self.conns[s] = None
         self._drop_buffer(s)
         self.st[s] = 0
@@ -526,7 +529,6 @@ class Lane:
             self.rid_port[rid] = (int(row[T.F_CPORT]), port, int(client == server))
             self.rid_tx[rid] = 0
             self.active.add(s)
-            self.dirty.add(s)
 
     def materialize(self, s: int) -> TcpConnection:
         """The engine's connection for slot ``s``, which the kernel opened: what the
@@ -648,7 +650,6 @@ class Lane:
         listed = slots.tolist()
         self.bfree.extend(b for b in rows[:, T.F_BUF].tolist() if b)
         self.active.difference_update(listed)
-        self.dirty.difference_update(listed)
         for s in listed:
             self.conns[s] = None
         self.st[slots] = 0
@@ -840,17 +841,20 @@ class Lane:
         ctl[T.CTL_RID] = self.rids
         ctl[T.CTL_ROOM] = 2 * want
         ctl[T.CTL_USED] = 0
-        while len(self.bfree) < LEND_BUFFERS:
-            self._grow_buffers(2 * len(self.raw))
-        self.bufs[:] = self.bfree[-LEND_BUFFERS:]
-        ctl[T.CTL_BFREE] = LEND_BUFFERS
+        while len(self.bfree) < LEND_BUFFERS and len(self.raw) <= MAX_BUFFERS:
+            self._grow_buffers(min(2 * len(self.raw), MAX_BUFFERS + 1))
+        n = min(LEND_BUFFERS, len(self.bfree))
+        self.bufs[:n] = self.bfree[len(self.bfree) - n :]
+        self._lent_buffers = n
+        ctl[T.CTL_BFREE] = n
+        ctl[T.CTL_BCAP] = int(n < LEND_BUFFERS)  # at the cap: no more to lend
         return len(lent)
 
     def _settle_loan(self, lent: int) -> None:
         used = lent - int(self.ctl[T.CTL_FREE])
         if used:
             del self.free[-used:]
-        used = LEND_BUFFERS - int(self.ctl[T.CTL_BFREE])
+        used = self._lent_buffers - int(self.ctl[T.CTL_BFREE])
         if used:
             del self.bfree[-used:]
         self.rids = int(self.ctl[T.CTL_RID])
@@ -862,7 +866,6 @@ class Lane:
         output filled up)."""
         cnt = out.cnt
         sl0, miss0, born0 = int(cnt[T.C_NSL]), int(cnt[T.C_NMISS]), int(cnt[T.C_NBORN])
-        self.dirty |= self.active
         lent = self._lend(hi - lo)
         stop = int(type(self).pass_fn(blk, self.slots(), self.shapes(), out, lo, hi))
         self._settle_loan(lent)
@@ -887,13 +890,20 @@ class Lane:
     def drain(self, out: Any) -> None:
         """Turn what the passes finished into operations and counters, and empty the
         output buffers."""
-        self.absorb(self.dirty)
-        self.dirty = set(self.active)
+        self.absorb(self._counted())
         n = int(out.cnt[T.C_NX])
         if n:
             self.tx_bulk += n
             _emit.emit(self, out.xo[:n], out.lh, out.lv)
         out.cnt[:] = 0
+
+    def _counted(self) -> list[int]:
+        """Slots whose kernel counters hold something not absorbed yet."""
+        st = self.st[: len(self.conns)]
+        counters = st[:, T.F_NTX] | st[:, T.F_FIN]
+        for f in (T.F_PK, T.F_PK + 1, T.F_RETX, T.F_RETX + 1):
+            counters = counters | st[:, f]
+        return np.flatnonzero(counters).tolist()
 
     def end_block(self, out: Any) -> None:
         self.drain(out)
@@ -924,7 +934,7 @@ class Lane:
         return np.zeros(len(st), bool)
 
     # -- accounting ----------------------------------------------------------------------
-    def absorb(self, slots: set[int]) -> None:
+    def absorb(self, slots: Iterable[int]) -> None:
         """Move the kernel's per-slot counters into the connection (or, for one the
         kernel opened, its totals) and the tally."""
         a = self.a

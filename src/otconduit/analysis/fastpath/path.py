@@ -104,13 +104,20 @@ class FastPath:
         KH.parse_headers(block.offsets, block.caplens, block.linktypes, blk)
         outs: dict[str, Any] = {}  # output buffers of the lanes that ran in this block
         done, ts = blk.done, blk.ts
+        # Lanes whose ports the block uses run even before they hold a connection: the
+        # kernel opens connections itself (a capture of many short ones may never give
+        # the engine one to hand over).
+        ports = np.concatenate([blk.sport, blk.dport])
+        wanted = {
+            name for name, lane in self.lanes.items() if np.isin(lane.born_ports, ports).any()
+        }
         slow_count = 0
         lo = 0
         sub = SUB_BLOCK
         while lo < n:
             hi = min(n, lo + sub)
             for name, lane in self.lanes.items():
-                if lane.active:
+                if lane.active or name in wanted:
                     out = outs.get(name)
                     if out is None:
                         out = outs[name] = lane.begin_block(n)

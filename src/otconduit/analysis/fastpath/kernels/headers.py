@@ -17,7 +17,10 @@ from otconduit.analysis.fastpath.kernels.wire import mac48, u16, u32
 @njit(cache=True, nogil=True)
 def parse_headers(offsets, caplens, linktypes, b):
     """Fill the header columns of block ``b``; ``b.ok[i] = 1`` where a lane may take
-    packet i. MAC columns hold ``mac + 1`` (0: the link layer has no MAC addresses)."""
+    packet i, 2 where it may not but its flow (addresses, ports, VLAN) is known: an
+    IPv4 TCP packet cut short by the snap length, or with lengths that do not add up,
+    which the per-packet path must see in its connection's order. MAC columns hold
+    ``mac + 1`` (0: the link layer has no MAC addresses)."""
     buf = b.buf
     ok, src, dst, sport, dport, vlan = b.ok, b.src, b.dst, b.sport, b.dport, b.vlan
     seq, ack, flags, poff, plen, iplen = b.seq, b.ack, b.flags, b.poff, b.plen, b.iplen
@@ -86,15 +89,20 @@ def parse_headers(offsets, caplens, linktypes, b):
         if ihl < 20:
             continue
         tot = u16(buf, p + 2)
-        if tot < ihl + 20 or p + tot > end:
-            continue  # truncated by the snap length, or bogus: per-packet path
-        if u16(buf, p + 6) & 0x3FFF:
-            continue  # fragment
-        if buf[p + 9] != 6:
-            continue
+        if u16(buf, p + 6) & 0x3FFF or buf[p + 9] != 6:
+            continue  # a fragment (ports in the first alone), or not TCP
         t = p + ihl
+        if t + 20 > end:
+            continue
         doff = np.int64(buf[t + 12] >> 4) * 4
-        if doff < 20 or t + doff > p + tot:
+        if tot < ihl + 20 or p + tot > end or doff < 20 or t + doff > p + tot:
+            # truncated by the snap length, or bogus: the per-packet path's, in order
+            src[i] = u32(buf, p + 12)
+            dst[i] = u32(buf, p + 16)
+            sport[i] = u16(buf, t)
+            dport[i] = u16(buf, t + 2)
+            vlan[i] = v
+            ok[i] = 2
             continue
         src[i] = u32(buf, p + 12)
         dst[i] = u32(buf, p + 16)

@@ -68,6 +68,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     commit,
     compact,
     consumed,
+    engine_packet,
     find,
     keep_at,
     listed,
@@ -444,6 +445,13 @@ def s7_pass(b, sl, sh, out, lo, hi):
     ks = np.zeros(MAX_MSGS, np.int64)
     for i in range(lo, hi):
         if done[i] or ok[i] == 0 or not listed(ports, sport[i], dport[i]):
+            continue
+        if ok[i] == 2:  # not the lane's to take, but maybe its connection's
+            if not engine_packet(
+                src[i], dst[i], sport[i], dport[i], vlan[i], tk1, tk2, tv, st, born_ports,
+                ctl, slowed, cnt,
+            ):  # fmt: skip
+                return i
             continue
         if not space(xo, lh, lv, cnt, plen[i]):
             return i  # the lane drains its output and calls again from here

@@ -148,7 +148,8 @@ CTL_RID = 1  # the next registration id
 CTL_ROOM = 2  # flow-table positions the pass may still fill
 CTL_USED = 3  # fresh flow-table positions it filled
 CTL_BFREE = 4  # free buffer rows left in bufs (popped from the end)
-N_CTL = 5
+CTL_BCAP = 5  # 1: the lane has no more to lend (at its cap): data needing one goes slow
+N_CTL = 6
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -185,6 +186,22 @@ def make_slow(st, s, why, slowed, cnt):
     st[s, F_WHY] = why
     slowed[cnt[C_NSL]] = s
     cnt[C_NSL] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def engine_packet(src, dst, sport, dport, vlan, tk1, tk2, tv, st, born_ports, ctl, slowed, cnt):
+    """A packet the lane cannot take (``ok`` 2) of a flow it may hold: the engine must
+    see it in its connection's order, so a fast slot goes back first, and a flow no slot
+    holds on the protocol's port is held for the engine (as :func:`birth` does for flows
+    it declines). False when there is no table room to do so (the pass stops)."""
+    s, _ = lookup(src, dst, sport, dport, vlan, tk1, tk2, tv, st)
+    if s >= 0:
+        make_slow(st, s, WHY_FRAMING, slowed, cnt)
+    elif s == -2 and (_among(born_ports, sport) or _among(born_ports, dport)):
+        if ctl[CTL_ROOM] < 2:
+            return False
+        _engine_owns(src, dst, sport, dport, vlan, tk1, tk2, tv, ctl)
+    return True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -245,7 +262,8 @@ def birth(
         else:
             ok = _among(born_ports, sport)
             client, cport, server, sport_ = dst, dport, src, sport
-    if not ok or ctl[CTL_FREE] <= 0:
+    if not ok or ctl[CTL_FREE] <= 0 or (ctl[CTL_BCAP] and ctl[CTL_BFREE] <= 0):
+        # (no buffer row left to lend either: the engine takes new connections whole)
         _engine_owns(src, dst, sport, dport, vlan, tk1, tk2, tv, ctl)
         return -1, 0
     ctl[CTL_FREE] -= 1
@@ -343,7 +361,7 @@ def take(
     is left to lend); ``why`` and the new payload ``p..end`` as :func:`admit` says. A
     slot takes a buffer row with its first data (a connection that never says anything,
     a scan's SYN, costs its slot row alone)."""
-    if ctl[CTL_BFREE] <= 0:
+    if ctl[CTL_BFREE] <= 0 and ctl[CTL_BCAP] == 0:
         return -3, 0, WHY_NONE, 0, 0
     s, d = lookup(src, dst, sport, dport, vlan, tk1, tk2, tv, st)
     if s == -2:
@@ -355,6 +373,8 @@ def take(
         return s, 0, WHY_NONE, 0, 0
     why, p, end = admit(s, d, seq, flags, poff, plen, smac, dmac, t, st)
     if end > p and st[s, F_BUF] == 0:
+        if ctl[CTL_BFREE] <= 0:
+            return s, d, WHY_FULL, 0, 0  # every buffer row is in use: the engine takes it
         ctl[CTL_BFREE] -= 1
         st[s, F_BUF] = bufs[ctl[CTL_BFREE]]
     return s, d, why, p, end
@@ -602,6 +622,7 @@ __all__ = [
     "compact",
     "consumed",
     "drop",
+    "engine_packet",
     "find",
     "forget",
     "keep_at",
