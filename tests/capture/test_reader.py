@@ -150,7 +150,36 @@ def test_pcapng_spb_opb_skipped_blocks_and_sections(tmp_path: Path) -> None:
     assert recs[0].data == frames[0][:64] and recs[0].ts_ns == 0
     assert recs[1].ts_ns == 5_000_000_000
     assert recs[2].ts_ns == T0 and recs[2].data == raw_ipv4_udp(7)
-    assert report.skipped_blocks == 3 and report.error is None
+    # The statistics block is read (it has no counters), not skipped.
+    assert report.skipped_blocks == 2 and report.error is None
+    assert report.interface_stats == {}
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_pcapng_interface_statistics_counters(tmp_path: Path, big_endian: bool) -> None:
+    """pcapng §4.6: isb_ifrecv (4), isb_ifdrop (5), isb_osdrop (7) are u64 options; the
+    newest block per interface is what the capture engine says it lost."""
+    e = ">" if big_endian else "<"
+
+    def isb(recv: int, ifdrop: int, osdrop: int) -> bytes:
+        opts = b"".join(struct.pack(e + "HHQ", code, 8, v) for code, v in
+                        ((4, recv), (5, ifdrop), (7, osdrop)))  # fmt: skip
+        opts += struct.pack(e + "HH", 2, 8) + bytes(8)  # isb_starttime: not a counter
+        return pw.pcapng_block(5, struct.pack(e + "III", 0, 0, 0) + opts + bytes(4),
+                               big_endian=big_endian)  # fmt: skip
+
+    path = tmp_path / "isb.pcapng"
+    path.write_bytes(
+        pw.pcapng_shb(big_endian=big_endian)
+        + pw.pcapng_idb(pw.Interface(LINKTYPE_ETHERNET), big_endian=big_endian)
+        + pw.pcapng_epb(0, T0, tcp_frame(1), big_endian=big_endian)
+        + isb(10, 1, 2)
+        + pw.pcapng_epb(0, T0, tcp_frame(2), big_endian=big_endian)
+        + isb(20, 3, 4)
+    )
+    recs, report = read_all(path)
+    assert len(recs) == 2 and report.error is None
+    assert report.interface_stats == {0: {"received": 20, "dropped_interface": 3, "dropped_os": 4}}
 
 
 @pytest.mark.parametrize("kind", ["pcap", "pcapng"])

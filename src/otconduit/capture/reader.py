@@ -42,6 +42,8 @@ _PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (True, True),
 }
 _PCAP_HEADER_LEN = 24
+# pcapng §4.6 option codes of the Interface Statistics Block counters we report
+_ISB_COUNTERS = {4: "received", 5: "dropped_interface", 7: "dropped_os"}
 
 # _pcap_index status codes
 _NEED_MORE = 1
@@ -99,6 +101,9 @@ class ReadReport:
     error: str | None = None
     skipped_blocks: int = 0  # pcapng blocks of types that carry no packets
     progress: int = 0  # bytes of the file on disk consumed, against file_size
+    # pcapng Interface Statistics Blocks, newest per interface: received, dropped by the
+    # interface, dropped by the OS (the capture engine's own account of what it lost)
+    interface_stats: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 # An indexer takes a buffer and the stream offset of its first byte and returns (bytes used,
@@ -293,6 +298,10 @@ class _Source:
         self.error: str | None = None
         self.pos = 0  # stream bytes read so far
         self.eof = False
+        # A file another process is still writing (a capture ring): running out of bytes
+        # means "not yet", until ``final`` says the writer has moved on.
+        self.tail = False
+        self.final = False
 
     def read_exact(self, n: int) -> bytes:
         """Up to ``n`` bytes, fewer only at the end of the stream; errors propagate (for open)."""
@@ -317,7 +326,8 @@ class _Source:
                 self.error = f"{what} unreadable after byte {self.pos}: {exc}"
                 n = 0
             if not n:
-                self.eof = True
+                if not self.tail or self.final:
+                    self.eof = True
                 break
             got += n
             self.pos += n
@@ -372,6 +382,17 @@ class CaptureReader:
     def close(self) -> None:
         self._src.close()
 
+    def follow(self, first_frame: int = 1) -> None:
+        """Read a file that is still being written: iteration yields an empty block when
+        it has read all there is so far, and ends only after :meth:`finish_following`.
+        Frames are numbered from ``first_frame`` (a ring's files number on from each other)."""
+        self._src.tail = True
+        self._frames = first_frame - 1
+
+    def finish_following(self) -> None:
+        """The writer has closed the file: what is left is all there will be."""
+        self._src.final = True
+
     def __iter__(self) -> Iterator[RawBlock]:
         """The blocks of the file; a reader is read once, so a second iteration is empty."""
         if self._iterated:
@@ -398,6 +419,8 @@ class CaptureReader:
                     self.report.packets += len(block)
                     self.report.linktypes.update(np.unique(block.linktypes).tolist())
                     yield block
+                elif self._src.tail and not self._src.eof and error is None:
+                    yield block  # empty: nothing more written yet; the follower decides
                 pending = buf[end:]
                 base += end
                 if error is None and self._src.eof and len(pending):
@@ -408,6 +431,17 @@ class CaptureReader:
                     return
         finally:
             self.close()
+
+    def _statistics(self, body: memoryview, endian: str) -> None:
+        """Keep the newest drop and receive counters the capture engine wrote."""
+        if len(body) < 12:
+            return
+        (iface,) = struct.unpack_from(endian + "I", body, 0)
+        counters = _isb_counters(body, endian)
+        if counters:
+            self.report.interface_stats[iface] = {
+                _ISB_COUNTERS[code]: value for code, value in counters.items()
+            }
 
     def _index_pcap(
         self, buf: npt.NDArray[np.uint8], base: int
@@ -508,6 +542,8 @@ class CaptureReader:
                     break
                 ifaces = []
                 self._fast = None
+            elif btype == 5:
+                self._statistics(body, endian)
             else:
                 self.report.skipped_blocks += 1
             p += blen
@@ -518,6 +554,21 @@ class CaptureReader:
             parts[0] if len(parts) == 1 else slow.arrays() if not parts else _concat(parts)
         )
         return p, need, error, RawBlock(buf, offs, caps, wires, stamps, lts, self._frames + 1)
+
+
+def _isb_counters(body: memoryview, endian: str) -> dict[int, int]:
+    """The u64 counters of an Interface Statistics Block's options (pcapng §4.6): interface
+    u32, timestamp u32 x2, then options (code u16, length u16, value padded to 4)."""
+    out: dict[int, int] = {}
+    p = 12
+    while p + 4 <= len(body):
+        code, length = struct.unpack_from(endian + "HH", body, p)
+        if code == 0:
+            break
+        if code in _ISB_COUNTERS and length == 8 and p + 12 <= len(body):
+            out[code] = struct.unpack_from(endian + "Q", body, p + 4)[0]
+        p += 4 + ((length + 3) & ~3)
+    return out
 
 
 def _concat(parts: list[_Arrays]) -> _Arrays:

@@ -40,6 +40,7 @@ from otconduit.cli.lab_cmd import lab
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
 from otconduit.cli.policy_compile import compile_cmd, init_cmd, paths_cmd
+from otconduit.cli.sense_cmd import sense, sensor_app
 from otconduit.store import Store, StoreError, views
 
 if TYPE_CHECKING:  # the analysis stack (numba) loads only for commands that analyse
@@ -423,6 +424,8 @@ app.add_typer(policy_app, name="policy")
 app.command("violations")(violations)
 app.command()(console)
 app.add_typer(user_app, name="user")
+app.command()(sense)
+app.add_typer(sensor_app, name="sensor")
 
 
 def main() -> None:

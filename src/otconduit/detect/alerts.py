@@ -132,8 +132,8 @@ def store_findings(
                 cur = c.execute(
                     "INSERT INTO alerts (rule, title, category, severity, techniques, src_ip, "
                     "dst_ip, protocol, operation, summary, context, first_seen, last_seen, "
-                    "count, status, created_at, updated_at, change_seq) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+                    "count, status, created_at, updated_at, change_seq, detected_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
                     (
                         f.rule,
                         rule.title,
@@ -152,6 +152,7 @@ def store_findings(
                         now,
                         now,
                         seq,
+                        datetime.now(UTC).isoformat(timespec="milliseconds"),
                     ),
                 )
                 assert cur.lastrowid is not None
@@ -249,12 +250,18 @@ def _evidence(store: Store, alert_id: int) -> list[dict[str, Any]]:
     return [{"capture": p, "frames": sorted(fr)} for p, fr in by_capture.items()]
 
 
+def _utc_z(text: str) -> str:
+    """A stored wall-clock time as ISO 8601 UTC with a ``Z``."""
+    return text.replace("+00:00", "Z")
+
+
 def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": r["id"],
         "ts": iso(r["first_seen"]),
         "first_seen": iso(r["first_seen"]),
         "last_seen": iso(r["last_seen"]),
+        "detected_at": _utc_z(r.get("detected_at") or r["created_at"]),
         "count": r["count"],
         "rule": r["rule"],
         "title": r["title"],

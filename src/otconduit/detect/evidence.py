@@ -10,6 +10,7 @@ from pathlib import Path
 from otconduit.capture.pcapwriter import write_pcap
 from otconduit.capture.reader import CaptureError, open_capture
 from otconduit.detect.alerts import AlertError
+from otconduit.store.sensing import kept_evidence
 from otconduit.store.sqlite import Store
 
 
@@ -20,14 +21,18 @@ class EvidenceReport:
     missing: list[str] = field(default_factory=list)  # capture files no longer readable
 
 
-def evidence_frames(store: Store, alert_id: int) -> dict[str, set[int]]:
+def evidence_frames(store: Store, alert_id: int) -> dict[tuple[str, str], set[int]]:
+    """Frames per (capture sha256, path) that the alert cites."""
     if store.conn.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
         raise AlertError(f"no alert with id {alert_id}: list them with `conduit alerts`")
-    frames: dict[str, set[int]] = {}
-    for path, text in store.conn.execute(
-        "SELECT capture_path, frames FROM alert_evidence WHERE alert_id = ?", (alert_id,)
+    frames: dict[tuple[str, str], set[int]] = {}
+    for sha, path, text in store.conn.execute(
+        "SELECT capture_sha256, capture_path, frames FROM alert_evidence WHERE alert_id = ?",
+        (alert_id,),
     ):
-        frames.setdefault(path, set()).update(json.loads(text))
+        # A sensor's detection keys its epochs "<sensor sha>#<epoch>"; the packets it
+        # kept are filed under the sensor's own key.
+        frames.setdefault((sha.split("#", 1)[0], path), set()).update(json.loads(text))
     return frames
 
 
@@ -37,8 +42,15 @@ def write_evidence(store: Store, alert_id: int, out: str | Path) -> EvidenceRepo
     rep = EvidenceReport()
     packets: list[tuple[int, bytes]] = []
     linktypes: set[int] = set()
-    for path, frames in wanted.items():
+    for (sha, path), frames in wanted.items():
         if not frames:
+            continue
+        if sha.startswith("sensor:"):  # copied out of the ring when the alert was raised
+            kept = kept_evidence(store, sha, frames)
+            for ts, lt, data in kept:
+                packets.append((ts, data))
+                linktypes.add(lt)
+            (rep.captures if kept else rep.missing).append(path)
             continue
         last = max(frames)
         try:

@@ -58,6 +58,7 @@ CATEGORIES = (
     "protocol-abuse",
     "baseline-deviation",
     "policy-breach",
+    "sensor-health",
 )
 
 S = Severity
@@ -182,6 +183,15 @@ _RULES = (
          ("T0886",),
          "Traffic the zones-and-conduits policy does not allow (see the violation rule "
          "in the alert's context)."),
+    # -- the sensor itself -----------------------------------------------------------
+    Rule("sensor-drops", "Sensor lost packets", "sensor-health", S.MEDIUM, (),
+         "The capture engine or the kernel dropped packets: what was lost was never "
+         "analysed, so an attack in it would go unseen. A mirror port oversubscribed, "
+         "a ring too small, or a host too slow."),
+    Rule("sensor-capture-failed", "Sensor capture engine failed", "sensor-health", S.HIGH,
+         (),
+         "The capture engine stopped (and is being restarted): while it is down, "
+         "nothing on the mirror port is seen."),
 )  # fmt: skip
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}

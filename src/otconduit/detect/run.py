@@ -123,6 +123,17 @@ def detect_capture(
     if base is not None:
         found += baseline.deviations(store, capture_id, scan, base, config)
     found += policy_findings(store, capture_id, policy)
+    final, suppressed = resolve(found, config, policy)
+    rep = store_findings(store, sha, path, final, config.dedup_window)
+    rep.suppressed = suppressed
+    return DetectReport(path, scan.operations, rep)
+
+
+def resolve(
+    found: list[Finding], config: DetectConfig, policy: Policy | None
+) -> tuple[list[Finding], int]:
+    """Findings as the site wants them: disabled rules and allow-listed parts dropped
+    (counted), severities overridden, OT context applied."""
     final: list[Finding] = []
     suppressed = 0
     for f in found:
@@ -143,9 +154,7 @@ def detect_capture(
             final.append(kept)
         else:
             final.extend(context.apply(kept, base_sev, policy))
-    rep = store_findings(store, sha, path, final, config.dedup_window)
-    rep.suppressed = suppressed
-    return DetectReport(path, scan.operations, rep)
+    return final, suppressed
 
 
 def detect_all(

@@ -271,11 +271,13 @@ def _stats(
             st.polls[k].append(ts[sub])
 
 
-def scan_capture(store: Store, capture_id: int, until_ns: int | None = None) -> ScanResult:
+def scan_capture(
+    store: Store, capture_id: int, until_ns: int | None = None, after_chunk: int = 0
+) -> ScanResult:
     """Op-level findings and conversation statistics for one stored capture (only
-    operations up to ``until_ns`` when given)."""
+    operations up to ``until_ns`` when given, only chunks after ``after_chunk``)."""
     out = ScanResult()
-    for chunk in capture_chunks(store, capture_id):
+    for chunk in capture_chunks(store, capture_id, after_chunk):
         out.capture = chunk.capture
         _chunk(chunk, out, until_ns)
     out.findings = _merged(out.findings)

@@ -549,17 +549,17 @@ class CaptureChunk:
         return self._cursor.row(i)
 
 
-def capture_chunks(store: Store, capture_id: int) -> Iterator[CaptureChunk]:
-    """Every operation chunk of one capture, conversation by conversation. The order is
-    found first and each chunk read when its turn comes: sorting the rows themselves
-    would hold every chunk of the capture in memory at once."""
+def capture_chunks(store: Store, capture_id: int, after_chunk: int = 0) -> Iterator[CaptureChunk]:
+    """Every operation chunk of one capture (those written after chunk ``after_chunk``),
+    conversation by conversation. The order is found first and each chunk read when its
+    turn comes: sorting the rows themselves would hold every chunk in memory at once."""
     sql = (
         "SELECT k.id, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
         "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
-        "JOIN captures c ON c.id = k.capture_id WHERE k.capture_id = ? "
+        "JOIN captures c ON c.id = k.capture_id WHERE k.capture_id = ? AND k.id > ? "
         "ORDER BY k.conversation_id, k.first_ts, k.id"
     )
-    rows = store.conn.execute(sql, (capture_id,)).fetchall()
+    rows = store.conn.execute(sql, (capture_id, after_chunk)).fetchall()
     for chunk_id, proto, client, server, port, path in rows:
         found = store.conn.execute("SELECT data FROM op_chunks WHERE id = ?", (chunk_id,))
         row = found.fetchone()

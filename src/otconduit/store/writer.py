@@ -56,6 +56,21 @@ class ChunkWriter:
         self._check()
         self._queue.put(job)
 
+    def sync(self) -> None:
+        """Wait until everything queued so far is written (a checkpoint's barrier)."""
+        done = threading.Event()
+
+        def barrier() -> Chunks:
+            done.set()  # every earlier job's chunks are committed: they ran in order
+            return []
+
+        self.submit(barrier)
+        while not done.wait(0.5):
+            self._check()
+            if not self._thread.is_alive():
+                break
+        self._check()
+
     def close(self) -> None:
         """Wait until everything queued is written; raise what went wrong, if anything."""
         self._queue.put(None)

@@ -1,0 +1,180 @@
+"""Continuous analysis: one analysis that never ends, written out at checkpoints.
+
+``conduit analyze`` writes a capture's conversations and assets once, at its end. A
+sensor's traffic has no end, so :class:`LiveAnalysis` keeps the same engine and fast
+path running across ring files and, at each checkpoint, takes what changed: operations
+(written by the chunk writer), conversations of the connections that ended, the
+connections still open (as they stand), host counters, problems. Checkpoint totals add
+up to exactly what one analysis of the whole stream would have written
+(``tests/sensor/test_live.py`` holds them to that).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from otconduit.analysis.engine import MAX_PROBLEMS_KEPT, Analyzer
+from otconduit.analysis.fastpath.kernels import slots as _kt
+from otconduit.analysis.fastpath.path import FastPath
+from otconduit.capture.reader import RawBlock
+from otconduit.store.sensing import Delta
+from otconduit.store.sqlite import ConversationRecord, Store
+from otconduit.store.writer import ChunkWriter
+
+T: Any = _kt
+ConvKey = tuple[str, str, str, int, int, str]
+# Connections kept open at once; past it the longest-silent are ended early (counted),
+# so a scan of a million addresses costs the store rows, not the sensor memory.
+MAX_OPEN_CONNECTIONS = 100_000
+EVICT_TO = 0.8  # evict down to this share of the cap
+
+
+class LiveAnalysis:
+    """The engine and fast path of one sensor, fed block by block, read at checkpoints."""
+
+    def __init__(self, store: Store, capture_id: int, *, first_frame: int = 1) -> None:
+        self.store = store
+        self.a = Analyzer(store, capture_id)
+        self.a.writer = ChunkWriter(store.path, capture_id)
+        self.fast = FastPath(self.a)
+        self._packets_written = 0
+        self._first_ts_written: int | None = None
+        self._problems_room = MAX_PROBLEMS_KEPT
+        self.evicted_connections = 0
+        self.max_open = MAX_OPEN_CONNECTIONS
+
+    def feed(self, block: RawBlock) -> None:
+        self.fast.feed_block(block)
+        if len(self.a.tcp) > self.max_open:
+            self._evict()
+
+    def _evict(self) -> None:
+        """End the longest-silent engine connections (as an idle timeout would)."""
+        conns = sorted(self.a.tcp.values(), key=lambda c: c.stats.last_ts)
+        excess = len(conns) - int(self.max_open * EVICT_TO)
+        for conn in conns[:excess]:
+            self.a._fold(conn)
+        self.evicted_connections += max(excess, 0)
+
+    def open_connections(self) -> int:
+        return (
+            len(self.a.tcp)
+            + len(self.a.udp)
+            + sum(
+                int((lane.st[: len(lane.conns), T.F_BORN] == 1).sum())
+                for lane in self.fast.lanes.values()
+            )
+        )
+
+    def checkpoint(self, *, final: bool = False) -> Delta:
+        """What changed since the last checkpoint; with ``final`` every connection is
+        ended first (a clean stop). Operations are written before this returns."""
+        a = self.a
+        if final:
+            self.fast.close()
+            a._conversation_records()  # folds every open connection into conv_acc
+        a.flush_operations(final=True)
+        if a.writer is not None:
+            if final:
+                a.writer.close()
+                a.writer = None
+            else:
+                a.writer.sync()
+        folded = list(a.conv_acc.values())
+        a.conv_acc = {}
+        open_recs = [] if final else self._open_records()
+        # Operation counts per function are running totals: they go with the ended
+        # connections' row of each conversation (the one that persists).
+        by_key = {_key(r): r for r in folded}
+        for rec in open_recs:
+            k = _key(rec)
+            if k not in by_key and k in a.tally.conv_functions:
+                by_key[k] = ConversationRecord(*k, 0, 0, 0, 0, 0, rec.first_seen, rec.last_seen, {})
+        for k, rec in by_key.items():
+            rec.functions = dict(a.tally.conv_functions.get(k, {}))
+        assets = a._asset_records()
+        a.tally.hosts.clear()
+        problems = a.problems
+        self._problems_room -= len(problems)
+        a.problems = []
+        counts = dict(a.problem_counts)
+        a.problem_counts = Counter()
+        packets = a.packets - self._packets_written
+        self._packets_written = a.packets
+        stats = {
+            "packets": a.packets,
+            "operations": a.tally.operations,
+            "operations_by_status": dict(a.tally.ops_by_status),
+            "open_connections": 0 if final else self.open_connections(),
+            "evicted_connections": self.evicted_connections,
+            **self.fast.stats(),
+        }
+        return Delta(
+            packets=packets,
+            first_ts=a.first_ts,
+            last_ts=a.last_ts,
+            stats=stats,
+            folded=list(by_key.values()),
+            open=open_recs,
+            assets=assets,
+            problems=problems[: max(self._problems_room + len(problems), 0)],
+            problem_counts=counts,
+        )
+
+    def _open_records(self) -> list[ConversationRecord]:
+        """Conversation records of the connections open now, as they stand (nothing is
+        ended or changed)."""
+        a = self.a
+        saved = a.conv_acc
+        tmp: dict[ConvKey, ConversationRecord] = {}
+        a.conv_acc = tmp
+        try:
+            for conn in a.tcp.values():
+                a._accumulate("tcp", conn, conn.protocol or "unknown", tmp)
+            for flow in a.udp.values():
+                a._accumulate("udp", flow, flow.protocol or "unknown", tmp)
+            for iflow in a.icmp.values():
+                a._accumulate("icmp", iflow, "icmp", tmp)
+            for lane in self.fast.lanes.values():
+                _born_records(lane, a)
+        finally:
+            a.conv_acc = saved
+        for rec in tmp.values():
+            rec.functions = {}
+        return list(tmp.values())
+
+    def close(self) -> None:
+        """Stop without a final checkpoint (the writer thread ends)."""
+        if self.a.writer is not None:
+            self.a.writer.close()
+            self.a.writer = None
+
+
+def _key(r: ConversationRecord) -> ConvKey:
+    return (r.transport, r.client_ip, r.server_ip, r.server_port, r.vlan, r.protocol)
+
+
+def _born_records(lane: Any, a: Analyzer) -> None:
+    """Connections a lane's kernel opened and still holds, added to ``a.conv_acc``."""
+    n = len(lane.conns)
+    if not n:
+        return
+    st = lane.st[:n]
+    slots = np.flatnonzero(st[:, T.F_BORN] == 1)
+    for s in slots.tolist():
+        if lane.conns[s] is not None:
+            continue  # the engine has it (counted there)
+        row = st[s]
+        ep = lane.endpoints(s)
+        protocol, others = lane.fold_protocol(bool(row[T.F_DECIDED]), int(row[T.F_SEEN]))
+        ends = ("tcp", ep.client_ip, ep.server_ip, ep.server_port, int(row[T.F_VLAN]))
+        for other in others:
+            a.note_conversation((*ends, other), int(row[T.F_FIRST]), int(row[T.F_LAST]))
+        a.accumulate(
+            (*ends, protocol),
+            1, int(row[T.F_TPK]), int(row[T.F_TPK + 1]), int(row[T.F_TBY]),
+            int(row[T.F_TBY + 1]), int(row[T.F_FIRST]), int(row[T.F_LAST]),
+        )  # fmt: skip

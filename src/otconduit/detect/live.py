@@ -1,0 +1,110 @@
+"""Detection on a sensor's growing capture, within a second or two of the packets.
+
+Re-running every detector over a capture that grows for days would cost more each
+time. Operation detectors (dangerous commands, scans, storms) run over an *epoch*: the
+chunks written since the epoch began, re-detected at every tick (detection of a capture
+replaces its own earlier contribution, so repeating it never double-counts) until the
+epoch closes and the next begins. Detectors over the capture's state (port sweeps over
+conversations, decode problems, policy breaches) cover the whole capture under a key
+of their own. Alerts from neighbouring epochs join as alerts of neighbouring captures
+do, within the dedup window.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from otconduit.detect import abuse, baseline, recon
+from otconduit.detect.alerts import StoreReport, store_findings
+from otconduit.detect.config import DetectConfig
+from otconduit.detect.run import policy_findings, resolve
+from otconduit.detect.scan import scan_capture
+from otconduit.policy.model import Policy
+from otconduit.store.sqlite import Store
+
+EPOCH_S = 30.0  # wall-clock length of an epoch
+EPOCH_MAX_CHUNKS = 4000  # or fewer, when traffic writes many chunks
+POLICY_EVERY_S = 10.0  # the policy check reads the whole store: not at every tick
+
+
+@dataclass(slots=True)
+class TickReport:
+    operations: int
+    new_alerts: int
+    updated_alerts: int
+
+
+class LiveDetector:
+    def __init__(
+        self,
+        store: Store,
+        capture_id: int,
+        sha256: str,
+        path: str,
+        *,
+        epoch_first_chunk: int,
+        config: DetectConfig | None = None,
+        policy: Policy | None = None,
+        base: baseline.Baseline | None = None,
+    ) -> None:
+        self.store = store
+        self.capture_id = capture_id
+        self.sha = sha256
+        self.path = path
+        self.config = config or DetectConfig()
+        self.policy = policy
+        self.base = base
+        self.epoch_after = epoch_first_chunk  # the epoch holds chunks after this id
+        self._epoch_began = time.monotonic()
+        self._policy_at = 0.0
+        self._seen_chunk = epoch_first_chunk
+
+    def tick(self, last_chunk: int) -> TickReport:
+        """Detect what the epoch holds up to ``last_chunk`` (the last checkpoint's)."""
+        new = updated = ops = 0
+        if last_chunk > self._seen_chunk:
+            self._seen_chunk = last_chunk
+            rep, ops = self._epoch()
+            new += rep.new_alerts
+            updated += rep.updated_alerts
+            rep = self._state()
+            new += rep.new_alerts
+            updated += rep.updated_alerts
+        if (
+            time.monotonic() - self._epoch_began >= EPOCH_S
+            or last_chunk - self.epoch_after >= EPOCH_MAX_CHUNKS
+        ):
+            self.epoch_after = self._seen_chunk
+            self._epoch_began = time.monotonic()
+        return TickReport(ops, new, updated)
+
+    def _epoch(self) -> tuple[StoreReport, int]:
+        th = self.config.thresholds
+        scan = scan_capture(self.store, self.capture_id, after_chunk=self.epoch_after)
+        found = list(scan.findings)
+        found += recon.function_scans(scan, th)
+        found += recon.address_sweeps(scan, th)
+        found += recon.identity_sweeps(scan, th)
+        found += abuse.exception_storms(scan, th)
+        if self.base is not None:
+            found += baseline.deviations(self.store, self.capture_id, scan, self.base, self.config)
+        final, suppressed = resolve(found, self.config, self.policy)
+        key = f"{self.sha}#e{self.epoch_after}"
+        rep = store_findings(self.store, key, self.path, final, self.config.dedup_window)
+        rep.suppressed = suppressed
+        return rep, scan.operations
+
+    def _state(self) -> StoreReport:
+        th = self.config.thresholds
+        found = recon.port_sweeps(self.store, self.capture_id, th)
+        found += abuse.problem_findings(self.store, self.capture_id, self.path)
+        if self.policy is not None and time.monotonic() - self._policy_at >= POLICY_EVERY_S:
+            from otconduit.policy.check import evaluate_and_store
+
+            self._policy_at = time.monotonic()
+            evaluate_and_store(self.store, self.policy)
+        found += policy_findings(self.store, self.capture_id, self.policy)
+        final, _ = resolve(found, self.config, self.policy)
+        return store_findings(self.store, f"{self.sha}#state", self.path, final,
+                              self.config.dedup_window)  # fmt: skip

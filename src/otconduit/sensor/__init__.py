@@ -1,0 +1,1 @@
+"""The sensor: continuous capture and analysis (`conduit sense`)."""
