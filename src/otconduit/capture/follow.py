@@ -89,6 +89,7 @@ class RingFollower:
         self._open: _Open | None = None
         self._next_frame = 1
         self._resume = start
+        self.stopping = False  # set when the writer has stopped: read every file to its end
         self.cursor = Cursor()
         # name -> (first frame, packets) of the files read, newest last (bounded)
         self.history: dict[str, tuple[int, int]] = {}
@@ -146,6 +147,9 @@ class RingFollower:
             try:
                 reader = open_capture(path, block_size=self.block_size)
             except CaptureError as exc:
+                if self.stopping and last and path.exists() and path.stat().st_size == 0:
+                    self._queue.pop(0)  # started but never written: nothing to read
+                    continue
                 if not path.exists():
                     self._queue.pop(0)
                     self.stats.files_lost += 1
@@ -197,7 +201,7 @@ class RingFollower:
                 self._finish(cur)
                 continue
             if not len(block):
-                if self._settled(cur):
+                if self.stopping or self._settled(cur):
                     cur.reader.finish_following()
                     continue
                 return

@@ -251,13 +251,8 @@ class Sensor:
 
     def _drain(self, follower: RingFollower, live: Any) -> None:
         """Read everything the ring holds, the file being written included."""
-        for _ in range(3):  # a file finishes when it settles
-            self._read(follower, live, until=float("inf"))
-            if follower._open is not None:
-                follower._open.reader.finish_following()
-            self._read(follower, live, until=float("inf"))
-            if not follower.waiting:
-                break
+        follower.stopping = True
+        self._read(follower, live, until=float("inf"))
 
     def _tick(self, live: Any, detector: Any, follower: RingFollower, final: bool = False) -> None:
         h = self.health
