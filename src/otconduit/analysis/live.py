@@ -12,6 +12,7 @@ up to exactly what one analysis of the whole stream would have written
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ EVICT_TO = 0.8  # evict down to this share of the cap
 class LiveAnalysis:
     """The engine and fast path of one sensor, fed block by block, read at checkpoints."""
 
-    def __init__(self, store: Store, capture_id: int, *, first_frame: int = 1) -> None:
+    def __init__(self, store: Store, capture_id: int) -> None:
         self.store = store
         self.a = Analyzer(store, capture_id)
         self.a.writer = ChunkWriter(store.path, capture_id)
@@ -43,8 +44,44 @@ class LiveAnalysis:
         self._packets_written = 0
         self._first_ts_written: int | None = None
         self._problems_room = MAX_PROBLEMS_KEPT
+        self._writer: ChunkWriter | None = None
         self.evicted_connections = 0
         self.max_open = MAX_OPEN_CONNECTIONS
+
+    # -- a restart's warm-up ---------------------------------------------------------
+    def begin_warmup(self) -> None:
+        """Replay packets from before the restart point only to rebuild state
+        (connections, requests awaiting their answers): what they produce was stored
+        by the run that crashed, and is dropped at :meth:`end_warmup`."""
+        self.a.writer, self._writer = _Discard(), self.a.writer  # type: ignore[assignment]
+
+    def end_warmup(self, seed: Seed) -> None:
+        """The restart point: drop what the replay produced, keep the state, and go on
+        from the store's totals (``seed``)."""
+        a = self.a
+        for lane in self.fast.lanes.values():
+            n = len(lane.conns)
+            for s in np.flatnonzero(lane.st[:n, T.F_BORN] == 1).tolist():
+                lane.handover(s, None)  # an engine connection now, whose totals we reset
+        a.ops_pending.clear()
+        a.slices_pending.clear()
+        a.pending_per_conv.clear()
+        a.ops_pending_count = 0
+        a.writer = self._writer
+        a.conv_acc = {}
+        a.tally.hosts.clear()
+        a.tally.conv_functions = {k: Counter(v) for k, v in seed.functions.items()}
+        a.tally.operations = seed.operations
+        a.tally.ops_by_status = Counter(seed.ops_by_status)
+        a.problems = []
+        a.problem_counts = Counter()
+        self._problems_room = MAX_PROBLEMS_KEPT - seed.problems_kept
+        self._packets_written = a.packets
+        # Connections open now were counted, up to here, by the run that crashed.
+        for flow in [*a.tcp.values(), *a.udp.values(), *a.icmp.values()]:
+            flow.stats.packets = [0, 0]
+            flow.stats.bytes = [0, 0]
+            flow.stats.connections = 0
 
     def feed(self, block: RawBlock) -> None:
         self.fast.feed_block(block)
@@ -151,6 +188,29 @@ class LiveAnalysis:
         if self.a.writer is not None:
             self.a.writer.close()
             self.a.writer = None
+
+
+@dataclass(slots=True)
+class Seed:
+    """The totals a restarted sensor goes on from (what the store holds)."""
+
+    functions: dict[ConvKey, dict[str, int]] = field(default_factory=dict)
+    operations: int = 0
+    ops_by_status: dict[str, int] = field(default_factory=dict)
+    problems_kept: int = 0
+
+
+class _Discard:
+    """A chunk writer that writes nothing (a warm-up's operations are stored already)."""
+
+    def submit(self, job: Any) -> None:
+        del job
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _key(r: ConversationRecord) -> ConvKey:

@@ -271,14 +271,19 @@ class RingFollower:
             self._open = None
 
 
-def _tail(block: RawBlock, k: int) -> RawBlock:
-    """The packets of ``block`` after its first ``k``."""
+def split_block(block: RawBlock, lo: int, hi: int) -> RawBlock:
+    """Packets ``lo..hi-1`` of ``block`` (sharing its buffer)."""
     return RawBlock(
         block.buf,
-        block.offsets[k:],
-        block.caplens[k:],
-        block.wirelens[k:],
-        block.ts_ns[k:],
-        np.asarray(block.linktypes[k:]),
-        block.first_frame + k,
+        block.offsets[lo:hi],
+        block.caplens[lo:hi],
+        block.wirelens[lo:hi],
+        block.ts_ns[lo:hi],
+        np.asarray(block.linktypes[lo:hi]),
+        block.first_frame + lo,
     )
+
+
+def _tail(block: RawBlock, k: int) -> RawBlock:
+    """The packets of ``block`` after its first ``k``."""
+    return split_block(block, k, len(block))

@@ -15,11 +15,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otconduit.capture.follow import Cursor, RingFollower, _natural
+from otconduit.capture.follow import Cursor, RingFollower, _natural, split_block
 from otconduit.capture.reader import CaptureError, open_capture
 from otconduit.detect.findings import Finding
 from otconduit.detect.rules import Severity
@@ -28,6 +29,10 @@ from otconduit.store import sensing
 from otconduit.store.sqlite import Store
 
 TICK_S = 0.5
+# A restart replays this much packet time before its cursor, so that requests in
+# flight at the crash meet their answers (their state was lost with the process).
+REPLAY_NS = 30 * 10**9
+WARMUP_WAIT_S = 30.0
 IDLE_SLEEP_S = 0.05
 STEADY_AFTER_S = 60.0  # an engine running this long has recovered
 MIN_FREE_BYTES = 64 << 20  # below this on the ring's disk, the sensor says so
@@ -80,6 +85,7 @@ class Health:
     evidence_packets: int = 0
     problems: list[str] = field(default_factory=list)
     epoch_after: int = 0
+    replay: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -158,13 +164,20 @@ class Sensor:
         self.row = row
         prefix = ring_prefix() if self.opts.interface else ""
         start = Cursor(**row.cursor) if row.cursor else None
+        replay = None
+        if row.resumed and row.health.get("replay") is not None:
+            replay = Cursor(**row.health["replay"])
         try:
-            follower = RingFollower(self.folder, prefix=prefix, start=start)
+            follower = RingFollower(self.folder, prefix=prefix, start=replay or start)
         except CaptureError as exc:
             raise SensorError(str(exc)) from None
         self.follower = follower
-        first_frame = start.next_frame if start else 1
-        live = LiveAnalysis(self.store, row.capture_id, first_frame=first_frame)
+        live = LiveAnalysis(self.store, row.capture_id)
+        # Where a later restart would replay from: the oldest point whose state matters.
+        first = replay or start or Cursor()
+        self._replays: deque[tuple[int, dict[str, Any]]] = deque([(-1, asdict(first))])
+        if row.resumed:
+            self._warm_up(follower, live, start, sensing.seed_of(self.store, row))
         self.live = live
         epoch = int(row.health.get("epoch_after", row.last_chunk)) if row.resumed else 0
         detector = LiveDetector(
@@ -269,12 +282,12 @@ class Sensor:
         self._ring_usage()
         cursor = follower.cursor
         h.epoch_after = detector.epoch_after
+        h.replay = self._replay_point(delta.last_ts, asdict(cursor))
         sensing.checkpoint(
             self.store,
             self.row,
             delta,
-            {"file": cursor.file, "packets": cursor.packets, "first_frame": cursor.first_frame,
-             "done": cursor.done},
+            asdict(cursor),
             h.as_dict(),
         )  # fmt: skip
         rep = detector.tick(self.row.last_chunk)
@@ -286,6 +299,50 @@ class Sensor:
         self._prune(follower)
         if self.on_tick is not None:
             self.on_tick(self)
+
+    def _replay_point(self, last_ts: int | None, cursor: dict[str, Any]) -> dict[str, Any]:
+        """The ring position a restart replays from (to rebuild what was in flight):
+        the newest checkpoint at least REPLAY_S of packet time before this one."""
+        now = last_ts if last_ts is not None else 0
+        self._replays.append((now, cursor))
+        while len(self._replays) > 1 and self._replays[1][0] <= now - REPLAY_NS:
+            self._replays.popleft()
+        return self._replays[0][1]
+
+    def _warm_up(
+        self, follower: RingFollower, live: Any, start: Cursor | None, seed: dict[str, Any]
+    ) -> None:
+        """After a restart: replay from the replay point up to the cursor to rebuild
+        state, dropping what it produces (the crashed run stored it), then go on."""
+        from otconduit.analysis.live import Seed
+
+        live.begin_warmup()
+        target = start.next_frame if start is not None else 1
+        deadline = time.monotonic() + WARMUP_WAIT_S
+        done = False
+        while not done and time.monotonic() < deadline:
+            got = False
+            for block in follower.poll():
+                got = True
+                end = block.first_frame + len(block)
+                if end <= target:
+                    live.feed(block)
+                    if end == target:
+                        done = True
+                        break
+                    continue
+                k = max(target - block.first_frame, 0)
+                if k:
+                    live.feed(split_block(block, 0, k))
+                live.end_warmup(Seed(**seed))
+                live.feed(split_block(block, k, len(block)))
+                self.health.bytes += int(block.wirelens[k:].sum())
+                return
+            if not got:
+                if follower._open is None and not follower.waiting:
+                    break
+                time.sleep(IDLE_SLEEP_S)
+        live.end_warmup(Seed(**seed))
 
     def _is_caught_up(self) -> bool:
         return time.monotonic() - self._caught_up_at < 2 * self.opts.tick_s

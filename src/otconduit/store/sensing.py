@@ -334,3 +334,28 @@ def sensor_rows(store: Store) -> list[dict[str, Any]]:
         r["cursor"] = json.loads(r["cursor"] or "{}")
         out.append(r)
     return out
+
+
+def seed_of(store: Store, sensor: SensorRow) -> dict[str, Any]:
+    """The totals a restarted sensor goes on from: operations per function per
+    conversation, operation counts, problem rows kept."""
+    c = store.conn
+    functions: dict[tuple[str, str, str, int, int, str], dict[str, int]] = {}
+    for t, cl, sv, port, vlan, proto, text in c.execute(
+        "SELECT v.transport, v.client_ip, v.server_ip, v.server_port, v.vlan, v.protocol, "
+        "s.functions FROM conversation_stats s JOIN conversations v ON v.id = s.conversation_id "
+        "WHERE s.capture_id = ? AND s.functions IS NOT NULL",
+        (sensor.capture_id,),
+    ):
+        functions[(t, cl, sv, port, vlan, proto)] = json.loads(text)
+    (stats,) = c.execute("SELECT stats FROM captures WHERE id = ?", (sensor.capture_id,)).fetchone()
+    st = json.loads(stats or "{}")
+    (kept,) = c.execute(
+        "SELECT count(*) FROM problems WHERE capture_id = ?", (sensor.capture_id,)
+    ).fetchone()
+    return {
+        "functions": functions,
+        "operations": int(st.get("operations", 0)),
+        "ops_by_status": dict(st.get("operations_by_status", {})),
+        "problems_kept": int(kept),
+    }
