@@ -134,7 +134,7 @@ def test_growing_file_is_read_as_it_grows(tmp_path: Path) -> None:
     (ring / "live2.pcapng").write_bytes(data + records[0])
     time.sleep(0.35)
     _follow_all(f)
-    got3, _ = _follow_all(f)
+    _got3, _ = _follow_all(f)
     assert f.stats.files_done == 1 and f.cursor.file == "live2.pcapng"
 
 

@@ -14,7 +14,7 @@ import pytest
 from otconduit.analysis.run import analyze_file
 from otconduit.detect.alerts import list_alerts
 from otconduit.detect.run import detect_capture
-from otconduit.sensor.run import Sensor, SenseOptions
+from otconduit.sensor.run import SenseOptions, Sensor
 from otconduit.store import Store, views
 from tests.conftest import CORPUS, needs_shared
 from tests.sensor.test_follow import _split

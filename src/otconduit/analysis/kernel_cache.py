@@ -11,6 +11,7 @@ stored beside the cache and drops the cached kernels when they differ.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -38,14 +39,26 @@ def digest() -> str:
     return h.hexdigest()
 
 
-# Where numba keeps the compiled kernels: folder and the files in it that are kernels.
-CACHES = (
-    (_KERNELS / "__pycache__", "*.nb[ic]"),
-    (_HERE.parent / "store" / "__pycache__", "detail_render.*.nb[ic]"),
-)
+def cache_folder(source_dir: Path) -> Path:
+    """Where numba keeps the compiled code of a source folder's functions: beside them,
+    or under NUMBA_CACHE_DIR when that is set (numba's own naming: the folder's name and
+    a SHA-1 of its absolute path)."""
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    if not root:
+        return source_dir / "__pycache__"
+    hashed = hashlib.sha1(str(source_dir.resolve()).encode()).hexdigest()
+    return Path(root) / f"{source_dir.name}_{hashed}"
 
 
-def check(caches: tuple[tuple[Path, str], ...] = CACHES) -> bool:
+def cache_locations() -> tuple[tuple[Path, str], ...]:
+    """Where numba keeps the compiled kernels: folder and the files in it that are kernels."""
+    return (
+        (cache_folder(_KERNELS), "*.nb[ic]"),
+        (cache_folder(_HERE.parent / "store"), "detail_render.*.nb[ic]"),
+    )
+
+
+def check(caches: tuple[tuple[Path, str], ...] | None = None) -> bool:
     """Drop the cached kernels if their sources changed since they were cached; True
     when it dropped them. Runs once per process; a cache it cannot write is left to
     numba (which then compiles in memory). The stamp lives in the first folder."""
@@ -53,6 +66,8 @@ def check(caches: tuple[tuple[Path, str], ...] = CACHES) -> bool:
     if _checked:
         return False
     _checked = True
+    if caches is None:
+        caches = cache_locations()
     stamp = caches[0][0] / "kernels.sources"
     current = digest()
     try:

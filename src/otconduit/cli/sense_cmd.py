@@ -79,7 +79,7 @@ def sense(
     alert. Stops cleanly on Ctrl-C or SIGTERM; a restart resumes where it stopped."""
     from otconduit.cli.detect_cmd import load_policy_opt, load_rules
     from otconduit.sensor.engine import CaptureEngineError, find_tool
-    from otconduit.sensor.run import SenseOptions, Sensor, SensorError
+    from otconduit.sensor.run import SenseOptions, Sensor, SensorError, check_ring, ring_folder
 
     if (interface is None) == (follow is None):
         raise fail("give exactly one of --interface IFACE or --follow DIR")
@@ -108,17 +108,25 @@ def sense(
         export_file=export_file,
     )  # fmt: skip
     try:
+        check_ring(ring_folder(opts), create=follow is None)
+    except SensorError as exc:
+        raise fail(str(exc)) from None
+    try:
         store = Store(db)
     except StoreError as exc:
         raise fail(str(exc)) from None
     try:
         sensor = Sensor(store, opts)
         where = interface or str(follow)
-        err.print(
-            f"sensing {where} (ring {sensor.folder}) into {db}; Ctrl-C stops",
-            highlight=False,
-            markup=False,
-        )
+
+        def started(s: Sensor) -> None:
+            err.print(
+                f"sensing {where} (ring {s.folder}) into {db}; Ctrl-C stops",
+                highlight=False,
+                markup=False,
+            )
+
+        sensor.on_start = started
         h = sensor.run()
     except SensorError as exc:
         raise fail(str(exc)) from None

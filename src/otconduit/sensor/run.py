@@ -14,8 +14,8 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,7 @@ class Sensor:
         self._caught_up_at = time.monotonic()
         self._drops_reported = 0
         self.on_tick: Callable[[Sensor], None] | None = None  # tests and the demo watch
+        self.on_start: Callable[[Sensor], None] | None = None  # capture is running
 
     # -- set-up ----------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -202,6 +203,8 @@ class Sensor:
                     raise SensorError(str(exc)) from None
                 h.engine = self.engine.state.tool
             h.state = "running"
+            if self.on_start is not None:
+                self.on_start(self)
             self._loop(follower, live, detector)
             h.state = "stopped"
         except BaseException:
