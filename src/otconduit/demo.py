@@ -6,7 +6,9 @@
 2. The monitor analyses the capture into ``demo/conduit.db`` and prints the inventory,
    the industrial conversations and the operations it decoded.
 3. The plant's ground truth is held against what the monitor recorded.
-4. Meanwhile the one-way gateway (``examples/gateway-plant.yaml``) reads the plant's Modbus
+4. Meanwhile the sensor (``conduit sense -i lo``) watches the plant live into
+   ``demo/sensor.db``: its alerts are printed as the attacks happen.
+5. Meanwhile the one-way gateway (``examples/gateway-plant.yaml``) reads the plant's Modbus
    devices from its IDMZ address into ``demo/gateway.db``; the demo ends with its tags.
 
 Without the rights to run the plant (root: ports 102/502 and loopback capture) the demo
@@ -53,6 +55,11 @@ def _run_plant(pcap: Path, labels: Path) -> str | None:
     if result.interrupted:
         raise KeyboardInterrupt
     return None
+
+
+def _can_sense() -> bool:
+    """The live sensor needs root (capture on loopback) and dumpcap or tcpdump."""
+    return os.geteuid() == 0 and (shutil.which("dumpcap") or shutil.which("tcpdump")) is not None
 
 
 class _GatewayThread:
@@ -115,6 +122,78 @@ class _GatewayThread:
         self._thread.join(30)
 
 
+class _SensorThread:
+    """``conduit sense -i lo`` beside the plant, printing each alert as it is raised with
+    how long after its packet that was."""
+
+    def __init__(self, out: Path, console: object) -> None:
+        import threading
+
+        self.db = out / "sensor.db"
+        self.ring = out / "sensor.ring"
+        self.console = console
+        self.sensor: object | None = None
+        self.error: str | None = None
+        self._seen = 0
+        self._thread = threading.Thread(target=self._main, name="demo-sensor", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> bool:
+        for f in OUT.glob("sensor.db*"):
+            f.unlink()
+        shutil.rmtree(self.ring, ignore_errors=True)
+        self._thread.start()
+        self._ready.wait(60)
+        return self.error is None and self.sensor is not None
+
+    def _main(self) -> None:
+        from otconduit.sensor.run import SenseOptions, Sensor, SensorError
+        from otconduit.store import Store
+
+        try:
+            with Store(self.db) as store:
+                opts = SenseOptions(db=self.db, interface="lo", ring_dir=self.ring,
+                                    ring_size_mb=256, ring_files=8)  # fmt: skip
+                sensor = Sensor(store, opts)
+                sensor.on_start = lambda s: self._ready.set()
+                sensor.on_tick = self._tick
+                self.sensor = sensor
+                sensor.run()
+        except (SensorError, OSError) as exc:
+            self.error = str(exc)
+        finally:
+            self._ready.set()
+
+    def _tick(self, sensor: object) -> None:
+        from datetime import datetime
+
+        from otconduit.store.views import iso
+
+        store = sensor.store  # type: ignore[attr-defined]
+        rows = store.conn.execute(
+            "SELECT id, severity, rule, src_ip, dst_ip, first_seen, detected_at FROM alerts "
+            "WHERE id > ? AND severity >= 2 ORDER BY id",
+            (self._seen,),
+        ).fetchall()
+        for aid, sev, rule, src, dst, first, detected in rows:
+            self._seen = max(self._seen, aid)
+            when = datetime.fromisoformat(detected.replace("Z", "+00:00"))
+            lag = when.timestamp() - first / 1e9
+            label = ("info", "low", "medium", "high", "critical")[sev]
+            ends = f"{src or ''} -> {dst or ''}"
+            self.console.print(  # type: ignore[attr-defined]
+                f"  [live] {(iso(first) or '')[11:19]} {label:8} {rule:22} {ends}"
+                f"  (raised {lag:.1f} s after its packet)",
+                highlight=False,
+                markup=False,
+            )
+
+    def stop(self) -> None:
+        if self.sensor is not None:
+            self.sensor.request_stop()  # type: ignore[attr-defined]
+        self._thread.join(120)
+
+
 def _show_gateway(console: object, gw: _GatewayThread) -> None:
     from otconduit.gateway.historian import open_store, tags
 
@@ -163,13 +242,27 @@ def main() -> int:
         f.unlink()
     gateway = _GatewayThread(OUT)
     gateway.start()
+    sensor = _SensorThread(OUT, console)
+    live = _can_sense() and sensor.start()
+    if live:
+        console.print(
+            f"[bold]Sensor[/]: conduit sense -i lo --db {sensor.db} — alerts as they happen:"
+        )
     try:
         why = _run_plant(pcap, labels_path)
     except KeyboardInterrupt:
         gateway.stop()
+        if live:
+            sensor.stop()
         console.print("interrupted: the plant stopped cleanly")
         return 130
     gateway.stop()
+    if live:
+        sensor.stop()
+        console.print(
+            f"Sensor stopped: conduit sensor status --db {sensor.db}; "
+            f"conduit alerts --db {sensor.db}"
+        )
     if why is None:
         labels = json.loads(labels_path.read_text())
     else:

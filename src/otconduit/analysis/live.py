@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from otconduit.analysis.engine import MAX_PROBLEMS_KEPT, Analyzer
+from otconduit.analysis.fastpath import emit as _emit
 from otconduit.analysis.fastpath.kernels import slots as _kt
 from otconduit.analysis.fastpath.path import FastPath
 from otconduit.capture.reader import RawBlock
@@ -29,8 +30,9 @@ T: Any = _kt
 ConvKey = tuple[str, str, str, int, int, str]
 # Connections kept open at once; past it the longest-silent are ended early (counted),
 # so a scan of a million addresses costs the store rows, not the sensor memory.
-MAX_OPEN_CONNECTIONS = 100_000
+MAX_OPEN_CONNECTIONS = 50_000
 EVICT_TO = 0.8  # evict down to this share of the cap
+LANE_MIN_SLOTS = 2048
 
 
 class LiveAnalysis:
@@ -45,8 +47,9 @@ class LiveAnalysis:
         self._first_ts_written: int | None = None
         self._problems_room = MAX_PROBLEMS_KEPT
         self._writer: ChunkWriter | None = None
-        self.evicted_connections = 0
+        self._evicted = 0
         self.max_open = MAX_OPEN_CONNECTIONS
+        self.names: dict[str, str] = {}  # ip -> device name (the gateway's configuration)
 
     # -- a restart's warm-up ---------------------------------------------------------
     def begin_warmup(self) -> None:
@@ -60,6 +63,7 @@ class LiveAnalysis:
         from the store's totals (``seed``)."""
         a = self.a
         for lane in self.fast.lanes.values():
+            lane.acc_keys, lane.acc_counts, lane.acc_size = [], [], 0  # the replay's counts
             n = len(lane.conns)
             for s in np.flatnonzero(lane.st[:n, T.F_BORN] == 1).tolist():
                 lane.handover(s, None)  # an engine connection now, whose totals we reset
@@ -83,10 +87,23 @@ class LiveAnalysis:
             flow.stats.bytes = [0, 0]
             flow.stats.connections = 0
 
+    def set_cap(self, connections: int) -> None:
+        """At most ``connections`` open in the engine, and a share of them in each lane
+        (a lane's slot costs about 2 KB; four lanes at the whole cap would be most of
+        the sensor's memory)."""
+        self.max_open = connections
+        share = max(LANE_MIN_SLOTS, connections // max(len(self.fast.lanes), 1))
+        for lane in self.fast.lanes.values():
+            lane.max_slots = share
+
     def feed(self, block: RawBlock) -> None:
         self.fast.feed_block(block)
         if len(self.a.tcp) > self.max_open:
             self._evict()
+
+    @property
+    def evicted_connections(self) -> int:
+        return self._evicted + sum(lane.evicted for lane in self.fast.lanes.values())
 
     def _evict(self) -> None:
         """End the longest-silent engine connections (as an idle timeout would)."""
@@ -94,7 +111,7 @@ class LiveAnalysis:
         excess = len(conns) - int(self.max_open * EVICT_TO)
         for conn in conns[:excess]:
             self.a._fold(conn)
-        self.evicted_connections += max(excess, 0)
+        self._evicted += max(excess, 0)
 
     def open_connections(self) -> int:
         return (
@@ -113,6 +130,9 @@ class LiveAnalysis:
         if final:
             self.fast.close()
             a._conversation_records()  # folds every open connection into conv_acc
+        else:
+            for lane in self.fast.lanes.values():
+                _emit.settle(lane)  # the lanes' operation counts, into the tally now
         a.flush_operations(final=True)
         if a.writer is not None:
             if final:
@@ -133,6 +153,12 @@ class LiveAnalysis:
         for k, rec in by_key.items():
             rec.functions = dict(a.tally.conv_functions.get(k, {}))
         assets = a._asset_records()
+        for asset in assets:
+            name = self.names.get(asset.ip)
+            if name:
+                asset.attributes.append(
+                    ("identity", "name", name, "gateway", 0.9, "gateway configuration")
+                )
         a.tally.hosts.clear()
         problems = a.problems
         self._problems_room -= len(problems)
@@ -218,23 +244,41 @@ def _key(r: ConversationRecord) -> ConvKey:
 
 
 def _born_records(lane: Any, a: Analyzer) -> None:
-    """Connections a lane's kernel opened and still holds, added to ``a.conv_acc``."""
+    """Connections a lane's kernel opened and still holds, added to ``a.conv_acc`` (as
+    ``Lane.fold_many`` would add them, without folding them)."""
     n = len(lane.conns)
     if not n:
         return
     st = lane.st[:n]
-    slots = np.flatnonzero(st[:, T.F_BORN] == 1)
-    for s in slots.tolist():
-        if lane.conns[s] is not None:
-            continue  # the engine has it (counted there)
-        row = st[s]
-        ep = lane.endpoints(s)
-        protocol, others = lane.fold_protocol(bool(row[T.F_DECIDED]), int(row[T.F_SEEN]))
-        ends = ("tcp", ep.client_ip, ep.server_ip, ep.server_port, int(row[T.F_VLAN]))
+    held = np.fromiter((c is not None for c in lane.conns), bool, n)
+    rows = st[(st[:, T.F_BORN] == 1) & ~held]
+    if not len(rows):
+        return
+    cip, sip = rows[:, T.F_CIP].tolist(), rows[:, T.F_SIP].tolist()
+    port, vlan = rows[:, T.F_SPORT].tolist(), rows[:, T.F_VLAN].tolist()
+    first, last = rows[:, T.F_FIRST].tolist(), rows[:, T.F_LAST].tolist()
+    totals = [rows[:, f].tolist() for f in (T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1)]
+    kinds: dict[tuple[int, int], tuple[str, set[str]]] = {}
+    convs: dict[tuple[int, int, int, int, str], list[int]] = {}
+    for j, (d, sn) in enumerate(zip(rows[:, T.F_DECIDED].tolist(), rows[:, T.F_SEEN].tolist(),
+                                    strict=True)):  # fmt: skip
+        kind = kinds.get((d, sn))
+        if kind is None:
+            kind = kinds[(d, sn)] = lane.fold_protocol(bool(d), sn)
+        protocol, others = kind
         for other in others:
-            a.note_conversation((*ends, other), int(row[T.F_FIRST]), int(row[T.F_LAST]))
-        a.accumulate(
-            (*ends, protocol),
-            1, int(row[T.F_TPK]), int(row[T.F_TPK + 1]), int(row[T.F_TBY]),
-            int(row[T.F_TBY + 1]), int(row[T.F_FIRST]), int(row[T.F_LAST]),
-        )  # fmt: skip
+            okey = ("tcp", lane._ip(cip[j]), lane._ip(sip[j]), port[j], vlan[j], other)
+            a.note_conversation(okey, first[j], last[j])
+        ckey = (cip[j], sip[j], port[j], vlan[j], protocol)
+        c = convs.get(ckey)
+        if c is None:
+            convs[ckey] = [1, totals[0][j], totals[1][j], totals[2][j], totals[3][j],
+                           first[j], last[j]]  # fmt: skip
+        else:
+            c[0] += 1
+            for k in range(4):
+                c[k + 1] += totals[k][j]
+            c[5] = min(c[5], first[j])
+            c[6] = max(c[6], last[j])
+    for (c_ip, s_ip, p, v, protocol), c in convs.items():
+        a.accumulate(("tcp", lane._ip(c_ip), lane._ip(s_ip), p, v, protocol), *c)

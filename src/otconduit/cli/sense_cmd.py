@@ -64,6 +64,10 @@ def sense(
     engine: Annotated[
         str | None, typer.Option("--engine", help="dumpcap (default) or tcpdump.")
     ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", help="Connections kept open at most.", min=1000),
+    ] = 50_000,
     syslog: Annotated[
         str | None, typer.Option("--syslog", help="Send alerts to this syslog HOST:PORT.")
     ] = None,
@@ -91,21 +95,29 @@ def sense(
         if not Path("/sys/class/net", interface).exists() and interface != "any":
             import os
 
-            names = sorted(os.listdir("/sys/class/net")) if Path("/sys/class/net").is_dir() else []
-            raise fail(f"no interface named {interface!r}: this host has {', '.join(names)}")
+            ifaces = sorted(os.listdir("/sys/class/net")) if Path("/sys/class/net").is_dir() else []
+            raise fail(f"no interface named {interface!r}: this host has {', '.join(ifaces)}")
         try:
             find_tool(engine)
         except CaptureEngineError as exc:
             raise fail(str(exc)) from None
-    if gateway is not None and not gateway.is_file():
-        raise fail(f"gateway config not found: {gateway}")
+    names: list[tuple[str, str]] = []
+    if gateway is not None:
+        from otconduit.gateway.config import load_gateway
+        from otconduit.yamlconf import ConfigError
+
+        try:
+            gw = load_gateway(gateway)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+        names = [(d.host, d.name) for d in gw.devices if d.host]
     load_rules(rules)
     load_policy_opt(policy)
     opts = SenseOptions(
         db=db, interface=interface, follow=follow, bpf=bpf, ring_dir=ring,
         ring_size_mb=ring_size, ring_files=ring_files, duration=duration, tool=engine,
         rules=rules, policy=policy, syslog=_syslog(syslog, tcp), export_format=export_format,
-        export_file=export_file,
+        export_file=export_file, names=names, max_connections=max_connections,
     )  # fmt: skip
     try:
         check_ring(ring_folder(opts), create=follow is None)

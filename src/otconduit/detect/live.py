@@ -26,6 +26,10 @@ from otconduit.store.sqlite import Store
 EPOCH_S = 30.0  # wall-clock length of an epoch
 EPOCH_MAX_CHUNKS = 4000  # or fewer, when traffic writes many chunks
 POLICY_EVERY_S = 10.0  # the policy check reads the whole store: not at every tick
+STATE_EVERY_S = 1.0
+# Port sweeps are looked for among conversations first seen within a window of packet
+# time; windows partition the conversations, so none is counted twice.
+SWEEP_WINDOW_NS = 300 * 10**9
 
 
 @dataclass(slots=True)
@@ -47,6 +51,7 @@ class LiveDetector:
         config: DetectConfig | None = None,
         policy: Policy | None = None,
         base: baseline.Baseline | None = None,
+        sweep_window: int | None = None,
     ) -> None:
         self.store = store
         self.capture_id = capture_id
@@ -59,6 +64,12 @@ class LiveDetector:
         self._epoch_began = time.monotonic()
         self._policy_at = 0.0
         self._seen_chunk = epoch_first_chunk
+        self._state_due = 0.0
+        self._window = sweep_window  # packet time the current sweep window began
+
+    @property
+    def sweep_window(self) -> int | None:
+        return self._window
 
     def tick(self, last_chunk: int) -> TickReport:
         """Detect what the epoch holds up to ``last_chunk`` (the last checkpoint's)."""
@@ -68,9 +79,15 @@ class LiveDetector:
             rep, ops = self._epoch()
             new += rep.new_alerts
             updated += rep.updated_alerts
-            rep = self._state()
-            new += rep.new_alerts
-            updated += rep.updated_alerts
+            if time.monotonic() >= self._state_due:
+                t = time.monotonic()
+                rep = self._state()
+                new += rep.new_alerts
+                updated += rep.updated_alerts
+                # Over conversations that a scan can make a million of: never more
+                # than a tenth of the time, and at most once a second.
+                spent = time.monotonic() - t
+                self._state_due = time.monotonic() + max(STATE_EVERY_S, 10 * spent)
         if (
             time.monotonic() - self._epoch_began >= EPOCH_S
             or last_chunk - self.epoch_after >= EPOCH_MAX_CHUNKS
@@ -96,8 +113,33 @@ class LiveDetector:
         return rep, scan.operations
 
     def _state(self) -> StoreReport:
+        """Port sweeps over the conversations first seen in the current sweep window
+        (packet time; windows partition conversations, so none is counted twice),
+        decode problems and the policy over the capture."""
         th = self.config.thresholds
-        found = recon.port_sweeps(self.store, self.capture_id, th)
+        first, last = self.store.conn.execute(
+            "SELECT first_ts, last_ts FROM captures WHERE id = ?", (self.capture_id,)
+        ).fetchone()
+        if first is not None and self._window is None:
+            self._window = int(first)
+        elif (
+            last is not None and self._window is not None and last - self._window > SWEEP_WINDOW_NS
+        ):
+            # Close this window with a last look, then start the next.
+            rep = store_findings(
+                self.store, f"{self.sha}#sweeps{self._window}", self.path,
+                resolve(recon.port_sweeps(self.store, self.capture_id, th, self._window),
+                        self.config, self.policy)[0],
+                self.config.dedup_window,
+            )  # fmt: skip
+            del rep
+            self._window = int(last)
+        if self._window is not None:
+            sweeps = recon.port_sweeps(self.store, self.capture_id, th, self._window)
+            final, _ = resolve(sweeps, self.config, self.policy)
+            store_findings(self.store, f"{self.sha}#sweeps{self._window}", self.path, final,
+                           self.config.dedup_window)  # fmt: skip
+        found = []
         found += abuse.problem_findings(self.store, self.capture_id, self.path)
         if self.policy is not None and time.monotonic() - self._policy_at >= POLICY_EVERY_S:
             from otconduit.policy.check import evaluate_and_store

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 
@@ -153,64 +152,68 @@ def identity_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
     return out
 
 
-def port_sweeps(store: Store, capture_id: int, th: Thresholds) -> list[Finding]:
-    """From the capture's conversations: one client to many ports of a host (vertical),
-    or one client to an industrial port on many hosts (horizontal)."""
-    rows = list(
-        store.query(
-            "SELECT v.transport, v.client_ip, v.server_ip, v.server_port, v.protocol, "
-            "s.packets_s2c, s.first_seen, s.last_seen FROM conversation_stats s "
-            "JOIN conversations v ON v.id = s.conversation_id WHERE s.capture_id = ?",
-            (capture_id,),
-        )
+def port_sweeps(
+    store: Store, capture_id: int, th: Thresholds, since_ns: int | None = None
+) -> list[Finding]:
+    """From the capture's conversations (those first seen at ``since_ns`` or later, when
+    given): one client to many ports of a host (vertical), or one client to an
+    industrial port on many hosts (horizontal). Grouped in SQL: a scan of a million
+    addresses is a million conversations, and only the groups that qualify come back."""
+    since = since_ns if since_ns is not None else -(1 << 62)
+    base = (
+        "FROM conversation_stats s JOIN conversations v ON v.id = s.conversation_id "
+        "WHERE s.capture_id = ? AND s.first_seen >= ? "
     )
-    vertical: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    horizontal: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        vertical[(r["client_ip"], r["server_ip"])].append(r)
-        if r["server_port"] in ICS_PORTS:
-            horizontal[(r["client_ip"], r["server_port"])].append(r)
     out = []
-    for (src, dst), convs in vertical.items():
-        ports = {c["server_port"] for c in convs}
-        if len(ports) < th.port_sweep_min_ports:
-            continue
-        unanswered = sum(1 for c in convs if not c["packets_s2c"])
-        ics = sorted(p for p in ports if p in ICS_PORTS)
+    for src, dst, first, last, n, unanswered, ports_text in store.conn.execute(
+        "SELECT v.client_ip, v.server_ip, min(s.first_seen), max(s.last_seen), "
+        "count(DISTINCT v.server_port), sum(s.packets_s2c = 0), "
+        "group_concat(DISTINCT v.server_port) "
+        + base
+        + "GROUP BY v.client_ip, v.server_ip HAVING count(DISTINCT v.server_port) >= ?",
+        (capture_id, since, th.port_sweep_min_ports),
+    ):
+        ports = sorted(int(p) for p in ports_text.split(","))
+        ics = [p for p in ports if p in ICS_PORTS]
         out.append(
             Finding(
                 rule="port-sweep",
-                first_ts=min(int(c["first_seen"]) for c in convs),
-                last_ts=max(int(c["last_seen"]) for c in convs),
-                count=len(ports),
+                first_ts=int(first),
+                last_ts=int(last),
+                count=int(n),
                 src_ip=src,
                 dst_ip=dst,
-                note=f"{len(ports)} ports probed ({unanswered} unanswered)"
+                note=f"{n} ports probed ({unanswered} unanswered)"
                 + (f", industrial ports {ics}" if ics else ""),
-                context={"ports": sorted(ports)[:200], "kind": "vertical"},
+                context={"ports": ports[:200], "kind": "vertical"},
             )
         )
-    for (src, port), convs in horizontal.items():
-        # A master polling many PLCs is normal; a sweep leaves most hosts unanswered or
-        # with nothing the protocol decoder recognised.
-        hosts = {c["server_ip"] for c in convs}
-        probed = {
-            c["server_ip"] for c in convs if not c["packets_s2c"] or c["protocol"] == "unknown"
-        }
-        if len(probed) < th.port_sweep_min_hosts:
-            continue
+    # A master polling many PLCs is normal; a sweep leaves most hosts unanswered or with
+    # nothing the protocol decoder recognised.
+    marks = ",".join("?" * len(ICS_PORTS))
+    for src, port, first, last, hosts_n, probed, hosts_text in store.conn.execute(
+        "SELECT v.client_ip, v.server_port, min(s.first_seen), max(s.last_seen), "
+        "count(DISTINCT v.server_ip), count(DISTINCT CASE WHEN s.packets_s2c = 0 "
+        "OR v.protocol = 'unknown' THEN v.server_ip END), group_concat(DISTINCT v.server_ip) "
+        + base
+        + f"AND v.server_port IN ({marks}) GROUP BY v.client_ip, v.server_port "
+        "HAVING count(DISTINCT CASE WHEN s.packets_s2c = 0 OR v.protocol = 'unknown' "
+        "THEN v.server_ip END) >= ?",
+        (capture_id, since, *ICS_PORTS, th.port_sweep_min_hosts),
+    ):
+        hosts = sorted(hosts_text.split(","))
         out.append(
             Finding(
                 rule="port-sweep",
-                first_ts=min(int(c["first_seen"]) for c in convs),
-                last_ts=max(int(c["last_seen"]) for c in convs),
-                count=len(hosts),
+                first_ts=int(first),
+                last_ts=int(last),
+                count=int(hosts_n),
                 src_ip=src,
-                dst_port=port,
+                dst_port=int(port),
                 protocol=ICS_PORTS[port],
-                note=f"port {port} ({ICS_PORTS[port]}) probed on {len(hosts)} hosts, "
-                f"{len(probed)} without a protocol answer",
-                context={"hosts": sorted(hosts)[:200], "kind": "horizontal"},
+                note=f"port {port} ({ICS_PORTS[port]}) probed on {hosts_n} hosts, "
+                f"{probed} without a protocol answer",
+                context={"hosts": hosts[:200], "kind": "horizontal"},
             )
         )
     return out

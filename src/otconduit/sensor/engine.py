@@ -233,4 +233,11 @@ def _last_words(tool: str, lines: list[str], code: int | None) -> str:
         if not ln.startswith(("Capturing on", "File:", "Packets", "tcpdump: listening"))
     ]
     text = " ".join(useful[:2]) if useful else f"exit status {code}"
-    return f"{tool}: {text}"[:300]
+    if text.startswith(f"{tool}: "):
+        text = text[len(tool) + 2 :]
+    if "permission" in text.lower():
+        text += (
+            f"; grant the capture capabilities (setcap cap_net_raw,cap_net_admin=eip "
+            f"$(command -v {tool})) or run the sensor with them (README: sensor deployment)"
+        )
+    return f"{tool}: {text}"[:400]

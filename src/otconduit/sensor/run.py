@@ -29,6 +29,8 @@ from otconduit.store import sensing
 from otconduit.store.sqlite import Store
 
 TICK_S = 0.5
+MAX_TICK_S = 5.0
+TRIM_EVERY_S = 30.0  # hand freed heap back to the system this often
 # A restart replays this much packet time before its cursor, so that requests in
 # flight at the crash meet their answers (their state was lost with the process).
 REPLAY_NS = 30 * 10**9
@@ -59,6 +61,8 @@ class SenseOptions:
     export_format: str = "jsonl"
     export_file: Path | None = None
     tick_s: float = TICK_S
+    names: list[tuple[str, str]] = field(default_factory=list)  # (ip, name) from --gateway
+    max_connections: int = 50_000
 
 
 @dataclass(slots=True)
@@ -86,6 +90,7 @@ class Health:
     problems: list[str] = field(default_factory=list)
     epoch_after: int = 0
     replay: dict[str, Any] | None = None
+    sweep_window: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -127,6 +132,7 @@ class Sensor:
         self._oldest: tuple[str, str | None] | None = None
         self._caught_up_at = time.monotonic()
         self._drops_reported = 0
+        self._trim_at = 0.0
         self.on_tick: Callable[[Sensor], None] | None = None  # tests and the demo watch
         self.on_start: Callable[[Sensor], None] | None = None  # capture is running
 
@@ -174,6 +180,8 @@ class Sensor:
             raise SensorError(str(exc)) from None
         self.follower = follower
         live = LiveAnalysis(self.store, row.capture_id)
+        live.names = dict(self.opts.names)
+        live.set_cap(self.opts.max_connections)
         # Where a later restart would replay from: the oldest point whose state matters.
         first = replay or start or Cursor()
         self._replays: deque[tuple[int, dict[str, Any]]] = deque([(-1, asdict(first))])
@@ -184,6 +192,7 @@ class Sensor:
         detector = LiveDetector(
             self.store, row.capture_id, row.sha256, self.name, epoch_first_chunk=epoch,
             config=config, policy=policy, base=baseline.load(self.store),
+            sweep_window=row.health.get("sweep_window") if row.resumed else None,
         )  # fmt: skip
         h = self.health
         h.started_at = sensing.now_iso()
@@ -242,13 +251,16 @@ class Sensor:
             now = time.monotonic()
             if now >= next_tick:
                 self._tick(live, detector, follower)
-                next_tick = now + self.opts.tick_s
+                # A checkpoint that takes long (a scan's many connections) spaces the
+                # next: reading the ring must not fall behind for the sake of it.
+                spent = time.monotonic() - now
+                next_tick = time.monotonic() + min(max(self.opts.tick_s, 4 * spent), MAX_TICK_S)
             elif not got:
                 time.sleep(IDLE_SLEEP_S)
         # A clean stop: the engine closes its file, we read the rest of the ring.
         if self.engine is not None:
             self.engine.stop()
-        self._drain(follower, live)
+        self._drain(follower, live, detector)
         self._tick(live, detector, follower, final=True)
         sensing.finish_sensor(self.store, self.row)
         sensing.set_state(self.store, self.row.id, "stopped", self.health.as_dict())
@@ -265,10 +277,12 @@ class Sensor:
             self._caught_up_at = time.monotonic()
         return got
 
-    def _drain(self, follower: RingFollower, live: Any) -> None:
-        """Read everything the ring holds, the file being written included."""
+    def _drain(self, follower: RingFollower, live: Any, detector: Any) -> None:
+        """Read everything the ring holds, the file being written included, with
+        checkpoints on the way (a backlog is read as fast as it goes, not all at once)."""
         follower.stopping = True
-        self._read(follower, live, until=float("inf"))
+        while self._read(follower, live, until=time.monotonic() + self.opts.tick_s):
+            self._tick(live, detector, follower)
 
     def _tick(self, live: Any, detector: Any, follower: RingFollower, final: bool = False) -> None:
         h = self.health
@@ -285,6 +299,7 @@ class Sensor:
         self._ring_usage()
         cursor = follower.cursor
         h.epoch_after = detector.epoch_after
+        h.sweep_window = detector.sweep_window
         h.replay = self._replay_point(delta.last_ts, asdict(cursor))
         sensing.checkpoint(
             self.store,
@@ -300,6 +315,9 @@ class Sensor:
         if rep.new_alerts or rep.updated_alerts or final:
             self._export()
         self._prune(follower)
+        if time.monotonic() >= self._trim_at:
+            self._trim_at = time.monotonic() + TRIM_EVERY_S
+            _give_back_memory()
         if self.on_tick is not None:
             self.on_tick(self)
 
@@ -497,6 +515,12 @@ def _first_packet_time(path: Path) -> str | None:
     except (CaptureError, OSError):
         return None
     return None
+
+
+def _give_back_memory() -> None:
+    from otconduit.analysis.run import _give_back_memory as trim
+
+    trim()
 
 
 def install_default_handlers() -> None:

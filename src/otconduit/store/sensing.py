@@ -182,21 +182,55 @@ def checkpoint(
     sensor.last_chunk = last_chunk
 
 
+def _conversation_ids(
+    store: Store, keys: Sequence[tuple[str, str, str, int, int, str]]
+) -> list[int]:
+    """Ids of conversations (created when new), in a few statements however many: a
+    scan's checkpoint can hold a hundred thousand."""
+    c = store.conn
+    c.executemany(
+        "INSERT OR IGNORE INTO conversations "
+        "(transport, client_ip, server_ip, server_port, vlan, protocol) VALUES (?, ?, ?, ?, ?, ?)",
+        keys,
+    )
+    c.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS conv_keys (k INTEGER PRIMARY KEY, transport TEXT, "
+        "client_ip TEXT, server_ip TEXT, server_port INTEGER, vlan INTEGER, protocol TEXT)"
+    )
+    c.execute("DELETE FROM conv_keys")
+    c.executemany(
+        "INSERT INTO conv_keys VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(i, *k) for i, k in enumerate(keys)],
+    )
+    ids = [0] * len(keys)
+    for k, conv_id in c.execute(
+        "SELECT k.k, v.id FROM conv_keys k JOIN conversations v ON v.transport = k.transport "
+        "AND v.client_ip = k.client_ip AND v.server_ip = k.server_ip "
+        "AND v.server_port = k.server_port AND v.vlan = k.vlan AND v.protocol = k.protocol"
+    ):
+        ids[k] = conv_id
+    c.execute("DELETE FROM conv_keys")
+    return ids
+
+
 def _conversations(
-    store: Store, capture_id: int, records: Iterable[ConversationRecord], *, add: bool
+    store: Store, capture_id: int, records: Sequence[ConversationRecord], *, add: bool
 ) -> None:
-    rows = []
-    for cv in records:
-        conv_id = store.conversation_id(
-            cv.transport, cv.client_ip, cv.server_ip, cv.server_port, cv.vlan, cv.protocol
+    if not records:
+        return
+    keys = [
+        (cv.transport, cv.client_ip, cv.server_ip, cv.server_port, cv.vlan, cv.protocol)
+        for cv in records
+    ]
+    ids = _conversation_ids(store, keys)
+    rows = [
+        (
+            conv_id, capture_id, cv.connections, cv.packets_c2s, cv.packets_s2c,
+            cv.bytes_c2s, cv.bytes_s2c, cv.first_seen, cv.last_seen,
+            json.dumps(cv.functions, sort_keys=True) if cv.functions else None,
         )
-        rows.append(
-            (
-                conv_id, capture_id, cv.connections, cv.packets_c2s, cv.packets_s2c,
-                cv.bytes_c2s, cv.bytes_s2c, cv.first_seen, cv.last_seen,
-                json.dumps(cv.functions, sort_keys=True) if cv.functions else None,
-            )
-        )  # fmt: skip
+        for conv_id, cv in zip(ids, records, strict=True)
+    ]  # fmt: skip
     sql = "INSERT INTO conversation_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     if add:
         sql += " ON CONFLICT (conversation_id, capture_id) DO UPDATE SET " + _ADD_CONVERSATION

@@ -140,6 +140,8 @@ class Lane:
         self.acc_size = 0
         self.tx_bulk = 0
         self.born_count = 0
+        self.max_slots = 0  # a sensor caps the connections a lane holds (0: no cap)
+        self.evicted = 0  # connections ended early at that cap
         self.handovers: Counter[str] = Counter()
         self.st = np.zeros((0, T.N_FIELDS), np.int64)
         self.qm = np.zeros((0, T.MAX_KEPT, T.Q_FIELDS), np.int64)
@@ -448,6 +450,31 @@ class Lane:
             self.rid_conv = np.concatenate([self.rid_conv, np.full_like(self.rid_conv, -1)])
             self.rid_port = np.concatenate([self.rid_port, np.zeros_like(self.rid_port)])
 
+    def compact_rids(self) -> None:
+        """Renumber the registrations still held, so what is kept per registration
+        (conversation ids, ports, ends) follows the open connections, not every
+        connection ever seen. Only between blocks: no transaction is in flight then."""
+        n = len(self.conns)
+        if self.rids < 4096 or self.rids < 4 * n:
+            return
+        st = self.st[:n]
+        held = np.flatnonzero(
+            np.fromiter((c is not None for c in self.conns), bool, n) | (st[:, T.F_BORN] == 1)
+        )
+        old = st[held, T.F_RID]
+        k = len(old)
+        size = max(64, 1 << int(max(k, 1) * 2 - 1).bit_length())
+        conv = np.full((size, self.rid_conv.shape[1]), -1, np.int64)
+        conv[:k] = self.rid_conv[old]
+        port = np.zeros((size, 3), np.int64)
+        port[:k] = self.rid_port[old]
+        olds = old.tolist()
+        self.rid_ends = {i: self.rid_ends[r] for i, r in enumerate(olds) if r in self.rid_ends}
+        self.rid_tx = {i: self.rid_tx[r] for i, r in enumerate(olds) if r in self.rid_tx}
+        self.rid_conv, self.rid_port = conv, port
+        st[held, T.F_RID] = np.arange(k, dtype=np.int64)
+        self.rids = k
+
     def conversations(self, xo: np.ndarray) -> np.ndarray:
         """Per finished transaction: the conversation its operations belong to (the
         connection's ends and its template's protocol), looked up the first time."""
@@ -655,6 +682,20 @@ class Lane:
         self.st[slots] = 0
         self.free.extend(listed)
 
+    def _evict_born(self, need: int) -> None:
+        """At the slot cap: end the longest-silent connections the kernel opened (as
+        the idle timeout would, only sooner), a fifth of the table at a time."""
+        n = len(self.conns)
+        st = self.st[:n]
+        born = np.flatnonzero(st[:, T.F_BORN] == 1)
+        if not len(born):
+            return
+        k = min(len(born), max(need, n // 5))
+        oldest = born[np.argsort(st[born, T.F_LAST], kind="stable")[:k]]
+        self.evicted += len(oldest)
+        self.fold_many(oldest)
+        self._emit_flushed()
+
     def fold_born(self, s: int) -> None:
         """Add a connection the kernel opened to its conversation and free its slot.
         Messages still in flight become what the decoder makes of them when a connection
@@ -831,7 +872,12 @@ class Lane:
         ``packets`` packets may open; returns how many slots it lends."""
         want = min(packets, LEND_SLOTS)
         while len(self.free) < want:
-            self._grow(2 * len(self.st))
+            if self.max_slots and len(self.st) >= self.max_slots:
+                self._evict_born(want - len(self.free))
+                want = min(want, len(self.free))
+                break
+            size = 2 * len(self.st)
+            self._grow(min(size, self.max_slots) if self.max_slots else size)
         self._table_room(2 * want)
         self._rid_room(self.rids + want)
         lent = self.free[-want:] if want else []

@@ -162,6 +162,8 @@ class FastPath:
                 lane.end_block(outs[name])
             lane.sweep_born(int(ts[-1]))
         a.sweep(int(ts[-1]))
+        for lane in self.lanes.values():
+            lane.compact_rids()
 
     def close(self) -> None:
         """Hand every connection back before the engine closes them (end of capture)."""
