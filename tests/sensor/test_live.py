@@ -181,3 +181,35 @@ def test_kill_9_then_restart_loses_and_doubles_nothing(tmp_path: Path, when: flo
             "SELECT packets FROM captures WHERE sha256 = 'sensor:ring:' || ?", (str(ring),)
         ).fetchone()
     assert packets == 15387
+
+
+@needs_shared
+@needs_wireshark_tools
+def test_console_overview_shows_sensor_health(tmp_path: Path) -> None:
+    """The console's overview lists each sensor with its state, packets, drops and lag;
+    a sensor that drops is marked, not hidden."""
+    import json as _json
+
+    from tests.console.conftest import make_env
+
+    _split(CORPUS / "iti/ModbusTCP/ModbusTCP.pcap", tmp_path / "ring", 4000)
+    db = tmp_path / "sensed.db"
+    run_sensor(db, tmp_path / "ring")
+    env = make_env(db, tmp_path, policy=None)
+    try:
+        c = env.client("viewer")
+        o = c.get("/api/overview").json()
+        assert o["sensors"][0]["name"] == f"ring:{tmp_path / 'ring'}"
+        assert o["sensors"][0]["packets"] == 15387 and o["sensors"][0]["drops"] == 0
+        page = c.get("/").text
+        assert "Sensors" in page and "15387" in page and "sev-high" not in page.split("Sensors")[1]
+        with Store(db) as s:  # the capture engine reported drops
+            (h,) = s.conn.execute("SELECT health FROM sensors").fetchone()
+            health = _json.loads(h)
+            health["drops_kernel"] = 42
+            s.conn.execute("UPDATE sensors SET health = ?", (_json.dumps(health),))
+        page = c.get("/").text.split("Sensors")[1]
+        assert '<span class="sev sev-high">42</span>' in page
+        c.close()
+    finally:
+        env.ctx.close()

@@ -95,3 +95,31 @@ def test_bad_rules_file_fails_before_capture(tmp_path: Path) -> None:
     res = _run("sense", "-i", "lo", "--rules", str(rules), "--db", str(tmp_path / "x.db"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small tmpfs")
+def test_ring_disk_nearly_full_raises_a_health_alert(tmp_path: Path) -> None:
+    """A ring on a disk with little room left: the sensor says so (an alert and a line in
+    its status) instead of going blind quietly."""
+    import json
+
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(ring)],
+                         capture_output=True, text=True)  # fmt: skip
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        from otconduit.capture import pcapwriter as pw
+
+        pw.write_pcap(ring / "a.pcap", [(1_000_000_000, bytes(60))])
+        db = tmp_path / "x.db"
+        res2 = _run("sense", "--follow", str(ring), "--db", str(db), "--duration", "1")
+        assert res2.returncode == 0, res2.stderr
+        alerts = json.loads(_run("alerts", "--db", str(db), "-f", "json").stdout)
+        assert [a["rule"] for a in alerts] == ["sensor-disk-low"]
+        assert alerts[0]["severity"] == "high" and "MiB free" in alerts[0]["summary"]
+        st = json.loads(_run("sensor", "status", "--db", str(db), "-f", "json").stdout)
+        assert any("ring disk nearly full" in p for p in st["problems"])
+    finally:
+        subprocess.run(["umount", str(ring)], capture_output=True)

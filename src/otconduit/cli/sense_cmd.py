@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,6 +145,8 @@ def sense(
         raise fail(str(exc)) from None
     except StoreError as exc:
         raise fail(str(exc)) from None
+    except sqlite3.Error as exc:  # disk full, database locked for too long
+        raise fail(f"database {db}: {exc}; what was stored before it is intact") from None
     finally:
         store.close()
     err.print(

@@ -39,6 +39,34 @@ def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
     ]
 
 
+def sensors(store: Store) -> list[dict[str, Any]]:
+    """Each sensor's health (``conduit sense``): a sensor that drops or lags is seeing
+    less than the plant sends, and the overview says so."""
+    from otconduit.store.sensing import sensor_rows
+
+    try:
+        rows = sensor_rows(store)
+    except Exception:  # noqa: BLE001 - a database from before sensors: none to show
+        return []
+    out = []
+    for r in rows:
+        h = r["health"]
+        drops = int(h.get("drops_kernel") or 0) + int(h.get("drops_capture") or 0)
+        out.append(
+            {
+                "name": r["name"],
+                "state": r["state"],
+                "packets": int(h.get("packets") or 0),
+                "drops": drops,
+                "lag_s": h.get("lag_s"),
+                "restarts": int(h.get("engine_restarts") or 0),
+                "updated_at": r["updated_at"],
+                "healthy": r["state"] == "running" and not drops and not h.get("lag_s"),
+            }
+        )
+    return out
+
+
 def _production_summary(prod: dict[str, Any]) -> dict[str, Any]:
     """Lines and machines at a glance: how many run, how many are faulted."""
     machines = [m for line in prod.get("lines", []) for m in line["machines"]]
@@ -85,5 +113,6 @@ def overview(
         "policy": zoning.plant,
         "production": _production_summary(prod),
         "newest_alerts": newest_alerts(store),
+        "sensors": sensors(store),
         "change": int(change),
     }

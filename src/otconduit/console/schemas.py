@@ -230,6 +230,7 @@ class Overview(BaseModel):
     policy: str | None
     production: dict[str, Any]
     newest_alerts: list[dict[str, Any]]
+    sensors: list[dict[str, Any]] = []
     change: int
 
 

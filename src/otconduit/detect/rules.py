@@ -188,6 +188,9 @@ _RULES = (
          "The capture engine or the kernel dropped packets: what was lost was never "
          "analysed, so an attack in it would go unseen. A mirror port oversubscribed, "
          "a ring too small, or a host too slow."),
+    Rule("sensor-disk-low", "Sensor ring disk nearly full", "sensor-health", S.HIGH, (),
+         "The disk holding the capture ring (or the database) is nearly full: the capture "
+         "engine will stop writing and the sensor will go blind."),
     Rule("sensor-capture-failed", "Sensor capture engine failed", "sensor-health", S.HIGH,
          (),
          "The capture engine stopped (and is being restarted): while it is down, "

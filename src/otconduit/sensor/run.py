@@ -133,6 +133,7 @@ class Sensor:
         self._caught_up_at = time.monotonic()
         self._drops_reported = 0
         self._trim_at = 0.0
+        self._disk_low = False
         self.on_tick: Callable[[Sensor], None] | None = None  # tests and the demo watch
         self.on_start: Callable[[Sensor], None] | None = None  # capture is running
 
@@ -407,9 +408,20 @@ class Sensor:
             free = shutil.disk_usage(self.folder).free
         except OSError:
             free = MIN_FREE_BYTES
-        note = f"ring disk nearly full: {free >> 20} MiB free in {self.folder}"
-        if free < MIN_FREE_BYTES and note not in h.problems:
-            h.problems.append(note)
+        if free < MIN_FREE_BYTES:
+            note = f"ring disk nearly full: {free >> 20} MiB free in {self.folder}"
+            h.problems = [*[p for p in h.problems if not p.startswith("ring disk")], note][-5:]
+            if not self._disk_low:
+                self._disk_low = True
+                now = time.time_ns()
+                self._raise(
+                    Finding(
+                        rule="sensor-disk-low", first_ts=now, last_ts=now, count=1, note=note,
+                        severity=Severity.HIGH, context={"sensor": self.name},
+                    )
+                )  # fmt: skip
+        elif free > 2 * MIN_FREE_BYTES:
+            self._disk_low = False
 
     def _health_alerts(self) -> None:
         h = self.health
