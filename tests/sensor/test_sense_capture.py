@@ -182,3 +182,40 @@ def test_sense_loopback_lab_alerts_within_two_seconds(tmp_path: Path) -> None:
                           str(db)], capture_output=True, text=True)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert out.stat().st_size > 100
+
+
+def test_capture_engine_that_dies_is_restarted_and_reported(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("dumpcap") is None:
+        pytest.skip("needs root and dumpcap to capture on loopback")
+    db = tmp_path / "sensed.db"
+    ring = tmp_path / "ring"
+    sense = subprocess.Popen(
+        [CONDUIT, "sense", "-i", "lo", "--db", str(db), "--ring", str(ring),
+         "--filter", "udp port 9"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert _wait(lambda: _status(db).get("state") == "running", 60)
+        killed = subprocess.run(["pkill", "-KILL", "-f", f"dumpcap .*{ring}"], check=False)
+        assert killed.returncode == 0, "no dumpcap to kill"
+        assert _wait(lambda: _status(db).get("engine_restarts", 0) >= 1, 30)
+        # Capturing again: a datagram sent now is counted.
+        import socket
+
+        before = _status(db)["packets"]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(5):
+                s.sendto(b"x", ("127.0.0.1", 9))
+                time.sleep(0.1)
+        assert _wait(lambda: _status(db)["packets"] >= before + 5, 20)
+        sense.send_signal(signal.SIGTERM)
+        sense.communicate(timeout=60)
+    finally:
+        if sense.poll() is None:
+            sense.kill()
+            sense.wait()
+    st = _status(db)
+    assert any("exited" in e for e in st["engine_events"]), st["engine_events"]
+    res = subprocess.run([CONDUIT, "alerts", "--db", str(db), "-f", "json"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert "sensor-capture-failed" in {a["rule"] for a in json.loads(res.stdout)}
