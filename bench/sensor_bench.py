@@ -89,20 +89,11 @@ def status(db: Path) -> dict[str, object]:
     return json.loads(res.stdout) if res.returncode == 0 else {}
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, key: str = "VmRSS") -> float:
+    """A process's resident memory now (``VmHWM``: its peak so far), in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -172,7 +163,7 @@ def latency(args: argparse.Namespace) -> None:
             peak = max(peak, rss_mb(sensor.pid))
             time.sleep(gap)
         time.sleep(3)
-        peak = max(peak, hwm_mb(sensor.pid))
+        peak = max(peak, rss_mb(sensor.pid, "VmHWM"))
         stop(replay)
         st = status(db)
         stop(sensor)

@@ -202,7 +202,7 @@ class LiveAnalysis:
             for iflow in a.icmp.values():
                 a._accumulate("icmp", iflow, "icmp", tmp)
             for lane in self.fast.lanes.values():
-                _born_records(lane, a)
+                _born_records(lane)
         finally:
             a.conv_acc = saved
         for rec in tmp.values():
@@ -243,42 +243,14 @@ def _key(r: ConversationRecord) -> ConvKey:
     return (r.transport, r.client_ip, r.server_ip, r.server_port, r.vlan, r.protocol)
 
 
-def _born_records(lane: Any, a: Analyzer) -> None:
-    """Connections a lane's kernel opened and still holds, added to ``a.conv_acc`` (as
-    ``Lane.fold_many`` would add them, without folding them)."""
+def _born_records(lane: Any) -> None:
+    """Connections a lane's kernel opened and still holds (not the engine's), added to
+    the analyzer's conversation totals as they stand."""
     n = len(lane.conns)
     if not n:
         return
     st = lane.st[:n]
     held = np.fromiter((c is not None for c in lane.conns), bool, n)
     rows = st[(st[:, T.F_BORN] == 1) & ~held]
-    if not len(rows):
-        return
-    cip, sip = rows[:, T.F_CIP].tolist(), rows[:, T.F_SIP].tolist()
-    port, vlan = rows[:, T.F_SPORT].tolist(), rows[:, T.F_VLAN].tolist()
-    first, last = rows[:, T.F_FIRST].tolist(), rows[:, T.F_LAST].tolist()
-    totals = [rows[:, f].tolist() for f in (T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1)]
-    kinds: dict[tuple[int, int], tuple[str, set[str]]] = {}
-    convs: dict[tuple[int, int, int, int, str], list[int]] = {}
-    for j, (d, sn) in enumerate(zip(rows[:, T.F_DECIDED].tolist(), rows[:, T.F_SEEN].tolist(),
-                                    strict=True)):  # fmt: skip
-        kind = kinds.get((d, sn))
-        if kind is None:
-            kind = kinds[(d, sn)] = lane.fold_protocol(bool(d), sn)
-        protocol, others = kind
-        for other in others:
-            okey = ("tcp", lane._ip(cip[j]), lane._ip(sip[j]), port[j], vlan[j], other)
-            a.note_conversation(okey, first[j], last[j])
-        ckey = (cip[j], sip[j], port[j], vlan[j], protocol)
-        c = convs.get(ckey)
-        if c is None:
-            convs[ckey] = [1, totals[0][j], totals[1][j], totals[2][j], totals[3][j],
-                           first[j], last[j]]  # fmt: skip
-        else:
-            c[0] += 1
-            for k in range(4):
-                c[k + 1] += totals[k][j]
-            c[5] = min(c[5], first[j])
-            c[6] = max(c[6], last[j])
-    for (c_ip, s_ip, p, v, protocol), c in convs.items():
-        a.accumulate(("tcp", lane._ip(c_ip), lane._ip(s_ip), p, v, protocol), *c)
+    if len(rows):
+        lane.add_conversations(rows)

@@ -52,6 +52,7 @@ class LiveDetector:
         policy: Policy | None = None,
         base: baseline.Baseline | None = None,
         sweep_window: int | None = None,
+        live_capture_id: int | None = None,
     ) -> None:
         self.store = store
         self.capture_id = capture_id
@@ -66,15 +67,20 @@ class LiveDetector:
         self._seen_chunk = epoch_first_chunk
         self._state_due = 0.0
         self._window = sweep_window  # packet time the current sweep window began
+        self.live_capture_id = live_capture_id  # connections still open (sensor)
 
     @property
     def sweep_window(self) -> int | None:
         return self._window
 
-    def tick(self, last_chunk: int) -> TickReport:
-        """Detect what the epoch holds up to ``last_chunk`` (the last checkpoint's)."""
+    def tick(self, last_chunk: int, *, final: bool = False) -> TickReport:
+        """Detect what the epoch holds up to ``last_chunk`` (the last checkpoint's);
+        ``final``: the last tick of a run, every detector runs."""
         new = updated = ops = 0
-        if last_chunk > self._seen_chunk:
+        if final:
+            self._state_due = 0.0
+            self._seen_chunk = min(self._seen_chunk, last_chunk - 1)
+        if last_chunk > self._seen_chunk or final:
             self._seen_chunk = last_chunk
             rep, ops = self._epoch()
             new += rep.new_alerts
@@ -128,14 +134,17 @@ class LiveDetector:
             # Close this window with a last look, then start the next.
             rep = store_findings(
                 self.store, f"{self.sha}#sweeps{self._window}", self.path,
-                resolve(recon.port_sweeps(self.store, self.capture_id, th, self._window),
+                resolve(recon.port_sweeps(self.store, self.capture_id, th, self._window,
+                                  self.live_capture_id),
                         self.config, self.policy)[0],
                 self.config.dedup_window,
             )  # fmt: skip
             del rep
             self._window = int(last)
         if self._window is not None:
-            sweeps = recon.port_sweeps(self.store, self.capture_id, th, self._window)
+            sweeps = recon.port_sweeps(
+                self.store, self.capture_id, th, self._window, self.live_capture_id
+            )
             final, _ = resolve(sweeps, self.config, self.policy)
             store_findings(self.store, f"{self.sha}#sweeps{self._window}", self.path, final,
                            self.config.dedup_window)  # fmt: skip

@@ -153,25 +153,35 @@ def identity_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
 
 
 def port_sweeps(
-    store: Store, capture_id: int, th: Thresholds, since_ns: int | None = None
+    store: Store,
+    capture_id: int,
+    th: Thresholds,
+    since_ns: int | None = None,
+    also: int | None = None,
 ) -> list[Finding]:
     """From the capture's conversations (those first seen at ``since_ns`` or later, when
-    given): one client to many ports of a host (vertical), or one client to an
-    industrial port on many hosts (horizontal). Grouped in SQL: a scan of a million
-    addresses is a million conversations, and only the groups that qualify come back."""
+    given; with capture ``also`` added in, a sensor's connections still open): one client
+    to many ports of a host (vertical), or one client to an industrial port on many
+    hosts (horizontal). Grouped in SQL: a scan of a million addresses is a million
+    conversations, and only the groups that qualify come back."""
     since = since_ns if since_ns is not None else -(1 << 62)
     base = (
-        "FROM conversation_stats s JOIN conversations v ON v.id = s.conversation_id "
-        "WHERE s.capture_id = ? AND s.first_seen >= ? "
+        "WITH s AS (SELECT conversation_id, sum(connections) AS connections, "
+        "sum(packets_s2c) AS packets_s2c, min(first_seen) AS first_seen, "
+        "max(last_seen) AS last_seen FROM conversation_stats WHERE capture_id IN (?, ?) "
+        "GROUP BY conversation_id HAVING min(first_seen) >= ? "
+        "AND (sum(connections) > 0 OR sum(packets_c2s) > 0)) "
     )
+    head = (capture_id, also if also is not None else capture_id, since)
+    join = "FROM s JOIN conversations v ON v.id = s.conversation_id "
     out = []
     for src, dst, first, last, n, unanswered, ports_text in store.conn.execute(
-        "SELECT v.client_ip, v.server_ip, min(s.first_seen), max(s.last_seen), "
+        base + "SELECT v.client_ip, v.server_ip, min(s.first_seen), max(s.last_seen), "
         "count(DISTINCT v.server_port), sum(s.packets_s2c = 0), "
         "group_concat(DISTINCT v.server_port) "
-        + base
+        + join
         + "GROUP BY v.client_ip, v.server_ip HAVING count(DISTINCT v.server_port) >= ?",
-        (capture_id, since, th.port_sweep_min_ports),
+        (*head, th.port_sweep_min_ports),
     ):
         ports = sorted(int(p) for p in ports_text.split(","))
         ics = [p for p in ports if p in ICS_PORTS]
@@ -192,14 +202,14 @@ def port_sweeps(
     # nothing the protocol decoder recognised.
     marks = ",".join("?" * len(ICS_PORTS))
     for src, port, first, last, hosts_n, probed, hosts_text in store.conn.execute(
-        "SELECT v.client_ip, v.server_port, min(s.first_seen), max(s.last_seen), "
+        base + "SELECT v.client_ip, v.server_port, min(s.first_seen), max(s.last_seen), "
         "count(DISTINCT v.server_ip), count(DISTINCT CASE WHEN s.packets_s2c = 0 "
         "OR v.protocol = 'unknown' THEN v.server_ip END), group_concat(DISTINCT v.server_ip) "
-        + base
-        + f"AND v.server_port IN ({marks}) GROUP BY v.client_ip, v.server_port "
+        + join
+        + f"WHERE v.server_port IN ({marks}) GROUP BY v.client_ip, v.server_port "
         "HAVING count(DISTINCT CASE WHEN s.packets_s2c = 0 OR v.protocol = 'unknown' "
         "THEN v.server_ip END) >= ?",
-        (capture_id, since, *ICS_PORTS, th.port_sweep_min_hosts),
+        (*head, *ICS_PORTS, th.port_sweep_min_hosts),
     ):
         hosts = sorted(hosts_text.split(","))
         out.append(

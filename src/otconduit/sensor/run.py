@@ -194,6 +194,7 @@ class Sensor:
             self.store, row.capture_id, row.sha256, self.name, epoch_first_chunk=epoch,
             config=config, policy=policy, base=baseline.load(self.store),
             sweep_window=row.health.get("sweep_window") if row.resumed else None,
+            live_capture_id=row.live_capture_id,
         )  # fmt: skip
         h = self.health
         h.started_at = sensing.now_iso()
@@ -309,7 +310,7 @@ class Sensor:
             asdict(cursor),
             h.as_dict(),
         )  # fmt: skip
-        rep = detector.tick(self.row.last_chunk)
+        rep = detector.tick(self.row.last_chunk, final=final)
         h.alerts_raised += rep.new_alerts
         self._health_alerts()
         self._copy_evidence(follower)

@@ -240,14 +240,7 @@ def _conversations(
 def _assets(store: Store, capture_id: int, assets: Sequence[AssetRecord]) -> None:
     c = store.conn
     for a in assets:
-        c.execute(
-            "INSERT INTO assets (ip, vlan, mac) VALUES (?, ?, ?) "
-            "ON CONFLICT (ip, vlan) DO UPDATE SET mac = coalesce(excluded.mac, mac)",
-            (a.ip, a.vlan, a.mac),
-        )
-        (asset_id,) = c.execute(
-            "SELECT id FROM assets WHERE ip = ? AND vlan = ?", (a.ip, a.vlan)
-        ).fetchone()
+        asset_id = store.asset_id(a.ip, a.vlan, a.mac)
         c.execute(
             "INSERT INTO asset_sightings VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (asset_id, capture_id) DO UPDATE SET "

@@ -195,6 +195,19 @@ class Store:
             "AND id NOT IN (SELECT asset_id FROM asset_attributes)"
         )
 
+    def asset_id(self, ip: str, vlan: int, mac: str | None) -> int:
+        """Id of an asset, created when new; a MAC seen now replaces none (inside the
+        caller's transaction)."""
+        self.conn.execute(
+            "INSERT INTO assets (ip, vlan, mac) VALUES (?, ?, ?) "
+            "ON CONFLICT (ip, vlan) DO UPDATE SET mac = coalesce(excluded.mac, mac)",
+            (ip, vlan, mac),
+        )
+        (asset_id,) = self.conn.execute(
+            "SELECT id FROM assets WHERE ip = ? AND vlan = ?", (ip, vlan)
+        ).fetchone()
+        return int(asset_id)
+
     def conversation_id(
         self,
         transport: str,
@@ -263,14 +276,7 @@ class Store:
         c.execute("BEGIN IMMEDIATE")
         try:
             for a in assets:
-                c.execute(
-                    "INSERT INTO assets (ip, vlan, mac) VALUES (?, ?, ?) "
-                    "ON CONFLICT (ip, vlan) DO UPDATE SET mac = coalesce(excluded.mac, mac)",
-                    (a.ip, a.vlan, a.mac),
-                )
-                (asset_id,) = c.execute(
-                    "SELECT id FROM assets WHERE ip = ? AND vlan = ?", (a.ip, a.vlan)
-                ).fetchone()
+                asset_id = self.asset_id(a.ip, a.vlan, a.mac)
                 c.execute(
                     "INSERT INTO asset_sightings VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (

@@ -648,13 +648,35 @@ class Lane:
         tally = a.tally
         for (ip, v, mac, sending), (f, la, count) in hosts.items():
             tally.host(self._ip(ip), v, mac_str(mac) if mac else None, f, la, count, sending)
-        seen = rows[:, T.F_SEEN].tolist()
-        decided = rows[:, T.F_DECIDED].tolist()
-        port = rows[:, T.F_SPORT].tolist()
+        self.add_conversations(rows)
+        T.forget(self.st, slots, self.tk1, self.tk2, self.tv)
+        for rid in rows[:, T.F_RID].tolist():
+            self.rid_tx.pop(rid, None)
+        listed = slots.tolist()
+        self.bfree.extend(b for b in rows[:, T.F_BUF].tolist() if b)
+        self.active.difference_update(listed)
+        for s in listed:
+            self.conns[s] = None
+        self.st[slots] = 0
+        self.free.extend(listed)
+
+    def add_conversations(self, rows: np.ndarray) -> None:
+        """Add connections the kernel opened (slot ``rows``) to their conversations'
+        totals, as the engine counts a connection it folds (``Analyzer._accumulate``);
+        the rows are only read (a sensor's checkpoint counts connections still open)."""
+        a = self.a
+        cip, sip = rows[:, T.F_CIP].tolist(), rows[:, T.F_SIP].tolist()
+        port, vlan = rows[:, T.F_SPORT].tolist(), rows[:, T.F_VLAN].tolist()
+        first, last = rows[:, T.F_FIRST].tolist(), rows[:, T.F_LAST].tolist()
         totals = [rows[:, f].tolist() for f in (T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1)]
+        kinds: dict[tuple[int, int], tuple[str, set[str]]] = {}
         convs: dict[tuple[int, int, int, int, str], list[int]] = {}
-        for j in range(len(cip)):
-            protocol, others = self.fold_protocol(bool(decided[j]), seen[j])
+        pairs = zip(rows[:, T.F_DECIDED].tolist(), rows[:, T.F_SEEN].tolist(), strict=True)
+        for j, (decided, seen) in enumerate(pairs):
+            kind = kinds.get((decided, seen))
+            if kind is None:
+                kind = kinds[(decided, seen)] = self.fold_protocol(bool(decided), seen)
+            protocol, others = kind
             for other in others:
                 okey = ("tcp", self._ip(cip[j]), self._ip(sip[j]), port[j], vlan[j], other)
                 a.note_conversation(okey, first[j], last[j])
@@ -671,16 +693,6 @@ class Lane:
                 c[6] = max(c[6], last[j])
         for (c_ip, s_ip, p, v, protocol), c in convs.items():
             a.accumulate(("tcp", self._ip(c_ip), self._ip(s_ip), p, v, protocol), *c)
-        T.forget(self.st, slots, self.tk1, self.tk2, self.tv)
-        for rid in rows[:, T.F_RID].tolist():
-            self.rid_tx.pop(rid, None)
-        listed = slots.tolist()
-        self.bfree.extend(b for b in rows[:, T.F_BUF].tolist() if b)
-        self.active.difference_update(listed)
-        for s in listed:
-            self.conns[s] = None
-        self.st[slots] = 0
-        self.free.extend(listed)
 
     def _evict_born(self, need: int) -> None:
         """At the slot cap: end the longest-silent connections the kernel opened (as
