@@ -123,6 +123,7 @@ class LiveDetector:
         (packet time; windows partition conversations, so none is counted twice),
         decode problems and the policy over the capture."""
         th = self.config.thresholds
+        new = 0
         first, last = self.store.conn.execute(
             "SELECT first_ts, last_ts FROM captures WHERE id = ?", (self.capture_id,)
         ).fetchone()
@@ -132,22 +133,22 @@ class LiveDetector:
             last is not None and self._window is not None and last - self._window > SWEEP_WINDOW_NS
         ):
             # Close this window with a last look, then start the next.
-            rep = store_findings(
+            closing = store_findings(
                 self.store, f"{self.sha}#sweeps{self._window}", self.path,
                 resolve(recon.port_sweeps(self.store, self.capture_id, th, self._window,
                                   self.live_capture_id),
                         self.config, self.policy)[0],
                 self.config.dedup_window,
             )  # fmt: skip
-            del rep
+            new += closing.new_alerts
             self._window = int(last)
         if self._window is not None:
             sweeps = recon.port_sweeps(
                 self.store, self.capture_id, th, self._window, self.live_capture_id
             )
             final, _ = resolve(sweeps, self.config, self.policy)
-            store_findings(self.store, f"{self.sha}#sweeps{self._window}", self.path, final,
-                           self.config.dedup_window)  # fmt: skip
+            new += store_findings(self.store, f"{self.sha}#sweeps{self._window}", self.path,
+                                  final, self.config.dedup_window).new_alerts  # fmt: skip
         found = []
         found += abuse.problem_findings(self.store, self.capture_id, self.path)
         if self.policy is not None and time.monotonic() - self._policy_at >= POLICY_EVERY_S:
@@ -157,5 +158,7 @@ class LiveDetector:
             evaluate_and_store(self.store, self.policy)
         found += policy_findings(self.store, self.capture_id, self.policy)
         final, _ = resolve(found, self.config, self.policy)
-        return store_findings(self.store, f"{self.sha}#state", self.path, final,
-                              self.config.dedup_window)  # fmt: skip
+        rep = store_findings(self.store, f"{self.sha}#state", self.path, final,
+                             self.config.dedup_window)  # fmt: skip
+        rep.new_alerts += new
+        return rep

@@ -152,6 +152,31 @@ def identity_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
     return out
 
 
+MANY_HOSTS = 50  # vertical sweeps of more hosts than this, from one source, are one finding
+
+
+def _many_hosts(src: str, swept: list[tuple[str, int, int, int, int, str]]) -> Finding:
+    """One source sweeping the ports of many hosts: one finding for the sweep (a row per
+    host would bury everything else), with the hosts and ports it touched."""
+    ports: set[int] = set()
+    for *_, text in swept:
+        ports.update(int(p) for p in text.split(","))
+    hosts = sorted(h for h, *_ in swept)
+    probes = sum(n for _, _, _, n, _, _ in swept)
+    unanswered = sum(u for _, _, _, _, u, _ in swept)
+    ics = sorted(p for p in ports if p in ICS_PORTS)
+    return Finding(
+        rule="port-sweep",
+        first_ts=min(f for _, f, _, _, _, _ in swept),
+        last_ts=max(la for _, _, la, _, _, _ in swept),
+        count=probes,
+        src_ip=src,
+        note=f"{len(ports)} ports probed across {len(hosts)} hosts ({probes} probes, "
+        f"{unanswered} unanswered)" + (f", industrial ports {ics}" if ics else ""),
+        context={"ports": sorted(ports)[:200], "hosts": hosts[:200], "kind": "vertical-many"},
+    )
+
+
 def port_sweeps(
     store: Store,
     capture_id: int,
@@ -175,6 +200,7 @@ def port_sweeps(
     head = (capture_id, also if also is not None else capture_id, since)
     join = "FROM s JOIN conversations v ON v.id = s.conversation_id "
     out = []
+    per_source: dict[str, list[tuple[str, int, int, int, int, str]]] = defaultdict(list)
     for src, dst, first, last, n, unanswered, ports_text in store.conn.execute(
         base + "SELECT v.client_ip, v.server_ip, min(s.first_seen), max(s.last_seen), "
         "count(DISTINCT v.server_port), sum(s.packets_s2c = 0), "
@@ -183,21 +209,27 @@ def port_sweeps(
         + "GROUP BY v.client_ip, v.server_ip HAVING count(DISTINCT v.server_port) >= ?",
         (*head, th.port_sweep_min_ports),
     ):
-        ports = sorted(int(p) for p in ports_text.split(","))
-        ics = [p for p in ports if p in ICS_PORTS]
-        out.append(
-            Finding(
-                rule="port-sweep",
-                first_ts=int(first),
-                last_ts=int(last),
-                count=int(n),
-                src_ip=src,
-                dst_ip=dst,
-                note=f"{n} ports probed ({unanswered} unanswered)"
-                + (f", industrial ports {ics}" if ics else ""),
-                context={"ports": ports[:200], "kind": "vertical"},
+        per_source[src].append((dst, int(first), int(last), int(n), int(unanswered), ports_text))
+    for src, swept in per_source.items():
+        if len(swept) > MANY_HOSTS:
+            out.append(_many_hosts(src, swept))
+            continue
+        for dst, first, last, n, unanswered, ports_text in swept:
+            ports = sorted(int(p) for p in ports_text.split(","))
+            ics = [p for p in ports if p in ICS_PORTS]
+            out.append(
+                Finding(
+                    rule="port-sweep",
+                    first_ts=first,
+                    last_ts=last,
+                    count=n,
+                    src_ip=src,
+                    dst_ip=dst,
+                    note=f"{n} ports probed ({unanswered} unanswered)"
+                    + (f", industrial ports {ics}" if ics else ""),
+                    context={"ports": ports[:200], "kind": "vertical"},
+                )
             )
-        )
     # A master polling many PLCs is normal; a sweep leaves most hosts unanswered or with
     # nothing the protocol decoder recognised.
     marks = ",".join("?" * len(ICS_PORTS))
