@@ -183,7 +183,7 @@ class _SensorThread:
             ends = f"{src or ''} -> {dst or ''}"
             self.console.print(  # type: ignore[attr-defined]
                 f"  [live] {(iso(first) or '')[11:19]} {label:8} {rule:22} {ends}"
-                f"  (raised {lag:.1f} s after its packet)",
+                f"  (raised {lag:.1f} s after its first packet)",
                 highlight=False,
                 markup=False,
             )
