@@ -123,3 +123,27 @@ def test_ring_disk_nearly_full_raises_a_health_alert(tmp_path: Path) -> None:
         assert any("ring disk nearly full" in p for p in st["problems"])
     finally:
         subprocess.run(["umount", str(ring)], capture_output=True)
+
+
+def test_drops_in_a_followed_ring_raise_sensor_drops(tmp_path: Path) -> None:
+    """Another tool's pcapng ring says, in its Interface Statistics Blocks, what it lost:
+    the sensor reports it (status and a sensor-drops alert)."""
+    import json
+    import struct
+
+    from otconduit.capture import pcapwriter as pw
+
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    opts = b"".join(struct.pack("<HHQ", code, 8, v) for code, v in ((4, 1000), (5, 7), (7, 3)))
+    isb = pw.pcapng_block(5, struct.pack("<III", 0, 0, 0) + opts + bytes(4))
+    data = pw.pcapng_shb() + pw.pcapng_idb(pw.Interface(1))
+    (ring / "a.pcapng").write_bytes(data + pw.pcapng_epb(0, 5, bytes(60)) + isb)
+    db = tmp_path / "x.db"
+    res = _run("sense", "--follow", str(ring), "--db", str(db), "--duration", "0")
+    assert res.returncode == 0, res.stderr
+    st = json.loads(_run("sensor", "status", "--db", str(db), "-f", "json").stdout)
+    assert st["drops_kernel"] == 10 and st["drops_capture"] == 0
+    alerts = json.loads(_run("alerts", "--db", str(db), "-f", "json").stdout)
+    drops = [a for a in alerts if a["rule"] == "sensor-drops"]
+    assert drops and "10 packets dropped by the kernel" in drops[0]["summary"]

@@ -378,9 +378,10 @@ class Sensor:
             h.drops_kernel = max(h.drops_kernel, st.drops_kernel)
             h.drops_capture = max(h.drops_capture, st.drops_capture)
             h.engine_restarts = st.restarts
-        for counters in isb.values():  # another tool's ring: its own statistics blocks
-            h.drops_kernel = max(h.drops_kernel, counters.get("dropped_interface", 0))
-            h.drops_capture = max(h.drops_capture, counters.get("dropped_os", 0))
+        # Another tool's ring: its statistics blocks count what the interface and the
+        # operating system dropped (pcapng has no counter for the writer's own losses).
+        lost = sum(c.get("dropped_interface", 0) + c.get("dropped_os", 0) for c in isb.values())
+        h.drops_kernel = max(h.drops_kernel, lost)
 
     def _ring_usage(self) -> None:
         h = self.health
