@@ -209,7 +209,7 @@ class RingFollower:
                 take = min(cur.skip, len(block))
                 cur.skip -= take
                 cur.packets += take
-                block = _tail(block, take)
+                block = split_block(block, take, len(block))
                 if not len(block):
                     continue
             cur.packets += len(block)
@@ -283,7 +283,3 @@ def split_block(block: RawBlock, lo: int, hi: int) -> RawBlock:
         block.first_frame + lo,
     )
 
-
-def _tail(block: RawBlock, k: int) -> RawBlock:
-    """The packets of ``block`` after its first ``k``."""
-    return split_block(block, k, len(block))

@@ -535,9 +535,3 @@ def _give_back_memory() -> None:
     from otconduit.analysis.run import _give_back_memory as trim
 
     trim()
-
-
-def install_default_handlers() -> None:
-    """Restore default signal handling (tests that run a sensor in-process)."""
-    for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, signal.SIG_DFL)
