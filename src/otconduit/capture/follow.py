@@ -282,4 +282,3 @@ def split_block(block: RawBlock, lo: int, hi: int) -> RawBlock:
         np.asarray(block.linktypes[lo:hi]),
         block.first_frame + lo,
     )
-
