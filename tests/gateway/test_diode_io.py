@@ -32,7 +32,7 @@ from otconduit.gateway.diode.decoder import Event
 from otconduit.gateway.model import Quality, TagSample
 from otconduit.gateway.sinks import Sink
 
-KEY = b"an io test key, 32 bytes long..."
+KEY = bytes.fromhex("7f4e898147f0f76bef3d4e5c7a75162c5edc396c85beb4707d08297ffe4e0620")
 
 
 def _samples(n: int, start: int = 1, rng: random.Random | None = None) -> list[TagSample]:
@@ -248,7 +248,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cli_run(tmp_path: Path, lines: list[str], *receive_args: str) -> tuple[dict, Path]:
+def _cli_run(
+    tmp_path: Path, lines: list[str], *receive_args: str, send_args: tuple[str, ...] = ()
+) -> tuple[dict, Path]:
     """Receive in one process, send ``lines`` from another; the sender's summary and
     the receiver's event log."""
     key = tmp_path / "diode.key"
@@ -272,7 +274,7 @@ def _cli_run(tmp_path: Path, lines: list[str], *receive_args: str) -> tuple[dict
             time.sleep(0.05)
         res = subprocess.run(
             [*CLI, "send", "--to", f"127.0.0.1:{port}", "-k", str(key), "-i", str(src),
-             "--rate", "5000"],
+             "--rate", "5000", *send_args],
             capture_output=True, text=True, check=False, timeout=30,
         )  # fmt: skip
         summary = json.loads(res.stderr.strip().splitlines()[-1])
@@ -305,6 +307,8 @@ def test_cli_send_receive_json_lines_and_historian(tmp_path: Path) -> None:
     events = [json.loads(x) for x in ev.read_text().splitlines()]
     names = [e["event"] for e in events]
     assert names[:3] == ["listening", "session", "link_up"] and names[-1] == "summary"
+    sessions = tmp_path / "out.jsonl.diode-sessions"  # beside the output, kept across restarts
+    assert events[0]["sessions"] == str(sessions) and sent["session"] in sessions.read_text()
     assert names[-2] == "session_end" and events[-2]["reason"] == "receiver stopped"
     assert events[-1]["samples"] == 3000 and events[-1]["gaps"] == 0
     assert events[-1]["sinks"][0] == {"sink": "jsonl", "written": 3000}
@@ -313,6 +317,16 @@ def test_cli_send_receive_json_lines_and_historian(tmp_path: Path) -> None:
         hist = events[-1]["sinks"][1]
         assert hist["sink"] == "historian" and hist["samples_written"] == 3000
         assert db.exists()
+
+
+def test_cli_encrypted_round_trip(tmp_path: Path) -> None:
+    lines = [json.dumps({"path": f"acme/s1/a/l/c/t{i % 9}", "value": i}) for i in range(500)]
+    out = tmp_path / "out.jsonl"
+    sent, ev = _cli_run(tmp_path, lines, "-o", str(out), "--encrypt", send_args=("--encrypt",))
+    assert sent["returncode"] == 0 and sent["encrypted"], sent["stderr"]
+    assert [json.loads(x)["value"] for x in out.read_text().splitlines()] == list(range(500))
+    summary = json.loads(ev.read_text().splitlines()[-1])
+    assert summary["samples"] == 500 and summary["malformed"] == summary["forged"] == 0
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

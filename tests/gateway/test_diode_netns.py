@@ -71,7 +71,7 @@ FORGER = textwrap.dedent(
     from otconduit.gateway.diode import batch, wire
     from otconduit.gateway.diode.encoder import DiodeEncoder, FecParams
     from otconduit.gateway.model import Quality, TagSample
-    enc = DiodeEncoder(wire.Authenticator(b"a guessed key, 32 bytes long!!!!"),
+    enc = DiodeEncoder(wire.Authenticator(bytes.fromhex("45c1b0d4e6a2f39807bd5c6e1f2a3b4c")),
                        fec_params=FecParams(k=1, m=0))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rng = random.Random(1)

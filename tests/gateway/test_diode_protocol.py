@@ -31,7 +31,7 @@ from otconduit.gateway.diode.decoder import (
 from otconduit.gateway.diode.encoder import DiodeEncoder, FecParams
 from otconduit.gateway.model import Quality, TagSample
 
-KEY = b"0123456789abcdef0123456789abcdef"
+KEY = bytes.fromhex("6e39702aad98730eb59be727e79c89b9ea68637df042047c08f9e9625a12f5ec")
 AUTH = wire.Authenticator(KEY)
 PER_DATAGRAM = 4  # samples per DATA datagram in these streams
 
@@ -263,7 +263,9 @@ def test_window_overflow_declares_at_once() -> None:
 def test_forged_garbled_and_replayed_are_rejected_and_counted() -> None:
     s = make_stream(20)
     evil = make_stream(20, session=s.parsed[0].header.session)  # same session id
-    forger = DiodeEncoder(wire.Authenticator(b"not the key, not the key"), session=b"\0" * 8)
+    forger = DiodeEncoder(
+        wire.Authenticator(bytes.fromhex("e2afcf17140433d6e39f24cf0ba2cc32")), session=b"\0" * 8
+    )
     forged = forger.data(batch.encode(_samples(3, 900)), 1000)
     garbage = [b"", b"\xcd\x1d", bytes(200), random.Random(1).randbytes(300)]
     stream = list(s.datagrams)

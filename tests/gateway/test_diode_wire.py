@@ -8,6 +8,7 @@ import os
 import random
 import struct
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,21 +19,22 @@ from otconduit.gateway.diode import batch, fec, wire
 from otconduit.gateway.diode.keys import KeyFileError, generate_key, load_key
 from otconduit.gateway.model import Quality, TagSample
 
-KEY = bytes(range(32))
+KEY = bytes.fromhex("3f1c6bb58c4638deaea10ed69c3aee2758bd8638c11b6dbe31c0697c2c953ad0")
+OTHER = bytes.fromhex("f675ea49d5208cb5fe246ff75624b989c8c0398f0cc01679a3f2181395c3d830")
 AUTH = wire.Authenticator(KEY)
 SESSION = b"\x01\x02\x03\x04\x05\x06\x07\x08"
 
 
-def _data(payload: bytes = b"\x01hello", **kw: int) -> bytes:
+def _data(payload: bytes = b"\x01hello", auth: wire.Authenticator = AUTH, **kw: int) -> bytes:
     args = {"counter": 5, "time_ms": 1_700_000_000_000, "seq": 41, "index": 1} | kw
-    return wire.build_data(AUTH, session=SESSION, payload=payload, **args)
+    return wire.build_data(auth, session=SESSION, payload=payload, **args)
 
 
-def _all_kinds() -> list[bytes]:
+def _all_kinds(auth: wire.Authenticator = AUTH) -> list[bytes]:
     return [
-        _data(),
+        _data(auth=auth),
         wire.build_parity(
-            AUTH,
+            auth,
             session=SESSION,
             counter=6,
             time_ms=1,
@@ -43,7 +45,7 @@ def _all_kinds() -> list[bytes]:
             block=b"\x00\x05parity",
         ),
         wire.build_heartbeat(
-            AUTH,
+            auth,
             session=SESSION,
             counter=7,
             time_ms=2,
@@ -105,11 +107,11 @@ def test_truncated_and_extended_datagrams_are_refused() -> None:
 
 
 def test_wrong_key_is_forged_and_rotation_accepts_old_and_new() -> None:
-    other = wire.Authenticator(b"k" * 32)
+    other = wire.Authenticator(OTHER)
     for raw in _all_kinds():
         res = wire.parse(raw, other)
         assert isinstance(res, wire.Invalid) and res.category == "forged"
-    both = wire.Authenticator(b"k" * 32, KEY)  # sends with the new, accepts either
+    both = wire.Authenticator(OTHER, KEY)  # sends with the new, accepts either
     assert all(isinstance(wire.parse(r, both), wire.Data | wire.Parity | wire.Heartbeat)
                for r in _all_kinds())  # fmt: skip
 
@@ -117,6 +119,45 @@ def test_wrong_key_is_forged_and_rotation_accepts_old_and_new() -> None:
 def test_short_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 16"):
         wire.Authenticator(b"short")
+
+
+# Made by the wire format as it was before encryption existed (same key and fields as
+# _all_kinds): unsealed datagrams must stay byte for byte the same.
+GOLDEN = [
+    "cd1d0101010203040506070800000000000000050000018bcfe568000000000000000029010168656c6c6f"
+    "646a1872673388f821e658c1bc487524",
+    "cd1d010201020304050607080000000000000006000000000000000100000000000000280802010005706172"
+    "697479f373c9c67ebfaf754cf98a60f3b92cd6",
+    "cd1d0103010203040506070800000000000000070000000000000002000000000000003003000003e8000000"
+    "000000000400000000000000077b89ebadb5c78bd9482e7a9b0e365ad1",
+]
+
+
+def test_unsealed_datagrams_are_unchanged_on_the_wire() -> None:
+    assert [d.hex() for d in _all_kinds()] == GOLDEN
+    for raw in GOLDEN:
+        res = wire.parse(bytes.fromhex(raw), AUTH)
+        assert not isinstance(res, wire.Invalid) and not res.header.sealed
+
+
+def test_sealed_round_trip_every_kind_and_tampering() -> None:
+    sealed = _all_kinds(wire.Authenticator(KEY, encrypt=True))
+    clear = [wire.parse(d, AUTH) for d in _all_kinds()]
+    for raw, plain in zip(sealed, clear, strict=True):
+        assert raw[3] & wire.SEALED
+        got = wire.parse(raw, AUTH)  # any receiver with the key opens it
+        assert not isinstance(got, wire.Invalid) and not isinstance(plain, wire.Invalid)
+        assert got.header.sealed
+        assert replace(got, header=replace(got.header, sealed=False)) == plain
+        for pos in range(len(raw)):
+            bad = bytearray(raw)
+            bad[pos] ^= 0x01
+            res = wire.parse(bytes(bad), AUTH)
+            assert isinstance(res, wire.Invalid), pos
+    assert len(sealed[2]) == wire.HEARTBEAT_LEN + 16  # the AEAD tag
+    rotating = wire.Authenticator(OTHER, KEY)  # opens with whichever key made the mac
+    assert all(not isinstance(wire.parse(r, rotating), wire.Invalid) for r in sealed)
+    assert b"hello" not in sealed[0] and b"parity" not in sealed[1]
 
 
 def test_authenticated_but_invalid_geometry_is_malformed() -> None:

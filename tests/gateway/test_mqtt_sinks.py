@@ -457,12 +457,13 @@ def test_tls_and_password(tmp_path: Path) -> None:
                     client_id="intruder",
                 )
             )
-            plain = UnsSink(
+            plain = UnsSink(  # a TLS listener refuses a client that does not speak it
                 gw_config(
                     tmp_path / "plain",
                     b.port,
                     username="gateway",
                     password="s3cret pass",
+                    allow_plaintext=True,
                     sparkplug={"enabled": False},
                     client_id="cleartext",
                 )

@@ -495,6 +495,30 @@ async def test_untrusted_server_certificate_is_refused_clearly(
     assert s.quality is Quality.STALE and s.value is None and "not trusted" in s.reason
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640])
+async def test_private_key_readable_by_others_is_refused(
+    server: UaServer, pki: Path, tmp_path: Path, mode: int
+) -> None:
+    """The key the server trusts, but in a file the group or everyone may read: the
+    collector refuses to use it (one line: chmod 600) and never connects."""
+    key = tmp_path / "gateway-key.pem"
+    shutil.copy(pki / "gateway-key.pem", key)
+    key.chmod(mode)
+    sec = _secure(pki, private_key=str(key))
+    tags = [{"path": "p/secure", "address": _node("Secure")}]
+    async with running(_cfg(server.url, tags, security=sec)) as run:
+        await run.until(lambda: run.status()["last_error"] is not None)
+        status = run.status()
+    err = status["last_error"]
+    assert f"chmod 600 {key}" in err and f"mode 0{mode:o}" in err and "\n" not in err
+    assert status["connects"] == 0
+    assert not [s for s in run.samples if s.quality is Quality.GOOD]
+    with pytest.raises(certs.KeyPermissionError, match="chmod 600"):
+        certs.load_private_key_der(key)
+    key.chmod(0o600)
+    assert certs.load_private_key_der(key)  # the same file is fine once private
+
+
 async def test_wrong_password_fails_clearly(server: UaServer) -> None:
     tags = [{"path": "p/secure", "address": _node("Secure")}]
     cfg = _cfg(server.url, tags, username="operator", password="guess")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -28,6 +29,7 @@ from otconduit.gateway.diode import (
     DiodeSendSink,
     FecParams,
     KeyFileError,
+    LedgerError,
     ReceiverSettings,
     Rejected,
     SenderSettings,
@@ -43,8 +45,8 @@ from otconduit.gateway.sinks import Sink
 diode_app = typer.Typer(
     help=(
         "Data-diode mode: tag samples from OT to IT over one-way UDP (FEC, HMAC, "
-        "heartbeats). A software diode is a policy control, not the physical guarantee "
-        "of a hardware data diode."
+        "heartbeats, optional encryption). A software diode is a policy control, not the "
+        "physical guarantee of a hardware data diode."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -196,6 +198,9 @@ def send(
         int, typer.Option("--backlog", help="Samples held while rate limited.")
     ] = 100_000,
     bind: Annotated[str | None, typer.Option("--bind", help="Source address to send from.")] = None,
+    encrypt: Annotated[
+        bool, typer.Option("--encrypt", help="Encrypt the samples (ChaCha20-Poly1305).")
+    ] = False,
 ) -> None:
     """OT side: send samples over UDP only (never reads the network).
 
@@ -207,7 +212,7 @@ def send(
         settings = SenderSettings(
             fec=FecParams.parse(fec), mtu=mtu, rate_datagrams=rate, rate_bytes=rate_bytes,
             heartbeat=heartbeat, linger=linger, backlog=backlog,
-            overflow="drop" if config else "block",
+            overflow="drop" if config else "block", encrypt=encrypt,
         )  # fmt: skip
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -296,6 +301,26 @@ def _historian(path: Path) -> Sink:
     return sink
 
 
+def _session_file(
+    state: Path | None, output: str, historian: Path | None, status_file: Path | None, port: int
+) -> Path:
+    """Where the receiver keeps the sessions it has seen: --state, else beside its
+    output, historian or status file, else in the user's state folder (per port)."""
+    if state is not None:
+        return state
+    out = Path(output) if output not in ("-", "none") else None
+    for beside in (out, historian, status_file):
+        if beside is not None:
+            return beside.with_name(beside.name + ".diode-sessions")
+    home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    folder = Path(home) / "conduit"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise fail(f"{folder}: {exc.strerror or exc} (choose a file with --state)") from None
+    return folder / f"diode-{port}.sessions"
+
+
 @diode_app.command("receive")
 def receive(
     key: Annotated[
@@ -328,8 +353,16 @@ def receive(
         typer.Option("--link-timeout", help="S of silence = link down (3 heartbeats)."),
     ] = None,
     max_skew: Annotated[
-        float, typer.Option("--max-skew", help="Refuse sender clocks off by > S s (0: off).")
-    ] = 0.0,
+        float,
+        typer.Option("--max-skew", help="Refuse sender clocks off by > S s (0: off; NTP both)."),
+    ] = 300.0,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="Sessions seen, kept to refuse replays after a restart."),
+    ] = None,
+    encrypt: Annotated[
+        bool, typer.Option("--encrypt", help="Refuse datagrams that are not encrypted.")
+    ] = False,
     duration: Annotated[
         float | None, typer.Option("--duration", help="Stop after S seconds.")
     ] = None,
@@ -343,10 +376,11 @@ def receive(
     try:
         settings = ReceiverSettings(
             reorder_timeout=reorder_timeout, window=window, link_timeout=link_timeout,
-            max_skew=max_skew,
+            max_skew=max_skew, require_encryption=encrypt,
         )  # fmt: skip
     except ValueError as exc:
         raise fail(str(exc)) from None
+    sessions = _session_file(state, output, historian, status_file, port)
     with contextlib.ExitStack() as stack:
         sinks: list[Sink] = []
         if output == "-":
@@ -363,14 +397,20 @@ def receive(
         async def main() -> None:
             fanout = SinkFanout(sinks)
             await fanout.start()
-            rx = DiodeReceiver(
-                keys, fanout, settings=settings, on_event=log, status_file=status_file
-            )
             try:
+                rx = DiodeReceiver(
+                    keys, fanout, settings=settings, on_event=log, status_file=status_file,
+                    session_file=sessions,
+                )  # fmt: skip
                 bound = await rx.start(host, port)
+            except LedgerError as exc:
+                raise fail(str(exc)) from None
             except OSError as exc:
                 raise fail(f"cannot listen on {listen}: {exc.strerror or exc}") from None
-            log._write({"event": "listening", "address": f"{bound[0]}:{bound[1]}"})
+            log._write(
+                {"event": "listening", "address": f"{bound[0]}:{bound[1]}",
+                 "sessions": str(sessions)}
+            )  # fmt: skip
             stop = asyncio.Event()
             _on_signals(stop)
             with contextlib.suppress(TimeoutError):

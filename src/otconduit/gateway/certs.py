@@ -8,7 +8,9 @@ gateway for each server: ``security.trust`` lists the server certificates (files
 folders of ``.der``/``.pem`` files) it accepts, nothing else is trusted on first use.
 
 Files: a certificate ending in ``.pem`` is written/read as PEM, anything else as DER (the
-usual OPC UA form); the private key likewise (PKCS#8, unencrypted, mode 0600).
+usual OPC UA form); the private key likewise (PKCS#8, unencrypted, mode 0600). A private
+key file that the group or others may access is refused, as ssh refuses one: whoever can
+read it can impersonate the gateway to every server that trusts it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import ipaddress
 import os
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,10 @@ _CERT_SUFFIXES = {".der", ".pem", ".crt", ".cer"}
 class CertificateError(Exception):
     """A certificate or key file is missing, unreadable or does not fit; ``str()`` is one
     line saying which file, what is wrong and what to do."""
+
+
+class KeyPermissionError(CertificateError):
+    """A private key file whose mode lets the group or others at it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +124,14 @@ def load_private_key_der(path: str | Path) -> bytes:
 
 def _load_key(p: Path) -> rsa.RSAPrivateKey:
     try:
+        mode = stat.S_IMODE(p.stat().st_mode)
         data = p.read_bytes()
     except OSError as exc:
         raise CertificateError(f"{p}: cannot read private key ({exc.strerror})") from None
+    if mode & 0o077:
+        raise KeyPermissionError(
+            f"{p}: private key is accessible by group/others (mode {mode:04o}): chmod 600 {p}"
+        )
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             key = serialization.load_pem_private_key(data, password=None)
@@ -139,6 +151,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)  # a leftover temporary file keeps its old mode
         f.write(data)
     os.replace(tmp, path)
 

@@ -259,6 +259,13 @@ class Sparkplug(_Strict):
         return v
 
 
+PLAINTEXT_CREDENTIALS = (
+    "a username/password without 'tls' would cross the network in clear: configure 'tls' "
+    "(e.g. tls: {ca: ca.pem} and the broker's TLS port, 8883) or, on a trusted link only, "
+    "set 'allow_plaintext: true'"
+)
+
+
 class Mqtt(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, gt=0, lt=65536)
@@ -266,11 +273,23 @@ class Mqtt(_Strict):
     username: str | None = None
     password: str | None = None
     tls: Tls | None = None
+    allow_plaintext: bool = False  # send username/password without TLS (warned at start)
     keepalive: int = 30
     connect_timeout: Seconds = 5.0  # TCP + TLS + CONNACK
     reconnect: Backoff = Field(default_factory=lambda: Backoff(initial=0.5, max=15.0))
     uns: Uns = Field(default_factory=lambda: Uns())
     sparkplug: Sparkplug = Field(default_factory=lambda: Sparkplug())
+
+    @property
+    def plaintext_credentials(self) -> bool:
+        """Credentials that would go to the broker unencrypted."""
+        return (self.username is not None or self.password is not None) and self.tls is None
+
+    @model_validator(mode="after")
+    def _no_clear_passwords(self) -> Mqtt:
+        if self.plaintext_credentials and not self.allow_plaintext:
+            raise ValueError(PLAINTEXT_CREDENTIALS)
+        return self
 
 
 class Historian(_Strict):

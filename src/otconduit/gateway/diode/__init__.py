@@ -12,7 +12,10 @@
   a window, rebuilds from parity and reports exact gaps (DATA sequence ranges, and the
   sample ``seq`` range when known) beyond the FEC budget, then carries on.
 - ``sender`` (OT side, a gateway ``Sink``) and ``receiver`` (IT side): asyncio + UDP.
-- ``keys``: the shared key file; ``jsonl``: samples and events as JSON lines.
+- ``keys``: the shared key file, ``keycheck``: weak keys refused; ``seal``: optional
+  payload encryption (ChaCha20-Poly1305); ``ledger``: the sessions a receiver has seen,
+  on disk, so replays are refused across restarts; ``jsonl``: samples and events as
+  JSON lines.
 
 A software diode is a policy control, not a physical guarantee. The sender never reads
 from the network and the receiver never sends, and a firewall (nftables) can drop every
@@ -38,7 +41,9 @@ from otconduit.gateway.diode.decoder import (
     SessionStarted,
 )
 from otconduit.gateway.diode.encoder import DiodeEncoder, FecParams
-from otconduit.gateway.diode.keys import KeyFileError, generate_key, load_key
+from otconduit.gateway.diode.keycheck import WeakKeyError
+from otconduit.gateway.diode.keys import KeyFileError, WeakKeyFileError, generate_key, load_key
+from otconduit.gateway.diode.ledger import LedgerError, SessionLedger
 from otconduit.gateway.diode.receiver import DiodeReceiver, SinkFanout
 from otconduit.gateway.diode.sender import DEFAULT_PORT, DiodeSendSink, SenderSettings
 
@@ -52,6 +57,7 @@ __all__ = [
     "FecParams",
     "Gap",
     "KeyFileError",
+    "LedgerError",
     "LinkDown",
     "LinkUp",
     "ReceiverSettings",
@@ -60,8 +66,11 @@ __all__ = [
     "SenderDropped",
     "SenderSettings",
     "SessionEnded",
+    "SessionLedger",
     "SessionStarted",
     "SinkFanout",
+    "WeakKeyError",
+    "WeakKeyFileError",
     "generate_key",
     "load_key",
 ]

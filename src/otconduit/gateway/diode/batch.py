@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from otconduit.gateway.model import Quality, TagSample
 
 PLAIN, ZLIB = 1, 2
+MIN_BUDGET = 256  # bytes of payload a datagram must hold
 MAX_DECOMPRESSED = 1 << 20  # a 64 KiB datagram cannot honestly inflate beyond this
 
 _Q = {Quality.GOOD: 0, Quality.BAD: 1, Quality.STALE: 2}
@@ -190,8 +191,8 @@ class Packer:
     queue."""
 
     def __init__(self, budget: int, *, compress: bool = True) -> None:
-        if budget < 256:
-            raise ValueError("payload budget below 256 bytes: raise the MTU")
+        if budget < MIN_BUDGET:
+            raise ValueError(f"payload budget below {MIN_BUDGET} bytes: raise the MTU")
         self.budget = budget
         self.compress = compress
         self.ratio = 0.5  # compressed / plain, running estimate

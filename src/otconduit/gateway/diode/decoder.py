@@ -14,11 +14,15 @@ saying so) it waits ``reorder_timeout`` more for reordered stragglers and then r
 it from parity or declares it lost. A hole further than ``window`` datagrams behind the
 newest is declared at once, which bounds memory.
 
-Replay: a per-session counter window (RFC 4303 section 3.4.3); a datagram of a retired
-session is refused, and a new session is accepted only if its clock is not older than
-the current one's, or the current one has gone silent (a sender restarted with its
-clock stepped back). ``max_skew`` optionally refuses datagrams whose sender clock is
-too far from the receiver's, which also stops replays across a receiver restart.
+Replay: a per-session counter window (RFC 4303 section 3.4.3). Every session seen is
+kept in a :class:`~otconduit.gateway.diode.ledger.SessionLedger` (on disk when the
+receiver gives it a file): a replaced session is refused outright, and a session resumed
+after a receiver restart only above the last counter accepted. A new session is accepted
+only if its clock is not older than the current one's, or the current one has gone
+silent (a sender restarted with its clock stepped back). ``max_skew`` (default 300 s)
+refuses datagrams whose sender clock is further than that from the receiver's: a
+recording older than the bound is refused even by a receiver that never saw it, so the
+two clocks must agree (NTP). ``require_encryption`` refuses datagrams not sealed.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from otconduit.gateway.diode import batch, fec, wire
+from otconduit.gateway.diode.ledger import ENDED, SessionLedger
 from otconduit.gateway.model import TagSample
 
 
@@ -110,6 +115,7 @@ class SenderDropped:
 
 
 Event = Samples | Gap | Rejected | SessionStarted | SessionEnded | LinkUp | LinkDown | SenderDropped
+_OLD_SESSION = "datagram of an ended or older session"
 _TOTALS = ("data", "delivered", "recovered", "lost", "gaps", "samples", "sender_sent")
 
 
@@ -118,7 +124,8 @@ class ReceiverSettings:
     reorder_timeout: float = 0.3  # s a hole is waited for once its group is closed
     window: int = 4096  # datagrams: replay window and furthest reordering
     link_timeout: float | None = None  # default: 3 heartbeat intervals + 0.5 s
-    max_skew: float = 0.0  # s between sender and receiver clocks; 0: not checked
+    max_skew: float = 300.0  # s between sender and receiver clocks; 0: not checked
+    require_encryption: bool = False  # refuse datagrams that are not sealed
 
     def __post_init__(self) -> None:
         if self.reorder_timeout < 0 or self.window < 64 or self.max_skew < 0:
@@ -140,6 +147,7 @@ class ReceiverStats:
     malformed: int = 0
     forged: int = 0
     replayed: int = 0
+    skewed: int = 0  # of the replayed: sender clock beyond max_skew
     sessions: int = 0
     sender_dropped: int = 0
     sender_sent: int = 0  # datagrams the sender says it sent (last heartbeat)
@@ -208,12 +216,15 @@ class _Session:
 
 
 class DiodeDecoder:
-    def __init__(self, auth: wire.Authenticator, settings: ReceiverSettings | None = None) -> None:
+    def __init__(
+        self, auth: wire.Authenticator, settings: ReceiverSettings | None = None,
+        ledger: SessionLedger | None = None,
+    ) -> None:  # fmt: skip
         self.auth = auth
         self.settings = settings or ReceiverSettings()
         self.stats = ReceiverStats()
         self.session: _Session | None = None
-        self._retired: deque[bytes] = deque(maxlen=64)
+        self.ledger = ledger if ledger is not None else SessionLedger()
         self._link_up = False
         self._interval = 1.0  # sender heartbeat interval, from its heartbeats
 
@@ -233,26 +244,30 @@ class DiodeDecoder:
         source: str | None = None,
     ) -> list[Event]:  # fmt: skip
         """Events from one datagram. ``now`` is a monotonic clock in seconds; ``wall_ms``
-        the receiver's wall clock, needed only with ``max_skew``."""
+        the receiver's wall clock in ms, which ``max_skew`` is checked against (without
+        it, as in tests of the protocol alone, the clock is not checked)."""
         out: list[Event] = []
         parsed = wire.parse(datagram, self.auth)
         if isinstance(parsed, wire.Invalid):
             self._reject(out, parsed.category, parsed.reason, parsed.size, source)
             return out
         h = parsed.header
+        if self.settings.require_encryption and not h.sealed:
+            clear = "not encrypted (this receiver requires encryption)"
+            self._reject(out, "malformed", clear, len(datagram), source)
+            return out
         skew = self.settings.max_skew
         if skew and wall_ms is not None and abs(wall_ms - h.time_ms) > skew * 1000:
             off = (wall_ms - h.time_ms) / 1000
+            self.stats.skewed += 1
             self._reject(
                 out, "replayed", f"sender clock {off:+.1f} s off (max skew {skew:g} s)",
                 len(datagram), source,
             )  # fmt: skip
             return out
         s = self._session_for(parsed, now, out)
-        if s is None:
-            self._reject(
-                out, "replayed", "datagram of an ended or older session", len(datagram), source
-            )
+        if isinstance(s, str):
+            self._reject(out, "replayed", s, len(datagram), source)
             return out
         why = s.replay_check(h.counter)
         if why:
@@ -271,6 +286,7 @@ class DiodeDecoder:
         else:
             self._on_heartbeat(s, parsed, now, out)
         self._advance(s, now, out)
+        self.ledger.advance(s.sid, s.top, s.next_seq)
         return out
 
     def tick(self, now: float) -> list[Event]:
@@ -290,7 +306,7 @@ class DiodeDecoder:
         """Deliver everything held and report what is still missing (shutdown)."""
         out: list[Event] = []
         if self.session is not None:
-            self._end(self.session, now, out, reason)
+            self._end(self.session, now, out, reason, resumable=True)
             self.session = None
         return out
 
@@ -318,21 +334,30 @@ class DiodeDecoder:
             self.stats.replayed += 1
         out.append(Rejected(category=category, reason=reason, size=size, source=source))
 
-    def _session_for(self, d: wire.Datagram, now: float, out: list[Event]) -> _Session | None:
+    def _session_for(self, d: wire.Datagram, now: float, out: list[Event]) -> _Session | str:
+        """The datagram's session (started or resumed if need be), or why it is refused."""
         h = d.header
         cur = self.session
         if cur is not None and h.session == cur.sid:
             return cur
-        if h.session in self._retired:
-            return None
+        floor = self.ledger.floor(h.session)
+        if floor == ENDED:
+            return _OLD_SESSION
+        if floor is not None and h.counter <= floor:
+            return f"counter {h.counter} accepted before the receiver restarted"
         if cur is not None:
             newer = h.time_ms >= cur.newest_time_ms
             silent = now - cur.last_valid > self.link_timeout
             if not (newer or silent):
-                return None
+                return _OLD_SESSION
             self._end(cur, now, out, "sender restarted (new session)")
         start = d.next_seq if isinstance(d, wire.Heartbeat) else d.group
+        if floor is not None:  # resumed after a restart: from where it was delivered up to
+            start = max(start, self.ledger.next_seq(h.session))
         s = _Session(h.session, start, now, self.settings.window)
+        if floor is not None and floor >= 0:
+            s.top, s.bits = floor, (1 << s.window) - 1
+        self.ledger.started(s.sid, s.top, start)
         self.session = s
         self.stats.sessions += 1
         out.append(
@@ -340,9 +365,16 @@ class DiodeDecoder:
         )
         return s
 
-    def _end(self, s: _Session, now: float, out: list[Event], reason: str) -> None:
+    def _end(
+        self, s: _Session, now: float, out: list[Event], reason: str, *, resumable: bool = False
+    ) -> None:
+        """Close a session; a resumable one (the receiver stops, the sender may not) may
+        continue above its last counter, any other is refused from now on."""
         self._advance(s, now, out, final=reason)
-        self._retired.append(s.sid)
+        if resumable:
+            self.ledger.advance(s.sid, s.top, s.next_seq)
+        else:
+            self.ledger.end(s.sid)
         out.append(
             SessionEnded(session=s.name, reason=reason, sender_dropped=s.sender_dropped, **s.totals)
         )

@@ -4,7 +4,8 @@
 to the IT side out of band (it must not travel over the diode's own network in clear,
 and never from IT to OT over a channel the diode is meant to close). A key file may hold
 hex text (whitespace ignored) or at least 16 raw bytes. A file that others can read is
-refused, as ssh refuses a private key with loose permissions.
+refused, as ssh refuses a private key with loose permissions, and so is a key that can
+be guessed (``keycheck``: a typed password, a pattern, zero bytes).
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ import secrets
 import stat
 from pathlib import Path
 
-from otconduit.gateway.diode.wire import MIN_KEY_LEN
+from otconduit.gateway.diode.keycheck import WeakKeyError, key_weakness
 
 KEY_BYTES = 32
 
 
 class KeyFileError(ValueError):
-    """A key file that is missing, unreadable, too short or too open; one line."""
+    """A key file that is missing, unreadable, too open or weak; one line."""
+
+
+class WeakKeyFileError(KeyFileError, WeakKeyError):
+    """A key file whose key can be guessed."""
 
 
 def load_key(path: str | Path) -> bytes:
+    """The key in ``path``; :class:`KeyFileError` (one line) if it must not be used."""
     p = Path(path)
     try:
         st = p.stat()
@@ -44,10 +50,10 @@ def load_key(path: str | Path) -> bytes:
             key = bytes.fromhex(text.decode("ascii"))
         except (UnicodeDecodeError, ValueError):
             key = raw
-    if len(key) < MIN_KEY_LEN:
-        raise KeyFileError(
-            f"key file {p}: {len(key)} bytes of key, at least {MIN_KEY_LEN} needed "
-            "(make one with `conduit diode keygen`)"
+    why = key_weakness(key)
+    if why:
+        raise WeakKeyFileError(
+            f"key file {p}: weak key ({why}): make one with `conduit diode keygen`"
         )
     return key
 

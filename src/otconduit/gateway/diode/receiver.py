@@ -3,7 +3,9 @@ samples, in order, to a delivery function (usually :class:`SinkFanout` over the
 gateway's sinks). It never sends: the socket is only read.
 
 Events other than samples (gaps, rejected datagrams, link and session changes) go to
-``on_event`` as they happen; ``status()`` has the counters.
+``on_event`` as they happen; ``status()`` has the counters. With ``session_file`` the
+sessions seen are kept on disk (see ``ledger``), so a restarted receiver still refuses
+a recorded session replayed to it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from otconduit.gateway.diode import wire
 from otconduit.gateway.diode.decoder import DiodeDecoder, Event, ReceiverSettings, Samples
+from otconduit.gateway.diode.ledger import LedgerError, SessionLedger
 from otconduit.gateway.model import TagSample
 from otconduit.gateway.sinks import Sink
 
@@ -75,11 +78,13 @@ class DiodeReceiver:
         settings: ReceiverSettings | None = None,
         on_event: OnEvent | None = None,
         status_file: Path | None = None,
+        session_file: Path | None = None,
         tick: float = 0.05,
     ) -> None:
         if not keys:
             raise ValueError("the receiver needs at least one key")
-        self.decoder = DiodeDecoder(wire.Authenticator(*keys), settings)
+        self.ledger = SessionLedger(session_file)  # LedgerError if the file is not one
+        self.decoder = DiodeDecoder(wire.Authenticator(*keys), settings, self.ledger)
         self._deliver = deliver
         self._on_event = on_event
         self._status_file = status_file
@@ -90,10 +95,16 @@ class DiodeReceiver:
         self.address: tuple[str, int] | None = None
         self.delivered_batches = 0
         self.deliver_errors = 0
+        self.ledger_errors = 0
         self.last_error = ""
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Bind and start; returns the bound address (port 0 picks a free one)."""
+        """Bind and start; returns the bound address (port 0 picks a free one). Raises
+        :class:`LedgerError` if the session file cannot be written."""
+        try:
+            self.ledger.save()
+        except OSError as exc:
+            raise LedgerError(f"session file {self.ledger.path}: {exc.strerror or exc}") from None
         loop = asyncio.get_running_loop()
         sock = _socket(host, port)
         self._sock = sock
@@ -126,6 +137,7 @@ class DiodeReceiver:
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         self._put(self.decoder.finish(asyncio.get_running_loop().time()))
+        self._save_ledger()
         self._queue.put_nowait(None)
         await self._tasks[0]
         self._tasks = []
@@ -137,6 +149,7 @@ class DiodeReceiver:
             "link_timeout": self.decoder.link_timeout,
             "backlog": self._queue.qsize(),
             "deliver_errors": self.deliver_errors,
+            "ledger_errors": self.ledger_errors,
             "last_error": self.last_error,
         }
 
@@ -160,6 +173,15 @@ class DiodeReceiver:
         self._put(
             self.decoder.feed(data, loop_time, wall_ms=time.time_ns() // 1_000_000, source=source)
         )
+        if self.ledger.urgent:  # a session started or ended: on disk before its samples
+            self._save_ledger()
+
+    def _save_ledger(self) -> None:
+        try:
+            self.ledger.save()
+        except OSError as exc:  # keep receiving; the status says protection is degraded
+            self.ledger_errors += 1
+            self.last_error = f"session file {self.ledger.path}: {exc.strerror or exc}"
 
     def _put(self, events: list[Event]) -> None:
         for e in events:
@@ -172,8 +194,10 @@ class DiodeReceiver:
             await asyncio.sleep(self._tick)
             now = loop.time()
             self._put(self.decoder.tick(now))
-            if self._status_file is not None and now - last_status >= 1.0:
+            if now - last_status >= 1.0:
                 last_status = now
+                if self.ledger.dirty:
+                    self._save_ledger()
                 self._write_status()
 
     async def _worker(self) -> None:

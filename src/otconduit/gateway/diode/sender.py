@@ -43,10 +43,13 @@ class SenderSettings:
     backlog: int = 100_000  # samples waiting to be sent
     overflow: Literal["drop", "block"] = "drop"  # full backlog: shed oldest, or wait
     compress: bool = True
+    encrypt: bool = False  # seal every datagram (ChaCha20-Poly1305): unreadable on the link
 
     def __post_init__(self) -> None:
-        if not 300 <= self.mtu <= wire.MAX_DATAGRAM:
-            raise ValueError(f"mtu {self.mtu}: 300 to {wire.MAX_DATAGRAM} bytes")
+        low = wire.MAX_DATAGRAM - wire.max_payload(wire.MAX_DATAGRAM, sealed=self.encrypt)
+        low += batch.MIN_BUDGET  # headers, tags and the smallest payload
+        if not low <= self.mtu <= wire.MAX_DATAGRAM:
+            raise ValueError(f"mtu {self.mtu}: {low} to {wire.MAX_DATAGRAM} bytes")
         for name in ("rate_datagrams", "rate_bytes"):
             v = getattr(self, name)
             if v is not None and v <= 0:
@@ -137,10 +140,11 @@ class DiodeSendSink:
     ) -> None:
         self.name = name
         self.settings = settings or SenderSettings()
-        self._auth = wire.Authenticator(key)
+        self._auth = wire.Authenticator(key, encrypt=self.settings.encrypt)
         self._enc = DiodeEncoder(self._auth, fec_params=self.settings.fec)
         self._packer = batch.Packer(
-            wire.max_payload(self.settings.mtu), compress=self.settings.compress
+            wire.max_payload(self.settings.mtu, sealed=self.settings.encrypt),
+            compress=self.settings.compress,
         )
         self._pacer = Pacer(self.settings.rate_datagrams, self.settings.rate_bytes)
         self._udp: UdpTransport | None = None
@@ -201,6 +205,7 @@ class DiodeSendSink:
         return {
             "name": self.name,
             "session": self.session,
+            "encrypted": self.settings.encrypt,
             "queued": len(self._queue),
             "next_seq": self._enc.next_seq,
             **asdict(self.stats),
@@ -292,7 +297,7 @@ class DiodeSendSink:
                 self.stats.send_errors += 1
             self.stats.datagrams += 1
             self.stats.bytes += len(d)
-            kind = d[3]  # wire.py: the common header's kind byte
+            kind = d[3] & ~wire.SEALED  # wire.py: the common header's kind byte
             if kind == wire.Kind.DATA:
                 self.stats.data += 1
             elif kind == wire.Kind.PARITY:

@@ -7,7 +7,7 @@ replay window follows RFC 4303 section 3.4.3, the MAC is HMAC-SHA256, RFC 2104, 
     common header, 28 bytes
      0  2  magic        0xCD 0x1D
      2  1  version      1
-     3  1  kind         1 DATA, 2 PARITY, 3 HEARTBEAT
+     3  1  kind         1 DATA, 2 PARITY, 3 HEARTBEAT; + 0x80 when sealed (below)
      4  8  session      random, drawn when the sender starts
     12  8  counter      per session, +1 for every datagram of any kind (replay window)
     20  8  time_ms      sender wall clock, ms since the Unix epoch
@@ -31,6 +31,11 @@ replay window follows RFC 4303 section 3.4.3, the MAC is HMAC-SHA256, RFC 2104, 
 
 A payload is framed for the FEC as ``u16 length + payload``, zero-padded to the longest
 of its group, so a recovered block gives back its exact payload.
+
+Sealed (encrypted) datagrams, optional: everything between the common header and the mac
+is replaced by its ChaCha20-Poly1305 ciphertext and 16-byte tag (seal.py), the common
+header being associated data; the mac then covers the sealed bytes. Unsealed datagrams
+are exactly as above, so a receiver that never seals reads what it always did.
 """
 
 from __future__ import annotations
@@ -43,10 +48,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
+from otconduit.gateway.diode.keycheck import check_key
+from otconduit.gateway.diode.seal import TAG_LEN, Sealer
+
 MAGIC = b"\xcd\x1d"
 VERSION = 1
 MAC_LEN = 16
-MIN_KEY_LEN = 16
+SEALED = 0x80  # kind flag: the rest of the datagram is encrypted
 MAX_DATAGRAM = 65507  # largest UDP payload over IPv4
 
 _COMMON = struct.Struct(">2sBB8sQQ")
@@ -73,6 +81,7 @@ class Header:
     session: bytes
     counter: int
     time_ms: int
+    sealed: bool = False
 
     def __post_init__(self) -> None:
         if len(self.session) != 8:
@@ -130,63 +139,75 @@ class Invalid:
 
 class Authenticator:
     """HMAC-SHA256 with one sending key and any number of accepted keys (rotation:
-    the receiver accepts old and new while the sender changes over)."""
+    the receiver accepts old and new while the sender changes over). With ``encrypt``
+    the datagrams it builds are sealed; it opens sealed datagrams either way. Raises
+    :class:`~otconduit.gateway.diode.keycheck.WeakKeyError` for a guessable key."""
 
-    __slots__ = ("_accept", "_send")
+    __slots__ = ("_accept", "_sealers", "_send", "encrypt")
 
-    def __init__(self, key: bytes, *more: bytes) -> None:
+    def __init__(self, key: bytes, *more: bytes, encrypt: bool = False) -> None:
         for k in (key, *more):
-            if len(k) < MIN_KEY_LEN:
-                raise ValueError(f"a diode key needs at least {MIN_KEY_LEN} bytes")
+            check_key(k)
         self._send = hmac.new(key, digestmod=hashlib.sha256)
         self._accept = [hmac.new(k, digestmod=hashlib.sha256) for k in (key, *more)]
+        self._sealers = [Sealer(k) for k in (key, *more)]
+        self.encrypt = encrypt
 
     def sign(self, body: bytes) -> bytes:
         h = self._send.copy()
         h.update(body)
         return h.digest()[:MAC_LEN]
 
-    def verify(self, body: bytes, mac: bytes) -> bool:
-        ok = False
-        for base in self._accept:
+    def match(self, body: bytes, mac: bytes) -> int | None:
+        """Which accepted key made ``mac`` (every key is tried: constant time)."""
+        found = None
+        for i, base in enumerate(self._accept):
             h = base.copy()
             h.update(body)
-            ok |= hmac.compare_digest(h.digest()[:MAC_LEN], mac)
-        return ok
+            if hmac.compare_digest(h.digest()[:MAC_LEN], mac) and found is None:
+                found = i
+        return found
+
+    def verify(self, body: bytes, mac: bytes) -> bool:
+        return self.match(body, mac) is not None
+
+    def sealer(self, index: int = 0) -> Sealer:
+        """The sealer of accepted key ``index`` (0: the sending key)."""
+        return self._sealers[index]
 
 
-def _common(kind: Kind, session: bytes, counter: int, time_ms: int) -> bytes:
-    return _COMMON.pack(MAGIC, VERSION, kind, session, counter, time_ms)
+def _finish(auth: Authenticator, kind: Kind, session: bytes, counter: int, time_ms: int,
+            rest: bytes) -> bytes:  # fmt: skip
+    """Header + rest (sealed if the authenticator encrypts) + mac."""
+    if auth.encrypt:
+        head = _COMMON.pack(MAGIC, VERSION, kind | SEALED, session, counter, time_ms)
+        body = head + auth.sealer().seal(session, counter, head, rest)
+    else:
+        body = _COMMON.pack(MAGIC, VERSION, kind, session, counter, time_ms) + rest
+    return body + auth.sign(body)
 
 
 def build_data(
     auth: Authenticator, *, session: bytes, counter: int, time_ms: int, seq: int, index: int,
     payload: bytes,
 ) -> bytes:  # fmt: skip
-    body = _common(Kind.DATA, session, counter, time_ms) + _DATA.pack(seq, index) + payload
-    return body + auth.sign(body)
+    return _finish(auth, Kind.DATA, session, counter, time_ms, _DATA.pack(seq, index) + payload)
 
 
 def build_parity(
     auth: Authenticator, *, session: bytes, counter: int, time_ms: int, group: int, count: int,
     parities: int, index: int, block: bytes,
 ) -> bytes:  # fmt: skip
-    body = (
-        _common(Kind.PARITY, session, counter, time_ms)
-        + _PARITY.pack(group, count, parities, index)
-        + block
-    )
-    return body + auth.sign(body)
+    rest = _PARITY.pack(group, count, parities, index) + block
+    return _finish(auth, Kind.PARITY, session, counter, time_ms, rest)
 
 
 def build_heartbeat(
     auth: Authenticator, *, session: bytes, counter: int, time_ms: int, next_seq: int,
     open: int, interval_ms: int, dropped: int, sent: int,
 ) -> bytes:  # fmt: skip
-    body = _common(Kind.HEARTBEAT, session, counter, time_ms) + _HEARTBEAT.pack(
-        next_seq, open, interval_ms, dropped, sent
-    )
-    return body + auth.sign(body)
+    rest = _HEARTBEAT.pack(next_seq, open, interval_ms, dropped, sent)
+    return _finish(auth, Kind.HEARTBEAT, session, counter, time_ms, rest)
 
 
 def parse(datagram: bytes, auth: Authenticator) -> Datagram | Invalid:
@@ -200,11 +221,21 @@ def parse(datagram: bytes, auth: Authenticator) -> Datagram | Invalid:
     if version != VERSION:
         return Invalid(category="malformed", reason=f"unsupported version {version}", size=size)
     body, mac = datagram[:-MAC_LEN], datagram[-MAC_LEN:]
-    if not auth.verify(body, mac):
+    which = auth.match(body, mac)
+    if which is None:
         return Invalid(category="forged", reason="MAC does not verify", size=size)
     # Authenticated from here: anything wrong below is a sender defect, still reported.
+    sealed = bool(kind & SEALED)
+    if sealed:
+        plain = auth.sealer(which).open(session, counter, body[:HEADER_LEN], body[HEADER_LEN:])
+        if plain is None:
+            return Invalid(category="forged", reason="sealed payload does not open", size=size)
+        body = body[:HEADER_LEN] + plain
     try:
-        header = Header(kind=Kind(kind), session=session, counter=counter, time_ms=time_ms)
+        header = Header(
+            kind=Kind(kind & ~SEALED), session=session, counter=counter, time_ms=time_ms,
+            sealed=sealed,
+        )  # fmt: skip
     except ValueError:
         return Invalid(category="malformed", reason=f"unknown kind {kind}", size=size)
     rest = len(body) - HEADER_LEN
@@ -255,6 +286,6 @@ def frame_width(payloads: Sequence[bytes]) -> int:
     return _LEN.size + max(len(p) for p in payloads)
 
 
-def max_payload(mtu: int) -> int:
+def max_payload(mtu: int, *, sealed: bool = False) -> int:
     """The largest DATA payload that keeps every datagram (PARITY too) within ``mtu``."""
-    return mtu - PARITY_HEADER_LEN - _LEN.size - MAC_LEN
+    return mtu - PARITY_HEADER_LEN - _LEN.size - MAC_LEN - (TAG_LEN if sealed else 0)

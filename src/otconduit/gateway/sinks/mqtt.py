@@ -37,7 +37,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from otconduit.gateway.buffer import Queued, SampleBuffer, buffer_path
-from otconduit.gateway.config import GatewayConfig, Mqtt
+from otconduit.gateway.config import PLAINTEXT_CREDENTIALS, GatewayConfig, Mqtt
 from otconduit.gateway.model import TagSample
 
 log = logging.getLogger(__name__)
@@ -386,6 +386,8 @@ class MqttSink:
             raise ValueError("the gateway config has no 'sinks.mqtt' section")
         self.cfg = cfg
         self.mqtt: Mqtt = cfg.sinks.mqtt
+        if self.mqtt.plaintext_credentials and not self.mqtt.allow_plaintext:
+            raise ValueError(f"sinks.mqtt: {PLAINTEXT_CREDENTIALS}")  # a config built unchecked
         self.name = self.kind
         base_id = self.mqtt.client_id or f"conduit-{cfg.name}"
         self.client_id = f"{base_id}-{self.kind}"
@@ -417,6 +419,12 @@ class MqttSink:
 
     async def start(self) -> None:
         if self._task is None:
+            if self.mqtt.plaintext_credentials:
+                log.warning(
+                    "%s: sending the MQTT password for %r to %s:%s WITHOUT TLS "
+                    "(allow_plaintext: true): anyone on the path can read it",
+                    self.name, self.mqtt.username, self.mqtt.host, self.mqtt.port,
+                )  # fmt: skip
             self._wake = asyncio.Event()
             self._task = asyncio.create_task(self._supervise(), name=f"sink-{self.name}")
 
@@ -448,6 +456,7 @@ class MqttSink:
             "connected": self.connected,
             "broker": f"{self.mqtt.host}:{self.mqtt.port}",
             "tls": self.mqtt.tls is not None,
+            "plaintext_credentials": self.mqtt.plaintext_credentials,
             "sessions": self.sessions,
             "sent": self.sent,
             "sent_historical": self.sent_historical,
