@@ -36,7 +36,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("cli") / "c.db"
     res = run("analyze", ALL, "--db", db)
     assert res.returncode == 0, res.stderr
-    assert "Operations by function" in res.stdout
+    assert "Industrial conversations:" in res.stdout and "operations: 51 " in res.stdout
     return db
 
 

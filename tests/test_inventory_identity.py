@@ -39,6 +39,9 @@ def test_s7_known_devices(tmp_path: Path) -> None:
         assert _value(asset, "product_name") == row["module_name"]
         assert _value(asset, "serial") == row["module_serial"]
         assert asset["identity"]["serial"]["source"] == "s7_szl"
+        # One model column from every source: the module name Zeek lists.
+        assert asset["model"] == row["module_name"]
+        assert asset["conflicts"] == []
 
 
 # This baseline has no #fields header; ICSNPP's cip_identity record, in order:
@@ -89,6 +92,8 @@ def test_cip_identity(tmp_path: Path) -> None:
         assert _value(asset, "serial") == row["serial_number"]
         assert _value(asset, "product_name") == row["product_name"]
         assert asset["identity"]["vendor"]["source"] == "cip_identity"
+        assert asset["model"] == row["product_name"]
+        assert asset["firmware"] == row["revision"]
 
 
 @pytest.mark.parametrize("proto", ["dnp3", "s7comm", "enip"])

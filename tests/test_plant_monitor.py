@@ -23,10 +23,13 @@ from otconduit.analysis.run import analyze_file
 from otconduit.detect.alerts import list_alerts
 from otconduit.detect.config import DetectConfig
 from otconduit.detect.run import detect_capture
+from otconduit.lab.addresses import ATTACKER as LAB_ATTACKER
 from otconduit.lab.addresses import DEVICES, HOSTS
 from otconduit.lab.sniffer import capture_unavailable_reason
 from otconduit.policy import load_policy
 from otconduit.policy.check import evaluate_and_store
+from otconduit.policy.load import parse_policy
+from otconduit.policy.propose import propose_policy
 from otconduit.store import Store, views
 from tests.conftest import REPO
 
@@ -77,6 +80,9 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert res.capture_id is not None
         detect_capture(store, res.capture_id, DetectConfig(), policy)
         return {
+            "proposal": propose_policy(store),
+            "violations": [dict(r) for r in store.query("SELECT * FROM violations")],
+            "operations": list(views.operations(store)),
             "alerts": list_alerts(store),
             "result": res,
             "labels": json.loads(labels.read_text()),
@@ -87,6 +93,10 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         }
 
 
+# The plant's own device kinds -> the role the inventory must infer.
+KIND_ROLES = {"plc": "plc", "meter": "meter", "remote-io": "io"}
+
+
 def test_every_device_is_in_the_inventory(plant: dict[str, Any]) -> None:
     assets = plant["assets"]
     for node in DEVICES:
@@ -95,7 +105,34 @@ def test_every_device_is_in_the_inventory(plant: dict[str, Any]) -> None:
         for service in node.services:
             if service.protocol in DECODED:
                 assert f"{service.protocol}/server" in asset["protocols"], (node, asset)
-                assert {"plc", "gateway"} & set(asset["roles"]), (node, asset)
+                # Meters are not PLCs, and a PLC that polls its remote I/O is no HMI.
+                assert asset["roles"] == [KIND_ROLES[node.role]], (node, asset)
+
+
+def test_identity_shows_model_firmware_and_conflicts(plant: dict[str, Any]) -> None:
+    assets = plant["assets"]
+    for node in DEVICES:
+        if not any(s.protocol in DECODED for s in node.services):
+            continue
+        a = assets[node.ip]
+        # The model the device states (Modbus 43/14 product code, S7 SZL module type).
+        assert a["model"] and a["model"] in node.model, (node, a["model"])
+    press = next(n for n in DEVICES if any(s.protocol == "s7comm" for s in n.services))
+    assert assets[press.ip]["order_number"].startswith("6ES7"), assets[press.ip]
+    modbus = [n for n in DEVICES if any(s.protocol == "modbus" for s in n.services)]
+    assert all(assets[n.ip]["firmware"] for n in modbus)
+    # The FC 17 server id is decoded to text, and a text naming another product is flagged.
+    assert any(
+        c["attribute"] == "slave_id_text" for n in modbus for c in assets[n.ip]["identity_claims"]
+    )
+    for n in modbus:
+        a = assets[n.ip]
+        texts = [c["value"] for c in a["identity_claims"] if c["attribute"] == "slave_id_text"]
+        for text in texts:
+            assert all(ch.isprintable() for ch in text), text
+            names_it = any(w.lower() in text.lower() for w in n.vendor.split()[:1])
+            flagged = any(c["attribute"] == "slave_id_text" for c in a["conflicts"])
+            assert flagged != names_it, (n, text, a["conflicts"])
 
 
 def test_identities_match_the_devices(plant: dict[str, Any]) -> None:
@@ -206,3 +243,95 @@ def test_normal_traffic_raises_nothing_above_info(plant: dict[str, Any]) -> None
         if a["severity"] != "info" and a["src_ip"] not in attackers and a["dst_ip"] not in attackers
     ]
     assert not noisy, noisy
+
+
+# -- [10] inventory and alerts that tell the truth ----------------------------------------
+
+ATTACKER = LAB_ATTACKER
+
+
+def test_scan_targets_are_not_assets(plant: dict[str, Any]) -> None:
+    assets = plant["assets"]
+    real = {ip for ip, a in assets.items() if a["confirmed"]}
+    plant_nodes = {n.ip for n in (*DEVICES, *HOSTS)}
+    # Every node that took part is confirmed; the addresses the port sweep only touched
+    # (the rest of the cell's /24) are not.
+    for node in (*DEVICES, *HOSTS):
+        if node.ip in assets and (node in DEVICES or assets[node.ip]["packets_sent"]):
+            assert node.ip in real, (node, assets[node.ip])
+    extra = real - plant_nodes
+    assert len(extra) <= 2, extra  # loopback plumbing (127.0.0.1) at most
+    assert len(assets) - len(real) > 100  # the sweep's targets, listed only with --all
+
+
+def test_one_sweep_is_one_violation_row(plant: dict[str, Any]) -> None:
+    rows = [v for v in plant["violations"] if v["src_ip"] == ATTACKER.ip]
+    per_rule: dict[str, int] = {}
+    for v in rows:
+        per_rule[v["rule"]] = per_rule.get(v["rule"], 0) + 1
+    sweep = [v for v in rows if v["targets"] > 100]
+    assert sweep and all(v["dst_ip"] is None for v in sweep), sweep
+    # One row per (source, rule) for the sweep, beside the attacker's real conversations.
+    assert len(rows) < 30 and max(per_rule.values()) < 12, per_rule
+
+
+def test_function_code_scan_is_one_alert(plant: dict[str, Any]) -> None:
+    label = next(lb for lb in plant["labels"] if lb["kind"] == "fc-sweep")
+    pair = [
+        a
+        for a in plant["alerts"]
+        if a["src_ip"] == label["src_ip"] and a["dst_ip"] == label["dst_ip"]
+    ]
+    rules = {a["rule"] for a in pair}
+    assert "function-code-scan" in rules
+    # What the device refused, and what the scan's odd requests tripped, are its steps.
+    refused = {
+        "program-download", "firmware-change", "comm-restart", "exception-storm",
+        "malformed-pdu",
+    }  # fmt: skip
+    assert not rules & refused, rules
+    scan = next(a for a in pair if a["rule"] == "function-code-scan")
+    assert "side effects folded in" in scan["summary"]
+    # A successful write stays its own alert, counting only the writes that happened.
+    ok_writes = [
+        o
+        for o in plant["operations"]
+        if o["src_ip"] == label["src_ip"]
+        and o["dst_ip"] == label["dst_ip"]
+        and o["operation"] == "write"
+        and o["status"] == "ok"
+    ]
+    writes = [a for a in pair if a["rule"] == "process-write"]
+    assert sum(a["count"] for a in writes) == len(ok_writes)
+
+
+def test_policy_proposal_never_trusts_the_attacker(plant: dict[str, Any]) -> None:
+    text = plant["proposal"]
+    policy = parse_policy(text, "proposal")
+    for c in policy.conduits:
+        clients = {policy.host_ip(h) for h in c.from_hosts}
+        assert ATTACKER.ip not in clients, c.name
+        src = next(z for z in policy.zones if z.name == c.from_)
+        dst = next(z for z in policy.zones if z.name == c.to)
+        if src.level >= 4 and dst.level <= 1:
+            for rule in c.protocols.values():
+                assert not {"program", "firmware", "control"} & {
+                    str(o) for o in rule.operations or []
+                }, c.name
+    attacker_zone = policy.zone_of(ATTACKER.ip)
+    assert attacker_zone is not None and attacker_zone.level >= 4
+    line = next(ln for ln in text.splitlines() if f'"{ATTACKER.ip}"' in ln)
+    assert "engineering" not in line and "SUSPECT" in line, line
+    assert "# level guessed:" in text and "Not proposed:" in text
+
+
+def test_policy_names_reach_assets_and_alerts(plant: dict[str, Any]) -> None:
+    policy = load_policy(REPO / "examples" / "plant-policy.yaml")
+    named = 0
+    for name, ip in policy.hosts.items():
+        if ip in plant["assets"]:
+            assert plant["assets"][ip]["name"] == name
+            named += 1
+    assert named >= 8
+    with_names = [a for a in plant["alerts"] if a["dst_ip"] in policy.hosts.values()]
+    assert with_names and all(a["dst_name"] == policy.host_name(a["dst_ip"]) for a in with_names)

@@ -60,6 +60,7 @@ def login(c: TestClient, name: str, password: str) -> str:
 
 
 def make_env(db: Path, tmp: Path, *, policy: Path | None = POLICY, **kw: object) -> Env:
+    kw.setdefault("allowed_hosts", ("testserver",))  # TestClient's Host
     settings = ConsoleSettings(db=db, auth_db=tmp / "console.db", policy=policy, **kw)  # type: ignore[arg-type]
     ctx = build_console(settings)
     ctx.auth.hasher = FAST_HASH

@@ -19,10 +19,14 @@ def _attrs(i: int, roles: list[str]) -> list[Attr]:
     return out
 
 
-def write_plant(path: Path, hosts: list[tuple[str, list[str]]], convs: list[tuple[str, str, int]],
+Conv = tuple[str, str, int] | tuple[str, str, int, str]
+
+
+def write_plant(path: Path, hosts: list[tuple[str, list[str]]], convs: list[Conv],
                 ops_per_conv: int = 0, sha: str = "synthetic") -> None:  # fmt: skip
-    """Assets ``(ip, roles)``, modbus conversations ``(client, server, port)`` and, per
-    conversation, ``ops_per_conv`` read operations one millisecond apart."""
+    """Assets ``(ip, roles)``, conversations ``(client, server, port[, protocol])``
+    (modbus unless said) and, per modbus conversation, ``ops_per_conv`` read operations
+    one millisecond apart."""
     with Store(path) as st:
         cid = st.begin_capture(f"/synthetic/{sha}.pcap", sha, 1, "pcap")
         assets = [
@@ -45,7 +49,7 @@ def write_plant(path: Path, hosts: list[tuple[str, list[str]]], convs: list[tupl
                 s,
                 p,
                 -1,
-                "modbus",
+                proto[0] if proto else "modbus",
                 1,
                 5,
                 5,
@@ -53,12 +57,14 @@ def write_plant(path: Path, hosts: list[tuple[str, list[str]]], convs: list[tupl
                 300,
                 T0,
                 T0 + 10**9,
-                {"READ_HOLDING_REGISTERS": ops_per_conv},
+                {} if proto and proto[0] != "modbus" else {"READ_HOLDING_REGISTERS": ops_per_conv},
             )
-            for c, s, p in convs
+            for c, s, p, *proto in convs
         ]
         chunks = []
-        for c, s, p in convs:
+        for c, s, p, *proto in convs:
+            if proto and proto[0] != "modbus":
+                continue
             conv_id = st.conversation_id("tcp", c, s, p, -1, "modbus")
             ops = [
                 Operation(

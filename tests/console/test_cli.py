@@ -52,11 +52,11 @@ def test_user_add_with_password_on_stdin(tmp_path: Path) -> None:
 def test_user_add_prompts_twice(tmp_path: Path) -> None:
     auth_db = tmp_path / "users.db"
     r = run(app, ["user", "add", "bob", "--auth-db", str(auth_db)],
-            input="s3cret-pass\ns3cret-pass\n")  # fmt: skip
+            input="s3cret-pass-phrase\ns3cret-pass-phrase\n")  # fmt: skip
     assert r.exit_code == 0, r.output
     auth = AuthDB(auth_db)
     try:
-        u = auth.authenticate("bob", "s3cret-pass")
+        u = auth.authenticate("bob", "s3cret-pass-phrase")
         assert u is not None and u.role == "viewer"
     finally:
         auth.close()
@@ -68,7 +68,7 @@ def test_user_add_refuses_bad_input(tmp_path: Path) -> None:
             input="long enough pass\n")  # fmt: skip
     assert r.exit_code == 2 and "unknown role" in r.output
     r = run(app, ["user", "add", "carol", "--password-stdin", "--db", db], input="short\n")
-    assert r.exit_code == 2 and "at least 8" in r.output
+    assert r.exit_code == 2 and "at least 12" in r.output
     r = run(app, ["user", "add", "two words", "--password-stdin", "--db", db],
             input="long enough pass\n")  # fmt: skip
     assert r.exit_code == 2 and "without spaces" in r.output

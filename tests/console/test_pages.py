@@ -83,7 +83,7 @@ def test_alert_form_acknowledges_for_analysts_only(env: Env) -> None:
     r = admin.post("/users", data=form, follow_redirects=False)
     assert r.status_code == 303 and "dave" in admin.get("/users").text
     r = admin.post("/users", data={**form, "password": "short"})
-    assert r.status_code == 422 and "at least 8" in r.text
+    assert r.status_code == 422 and "at least 12" in r.text
     r = analyst.post("/users", data={**form, "name": "eve", "csrf_token": atoken})
     assert r.status_code == 403
     assert env.ctx.auth.authenticate("dave", "dave-password") is not None

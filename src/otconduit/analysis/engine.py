@@ -523,6 +523,8 @@ class Analyzer:
         self._close_tcp(conn)
         del self.tcp[key]
         self.touched.discard(conn)
+        if conn.reasm[1].delivered_bytes:
+            self.tally.answered.add((conn.server_ip, conn.vlan))
         self._accumulate("tcp", conn, conn.protocol or "unknown", self.conv_acc)
 
     def _accumulate(
@@ -615,6 +617,8 @@ class Analyzer:
                     rec.attributes.append(("identity", "vendor", org, "oui", 0.4, mac))
             for (attr, value, source), conf in self.tally.identity.get((ip, vlan), {}).items():
                 rec.attributes.append(("identity", attr, value, source, conf, None))
+            if (ip, vlan) in self.tally.answered:
+                rec.attributes.append(("activity", "answered", "tcp", "behaviour", 1.0, None))
             out.append(rec)
         index = {(r.ip, r.vlan): r for r in out}
         per_host: dict[tuple[str, int], dict[str, Behaviour]] = {}
@@ -631,7 +635,12 @@ class Analyzer:
                 if b.operations_sent:
                     rec.attributes.append(("protocol", proto, "client", "behaviour", 0.9, None))
             # Roles describe the host, so its behaviour in every protocol is judged as one.
-            for g in infer_roles(by_proto):
+            stated: dict[str, str] = {}
+            best: dict[str, float] = {}
+            for (attr, value, _src), conf in self.tally.identity.get(key, {}).items():
+                if conf > best.get(attr, -1.0):
+                    stated[attr], best[attr] = value, conf
+            for g in infer_roles(by_proto, stated):
                 rec.attributes.append(
                     ("role", g.role, "inferred", "behaviour", g.confidence, g.evidence)
                 )

@@ -159,6 +159,7 @@ class LiveAnalysis:
                 asset.attributes.append(
                     ("identity", "name", name, "gateway", 0.9, "gateway configuration")
                 )
+        a.tally.answered -= a.tally.hosts.keys()
         a.tally.hosts.clear()
         problems = a.problems
         self._problems_room -= len(problems)

@@ -44,6 +44,9 @@ class Tally:
         self.behaviour: dict[tuple[str, int, str], Behaviour] = {}
         self.identity: dict[tuple[str, int], dict[tuple[str, str, str], float]] = {}
         self.conv_functions: dict[ConvKey, Counter[str]] = {}
+        # Servers that sent application bytes on a connection no decoder took: with the
+        # identified conversations, what tells a real host from a port-sweep target.
+        self.answered: set[tuple[str, int]] = set()
         self.ops_by_status: Counter[str] = Counter()
         self.operations = 0
 

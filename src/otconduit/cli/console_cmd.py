@@ -80,9 +80,25 @@ def console(
         typer.Option(
             "--incident-window",
             min=1.0,
-            help="Seconds within which events on one asset or cell form one incident.",
+            help="Seconds within which events on one device chain into one incident.",
         ),
     ] = 900.0,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            help="Plant time zone for times on the pages (IANA name, e.g. Europe/Berlin; "
+            "default: the policy's timezone, else UTC).",
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Another Host name (or address, network, '*') browsers may reach the console "
+            "by; localhost, loopback and --host are always allowed. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web console (assets, network map, alerts, incidents) and its REST API."""
     if (cert is None) != (key is None):
@@ -90,10 +106,18 @@ def console(
     for p in (cert, key, policy, gateway):
         if p is not None and not p.is_file():
             raise fail(f"file not found: {p}")
+    from otconduit.console.hosts import HostPolicy
+
+    hosts = tuple(allowed_host or ())
+    try:
+        HostPolicy(host, hosts)
+    except ValueError as exc:
+        raise fail(f"--allowed-host: {exc}") from None
     from otconduit.console.app import build_console, create_app
     from otconduit.console.authdb import AuthError
     from otconduit.console.context import ConsoleSettings
     from otconduit.console.server import make_server
+    from otconduit.console.timefmt import TimezoneError
     from otconduit.policy import PolicyError
     from otconduit.store import StoreError
     from otconduit.yamlconf import ConfigError
@@ -110,10 +134,12 @@ def console(
         incident_window=incident_window,
         historian=historian,
         gateway=gateway,
+        allowed_hosts=hosts,
+        timezone=timezone,
     )
     try:
         ctx = build_console(settings)
-    except (StoreError, AuthError, PolicyError, ConfigError) as exc:
+    except (StoreError, AuthError, PolicyError, ConfigError, TimezoneError) as exc:
         raise fail(str(exc)) from None
     if not ctx.auth.users():
         err.print(
@@ -159,7 +185,8 @@ def user_add(
     auth_db: AuthDbOpt = None,
 ) -> None:
     """Create a console user; the password is asked for (or read with --password-stdin)."""
-    from otconduit.console.authdb import PASSWORD_MIN, ROLES, AuthDB, AuthError
+    from otconduit.console.authdb import ROLES, AuthDB, AuthError
+    from otconduit.console.passwords import PASSWORD_MIN
 
     if role not in ROLES:
         raise fail(f"unknown role {role!r}: use {', '.join(ROLES)}")

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from otconduit.cli import filters
 from otconduit.cli.output import Format, emit, err, fail, make_console
-from otconduit.store import Store, StoreError
+from otconduit.store import Store, StoreError, seen
+from otconduit.store.match import ip_matcher, is_network, iso_ns, overlaps
 
 _out = make_console()
 
@@ -65,6 +67,10 @@ def _store(db: Path, *, readonly: bool) -> Store:
         return Store(db, readonly=readonly)
     except StoreError as exc:
         raise fail(str(exc)) from None
+
+
+SEVERITY_ALIASES = {"informational": "info", "crit": "critical", "med": "medium"}
+STATUS_ALIASES = {"ack": "acknowledged", "acked": "acknowledged", "new": "open"}
 
 
 def load_rules(path: Path | None) -> Any:
@@ -121,23 +127,50 @@ def alerts(
         str | None, typer.Option("--technique", help="ATT&CK for ICS id, e.g. T0843.")
     ] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Active at or after (ISO 8601 or -1h).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Active before (ISO 8601 or -1h).")
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
 ) -> None:
     """Alerts (deduplicated, with ATT&CK for ICS techniques and evidence)."""
-    from otconduit.detect.alerts import AlertFilter, list_alerts
-    from otconduit.detect.rules import Severity
+    from otconduit.detect.alerts import STATUSES, AlertFilter, list_alerts
+    from otconduit.detect.attack import attack_table
+    from otconduit.detect.rules import RULES, Severity
 
-    if severity is not None:
-        try:
-            Severity.parse(severity)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-    if status is not None and status not in ("open", "acknowledged", "closed"):
-        raise fail(f"unknown status {status!r}: use open, acknowledged or closed")
+    sev = filters.pick(
+        "--severity",
+        severity,
+        [s.label for s in Severity],
+        noun="severity",
+        aliases=SEVERITY_ALIASES,
+    )
+    status = filters.pick("--status", status, STATUSES, noun="status", aliases=STATUS_ALIASES)
+    lo, hi = filters.time_range(start, end)
+    ip = filters.ip("--ip", ip)
     with _store(db, readonly=True) as store:
-        rows = list_alerts(
-            store, AlertFilter(severity, rule, status, ip, technique, protocol, limit=limit)
+        rule = filters.pick(
+            "--rule", rule, {*RULES, *seen.alert_values(store, "rule")}, noun="rule"
         )
+        known = {*attack_table().techniques, *seen.alert_values(store, "techniques")}
+        technique = filters.pick("--technique", technique, known, noun="technique")
+        protos = filters.protocol("--protocol", protocol, seen.protocols(store, "alerts"))
+        exact_ip = ip if ip is not None and not is_network(ip) else None
+        # Networks, protocol families and time ranges are matched here, after the query.
+        narrow = protos is not None or lo is not None or hi is not None or ip != exact_ip
+        flt = AlertFilter(sev, rule, status, exact_ip, technique, limit=None if narrow else limit)
+        rows = list_alerts(store, flt)
+    if narrow:
+        hit = ip_matcher(ip) if ip is not None else None
+        rows = [
+            r
+            for r in rows
+            if (hit is None or hit(r["src_ip"]) or hit(r["dst_ip"]))
+            and (protos is None or set(protos) & set((r["protocol"] or "").split(",")))
+            and overlaps(iso_ns(r["first_seen"]), iso_ns(r["last_seen"]), lo, hi)
+        ][:limit]
     if fmt is Format.table:
         for r in rows:
             r["techniques"] = ",".join(r["techniques"])
@@ -268,22 +301,62 @@ def evidence(
     alert_id: AlertArg,
     write: Annotated[Path, typer.Option("--write", "-w", help="Output pcap file.")],
     db: DbOpt = DEFAULT_DB,
+    capture_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--capture-dir",
+            help="Look here (and below) for captures that moved, by fingerprint; "
+            "where they are found is recorded in the database. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Write the packets an alert stands on to a pcap file."""
+    from otconduit.cli.locate import locate_evidence
     from otconduit.detect.alerts import AlertError
-    from otconduit.detect.evidence import write_evidence
+    from otconduit.detect.evidence import evidence_frames, write_evidence
+    from otconduit.store.capture_files import relocate
 
+    dirs = capture_dir or []
+    for d in dirs:
+        if not d.is_dir():
+            raise fail(f"--capture-dir {d}: not a folder")
+    with _store(db, readonly=True) as store:
+        try:
+            cited = list(evidence_frames(store, alert_id))
+        except AlertError as exc:
+            raise fail(str(exc)) from None
+        found = locate_evidence(store, cited, db, dirs)
+    hint = (
+        "; if it moved, pass --capture-dir DIR"
+        if not dirs
+        else f" under {', '.join(map(str, dirs))}"
+    )
+    if found.changed:
+        raise fail(
+            f"capture {found.changed[0]} is not the file that was analysed (its fingerprint "
+            f"differs){hint}"
+        )
+    if found.moved:  # remembered, so the console and later commands find it too
+        with _store(db, readonly=False) as store:
+            for sha, path in found.moved.items():
+                relocate(store, sha, path)
+        for path in found.moved.values():
+            err.print(
+                f"found capture {escape(str(path))} (recorded in {escape(str(db))})",
+                highlight=False,
+            )
     with _store(db, readonly=True) as store:
         try:
             rep = write_evidence(store, alert_id, write)
         except AlertError as exc:
-            raise fail(str(exc)) from None
+            raise fail(f"{exc}{hint if found.missing else ''}") from None
         except OSError as exc:
             raise fail(f"cannot write {write}: {exc.strerror or exc}") from None
     _out.print(f"wrote {rep.packets} packets to {write}", highlight=False, markup=False)
     for m in rep.missing:
         err.print(
-            f"[yellow]warning:[/] capture {escape(str(m))} is no longer readable", highlight=False
+            f"[yellow]warning:[/] capture {escape(str(m))} is no longer readable{escape(hint)}",
+            highlight=False,
         )
 
 

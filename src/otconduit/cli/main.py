@@ -21,6 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from otconduit.cli import filters
 from otconduit.cli.console_cmd import console, user_app
 from otconduit.cli.detect_cmd import (
     alert_app,
@@ -35,13 +36,15 @@ from otconduit.cli.detect_cmd import (
     rules_app,
 )
 from otconduit.cli.diode_cmd import diode_app
-from otconduit.cli.gateway_cmd import gateway_app, history, tags
+from otconduit.cli.gateway_cmd import gateway_app
+from otconduit.cli.historian_cmd import history, tags
 from otconduit.cli.lab_cmd import lab
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
 from otconduit.cli.policy_compile import compile_cmd, init_cmd, paths_cmd
 from otconduit.cli.sense_cmd import sense, sensor_app
-from otconduit.store import Store, StoreError, views
+from otconduit.cli.summary import print_summary
+from otconduit.store import Store, StoreError, seen, views
 
 if TYPE_CHECKING:  # the analysis stack (numba) loads only for commands that analyse
     from otconduit.analysis.run import CaptureResult
@@ -56,6 +59,12 @@ out = make_console()
 
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+FromOpt = Annotated[
+    str | None,
+    typer.Option("--from", help="Active at or after: ISO 8601 (UTC without a zone) or -1h, -2d."),
+]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Active before (same forms as --from).")]
+IpOpt = Annotated[str | None, typer.Option("--ip", help="Source or destination: IP or CIDR.")]
 DEFAULT_DB = Path("conduit.db")
 PROGRESS_MIN_BYTES = 16 << 20  # show a progress bar for captures at least this big
 
@@ -82,6 +91,10 @@ def analyze(
     ] = None,
     no_detect: Annotated[
         bool, typer.Option("--no-detect", help="Decode only; raise no alerts.")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Full tables: every function, every conversation."),
     ] = False,
 ) -> None:
     """Decode captures into the database: operations, assets, conversations, alerts."""
@@ -138,13 +151,13 @@ def analyze(
                     highlight=False,
                 )
         if not quiet:
-            _summary(store, results)
+            print_summary(store, results, out, verbose=verbose)
         if pol is not None and any(r.packets for r in results):
             from otconduit.policy.check import evaluate_and_store
 
             found = evaluate_and_store(store, pol)
             out.print(
-                f"{len(found)} policy violations: conduit violations --policy {policy}",
+                f"policy violations: {len(found)} (list them: conduit violations)",
                 highlight=False,
                 markup=False,
             )
@@ -175,94 +188,11 @@ def analyze(
         raise fail("no packets could be read from the given captures", 1)
 
 
-SUMMARY_ROWS = 25  # rows per summary table; the listing commands show everything
-
-
-def _more(total: int, command: str) -> None:
-    if total > SUMMARY_ROWS:
-        out.print(
-            f"  ... {total - SUMMARY_ROWS} more: conduit {command}", highlight=False, markup=False
-        )
-
-
-def _summary(store: Store, results: list[CaptureResult]) -> None:
-    rows = [
-        {
-            "capture": r.path,
-            "status": r.status,
-            "packets": r.packets,
-            "operations": r.operations,
-            "error": r.error or "",
-        }
-        for r in results
-    ]
-    emit(
-        rows,
-        Format.table,
-        columns=["capture", "status", "packets", "operations", "error"],
-        title="Captures",
-        console=out,
-    )
-    assets = views.assets(store)
-    # Devices that speak an industrial protocol first, then the busiest.
-    assets.sort(key=lambda a: (not a["protocols"], -(a["packets_sent"] + a["packets_received"])))
-    emit(
-        assets[:SUMMARY_ROWS],
-        Format.table,
-        columns=["ip", "mac", "vlan", "vendor", "roles", "protocols"],
-        title=f"Assets ({len(assets)})",
-        console=out,
-    )
-    _more(len(assets), "assets")
-    convs = views.conversations(store)
-    ics = [c for c in convs if c["protocol"] != "unknown"]
-    ics.sort(key=lambda c: -(c["packets_c2s"] + c["packets_s2c"]))
-    emit(
-        ics[:SUMMARY_ROWS],
-        Format.table,
-        columns=[
-            "client_ip",
-            "server_ip",
-            "server_port",
-            "protocol",
-            "connections",
-            "packets_c2s",
-            "packets_s2c",
-            "functions",
-        ],
-        title=f"Industrial conversations ({len(ics)} of {len(convs)} conversations)",
-        console=out,
-    )
-    _more(len(ics), "conversations")
-    emit(
-        views.function_summary(store),
-        Format.table,
-        columns=[
-            "protocol",
-            "function_code",
-            "function",
-            "operation",
-            "count",
-            "exceptions",
-            "no_response",
-        ],
-        title="Operations by function",
-        console=out,
-    )
-    emit(
-        views.problem_summary(store),
-        Format.table,
-        columns=["layer", "reason", "count"],
-        title="Decode problems",
-        console=out,
-    )
-
-
 @app.command()
 def assets(
     db: DbOpt = DEFAULT_DB,
     fmt: FmtOpt = Format.table,
-    ip: Annotated[str | None, typer.Option(help="Only this IP.")] = None,
+    ip: Annotated[str | None, typer.Option(help="Only this IP, or a CIDR network.")] = None,
     role: Annotated[str | None, typer.Option(help="Only assets with this role.")] = None,
     protocol: Annotated[str | None, typer.Option(help="Only assets speaking it.")] = None,
     vendor: Annotated[str | None, typer.Option(help="Vendor contains this text.")] = None,
@@ -270,11 +200,34 @@ def assets(
         Path | None,
         typer.Option("--policy", help="Add each asset's zone and Purdue level from this policy."),
     ] = None,
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also hosts only ever seen as scan targets (they never sent traffic of "
+            "their own or answered with application data).",
+        ),
+    ] = False,
 ) -> None:
     """List assets with identity, roles and protocols (and zone and level with --policy)."""
-    columns = ["ip", "mac", "vlan", "vendor", "roles", "protocols", "first_seen", "last_seen"]
+    columns = [
+        "ip",
+        "name",
+        "mac",
+        "vendor",
+        "model",
+        "firmware",
+        "roles",
+        "protocols",
+        "last_seen",
+    ]
     with open_store(db, readonly=True) as store:
-        rows = views.assets(store, views.AssetFilter(ip, role, protocol, vendor))
+        ip = filters.ip("--ip", ip)
+        role = filters.role("--role", role, seen.roles(store))
+        protos = filters.protocol("--protocol", protocol, seen.protocols(store))
+        rows = views.assets(
+            store, views.AssetFilter(ip, role, protos, vendor, confirmed_only=not all_)
+        )
         if policy is not None:
             from otconduit.policy import PolicyError, load_policy
             from otconduit.policy.check import asset_levels
@@ -298,13 +251,19 @@ def assets(
 def conversations(
     db: DbOpt = DEFAULT_DB,
     fmt: FmtOpt = Format.table,
-    ip: Annotated[str | None, typer.Option(help="Client or server IP.")] = None,
+    ip: Annotated[str | None, typer.Option(help="Client or server: IP or CIDR.")] = None,
     protocol: Annotated[str | None, typer.Option(help="Application protocol.")] = None,
     port: Annotated[int | None, typer.Option(help="Server port.")] = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
 ) -> None:
     """List conversations (client → server per transport, port and protocol)."""
+    lo, hi = filters.time_range(start, end)
+    ip = filters.ip("--ip", ip)
     with open_store(db, readonly=True) as store:
-        rows = views.conversations(store, views.ConversationFilter(ip, protocol, port))
+        protos = filters.protocol("--protocol", protocol, seen.protocols(store))
+        flt = views.ConversationFilter(ip, protos, port, lo, hi)
+        rows = views.conversations(store, flt)
         emit(
             rows,
             fmt,
@@ -330,33 +289,45 @@ def conversations(
 def operations(
     db: DbOpt = DEFAULT_DB,
     fmt: FmtOpt = Format.table,
-    protocol: Annotated[str | None, typer.Option(help="e.g. modbus.")] = None,
-    ip: Annotated[str | None, typer.Option(help="Source or destination IP.")] = None,
-    src: Annotated[str | None, typer.Option(help="Client IP.")] = None,
-    dst: Annotated[str | None, typer.Option(help="Server IP.")] = None,
+    protocol: Annotated[str | None, typer.Option(help="e.g. modbus, s7, enip.")] = None,
+    ip: IpOpt = None,
+    src: Annotated[str | None, typer.Option(help="Source: IP or CIDR.")] = None,
+    dst: Annotated[str | None, typer.Option(help="Destination: IP or CIDR.")] = None,
     operation: Annotated[
         str | None, typer.Option("--class", help="read, write, control, diagnostic, ...")
     ] = None,
     function: Annotated[str | None, typer.Option(help="Function name or code.")] = None,
-    status: Annotated[str | None, typer.Option(help="ok, exception, no_response.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="ok, exception, no_response, malformed.")
+    ] = None,
     unit: Annotated[int | None, typer.Option(help="Unit id.")] = None,
     capture: Annotated[str | None, typer.Option(help="Capture path or file name.")] = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
     limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
 ) -> None:
     """List decoded operations (one per request/response transaction)."""
-    flt = views.OperationFilter(
-        protocol,
-        ip,
-        src,
-        dst,
-        operation,
-        function,
-        status,
-        unit,
-        capture,
-        limit if limit is not None else (200 if fmt is Format.table else None),
-    )
+    from otconduit.model import OpClass, OpStatus
+
+    lo, hi = filters.time_range(start, end)
+    ip, src, dst = filters.ip("--ip", ip), filters.ip("--src", src), filters.ip("--dst", dst)
+    op_class = filters.pick("--class", operation, list(OpClass), noun="class")
+    op_status = filters.pick("--status", status, list(OpStatus), noun="status")
     with open_store(db, readonly=True) as store:
+        flt = views.OperationFilter(
+            filters.protocol("--protocol", protocol, seen.protocols(store)),
+            ip,
+            src,
+            dst,
+            op_class,
+            filters.function("--function", function, seen.functions(store)),
+            op_status,
+            unit,
+            filters.capture("--capture", capture, seen.capture_paths(store)),
+            limit if limit is not None else (200 if fmt is Format.table else None),
+            lo,
+            hi,
+        )
         n = emit(
             views.operations(store, flt),
             fmt,

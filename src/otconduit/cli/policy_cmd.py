@@ -1,4 +1,4 @@
-"""`conduit policy check FILE` and `conduit violations --policy FILE`: thin wrappers over
+"""`conduit policy check FILE` and `conduit violations [--policy FILE]`: thin wrappers over
 :mod:`otconduit.policy`; a bad policy or database is one line on stderr and exit 2."""
 
 from __future__ import annotations
@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from otconduit.cli.output import Format, emit, fail, make_console
-from otconduit.store import Store, StoreError
+from otconduit.cli import filters
+from otconduit.cli.output import Format, emit, err, fail, make_console
+from otconduit.store import Store, StoreError, seen
+from otconduit.store.violations import ViolationFilter, stored_violations
 
 if TYPE_CHECKING:  # the policy models (pydantic) load only for commands that use them
     from otconduit.policy.model import Policy
@@ -22,7 +24,15 @@ policy_app = typer.Typer(
 )
 
 PolicyArg = Annotated[Path, typer.Argument(help="Policy YAML file.")]
-PolicyOpt = Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")]
+CheckOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        "-p",
+        help="Check the database against this policy first (and store the result); "
+        "without it, list the violations stored by the last check.",
+    ),
+]
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 VIOLATION_COLUMNS = [
@@ -106,19 +116,66 @@ def check(policy: PolicyArg, fmt: FmtOpt = Format.table) -> None:
 
 
 def violations(
-    policy: PolicyOpt,
+    policy: CheckOpt = None,
     db: DbOpt = Path("conduit.db"),
     fmt: FmtOpt = Format.table,
+    rule: Annotated[str | None, typer.Option("--rule", help="Violation rule.")] = None,
+    ip: Annotated[
+        str | None, typer.Option("--ip", help="Source or destination: IP or CIDR.")
+    ] = None,
+    protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol.")] = None,
+    zone: Annotated[str | None, typer.Option("--zone", help="Source or destination zone.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Seen at or after (ISO 8601 or -1h).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Seen before (ISO 8601 or -1h).")] = None,
 ) -> None:
-    """Check the database against a policy, store the findings and list them."""
-    pol = _load(policy)
+    """List policy violations: those stored by `analyze --policy` or the last check, or,
+    with --policy, check the database against that policy first and store the result."""
+    from otconduit.policy.check import RULE_ORDER
+
+    pol = _load(policy) if policy is not None else None
+    lo, hi = filters.time_range(start, end)
+    ip = filters.ip("--ip", ip)
     if not db.exists():
         raise fail(f"database {db} does not exist: run `conduit analyze` first or pass --db")
     try:
-        with Store(db) as store:
-            from otconduit.policy.check import evaluate_and_store
+        with Store(db, readonly=pol is None) as store:
+            if pol is not None:
+                from otconduit.policy.check import evaluate_and_store
 
-            found = evaluate_and_store(store, pol)
+                evaluate_and_store(store, pol)
+            flt = ViolationFilter(
+                pol.plant if pol is not None else None,
+                filters.pick(
+                    "--rule",
+                    rule,
+                    {*RULE_ORDER, *seen.violation_values(store, "rule")},
+                    noun="rule",
+                ),
+                ip,
+                filters.protocol("--protocol", protocol, seen.protocols(store, "violations")),
+                filters.pick("--zone", zone, _zones(store, pol), noun="zone"),
+                lo,
+                hi,
+            )
+            rows = stored_violations(store, flt)
+            stored = store.conn.execute("SELECT count(*) FROM violations").fetchone()[0]
     except StoreError as exc:
         raise fail(str(exc)) from None
-    emit((v.to_dict() for v in found), fmt, columns=VIOLATION_COLUMNS, title="Violations")
+    emit(rows, fmt, columns=VIOLATION_COLUMNS, title="Violations")
+    if pol is None and not stored:
+        err.print(
+            "no violations stored: none were found, or no policy was checked yet "
+            "(`conduit violations --policy FILE` or `conduit analyze --policy FILE`)",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _zones(store: Store, pol: Policy | None) -> set[str]:
+    """Zones a --zone filter may name: the policy's, and those stored violations name."""
+    names = seen.violation_values(store, "zone")
+    if pol is not None:
+        names.update(z.name for z in pol.zones)
+    return names

@@ -13,15 +13,19 @@ from otconduit.detect.attack import attack_table
 from otconduit.detect.rules import RULES, Severity
 from otconduit.detect.runbooks import runbooks
 from otconduit.store import Store
-from otconduit.store.views import iso
+from otconduit.store.views import asset_name, iso
 
 SEVERITIES = tuple(s.label for s in Severity)
+# The default puts what needs a person first: critical before info, then the newest.
 ALERT_SORTS = {
+    "severity": "severity DESC, last_seen DESC, id DESC",
     "newest": "last_seen DESC, id DESC",
     "oldest": "first_seen, id",
-    "severity": "severity DESC, last_seen DESC, id DESC",
+    "count": "count DESC, severity DESC, last_seen DESC, id DESC",
+    "rule": "rule, severity DESC, last_seen DESC, id DESC",
     "id": "id",
 }
+DEFAULT_SORT = "severity"
 
 
 @dataclass(slots=True)
@@ -33,7 +37,7 @@ class AlertQuery:
     technique: str | None = None
     protocol: str | None = None
     category: str | None = None
-    sort: str = "newest"
+    sort: str = DEFAULT_SORT
     offset: int = 0
     limit: int = 50
 
@@ -111,7 +115,14 @@ def list_alerts(store: Store, aq: AlertQuery) -> tuple[int, list[dict[str, Any]]
         f"SELECT * FROM alerts{cond} ORDER BY {ALERT_SORTS[aq.sort]} LIMIT ? OFFSET ?",
         [*params, aq.limit, aq.offset],
     )
-    return int(total), [_summary_row(r) for r in rows]
+    return int(total), [_named(store, _summary_row(r)) for r in rows]
+
+
+def _named(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the names the store holds for its endpoints."""
+    row["src_name"] = asset_name(store, row.get("src_ip"))
+    row["dst_name"] = asset_name(store, row.get("dst_ip"))
+    return row
 
 
 def alert_detail(store: Store, alert_id: int) -> dict[str, Any]:
@@ -178,12 +189,12 @@ def list_violations(store: Store, vq: ViolationQuery) -> tuple[int, list[dict[st
     rows = store.query(
         "SELECT v.id, v.policy, v.rule, v.src_ip, v.dst_ip, v.src_zone, v.dst_zone, "
         "v.protocol, v.operation, v.conduit, v.reason, v.count, v.first_seen, v.last_seen, "
-        "c.path AS capture, v.frame, v.checked_at FROM violations v "
+        "c.path AS capture, v.frame, v.checked_at, v.targets FROM violations v "
         f"LEFT JOIN captures c ON c.id = v.capture_id{cond} "
         "ORDER BY v.first_seen DESC, v.id LIMIT ? OFFSET ?",
         [*params, vq.limit, vq.offset],
     )
-    return int(total), list(rows)
+    return int(total), [_named(store, dict(r)) for r in rows]
 
 
 def violation_counts(store: Store, policy: str | None) -> dict[str, int]:

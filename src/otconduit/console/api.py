@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from starlette.background import BackgroundTask
 
 from otconduit.console.alertsview import (
     ALERT_SORTS,
+    DEFAULT_SORT,
     AlertQuery,
     ViolationQuery,
     alert_detail,
@@ -23,15 +25,18 @@ from otconduit.console.alertsview import (
     list_violations,
 )
 from otconduit.console.assets import SORTS as ASSET_SORTS
-from otconduit.console.assets import AssetQuery, get_asset, list_assets
-from otconduit.console.authdb import AuthError, User
+from otconduit.console.assets import AssetQuery, list_assets
+from otconduit.console.assetview import SECTION, Sections
+from otconduit.console.assetview import asset_detail as _asset_detail
+from otconduit.console.authdb import AuthError, Session, User
 from otconduit.console.context import Console, console
 from otconduit.console.conversations import SORTS as CONV_SORTS
 from otconduit.console.conversations import ConversationQuery, list_conversations
 from otconduit.console.data import fingerprint
 from otconduit.console.errors import COMMON_RESPONSES, ApiError, ErrorResponse
 from otconduit.console.incidents import DEFAULT_WINDOW_S, select
-from otconduit.console.netmap import build_map
+from otconduit.console.loginguard import Refused
+from otconduit.console.netmap import MapFilter, build_map
 from otconduit.console.ops import OpQuery, page_operations
 from otconduit.console.overview import overview
 from otconduit.console.schemas import (
@@ -40,6 +45,8 @@ from otconduit.console.schemas import (
     AssetDetail,
     AssetPage,
     AuditPage,
+    BulkChange,
+    BulkResult,
     ConversationPage,
     IncidentPage,
     LoginRequest,
@@ -64,10 +71,15 @@ from otconduit.console.security import (
     current_session,
     viewer,
 )
+from otconduit.console.streams import SlotStream
+from otconduit.console.timefmt import ZuluJSONResponse
 from otconduit.detect.alerts import AlertError, set_status
-from otconduit.detect.evidence import write_evidence
+from otconduit.detect.evidence import evidence_frames, write_evidence
 
-router = APIRouter(prefix="/api", responses=COMMON_RESPONSES)
+# One time style in every answer: ISO 8601 UTC ending in Z (see timefmt).
+router = APIRouter(
+    prefix="/api", responses=COMMON_RESPONSES, default_response_class=ZuluJSONResponse
+)
 Viewer = Annotated[User, Depends(viewer)]
 Analyst = Annotated[User, Depends(analyst)]
 Admin = Annotated[User, Depends(admin)]
@@ -83,21 +95,28 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
 @router.post(
     "/session",
     response_model=SessionInfo,
-    responses={429: {"model": ErrorResponse}},
+    responses={429: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
     summary="Log in; sets the session cookie",
 )
-def login(body: LoginRequest, request: Request, response: Response, ctx: Ctx) -> SessionInfo:
+async def login(body: LoginRequest, request: Request, response: Response, ctx: Ctx) -> SessionInfo:
     who = client_addr(request)
-    if ctx.throttle.blocked(who, body.username):
-        raise ApiError(429, "too many failed logins: wait a few minutes")
-    user = ctx.auth.authenticate(body.username, body.password)
-    if user is None:
-        ctx.throttle.failed(who, body.username)
-        ctx.auth.audit(body.username[:64], "login", outcome="failed", client=who)
+
+    def check() -> tuple[User, str, Session] | None:
+        user = ctx.auth.authenticate(body.username, body.password)
+        if user is None:
+            ctx.auth.audit(body.username[:64], "login", outcome="failed", client=who)
+            return None
+        token, sess = ctx.auth.create_session(user, who)
+        ctx.auth.audit(user.name, "login", client=who, detail={"via": "api"})
+        return user, token, sess
+
+    try:
+        done = await ctx.throttle.attempt(who, body.username, check)
+    except Refused as exc:
+        raise ApiError(exc.status, exc.message) from None
+    if done is None:
         raise ApiError(401, "wrong user name or password")
-    ctx.throttle.succeeded(who, body.username)
-    token, sess = ctx.auth.create_session(user, who)
-    ctx.auth.audit(user.name, "login", client=who, detail={"via": "api"})
+    user, token, sess = done
     response.set_cookie(
         SESSION_COOKIE, token, max_age=ctx.auth.session_seconds, **cookie_kwargs(request)
     )
@@ -151,43 +170,37 @@ def assets(
     desc: bool = False,
     offset: Offset = 0,
     limit: Limit = 50,
+    all: Annotated[bool, Query(description="include hosts only ever seen as scan targets")] = False,
 ) -> dict[str, Any]:
-    aq = AssetQuery(q or None, role, protocol, zone, level, sort, desc, offset, limit)
+    aq = AssetQuery(q or None, role, protocol, zone, level, sort, desc, offset, limit, all)
     total, items = list_assets(ctx.stores.reader(), ctx.zoning, aq)
     return {"total": total, "offset": offset, "limit": limit, "items": items}
 
 
-def asset_detail(ctx: Console, ip: str) -> dict[str, Any]:
-    store = ctx.stores.reader()
-    asset = get_asset(store, ctx.zoning, ip)
-    ctotal, convs = list_conversations(
-        store, ConversationQuery(ip=ip, sort="packets", limit=100), ctx.zoning.plant
-    )
-    atotal, alerts = list_alerts(store, AlertQuery(asset=ip, limit=50))
-    _, vios = list_violations(store, ViolationQuery(policy=ctx.zoning.plant, asset=ip, limit=100))
-    return {
-        "asset": asset,
-        "conversations": convs,
-        "conversations_total": ctotal,
-        "operations": page_operations(store, OpQuery(ip=ip, limit=25), ctx.chunk_index(store)),
-        "alerts": alerts,
-        "alerts_total": atotal,
-        "violations": vios,
-        "tags": ctx.production.device_tags(ip),
-        "incidents": select(ctx.incidents(store, ctx.settings.incident_window, False), asset=ip)[
-            :20
-        ],
-    }
+def asset_detail(ctx: Console, ip: str, at: Sections | None = None) -> dict[str, Any]:
+    """Kept for callers of the old name: :func:`otconduit.console.assetview.asset_detail`."""
+    return _asset_detail(ctx, ip, at)
 
 
 @router.get(
     "/assets/{ip}",
     response_model=AssetDetail,
     responses=NOT_FOUND,
-    summary="One asset: identity, roles, protocols, zone/level, conversations, operations, alerts",
+    summary="One asset: identity, roles, protocols, zone/level, and one page of each of its "
+    "lists (conversations, operations, alerts, violations)",
 )
-def asset(ip: str, user: Viewer, ctx: Ctx) -> dict[str, Any]:
-    return asset_detail(ctx, ip)
+def asset(
+    ip: str,
+    user: Viewer,
+    ctx: Ctx,
+    conversations_offset: Offset = 0,
+    alerts_offset: Offset = 0,
+    violations_offset: Offset = 0,
+    operations_cursor: Annotated[str | None, Query(max_length=80)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="rows per list")] = SECTION,
+) -> dict[str, Any]:
+    at = Sections(conversations_offset, alerts_offset, violations_offset, operations_cursor, limit)
+    return _asset_detail(ctx, ip, at)
 
 
 @router.get("/conversations", response_model=ConversationPage, summary="Conversations, paged")
@@ -252,7 +265,13 @@ def alerts(
     ] = None,
     protocol: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
-    sort: Annotated[str, Query(pattern="^(" + "|".join(ALERT_SORTS) + ")$")] = "newest",
+    sort: Annotated[
+        str,
+        Query(
+            pattern="^(" + "|".join(ALERT_SORTS) + ")$",
+            description="severity (critical first, then newest), newest, oldest, count, rule, id",
+        ),
+    ] = DEFAULT_SORT,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> dict[str, Any]:
@@ -317,14 +336,47 @@ _status_route("acknowledged", "ack", "Acknowledge an alert (analyst), with an op
 _status_route("closed", "close", "Close an alert (analyst), with an optional comment")
 _status_route("open", "reopen", "Reopen an alert (analyst), with an optional comment")
 
+ACTIONS = {"ack": "acknowledged", "close": "closed", "reopen": "open"}
+
+
+def change_many(
+    ctx: Console, request: Request, user: User, ids: list[int], status: str, comment: str
+) -> dict[str, Any]:
+    """Each alert through :func:`change_status`, as if changed one by one: each change is
+    in its history and the audit log; one that cannot change is reported, not fatal."""
+    changed: list[int] = []
+    refused: list[dict[str, Any]] = []
+    for alert_id in dict.fromkeys(ids):
+        try:
+            change_status(ctx, request, user, alert_id, status, comment)
+        except ApiError as exc:
+            refused.append({"id": alert_id, "reason": exc.message})
+        else:
+            changed.append(alert_id)
+    return {"status": status, "changed": changed, "refused": refused}
+
+
+@router.post(
+    "/alerts/bulk",
+    response_model=BulkResult,
+    dependencies=[Depends(csrf)],
+    summary="Acknowledge (or close, reopen) several alerts at once (analyst)",
+)
+def alerts_bulk(body: BulkChange, request: Request, user: Analyst, ctx: Ctx) -> dict[str, Any]:
+    return change_many(ctx, request, user, body.ids, ACTIONS[body.action], body.comment)
+
 
 @router.get(
     "/alerts/{alert_id}/evidence.pcap",
     response_class=FileResponse,
-    responses={200: {"content": {"application/vnd.tcpdump.pcap": {}}}, **NOT_FOUND},
+    responses={
+        200: {"content": {"application/vnd.tcpdump.pcap": {}}},
+        **NOT_FOUND,
+        410: {"model": ErrorResponse, "description": "the capture file is gone or moved"},
+    },
     summary="The packets the alert stands on, as a pcap file",
 )
-def evidence(alert_id: int, request: Request, user: Viewer, ctx: Ctx) -> FileResponse:
+def evidence(alert_id: int, request: Request, user: Viewer, ctx: Ctx) -> Response:
     _check_id(alert_id)
     fd, name = tempfile.mkstemp(prefix=f"conduit-alert-{alert_id}-", suffix=".pcap")
     os.close(fd)
@@ -332,7 +384,7 @@ def evidence(alert_id: int, request: Request, user: Viewer, ctx: Ctx) -> FileRes
         write_evidence(ctx.stores.reader(), alert_id, name)
     except AlertError as exc:
         Path(name).unlink(missing_ok=True)
-        raise ApiError(404, str(exc)) from None
+        return _no_evidence(request, ctx, alert_id, str(exc))
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
@@ -343,6 +395,29 @@ def evidence(alert_id: int, request: Request, user: Viewer, ctx: Ctx) -> FileRes
         filename=f"alert-{alert_id}.pcap",
         background=BackgroundTask(lambda: Path(name).unlink(missing_ok=True)),
     )
+
+
+def _no_evidence(request: Request, ctx: Console, alert_id: int, message: str) -> Response:
+    """410 when a capture file the alert cites is gone, saying how to find it; 404
+    otherwise (no such alert, no packets). A browser that followed the page's download
+    link gets the error page: a failed download would say nothing."""
+    try:
+        cited = evidence_frames(ctx.stores.reader(), alert_id)
+    except AlertError:
+        cited = {}
+    gone = [p for sha, p in cited if not sha.startswith("sensor:") and not Path(p).is_file()]
+    status = 410 if gone else 404
+    if gone:
+        message += (
+            ": the capture file was moved or deleted; `conduit evidence "
+            f"{alert_id} --capture-dir DIR -w alert.pcap` finds a moved capture by its "
+            "fingerprint and records where it is"
+        )
+    if request.headers.get("accept", "").startswith("text/html"):
+        from otconduit.console.pages import error_page
+
+        return error_page(request, status, message)
+    raise ApiError(status, message, "gone" if status == 410 else None)
 
 
 @router.get("/violations", response_model=ViolationPage, summary="Policy violations, paged")
@@ -370,14 +445,30 @@ def netmap(
     user: Viewer,
     ctx: Ctx,
     zone: Annotated[
-        str | None, Query(max_length=80, description="open one zone (its assets and peers)")
+        str | None,
+        Query(
+            max_length=80,
+            description="open one zone (its assets and peers), or subnet:CIDR for one subnet",
+        ),
     ] = None,
     max_nodes: Annotated[int, Query(ge=10, le=5000)] = 400,
+    unconfirmed: Annotated[
+        bool, Query(description="also draw hosts only ever seen as scan targets")
+    ] = False,
+    protocol: Annotated[
+        str | None, Query(max_length=64, description="only conversations of this protocol")
+    ] = None,
+    industrial: Annotated[
+        bool, Query(description="only industrial protocols (Modbus, S7, EtherNet/IP, ...)")
+    ] = False,
+    violations: Annotated[bool, Query(description="only conversations the policy forbids")] = False,
 ) -> dict[str, Any]:
     store = ctx.stores.reader()
+    flt = MapFilter(protocol or None, industrial, violations)
     return build_map(
-        store, ctx.zoning, zone=zone, max_nodes=max_nodes, assets=ctx.map_assets(store)
-    )
+        store, ctx.zoning, zone=zone, max_nodes=max_nodes, assets=ctx.map_assets(store),
+        unconfirmed=unconfirmed, flt=flt,
+    )  # fmt: skip
 
 
 @router.get(
@@ -465,14 +556,34 @@ def policy_check(request: Request, user: Admin, ctx: Ctx) -> dict[str, Any]:
 @router.get("/events", include_in_schema=False)
 async def events(request: Request, user: Viewer, ctx: Ctx) -> StreamingResponse:
     """Server-sent events: ``overview`` whenever the store changes (alerts, analyses,
-    policy checks), and a comment every ``heartbeat`` seconds to keep proxies open."""
+    policy checks), and a comment every ``heartbeat`` seconds to keep proxies open. The
+    session is checked again every ``sse_session_check`` seconds: after logout or expiry
+    the stream sends ``end`` and closes. A user holds at most ``sse_per_user`` streams."""
+    limit = ctx.settings.sse_per_user
+    release = ctx.streams.acquire(user.id, limit)
+    if release is None:
+        raise ApiError(
+            429, f"{user.name} already has {limit} live-update streams open: close a tab"
+        )
+    token = request.cookies.get(SESSION_COOKIE)
+    s = current_session(request)
+    expires = s.expires_at if s else 0
 
     async def stream() -> AsyncIterator[str]:
         last: tuple[Any, ...] | None = None
         idle = 0.0
+        checked = time.monotonic()
         yield "retry: 3000\n\n"
         while not ctx.stopping.is_set():
             if await request.is_disconnected():
+                return
+            if time.monotonic() - checked >= ctx.settings.sse_session_check:
+                checked = time.monotonic()
+                if not await asyncio.to_thread(_same_user, ctx, token, user):
+                    yield 'event: end\ndata: {"reason": "session ended"}\n\n'
+                    return
+            if time.time() >= expires:
+                yield 'event: end\ndata: {"reason": "session expired"}\n\n'
                 return
             fp, data = await asyncio.to_thread(_snapshot, ctx, last)
             if fp != last:
@@ -487,11 +598,18 @@ async def events(request: Request, user: Viewer, ctx: Ctx) -> StreamingResponse:
             except TimeoutError:
                 idle += ctx.settings.sse_poll
 
-    return StreamingResponse(
+    return SlotStream(
         stream(),
+        release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _same_user(ctx: Console, token: str | None, user: User) -> bool:
+    """True while the stream's session is still valid and still this user's."""
+    s = ctx.auth.session(token)
+    return s is not None and s.user.id == user.id
 
 
 def _snapshot(

@@ -16,16 +16,18 @@ from otconduit.console.api import router as api_router
 from otconduit.console.authdb import AuthDB
 from otconduit.console.context import Console, ConsoleSettings
 from otconduit.console.data import StoreAccess
+from otconduit.console.hosts import HostGuard, HostPolicy
 from otconduit.console.pages import router as page_router
 from otconduit.console.production import Production
 from otconduit.console.security import SecurityMiddleware
+from otconduit.console.timefmt import plant_zone
 from otconduit.console.zoning import Zoning
 from otconduit.policy import Policy, load_policy
 
 
 def build_console(settings: ConsoleSettings, policy: Policy | None = None) -> Console:
     """Open the store and the console database (raises StoreError, AuthError, PolicyError,
-    and ConfigError for a bad gateway config)."""
+    ConfigError for a bad gateway config, and TimezoneError for an unknown --timezone)."""
     if policy is None and settings.policy is not None:
         policy = load_policy(settings.policy)
     if settings.gateway is not None:
@@ -39,6 +41,7 @@ def build_console(settings: ConsoleSettings, policy: Policy | None = None) -> Co
         digest = hashlib.sha256(settings.policy.read_bytes()).hexdigest()
     return Console(
         policy_sha256=digest,
+        tz=plant_zone(settings.timezone or (policy.timezone if policy else None)),
         settings=settings,
         stores=StoreAccess(settings.db),
         auth=AuthDB(settings.auth_db, session_seconds=int(settings.session_hours * 3600)),
@@ -77,6 +80,8 @@ def create_app(settings: ConsoleSettings, *, console: Console | None = None) -> 
     app.state.console = ctx
     errors.install(app)
     app.add_middleware(SecurityMiddleware, tls=settings.tls)
+    # Outermost: a request for another host name is refused before anything else runs.
+    app.add_middleware(HostGuard, policy=HostPolicy(settings.host, settings.allowed_hosts))
     static = resources.files("otconduit.console").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.include_router(api_router)

@@ -11,8 +11,9 @@ from typing import Any
 
 from otconduit.console.errors import ApiError
 from otconduit.console.zoning import Zoning
+from otconduit.inventory.identity import summarize
 from otconduit.store import Store
-from otconduit.store.views import iso
+from otconduit.store.views import CONFIRMED_SQL, confirmed_hosts, iso
 
 SORTS = {
     "ip": "ip_key(b.ip), b.vlan",
@@ -63,11 +64,17 @@ class AssetQuery:
     desc: bool = False
     offset: int = 0
     limit: int = 50
+    all: bool = False  # also hosts only ever seen as scan targets
+
+
+_CONFIRMED = f"(b.ip, b.vlan) IN ({CONFIRMED_SQL})"
 
 
 def _where(aq: AssetQuery) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
+    if not aq.all:
+        where.append(_CONFIRMED)
     if aq.q:
         like = "%" + aq.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append(
@@ -93,6 +100,7 @@ def _where(aq: AssetQuery) -> tuple[str, list[Any]]:
 
 def _details(store: Store, base: list[dict[str, Any]], zoning: Zoning) -> list[dict[str, Any]]:
     """Base rows -> the views.assets() shape, attributes loaded only for these ids."""
+    real = confirmed_hosts(store) if base else set()
     by_id: dict[int, dict[str, Any]] = {}
     for r in base:
         by_id[r["id"]] = {
@@ -110,6 +118,7 @@ def _details(store: Store, base: list[dict[str, Any]], zoning: Zoning) -> list[d
             "last_seen": iso(r["last_seen"]),
             "packets_sent": r["sent"] or 0,
             "packets_received": r["received"] or 0,
+            "confirmed": (r["ip"], r["vlan"]) in real,
         }
     if by_id:
         marks = ",".join("?" * len(by_id))
@@ -122,6 +131,8 @@ def _details(store: Store, base: list[dict[str, Any]], zoning: Zoning) -> list[d
         )
         for a in attrs:
             rec = by_id[a["asset_id"]]
+            if a["kind"] == "activity":
+                continue
             if a["kind"] == "role":
                 if a["name"] not in rec["roles"]:
                     rec["roles"].append(a["name"])
@@ -146,6 +157,7 @@ def _details(store: Store, base: list[dict[str, Any]], zoning: Zoning) -> list[d
         vendor = rec["identity"].get("vendor")
         rec["vendor"] = vendor["value"] if vendor else rec["mac_vendor"]
         rec["protocols"].sort()
+        summarize(rec)
         rec.update(zoning.place(rec["ip"], rec["mac"], rec["vlan"], rec["roles"]).to_dict())
         out.append(rec)
     return out
@@ -210,3 +222,9 @@ def get_asset(store: Store, zoning: Zoning, ip: str, vlan: int | None = None) ->
 
 def count_assets(store: Store) -> int:
     return int(store.conn.execute("SELECT count(*) FROM assets").fetchone()[0])
+
+
+def count_unconfirmed(store: Store) -> int:
+    """Hosts only ever seen as scan targets (listings leave them out by default)."""
+    sql = f"SELECT count(*) FROM assets b WHERE NOT {_CONFIRMED}"
+    return int(store.conn.execute(sql).fetchone()[0])

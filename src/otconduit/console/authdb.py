@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -32,10 +33,12 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from otconduit.console.passwords import password_problem
+
 ROLES = ("viewer", "analyst", "admin")
 RANK = {r: i for i, r in enumerate(ROLES)}
 NAME_MAX = 64
-PASSWORD_MIN = 8
+FILE_MODE = 0o600  # password hashes and session hashes: the owner only
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -88,6 +91,25 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def login_key(name: str) -> str:
+    """The one form of a user name used to find the account and to count failed logins
+    (names are stored stripped; the column compares ASCII case-insensitively)."""
+    return name.strip().casefold()
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` (and tighten it and its WAL/SHM files, when they exist) so that
+    only its owner can read it; SQLite gives the WAL and SHM files the database's mode."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: int
@@ -122,6 +144,10 @@ class AuthDB:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        try:
+            private_file(self.path)
+        except OSError as exc:  # e.g. another user's file: refuse rather than leave it open
+            raise AuthError(f"cannot make console database {self.path} private: {exc}") from exc
         self._migrate()
         self._dummy = self.hasher.hash(secrets.token_hex(8))
 
@@ -184,14 +210,15 @@ class AuthDB:
             raise AuthError(f"user name must be 1-{NAME_MAX} printable characters without spaces")
         if role not in ROLES:
             raise AuthError(f"unknown role {role!r}: use {', '.join(ROLES)}")
-        if len(password) < PASSWORD_MIN:
-            raise AuthError(f"password must be at least {PASSWORD_MIN} characters")
+        problem = password_problem(password, name)
+        if problem is not None:
+            raise AuthError(problem)
         digest = self.hasher.hash(password)
         now = _now_iso()
         c = self.conn()
         c.execute("BEGIN IMMEDIATE")
         try:
-            row = c.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+            row = self._find(name, "id")
             if row is not None and not replace:
                 raise AuthError(f"user {name} exists: pass --update to change role or password")
             if row is None:
@@ -232,17 +259,22 @@ class AuthDB:
             for r in cur
         ]
 
+    def _find(self, name: str, columns: str) -> tuple[Any, ...] | None:
+        """The row of the account whose :func:`login_key` is ``login_key(name)``."""
+        key = login_key(name)
+        c = self.conn()
+        row: tuple[Any, ...] | None = c.execute(
+            f"SELECT {columns}, name FROM users WHERE name = ?", (key,)
+        ).fetchone()
+        if row is None and not key.isascii():  # NOCASE folds ASCII only
+            rows = c.execute(f"SELECT {columns}, name FROM users").fetchall()
+            row = next((r for r in rows if login_key(r[-1]) == key), None)
+        return row[:-1] if row is not None else None
+
     def authenticate(self, name: str, password: str) -> User | None:
         """The user when name and password match an enabled account, else None. Unknown
         names cost the same hash verification as wrong passwords (no user enumeration)."""
-        row = (
-            self.conn()
-            .execute(
-                "SELECT id, name, role, password_hash, disabled FROM users WHERE name = ?",
-                (name.strip(),),
-            )
-            .fetchone()
-        )
+        row = self._find(name, "id, name, role, password_hash, disabled")
         digest = row[3] if row else self._dummy
         try:
             self.hasher.verify(digest, password)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,11 @@ from fastapi import Request
 from otconduit.console.authdb import AuthDB
 from otconduit.console.data import Cache, StoreAccess, fingerprint
 from otconduit.console.incidents import incidents
+from otconduit.console.loginguard import LoginGuard
 from otconduit.console.netmap import MapAsset, map_assets
 from otconduit.console.ops import ChunkRef, chunk_index
 from otconduit.console.production import Production
-from otconduit.console.security import LoginThrottle
+from otconduit.console.streams import StreamSlots
 from otconduit.console.zoning import Zoning
 from otconduit.store import Store
 
@@ -32,10 +34,14 @@ class ConsoleSettings:
     policy: Path | None = None
     session_hours: float = 8.0
     incident_window: float = 900.0
+    timezone: str | None = None  # plant zone for HTML times; default: the policy's, else UTC
     historian: str | None = None  # historian file or PostgreSQL DSN (gateway data)
     gateway: Path | None = None  # gateway config: tag -> device, and its historian
     sse_poll: float = 1.0  # seconds between store checks for live updates
     sse_heartbeat: float = 15.0
+    sse_per_user: int = 4  # live-update streams one user may hold open
+    sse_session_check: float = 5.0  # seconds between re-checks of a stream's session
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides loopback and --host
 
     @property
     def tls(self) -> bool:
@@ -50,9 +56,11 @@ class Console:
     zoning: Zoning
     production: Production = field(default_factory=lambda: Production(None))
     cache: Cache = field(default_factory=Cache)
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginGuard = field(default_factory=LoginGuard)
+    streams: StreamSlots = field(default_factory=StreamSlots)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     policy_sha256: str | None = None  # of the policy file as last loaded
+    tz: tzinfo = UTC  # the plant's time zone: every HTML table shows times in it
 
     # -- results cached until the store changes (see data.fingerprint) ------------------
     def chunk_index(self, store: Store) -> list[ChunkRef]:
@@ -136,6 +144,7 @@ class Console:
 
     def close(self) -> None:
         self.stopping.set()
+        self.throttle.close()
         self.stores.close()
         self.auth.close()
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from otconduit.console.bounded import BoundedLRU
 from otconduit.store import Store, StoreError
 
 T = TypeVar("T")
@@ -77,20 +78,29 @@ def fingerprint(store: Store, *, alerts: bool = True) -> tuple[Any, ...]:
     return tuple(row)
 
 
-class Cache:
-    """Results keyed by (name, store fingerprint); an old fingerprint is simply dropped."""
+CACHE_MAX = 32  # named results; a flood of distinct ``window`` values only evicts
 
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[tuple[Any, ...], Any]] = {}
-        self._lock = threading.Lock()
+
+class Cache:
+    """Results keyed by (name, store fingerprint); an old fingerprint is simply dropped.
+    Names come partly from request parameters (``incidents:<window>:...``), so at most
+    ``maxsize`` of them are kept, least recently used first out."""
+
+    def __init__(self, maxsize: int = CACHE_MAX) -> None:
+        self._items: BoundedLRU[str, tuple[tuple[Any, ...], Any]] = BoundedLRU(maxsize)
+
+    @property
+    def maxsize(self) -> int:
+        return self._items.maxsize
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, name: str, key: tuple[Any, ...], make: Callable[[], T]) -> T:
-        with self._lock:
-            hit = self._items.get(name)
+        hit = self._items.get(name)
         if hit is not None and hit[0] == key:
             value: T = hit[1]
             return value
         value = make()
-        with self._lock:
-            self._items[name] = (key, value)
+        self._items.put(name, (key, value))
         return value

@@ -18,7 +18,7 @@ from typing import Any
 from otconduit.console.zoning import Zoning
 from otconduit.detect.rules import Severity
 from otconduit.store import Store
-from otconduit.store.views import iso
+from otconduit.store.views import asset_name, iso
 
 DEFAULT_WINDOW_S = 900.0
 
@@ -85,6 +85,8 @@ def _alert_events(store: Store, zoning: Zoning, include_closed: bool) -> list[Ev
                     "status": r["status"],
                     "src_ip": r["src_ip"],
                     "dst_ip": r["dst_ip"],
+                    "src_name": asset_name(store, r["src_ip"]),
+                    "dst_name": asset_name(store, r["dst_ip"]),
                     "protocol": r["protocol"],
                     "operation": r["operation"],
                     "count": r["count"],

@@ -7,6 +7,7 @@ from typing import Any
 
 from otconduit.console.alertsview import alert_counts, violation_counts
 from otconduit.console.netmap import MapAsset
+from otconduit.console.timefmt import zulu
 from otconduit.console.zoning import LEVEL_NAMES, Zoning
 from otconduit.detect.rules import Severity
 from otconduit.store import Store
@@ -20,6 +21,9 @@ def _level_label(level: float | None) -> str:
 
 
 def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
+    """The alerts whose events happened last (packet time, ``last_seen``), not the ones
+    analysed or changed last: re-analysing an old capture must not look like news.
+    ``updated_at`` (the last change, e.g. an acknowledgement) rides along."""
     return [
         {
             "id": r["id"],
@@ -28,12 +32,13 @@ def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
             "status": r["status"],
             "src_ip": r["src_ip"],
             "dst_ip": r["dst_ip"],
+            "first_seen": iso(r["first_seen"]),
             "last_seen": iso(r["last_seen"]),
-            "updated_at": r["updated_at"],
+            "updated_at": zulu(r["updated_at"]),
         }
         for r in store.query(
-            "SELECT id, title, severity, status, src_ip, dst_ip, last_seen, updated_at "
-            "FROM alerts ORDER BY change_seq DESC, id DESC LIMIT ?",
+            "SELECT id, title, severity, status, src_ip, dst_ip, first_seen, last_seen, "
+            "updated_at FROM alerts ORDER BY last_seen DESC, id DESC LIMIT ?",
             (limit,),
         )
     ]
@@ -87,7 +92,10 @@ def _production_summary(prod: dict[str, Any]) -> dict[str, Any]:
 def overview(
     store: Store, zoning: Zoning, assets: list[MapAsset], prod: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """``assets``: every asset placed in its zone/level (the console caches them)."""
+    """``assets``: every asset placed in its zone/level (the console caches them). Hosts
+    only ever seen as scan targets are counted apart, not in the plant's totals."""
+    unconfirmed = sum(1 for a in assets if not a.confirmed)
+    assets = [a for a in assets if a.confirmed]
     by_level = Counter(_level_label(a.place.level) for a in assets)
     by_zone = Counter(a.place.zone or "(no zone)" for a in assets)
     c = store.conn
@@ -102,12 +110,13 @@ def overview(
     return {
         "assets": {
             "total": len(assets),
+            "unconfirmed": unconfirmed,
             "by_level": dict(sorted(by_level.items())),
             "by_zone": dict(sorted(by_zone.items())),
         },
         "conversations": int(conversations),
         "operations": int(operations),
-        "captures": {"count": int(captures[0]), "last_analysed": captures[1]},
+        "captures": {"count": int(captures[0]), "last_analysed": zulu(captures[1])},
         "alerts": alert_counts(store),
         "violations": violation_counts(store, zoning.plant),
         "policy": zoning.plant,

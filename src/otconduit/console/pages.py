@@ -5,15 +5,20 @@ JavaScript; every form that changes something carries the session's CSRF token."
 from __future__ import annotations
 
 import math
+from datetime import UTC
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from otconduit.console.alertsview import (
+    ALERT_SORTS,
+    DEFAULT_SORT,
     SEVERITIES,
     AlertQuery,
     ViolationQuery,
@@ -22,12 +27,14 @@ from otconduit.console.alertsview import (
     list_violations,
 )
 from otconduit.console.assets import SORTS as ASSET_SORTS
-from otconduit.console.assets import AssetQuery, list_assets
+from otconduit.console.assets import AssetQuery, count_unconfirmed, list_assets
+from otconduit.console.assetview import Sections, asset_detail
 from otconduit.console.authdb import User
 from otconduit.console.context import Console, console
 from otconduit.console.conversations import SORTS as CONV_SORTS
 from otconduit.console.conversations import ConversationQuery, list_conversations
 from otconduit.console.errors import ApiError
+from otconduit.console.loginguard import Refused
 from otconduit.console.ops import OpQuery, page_operations
 from otconduit.console.overview import overview
 from otconduit.console.security import (
@@ -42,6 +49,7 @@ from otconduit.console.security import (
     new_login_csrf,
     viewer,
 )
+from otconduit.console.timefmt import time_tag, zone_label, zone_name
 
 templates = Jinja2Templates(
     directory=str(resources.files("otconduit.console").joinpath("templates"))
@@ -50,6 +58,17 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[User, Depends(viewer)]
 Ctx = Annotated[Console, Depends(console)]
 PAGE = 50
+SORT_LABELS = {"severity": "severity", "newest": "time", "count": "count", "rule": "rule"}
+MAX_OFFSET = 10_000_000  # as the API's ``offset``
+
+
+@pass_context
+def _when(jctx: Any, value: Any) -> Markup:
+    """``{{ t | when }}``: a time in the plant zone, to the second (see timefmt)."""
+    return time_tag(value, jctx.get("tz") or UTC)
+
+
+templates.env.filters["when"] = _when
 
 
 def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -57,6 +76,10 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
     ctx.setdefault("user", s.user if s else None)
     ctx.setdefault("csrf_token", s.csrf_token if s else "")
     ctx.setdefault("nav", "")
+    zone = getattr(getattr(request.app.state, "console", None), "tz", None) or UTC
+    ctx.setdefault("tz", zone)
+    ctx.setdefault("tz_label", zone_label(zone))
+    ctx.setdefault("tz_name", zone_name(zone))
     return templates.TemplateResponse(request, name, ctx, status_code=status)
 
 
@@ -71,6 +94,11 @@ def _safe_next(nxt: str | None) -> str:
     if not nxt or not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
         return "/"
     return nxt
+
+
+def _offset(offset: int) -> int:
+    """Clamped to what the API accepts: SQLite takes no integer beyond 2**63 - 1."""
+    return min(max(0, offset), MAX_OFFSET)
 
 
 def _pages(total: int, offset: int, limit: int) -> dict[str, Any]:
@@ -104,7 +132,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login_submit(
+async def login_submit(
     request: Request,
     ctx: Ctx,
     username: Annotated[str, Form(max_length=64)] = "",
@@ -128,16 +156,22 @@ def login_submit(
 
     if not cookie or not secrets.compare_digest(cookie.encode(), csrf_token.encode()):
         return again("The login form expired; please try again.", 403)
-    if ctx.throttle.blocked(who, username):
-        return again("Too many failed logins: wait a few minutes.", 429)
-    user = ctx.auth.authenticate(username, password)
-    if user is None:
-        ctx.throttle.failed(who, username)
-        ctx.auth.audit(username[:64] or None, "login", outcome="failed", client=who)
+
+    def check() -> str | None:
+        user = ctx.auth.authenticate(username, password)
+        if user is None:
+            ctx.auth.audit(username[:64] or None, "login", outcome="failed", client=who)
+            return None
+        token, _ = ctx.auth.create_session(user, who)
+        ctx.auth.audit(user.name, "login", client=who, detail={"via": "page"})
+        return token
+
+    try:
+        token = await ctx.throttle.attempt(who, username, check)
+    except Refused as exc:
+        return again(exc.message[:1].upper() + exc.message[1:] + ".", exc.status)
+    if token is None:
         return again("Wrong user name or password.", 401)
-    ctx.throttle.succeeded(who, username)
-    token, _ = ctx.auth.create_session(user, who)
-    ctx.auth.audit(user.name, "login", client=who, detail={"via": "page"})
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(
         SESSION_COOKIE, token, max_age=ctx.auth.session_seconds, **cookie_kwargs(request)
@@ -182,27 +216,50 @@ def assets_page(
     sort: str = "ip",
     desc: bool = False,
     offset: int = 0,
+    all: bool = False,
 ) -> Response:
     if sort not in ASSET_SORTS:
         sort = "ip"
-    offset = max(0, offset)
+    offset = _offset(offset)
     aq = AssetQuery(q[:200] or None, role or None, protocol or None, zone or None, None, sort,
-                    desc, offset, PAGE)  # fmt: skip
-    total, items = list_assets(ctx.stores.reader(), ctx.zoning, aq)
+                    desc, offset, PAGE, all)  # fmt: skip
+    store = ctx.stores.reader()
+    total, items = list_assets(store, ctx.zoning, aq)
     params = {"q": q, "role": role, "protocol": protocol, "zone": zone, "sort": sort,
-              "desc": desc}  # fmt: skip
+              "desc": desc, "all": all}  # fmt: skip
+    hidden = 0 if all else count_unconfirmed(store)
     return render(
         request, "assets.html", nav="assets", items=items, p=_pages(total, offset, PAGE),
         params=params, qs=_qs, sorts=list(ASSET_SORTS), zones=ctx.zoning.zones(),
+        hidden=hidden,
     )  # fmt: skip
 
 
 @router.get("/assets/{ip}", response_class=HTMLResponse)
-def asset_page(request: Request, ip: str, user: Viewer, ctx: Ctx) -> Response:
-    from otconduit.console.api import asset_detail
-
-    d = asset_detail(ctx, ip)
-    return render(request, "asset.html", nav="assets", d=d, a=d["asset"])
+def asset_page(
+    request: Request,
+    ip: str,
+    user: Viewer,
+    ctx: Ctx,
+    conv_offset: int = 0,
+    alert_offset: int = 0,
+    vio_offset: int = 0,
+    ops_cursor: Annotated[str, Query(max_length=80)] = "",
+) -> Response:
+    """Each list pages on its own (``conv_offset``, ``alert_offset``, ``vio_offset``,
+    ``ops_cursor``), the others staying where they are."""
+    at = Sections(_offset(conv_offset), _offset(alert_offset), _offset(vio_offset),
+                  ops_cursor or None)  # fmt: skip
+    d = asset_detail(ctx, ip, at)
+    params = {"conv_offset": at.conversations, "alert_offset": at.alerts,
+              "vio_offset": at.violations, "ops_cursor": ops_cursor}  # fmt: skip
+    pages = {
+        "conversations": _pages(d["conversations_total"], at.conversations, at.limit),
+        "alerts": _pages(d["alerts_total"], at.alerts, at.limit),
+        "violations": _pages(d["violations_total"], at.violations, at.limit),
+    }
+    return render(request, "asset.html", nav="assets", d=d, a=d["asset"], pg=pages,
+                  params=params, qs=_qs)  # fmt: skip
 
 
 @router.get("/conversations", response_class=HTMLResponse)
@@ -218,7 +275,7 @@ def conversations_page(
 ) -> Response:
     if sort not in CONV_SORTS:
         sort = "packets"
-    offset = max(0, offset)
+    offset = _offset(offset)
     cq = ConversationQuery(ip=ip or None, peer=peer or None, protocol=protocol or None,
                            sort=sort, offset=offset, limit=PAGE)  # fmt: skip
     total, items = list_conversations(ctx.stores.reader(), cq, ctx.zoning.plant)
@@ -239,7 +296,7 @@ def operations_page(
     operation: str = "",
     function: str = "",
     status: str = "",
-    conversation: int | None = None,
+    conversation: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     cursor: str = "",
 ) -> Response:
     oq = OpQuery(protocol or None, ip or None, None, None, operation or None, function or None,
@@ -252,8 +309,25 @@ def operations_page(
 
 
 @router.get("/map", response_class=HTMLResponse)
-def map_page(request: Request, user: Viewer, ctx: Ctx, zone: str = "") -> Response:
-    return render(request, "map.html", nav="map", zone=zone, policy=ctx.zoning.plant)
+def map_page(
+    request: Request,
+    user: Viewer,
+    ctx: Ctx,
+    zone: Annotated[str, Query(max_length=80)] = "",
+    protocol: Annotated[str, Query(max_length=64)] = "",
+    industrial: bool = False,
+    violations: bool = False,
+    unconfirmed: bool = False,
+) -> Response:
+    """The page holds the filters; map.js sends the same query to /api/map."""
+    from otconduit.store.seen import protocols as seen_protocols
+
+    params = {"zone": zone, "protocol": protocol, "industrial": industrial,
+              "violations": violations, "unconfirmed": unconfirmed}  # fmt: skip
+    return render(
+        request, "map.html", nav="map", zone=zone, policy=ctx.zoning.plant, params=params,
+        qs=_qs, protocols=sorted(seen_protocols(ctx.stores.reader())),
+    )  # fmt: skip
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -266,22 +340,52 @@ def alerts_page(
     status: str = "",
     asset: str = "",
     technique: str = "",
+    sort: str = DEFAULT_SORT,
     offset: int = 0,
+    changed: Annotated[int, Query(ge=0, le=500)] = 0,
+    refused: Annotated[int, Query(ge=0, le=500)] = 0,
 ) -> Response:
     if severity and severity not in SEVERITIES:
         severity = ""
     if status not in ("", "open", "acknowledged", "closed"):
         status = ""
-    offset = max(0, offset)
+    if sort not in ALERT_SORTS:
+        sort = DEFAULT_SORT
+    offset = _offset(offset)
     aq = AlertQuery(severity or None, rule or None, status or None, asset or None,
-                    technique or None, None, None, "newest", offset, PAGE)  # fmt: skip
+                    technique or None, None, None, sort, offset, PAGE)  # fmt: skip
     total, items = list_alerts(ctx.stores.reader(), aq)
     params = {"severity": severity, "rule": rule, "status": status, "asset": asset,
-              "technique": technique}  # fmt: skip
+              "technique": technique, "sort": sort if sort != DEFAULT_SORT else ""}  # fmt: skip
     return render(
         request, "alerts.html", nav="alerts", items=items, p=_pages(total, offset, PAGE),
-        params=params, qs=_qs, severities=SEVERITIES,
+        params=params, qs=_qs, severities=SEVERITIES, sort=sort, sorts=SORT_LABELS,
+        can_change=user.can("analyst"), changed=changed, refused=refused,
+        back=_qs(params, offset=offset),
     )  # fmt: skip
+
+
+@router.post("/alerts/bulk")
+def alerts_bulk(
+    request: Request,
+    ctx: Ctx,
+    ids: Annotated[list[int], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies it)
+    action: Annotated[str, Form(pattern="^(ack|close|reopen)$")] = "ack",
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    back: Annotated[str, Form(max_length=2000)] = "?",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The alerts page's "acknowledge selected": each alert as its own change."""
+    from otconduit.console.api import ACTIONS, change_many
+
+    viewer(request)
+    check_csrf(request, csrf_token)
+    user = analyst(request)
+    done = change_many(ctx, request, user, ids, ACTIONS[action], comment)
+    # Back to the same list (filters, sort, page), saying how it went.
+    keep = [(k, v) for k, v in parse_qsl(back.lstrip("?")) if k not in ("changed", "refused")]
+    keep += [("changed", str(len(done["changed"]))), ("refused", str(len(done["refused"])))]
+    return RedirectResponse("/alerts?" + urlencode(keep), status_code=303)
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -326,7 +430,7 @@ def incidents_page(
 def violations_page(
     request: Request, user: Viewer, ctx: Ctx, rule: str = "", asset: str = "", offset: int = 0
 ) -> Response:
-    offset = max(0, offset)
+    offset = _offset(offset)
     vq = ViolationQuery(ctx.zoning.plant, rule or None, asset or None, None, offset, PAGE)
     total, items = list_violations(ctx.stores.reader(), vq)
     return render(
@@ -388,7 +492,7 @@ def users_add(
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, ctx: Ctx, offset: int = 0) -> Response:
     admin(request)
-    offset = max(0, offset)
+    offset = _offset(offset)
     total, items = ctx.auth.audit_log(limit=100, offset=offset)
     return render(
         request, "audit.html", nav="audit", items=items, p=_pages(total, offset, 100), qs=_qs,

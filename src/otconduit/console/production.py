@@ -15,6 +15,8 @@ answering, or answered with an error), a ``faulted`` tag turning true, a non-zer
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +32,23 @@ ENERGY_HINTS = ("energy", "power", "kwh")
 LOOKBACK_NS = 24 * 3600 * 10**9  # machine events: the last day before the newest sample
 TIMELINE_NS = 3600 * 10**9  # state timelines: the last hour
 MAX_ROWS = 20_000  # per tag and query
+UNAVAILABLE = (
+    "no gateway data: historian unavailable (cannot read the historian; the console's log "
+    "has the details)"
+)
+log = logging.getLogger("otconduit.console")
+_URI_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s/]*)(?=@|$)")  # scheme://user:PASSWORD@host
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def scrub(text: str, dsn: str = "") -> str:
+    """``text`` without the password of ``dsn`` nor anything that looks like one."""
+    for pattern in (_URI_PASSWORD, _KV_PASSWORD):
+        for m in pattern.finditer(dsn):
+            if len(m.group(2).strip("'")) >= 3:
+                text = text.replace(m.group(2).strip("'"), "***")
+        text = pattern.sub(r"\1***", text)
+    return text
 
 
 class Production:
@@ -76,16 +95,24 @@ class Production:
         try:
             store = self._open()
         except (HistorianError, OSError) as exc:
-            return None, f"no gateway data: cannot read the historian ({exc})"
+            return None, self._unavailable(exc)
         try:
             rows = tags(store)
         except HistorianError as exc:
-            return None, f"no gateway data: cannot read the historian ({exc})"
+            return None, self._unavailable(exc)
         finally:
             store.close()
         if not any(r["samples"] for r in rows):
             return None, "no gateway data yet: the historian holds no samples"
         return rows, None
+
+    def _unavailable(self, exc: Exception) -> str:
+        """Log why (scrubbed: driver errors may quote the DSN) and tell clients only that
+        the historian is unavailable: connection strings and driver text stay here."""
+        log.warning(
+            "historian unavailable: %s: %s", type(exc).__name__, scrub(str(exc), str(self.target))
+        )
+        return UNAVAILABLE
 
     def _history(
         self, store: Any, path: str, start: int | None, end: int | None = None

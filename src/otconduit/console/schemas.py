@@ -26,10 +26,26 @@ class StatusChange(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+class BulkChange(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=500, description="alert ids")
+    action: str = Field("ack", pattern="^(ack|close|reopen)$")
+    comment: str = Field(default="", max_length=2000)
+
+
+class BulkResult(BaseModel):
+    status: str = Field(description="the status the alerts were moved to")
+    changed: list[int]
+    refused: list[dict[str, Any]] = Field(description="{id, reason} of alerts left as they were")
+
+
 class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: str = Field(pattern="^(viewer|analyst|admin)$")
-    password: str = Field(min_length=8, max_length=1024)
+    password: str = Field(
+        min_length=12,
+        max_length=1024,
+        description="at least 12 characters, not a common password, not the user name",
+    )
 
 
 class Claim(BaseModel):
@@ -42,6 +58,7 @@ class Claim(BaseModel):
 class Asset(BaseModel):
     id: int
     ip: str
+    name: str | None = Field(None, description="policy host name or gateway device name")
     mac: str | None
     vlan: int | None
     vendor: str | None
@@ -54,6 +71,16 @@ class Asset(BaseModel):
     last_seen: str | None
     packets_sent: int
     packets_received: int
+    model: str | None = Field(None, description="model/product from the best identity claim")
+    order_number: str | None = Field(None, description="order/catalog number when stated")
+    firmware: str | None = Field(None, description="firmware/revision from the best claim")
+    conflicts: list[dict[str, Any]] = Field(
+        default_factory=list, description="identity claims that contradict each other"
+    )
+    confirmed: bool = Field(
+        description="false: only ever seen as a scan target (no traffic of its own, no answer "
+        "with application data)"
+    )
     zone: str | None
     level: float | None
     level_source: str
@@ -109,6 +136,8 @@ class AlertSummary(BaseModel):
     techniques: list[str]
     src_ip: str | None
     dst_ip: str | None
+    src_name: str | None = None
+    dst_name: str | None = None
     protocol: str | None
     operation: str | None
     summary: str
@@ -140,6 +169,8 @@ class AlertDetail(BaseModel):
     technique_refs: list[TechniqueRef]
     src_ip: str | None
     dst_ip: str | None
+    src_name: str | None = None
+    dst_name: str | None = None
     protocol: str | None
     operation: str | None
     summary: str
@@ -163,6 +194,8 @@ class Violation(BaseModel):
     rule: str
     src_ip: str | None
     dst_ip: str | None
+    src_name: str | None = None
+    dst_name: str | None = None
     src_zone: str | None
     dst_zone: str | None
     protocol: str | None
@@ -175,6 +208,7 @@ class Violation(BaseModel):
     capture: str | None
     frame: int | None
     checked_at: str
+    targets: int = Field(1, description="hosts covered: > 1 for a sweep (dst_ip is then null)")
 
 
 class ViolationPage(Page):
@@ -185,10 +219,15 @@ class AssetDetail(BaseModel):
     asset: Asset
     conversations: list[Conversation]
     conversations_total: int
+    conversations_offset: int = 0
     operations: OperationPage
-    alerts: list[AlertSummary]
+    alerts: list[AlertSummary] = Field(description="severity first, then newest")
     alerts_total: int
+    alerts_offset: int = 0
     violations: list[Violation]
+    violations_total: int = 0
+    violations_offset: int = 0
+    limit: int = Field(25, description="rows per list; page on with the *_offset parameters")
     tags: list[dict[str, Any]] = Field(description="gateway tags read from this device")
     incidents: list[dict[str, Any]]
 
@@ -198,6 +237,10 @@ class MapData(BaseModel):
     policy: str | None
     focus: str | None
     assets: int
+    hidden_unconfirmed: int = Field(description="scan-target-only hosts left off the map")
+    filtered_out: int = Field(0, description="assets no kept conversation touches")
+    subnets: int = Field(0, description="subnet nodes folding a crowded zone")
+    filters: dict[str, Any] = Field(default_factory=dict)
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
 

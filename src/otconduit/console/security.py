@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-import time
-from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,35 +97,6 @@ def cookie_kwargs(request: Request) -> dict[str, Any]:
 
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(24)
-
-
-class LoginThrottle:
-    """At most ``limit`` failed logins per (client, name) in ``window`` seconds."""
-
-    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._fails: dict[tuple[str | None, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str | None, str], now: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
-
-    def blocked(self, client: str | None, name: str) -> bool:
-        with self._lock:
-            return len(self._recent((client, name.lower()), time.monotonic())) >= self.limit
-
-    def failed(self, client: str | None, name: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent((client, name.lower()), now).append(now)
-
-    def succeeded(self, client: str | None, name: str) -> None:
-        with self._lock:
-            self._fails.pop((client, name.lower()), None)
 
 
 def same_origin(headers: dict[str, str]) -> bool:

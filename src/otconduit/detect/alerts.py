@@ -17,7 +17,7 @@ from typing import Any
 from otconduit.detect.findings import Finding
 from otconduit.detect.rules import RULES, Severity
 from otconduit.store.sqlite import Store
-from otconduit.store.views import iso
+from otconduit.store.views import asset_name, iso
 
 STATUSES = ("open", "acknowledged", "closed")
 TRANSITIONS = {
@@ -270,6 +270,8 @@ def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
         "techniques": json.loads(r["techniques"]),
         "src_ip": r["src_ip"],
         "dst_ip": r["dst_ip"],
+        "src_name": asset_name(store, r["src_ip"]),
+        "dst_name": asset_name(store, r["dst_ip"]),
         "protocol": r["protocol"],
         "operation": r["operation"],
         "summary": r["summary"],

@@ -39,6 +39,9 @@ class Finding:
     # Per-event timestamps (ns), when the finding stands for many events: lets time
     # windows (allow-list, maintenance windows) split it exactly.
     ts: np.ndarray | None = None
+    # The device's answer to the operations it stands for (ok | exception | malformed |
+    # no_response ...), when they all share one: a refused command did not happen.
+    status: str | None = None
 
     def split(self, mask: np.ndarray) -> tuple[Finding | None, Finding | None]:
         """(events where mask is true, the rest), each None when empty."""

@@ -48,11 +48,14 @@ def function_scans(scan: ScanResult, th: Thresholds) -> list[Finding]:
             len(st.codes) >= th.fc_scan_min_functions
             and st.unsupported >= th.fc_scan_min_unsupported
         ):
+            # The scan is the burst of refusals, not the whole conversation it sits in
+            # (a rogue write minutes earlier on the same connection is its own event).
+            exc = np.concatenate(st.exception_ts) if st.exception_ts else None
             out.append(
                 Finding(
                     rule="function-code-scan",
-                    first_ts=st.first_ts,
-                    last_ts=st.last_ts,
+                    first_ts=int(exc.min()) if exc is not None else st.first_ts,
+                    last_ts=int(exc.max()) if exc is not None else st.last_ts,
                     count=len(st.codes),
                     src_ip=src,
                     dst_ip=dst,

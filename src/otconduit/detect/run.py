@@ -14,6 +14,7 @@ from otconduit.detect import abuse, baseline, context, recon
 from otconduit.detect.alerts import StoreReport, store_findings
 from otconduit.detect.config import DetectConfig
 from otconduit.detect.findings import Finding
+from otconduit.detect.fold import cap_refused, fold_scans
 from otconduit.detect.rules import RULES, Severity
 from otconduit.detect.scan import scan_capture
 from otconduit.policy.model import Policy
@@ -154,7 +155,8 @@ def resolve(
             final.append(kept)
         else:
             final.extend(context.apply(kept, base_sev, policy))
-    return final, suppressed
+    cap_refused(final)
+    return fold_scans(final), suppressed
 
 
 def detect_all(

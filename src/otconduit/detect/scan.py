@@ -20,7 +20,7 @@ import numpy as np
 from otconduit.detect.classify import QUIET_CLASSES, classify
 from otconduit.detect.findings import MAX_EVIDENCE, Evidence, Finding
 from otconduit.model import OpClass, OpStatus
-from otconduit.store.opchunks import NULL, OP_CLASS_CODE, OP_CLASSES, STATUS_CODE
+from otconduit.store.opchunks import NULL, OP_CLASS_CODE, OP_CLASSES, STATUS_CODE, STATUSES
 from otconduit.store.sqlite import Store
 from otconduit.store.tdetails import HOLE
 from otconduit.store.views import CaptureChunk, capture_chunks
@@ -204,8 +204,9 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
         if status == _ST_MALFORMED:
             op = chunk.row(first)
             out.findings.append(
-                _finding(chunk, rows, op, "malformed-pdu", note="decoded as malformed")
-            )
+                _finding(chunk, rows, op, "malformed-pdu", note="decoded as malformed",
+                         status=str(STATUSES[status]))
+            )  # fmt: skip
         if cls in QUIET_CLASSES:
             continue
         op = chunk.row(first)
@@ -216,8 +217,9 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
             elif status == _ST_MALFORMED:
                 note = (note + "; " if note else "") + "malformed request"
             out.findings.append(
-                _finding(chunk, rows, op, hit.rule, severity=hit.severity, note=note)
-            )
+                _finding(chunk, rows, op, hit.rule, severity=hit.severity, note=note,
+                         status=str(STATUSES[status]))
+            )  # fmt: skip
 
 
 def _stats(
@@ -292,7 +294,7 @@ def _merged(findings: list[Finding]) -> list[Finding]:
     for f in findings:
         key = (
             f.rule, f.src_ip, f.dst_ip, f.protocol, f.operation, f.op_class, f.dst_port,
-            f.severity, f.note, json.dumps(f.context, sort_keys=True, default=str),
+            f.severity, f.note, f.status, json.dumps(f.context, sort_keys=True, default=str),
         )  # fmt: skip
         groups.setdefault(key, []).append(f)
     out = []

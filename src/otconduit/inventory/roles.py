@@ -5,9 +5,24 @@ Every role carries a confidence and a line of evidence so an analyst can overrul
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from otconduit.model import OpClass
+
+# Product lines that are energy/power meters or remote I/O, not controllers: what the
+# device says it is outranks what serving requests suggests (both answer Modbus reads).
+_METER = re.compile(
+    r"\b(sdm\d+\w*|pm\d{3,4}\w*|iem\d+\w*|pac\d{4}\w*|umg ?\d+\w*|em\d{2,3}\w*|diris\w*|"
+    r"acuvim\w*|ion\d{4}\w*|powerlogic|sentron|energy ?meter|power ?meter|multimeter|meter)\b",
+    re.I,
+)
+_METER_VENDORS = frozenset({"eastron", "janitza", "carlo gavazzi", "socomec", "accuenergy"})
+_REMOTE_IO = re.compile(
+    r"\b(rio\b|remote ?i/?o|et ?200\w*|1734-aent\w*|1794-\w+|750-3\d\d|bl20|excom|"
+    r"io-?link master|bus coupler|fieldbus coupler)",
+    re.I,
+)
 
 # Operation classes that an operator HMI rarely issues but an engineering station does.
 ENGINEERING_CLASSES = {OpClass.PROGRAM, OpClass.FIRMWARE, OpClass.DIAGNOSTIC, OpClass.IDENTITY}
@@ -44,12 +59,32 @@ def _merge(by_protocol: dict[str, Behaviour]) -> Behaviour:
     return total
 
 
-def infer_roles(by_protocol: dict[str, Behaviour]) -> list[RoleGuess]:
-    """Roles for one host from its behaviour across the industrial protocols it speaks."""
+def _device_kind(identity: dict[str, str]) -> RoleGuess | None:
+    """A meter or a remote I/O, from the product or vendor the device states."""
+    text = " ".join(identity.get(k, "") for k in ("product_name", "model", "product_code"))
+    if not text.strip():  # a free-text server id only when nothing better was stated
+        text = identity.get("slave_id_text", "")
+    vendor = identity.get("vendor", "")
+    stated = " ".join(v for v in (vendor, text.strip()) if v)
+    if _METER.search(text) or vendor.lower() in _METER_VENDORS:
+        return RoleGuess("meter", 0.7, f"states it is {stated} (an energy/power meter line)")
+    if _REMOTE_IO.search(text):
+        return RoleGuess("io", 0.7, f"states it is {stated} (a remote I/O line)")
+    return None
+
+
+def infer_roles(
+    by_protocol: dict[str, Behaviour], identity: dict[str, str] | None = None
+) -> list[RoleGuess]:
+    """Roles for one host from its behaviour across the industrial protocols it speaks,
+    and from what it says it is (``identity``: attribute -> value, best claim first)."""
     out: list[RoleGuess] = []
     b = _merge(by_protocol)
     names = "/".join(sorted(by_protocol))
-    if b.operations_served:
+    kind = _device_kind(identity or {}) if b.operations_served else None
+    if kind is not None:
+        out.append(kind)
+    elif b.operations_served:
         # Unit ids 0 and 255 are the "this device" addresses of Modbus/TCP; several real
         # unit ids behind one IP is the signature of a TCP-to-serial gateway.
         modbus = by_protocol.get("modbus")
@@ -72,6 +107,16 @@ def infer_roles(by_protocol: dict[str, Behaviour]) -> list[RoleGuess]:
                     f"{len(b.clients_served)} client(s)",
                 )
             )
+    if b.operations_sent and b.operations_served and kind is None:
+        # A controller that also polls (a PLC as master of its remote I/O, drives or
+        # meters) is still a controller, not an operator station.
+        out[-1] = RoleGuess(
+            out[-1].role,
+            out[-1].confidence,
+            out[-1].evidence + f"; also polls {len(b.servers_polled)} {names} device(s) "
+            "as a master",
+        )
+        return out
     if b.operations_sent:
         eng = {c: n for c, n in b.classes_sent.items() if c in ENGINEERING_CLASSES}
         if eng:

@@ -23,7 +23,9 @@ Rules (a conversation is client -> server; a conduit ``from`` zone holds clients
 * ``asset-in-no-zone`` -- an asset no zone member covers.
 
 Rows with the same rule, endpoints, protocol and operation are aggregated (count,
-first/last seen, evidence = capture + frame of the first occurrence).
+first/last seen, evidence = capture + frame of the first occurrence). Conversations with
+hosts only ever seen as scan targets (see ``views.confirmed_hosts``) are a sweep: one row
+per (source, rule, protocol) with the number of targets, not one row per target.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ SL_PROTECTED = 3
 ROLE_LEVELS = {
     "plc": 1.0,
     "gateway": 1.0,
+    "meter": 1.0,
+    "io": 1.0,
     "hmi_scada": 2.0,
     "engineering_workstation": 2.0,
     "scada_historian": 2.0,
@@ -76,6 +80,7 @@ class Violation:
     last_seen: str | None = None
     capture: str | None = None
     frame: int | None = None
+    targets: int = 1  # hosts it covers: > 1 for a sweep's row (dst_ip is then None)
 
     @property
     def ts(self) -> str | None:
@@ -286,6 +291,8 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
     asset_rows = views.assets(store)
     macs = _macs(asset_rows)
     for a in asset_rows:
+        if not a["confirmed"]:
+            continue  # a scan target is not an asset to place (its sweep is reported)
         if policy.zone_of(a["ip"], a["mac"], a["vlan"]) is None:
             roles = f" ({', '.join(a['roles'])})" if a["roles"] else ""
             v = Violation(
@@ -328,16 +335,76 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
         if conv.rules:
             _check_group(policy, conv, g, found)
 
+    real = {ip for ip, _ in views.confirmed_hosts(store)}
+    sweeps = _Sweeps()
     for conv, vios in pending:
         seen = ", ".join(f"{k} x{n}" for k, n in conv.ops.most_common())
         for v in vios:
             if seen:
                 v.reason += f"; operations: {seen}"
             v.capture, v.frame = conv.capture, conv.frame
+            if _probe(conv, real):
+                sweeps.add(v, conv)
+                continue
             found.add(
                 v, conv.row["first_seen"], conv.row["last_seen"], max(1, conv.row["connections"])
             )
+    for v, first, last, count in sweeps.rows():
+        found.add(v, first, last, count)
     return found.sorted()
+
+
+def _probe(conv: _Conv, real: set[str]) -> bool:
+    """A probe, not a conversation: towards a host that never showed it exists, or an
+    undecoded TCP port that answered with no more than a handshake or a reset (at most
+    two packets a connection, none longer than headers)."""
+    r = conv.row
+    if r["server_ip"] not in real:
+        return True
+    if r["protocol"] != "unknown" or r["transport"] != "tcp":
+        return False
+    answers = r["packets_s2c"] or 0
+    return answers <= 2 * max(1, r["connections"]) and (r["bytes_s2c"] or 0) <= 64 * answers
+
+
+class _Sweeps:
+    """Violations towards hosts that never showed they exist, folded per (rule, source,
+    protocol): a sweep of 254 addresses is one finding with 254 targets."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str | None, ...], list[tuple[Violation, _Conv]]] = {}
+
+    def add(self, v: Violation, conv: _Conv) -> None:
+        self.groups.setdefault((v.rule, v.src_ip, v.protocol), []).append((v, conv))
+
+    def rows(self) -> list[tuple[Violation, str | None, str | None, int]]:
+        out = []
+        for members in self.groups.values():
+            if len(members) == 1:
+                v, conv = members[0]
+                out.append((v, conv.row["first_seen"], conv.row["last_seen"],
+                            max(1, conv.row["connections"])))  # fmt: skip
+                continue
+            targets = sorted({v.dst_ip for v, _ in members if v.dst_ip})
+            zones = {v.dst_zone for v, _ in members}
+            ports = sorted({c.key[2] for _, c in members})
+            firsts = [c.row["first_seen"] for _, c in members if c.row["first_seen"]]
+            lasts = [c.row["last_seen"] for _, c in members if c.row["last_seen"]]
+            head, _ = min(members, key=lambda m: m[1].row["first_seen"] or "")
+            shown = ", ".join(targets[:5]) + (", …" if len(targets) > 5 else "")
+            port_text = ", ".join(map(str, ports[:10])) + (", …" if len(ports) > 10 else "")
+            reason = (
+                f"sweep: {len(targets)} hosts probed on port {port_text} that never answered "
+                f"with application data ({shown}); e.g. {head.reason}"
+            )
+            row = Violation(
+                head.rule, head.src_ip, None, head.src_zone,
+                zones.pop() if len(zones) == 1 else None, head.protocol, None, head.conduit,
+                reason, capture=head.capture, frame=head.frame, targets=len(targets),
+            )  # fmt: skip
+            count = sum(max(1, c.row["connections"]) for _, c in members)
+            out.append((row, min(firsts, default=None), max(lasts, default=None), count))
+        return out
 
 
 def store_violations(store: Store, policy: Policy, violations: list[Violation]) -> None:
@@ -350,7 +417,7 @@ def store_violations(store: Store, policy: Policy, violations: list[Violation]) 
         store.conn.executemany(
             "INSERT INTO violations (policy, capture_id, rule, src_ip, dst_ip, src_zone, "
             "dst_zone, protocol, operation, conduit, reason, count, first_seen, last_seen, "
-            "frame, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "frame, checked_at, targets) VALUES (" + ", ".join("?" * 17) + ")",
             [
                 (
                     policy.plant,
@@ -369,6 +436,7 @@ def store_violations(store: Store, policy: Policy, violations: list[Violation]) 
                     v.last_seen,
                     v.frame,
                     now,
+                    v.targets,
                 )
                 for v in violations
             ],
@@ -379,8 +447,37 @@ def store_violations(store: Store, policy: Policy, violations: list[Violation]) 
         raise
 
 
+def store_host_names(store: Store, policy: Policy) -> int:
+    """The policy's host names become the assets' names (source ``policy``), so every
+    listing, alert and incident can show them without the policy file at hand."""
+    rows = [
+        (asset_id, name)
+        for name, ip in policy.hosts.items()
+        for (asset_id,) in store.conn.execute("SELECT id FROM assets WHERE ip = ?", (ip,))
+    ]
+    store.conn.execute("BEGIN IMMEDIATE")
+    try:
+        store.conn.execute(
+            "DELETE FROM asset_attributes WHERE kind = 'identity' AND name = 'name' "
+            "AND source = 'policy'"
+        )
+        store.conn.executemany(
+            "INSERT OR IGNORE INTO asset_attributes (asset_id, capture_id, kind, name, value, "
+            "source, confidence, evidence) VALUES (?, NULL, 'identity', 'name', ?, 'policy', "
+            "0.95, ?)",
+            [(aid, name, f"host name in policy {policy.plant}") for aid, name in rows],
+        )
+        store.conn.execute("COMMIT")
+    except BaseException:
+        store.conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
 def evaluate_and_store(store: Store, policy: Policy) -> list[Violation]:
-    """Evaluate, replace the stored results for this policy, and return them."""
+    """Evaluate, replace the stored results for this policy, and return them (and name
+    the assets the policy names)."""
     found = evaluate(store, policy)
     store_violations(store, policy, found)
+    store_host_names(store, policy)
     return found

@@ -4,6 +4,11 @@ A starting point for the review, not a verdict: zones are the /24 (IPv6: /64) su
 assets were seen in, each level is guessed from the roles found there, and each conduit
 allows exactly the industrial conversations and operation classes that were observed.
 Every guess carries a YAML comment saying why, so a reviewer can overrule it.
+
+Observed is not legitimate: traffic that raised an alert of medium severity or more, or
+that came from a scanner (a recon alert, or a source probing hosts that never answered),
+gets no conduit, lends its host no role name and casts no vote on a zone's level. And no
+proposal lets an IT zone (level >= 4) program, flash or control levels 0-1.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ ROLE_LEVELS: dict[str, float] = {
     "gateway": 1,
     "rtu": 1,
     "io": 1,
+    "meter": 1,
     "hmi_scada": 2,
     "engineering_workstation": 2,
     "scada_historian": 3,
@@ -31,6 +37,10 @@ INDUSTRIAL = {"modbus", "s7comm", "dnp3", "enip", "opcua", "bacnet", "iec104", "
 UNROLED_SERVER_LEVEL = 1.0  # serves an industrial protocol: a controller of some kind
 UNROLED_CLIENT_LEVEL = 2.0  # polls controllers: supervisory
 IT_LEVEL = 4.0
+MEDIUM = 2  # alerts.severity: 0 info .. 4 critical
+SCANS = ("port-sweep", "function-code-scan", "address-sweep")  # alert rules: a scanner
+SCANNER_MIN_TARGETS = 10  # probing this many hosts that never answered makes a scanner
+NEVER_FROM_IT = frozenset({"program", "firmware", "control"})  # to levels 0-1
 
 
 class ProposalError(ValueError):
@@ -47,14 +57,22 @@ class _Zone:
     served: set[str] = field(default_factory=set)  # ips serving an industrial protocol
     polled: set[str] = field(default_factory=set)  # ips polling an industrial protocol
 
-    def level(self) -> tuple[float, str]:
-        """Lowest (most critical) level any member suggests, and why."""
+    def level(
+        self, suspect: dict[str, str] | None = None, evidence: dict[str, str] | None = None
+    ) -> tuple[float, str]:
+        """Lowest (most critical) level any member suggests, and why. ``suspect`` hosts
+        (alerted traffic, scanners) cast no vote; ``evidence`` says why a role was given."""
         votes: list[tuple[float, str]] = []
+        suspect = suspect or {}
+        evidence = evidence or {}
         for ip in sorted(self.ips, key=_ip_key):
+            if ip in suspect:
+                continue
             roles = self.roles.get(ip, set())
             if roles:
                 lvl = min(ROLE_LEVELS.get(r, IT_LEVEL) for r in roles)
-                votes.append((lvl, f"{ip} is {'/'.join(sorted(roles))}"))
+                why = f" ({evidence[ip]})" if ip in evidence else ""
+                votes.append((lvl, f"{ip} is {'/'.join(sorted(roles))}{why}"))
             elif ip in self.served:
                 votes.append((UNROLED_SERVER_LEVEL, f"{ip} serves an industrial protocol"))
             elif ip in self.polled:
@@ -124,10 +142,52 @@ def _operations(store: Store) -> dict[tuple[str, str, str, int], set[str]]:
     return ops
 
 
+def _suspects(store: Store) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Sources whose traffic must not become a conduit: {ip: why} for every destination
+    (scanners, alerts with no single target), {(src, dst): why} for one pair."""
+    by_src: dict[str, str] = {}
+    by_pair: dict[tuple[str, str], str] = {}
+    sev_name = {0: "info", 1: "low", 2: "medium", 3: "high", 4: "critical"}
+    for r in store.query(
+        "SELECT id, rule, category, severity, src_ip, dst_ip FROM alerts "
+        f"WHERE src_ip IS NOT NULL AND (severity >= ? OR rule IN ({', '.join('?' * len(SCANS))})) "
+        "ORDER BY id",
+        (MEDIUM, *SCANS),
+    ):
+        why = f"alert #{r['id']} {r['rule']} ({sev_name.get(r['severity'], r['severity'])})"
+        if r["rule"] in SCANS or r["dst_ip"] is None:
+            by_src.setdefault(r["src_ip"], why)
+        else:
+            by_pair.setdefault((r["src_ip"], r["dst_ip"]), why)
+    real = {ip for ip, _ in views.confirmed_hosts(store)}
+    probed: dict[str, set[str]] = defaultdict(set)
+    for c in views.conversations(store):
+        if c["server_ip"] not in real:
+            probed[c["client_ip"]].add(c["server_ip"])
+    for src, targets in probed.items():
+        if len(targets) >= SCANNER_MIN_TARGETS:
+            by_src.setdefault(src, f"probed {len(targets)} hosts that never answered (scanner)")
+    return by_src, by_pair
+
+
+def _role_evidence(store: Store) -> dict[str, str]:
+    """The behaviour behind each host's inferred roles, for the level comments."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for r in store.query(
+        "SELECT a.ip, t.name, t.evidence FROM asset_attributes t JOIN assets a "
+        "ON a.id = t.asset_id WHERE t.kind = 'role' AND t.evidence IS NOT NULL "
+        "GROUP BY a.ip, t.name ORDER BY a.ip, t.name"
+    ):
+        out[r["ip"]].append(f"{r['name']}: {r['evidence']}")
+    return {ip: "; ".join(items) for ip, items in out.items()}
+
+
 def propose_policy(store: Store, plant: str = "proposed") -> str:
     """A policy YAML (loadable by ``load_policy``) describing the observed plant."""
-    assets = views.assets(store)
+    assets = [a for a in views.assets(store) if a["confirmed"]]
     convs = views.conversations(store)
+    suspect, suspect_pairs = _suspects(store)
+    evidence = _role_evidence(store)
     zones: dict[str, _Zone] = {}
 
     def zone_for(ip: str) -> _Zone:
@@ -147,9 +207,19 @@ def propose_policy(store: Store, plant: str = "proposed") -> str:
             z.vlans.add(a["vlan"])
     industrial = []
     skipped_it = skipped_bcast = 0
+    refused: dict[str, list[str]] = defaultdict(list)  # why -> conversations not proposed
+    real = {a["ip"] for a in assets}
     for c in convs:
         if not (_unicast(c["client_ip"]) and _unicast(c["server_ip"])):
             skipped_bcast += 1
+            continue
+        if c["server_ip"] not in real:
+            continue  # a probe of an address that never answered: nothing to allow
+        why = suspect.get(c["client_ip"]) or suspect_pairs.get((c["client_ip"], c["server_ip"]))
+        if why:
+            refused[why].append(
+                f"{c['client_ip']} -> {c['server_ip']} {c['protocol']}/{c['server_port']}"
+            )
             continue
         if c["protocol"] not in INDUSTRIAL:
             skipped_it += 1
@@ -165,13 +235,29 @@ def propose_policy(store: Store, plant: str = "proposed") -> str:
         raise ProposalError("no unicast assets in the database: analyze a capture first")
     ops = _operations(store)
     by_ip_zone = {ip: z for z in zones.values() for ip in z.ips}
-    names = {ip: _host_name(ip, roles.get(ip, set())) for ip in by_ip_zone}
+    # A suspect's roles come from what it did in the alerted traffic: no role name.
+    names = {
+        ip: _host_name(ip, set() if ip in suspect else roles.get(ip, set())) for ip in by_ip_zone
+    }
 
     lines = [
         f"# Policy PROPOSED by `conduit policy init` from {len(assets)} observed assets and",
         f"# {len(convs)} conversations. Review every guess (the comments say why) before use.",
         f"# Not proposed: {skipped_it} non-industrial and {skipped_bcast} broadcast/multicast",
         "# conversations; add conduits for them by hand if they are legitimate.",
+    ]
+    if refused:
+        total = sum(len(v) for v in refused.values())
+        lines.append(
+            f"# Not proposed: {total} conversation(s) whose traffic raised alerts (medium or"
+        )
+        lines.append("# more) or came from a scanner; investigate before allowing any of them:")
+        for why, listed in sorted(refused.items()):
+            shown = ", ".join(listed[:4]) + (
+                f" (+{len(listed) - 4} more)" if len(listed) > 4 else ""
+            )
+            lines.append(f"#   {why}: {shown}")
+    lines += [
         "",
         "version: 1",
         f"plant: {_q(plant)}",
@@ -181,12 +267,16 @@ def propose_policy(store: Store, plant: str = "proposed") -> str:
         "hosts:",
     ]
     for ip in sorted(names, key=_ip_key):
-        why = "/".join(sorted(roles.get(ip, set()))) or "no role inferred"
+        if ip in suspect:
+            why = f"SUSPECT, {suspect[ip]}: no role name given"
+        else:
+            why = "/".join(sorted(roles.get(ip, set()))) or "no role inferred"
         lines.append(f"  {names[ip]}: {_q(ip)}  # {why}")
     lines += ["", "zones:"]
     ordered = sorted(zones.values(), key=lambda z: _ip_key(str(ipaddress.ip_network(z.network)[0])))
+    levels = {z.name: z.level(suspect, evidence)[0] for z in ordered}
     for z in ordered:
-        lvl, why = z.level()
+        lvl, why = z.level(suspect, evidence)
         vlans = ", ".join(str(v) for v in sorted(z.vlans))
         desc = f"Subnet {z.network}" + (f", VLAN {vlans}" if vlans else "")
         lines += [
@@ -223,8 +313,17 @@ def propose_policy(store: Store, plant: str = "proposed") -> str:
             ports.add(c["server_port"])
             conv = (c["protocol"], c["client_ip"], c["server_ip"], c["server_port"])
             classes |= ops.get(conv, set())
+        src_level = levels[src]
+        dst_level = levels[dst]
         for proto, (ports, classes) in sorted(per_proto.items()):
             plist = ", ".join(str(p) for p in sorted(ports))
+            if src_level >= IT_LEVEL and dst_level <= 1 and classes & NEVER_FROM_IT:
+                dropped = ", ".join(sorted(classes & NEVER_FROM_IT))
+                lines.append(
+                    f"      # NOT allowed although observed: {dropped} from an IT zone "
+                    f"(level {src_level:g}) to level {dst_level:g}"
+                )
+                classes = classes - NEVER_FROM_IT
             olist = ", ".join(sorted(classes))
             if not classes:
                 lines.append("      # no operations decoded: only session set-up is allowed")

@@ -9,6 +9,7 @@ marked ``running``; the next analysis of that file purges and redoes it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,8 @@ class Store:
         return CaptureRow(*row) if row else None
 
     def begin_capture(self, path: str, sha256: str, size: int, fmt: str) -> int:
-        """Register a capture as ``running``; replaces any earlier analysis of the same bytes."""
+        """Register a capture as ``running``; replaces any earlier analysis of the same bytes.
+        The path is recorded absolute: evidence is cut from the file later, from any folder."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             old = self.find_capture(sha256)
@@ -165,7 +167,7 @@ class Store:
             cur = self.conn.execute(
                 "INSERT INTO captures (path, sha256, size, format, status, started_at) "
                 "VALUES (?, ?, ?, ?, 'running', ?)",
-                (path, sha256, size, fmt, _now()),
+                (os.path.abspath(path), sha256, size, fmt, _now()),
             )
             self.conn.execute("COMMIT")
         except BaseException:

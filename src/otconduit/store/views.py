@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from otconduit.inventory.identity import summarize
 from otconduit.model import OpClass, OpStatus
+from otconduit.store.match import ip_matcher, is_network, names
 from otconduit.store.opchunks import (
     INT_COLUMNS,
     NULL,
@@ -41,10 +43,48 @@ def iso(ts_ns: int | None) -> str | None:
 
 @dataclass(slots=True)
 class AssetFilter:
-    ip: str | None = None
+    ip: str | None = None  # one address or a CIDR network
     role: str | None = None
-    protocol: str | None = None
+    protocol: str | tuple[str, ...] | None = None  # stored names (one or several)
     vendor: str | None = None
+    # Scan targets are not assets until they show they are there: listings leave them out.
+    confirmed_only: bool = False
+
+
+# Hosts that showed they exist: they opened a conversation, or served one a decoder
+# understood (or any UDP answer), or answered a connection with application bytes, or
+# stated an identity (a MAC's OUI states nothing), or the plant's policy names them.
+CONFIRMED_SQL = (
+    "SELECT c.client_ip AS ip, c.vlan AS vlan FROM conversations c "
+    "WHERE EXISTS (SELECT 1 FROM conversation_stats s WHERE s.conversation_id = c.id) "
+    "UNION SELECT c.server_ip, c.vlan FROM conversations c "
+    "JOIN conversation_stats s ON s.conversation_id = c.id "
+    "WHERE s.packets_s2c > 0 AND (c.protocol != 'unknown' OR c.transport = 'udp') "
+    "UNION SELECT a.ip, a.vlan FROM assets a JOIN asset_attributes t ON t.asset_id = a.id "
+    "WHERE t.kind IN ('activity', 'role', 'protocol') "
+    "OR (t.kind = 'identity' AND t.source != 'oui')"
+)
+
+
+def confirmed_hosts(store: Store) -> set[tuple[str, int]]:
+    """(ip, vlan) of every host the traffic shows is really there (see ``CONFIRMED_SQL``)."""
+    return {(r["ip"], r["vlan"]) for r in store.query(CONFIRMED_SQL)}
+
+
+_NAME_SQL = (
+    "SELECT t.value FROM assets a JOIN asset_attributes t ON t.asset_id = a.id "
+    "WHERE a.ip = ? AND t.kind = 'identity' AND t.name = 'name' "
+    "ORDER BY t.confidence DESC, t.value LIMIT 1"
+)
+
+
+def asset_name(store: Store, ip: str | None) -> str | None:
+    """The best name the store holds for an address (policy host name, gateway device
+    name), or None."""
+    if not ip:
+        return None
+    row = store.conn.execute(_NAME_SQL, (ip,)).fetchone()
+    return str(row[0]) if row else None
 
 
 def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]:
@@ -57,6 +97,7 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
         "FROM assets a LEFT JOIN asset_sightings s ON s.asset_id = a.id "
         "GROUP BY a.id ORDER BY a.ip, a.vlan"
     )
+    confirmed = confirmed_hosts(store)
     by_id: dict[int, dict[str, Any]] = {}
     for r in rows:
         by_id[r["id"]] = {
@@ -73,6 +114,7 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
             "last_seen": iso(r["last_seen"]),
             "packets_sent": r["sent"] or 0,
             "packets_received": r["received"] or 0,
+            "confirmed": (r["ip"], r["vlan"]) in confirmed,
         }
     attrs = store.query(
         "SELECT asset_id, kind, name, value, source, max(confidence) AS confidence, "
@@ -82,6 +124,8 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
     for a in attrs:
         rec = by_id.get(a["asset_id"])
         if rec is None:
+            continue
+        if a["kind"] == "activity":
             continue
         if a["kind"] == "role":
             if a["name"] not in rec["roles"]:
@@ -106,13 +150,18 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
         vendor = rec["identity"].get("vendor")
         rec["vendor"] = vendor["value"] if vendor else rec["mac_vendor"]
         rec["protocols"].sort()
+        summarize(rec)
     out = list(by_id.values())
+    if flt.confirmed_only:
+        out = [r for r in out if r["confirmed"]]
     if flt.ip:
-        out = [r for r in out if r["ip"] == flt.ip]
+        hit = ip_matcher(flt.ip)
+        out = [r for r in out if hit(r["ip"])]
     if flt.role:
         out = [r for r in out if flt.role in r["roles"]]
-    if flt.protocol:
-        out = [r for r in out if any(p.split("/")[0] == flt.protocol for p in r["protocols"])]
+    protos = names(flt.protocol)
+    if protos:
+        out = [r for r in out if any(p.split("/")[0] in protos for p in r["protocols"])]
     if flt.vendor:
         needle = flt.vendor.lower()
         out = [r for r in out if r["vendor"] and needle in r["vendor"].lower()]
@@ -121,9 +170,11 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
 
 @dataclass(slots=True)
 class ConversationFilter:
-    ip: str | None = None
-    protocol: str | None = None
+    ip: str | None = None  # one address or a CIDR network
+    protocol: str | tuple[str, ...] | None = None
     port: int | None = None
+    start_ns: int | None = None  # active at or after
+    end_ns: int | None = None  # active before
 
 
 def conversations(store: Store, flt: ConversationFilter | None = None) -> list[dict[str, Any]]:
@@ -131,15 +182,23 @@ def conversations(store: Store, flt: ConversationFilter | None = None) -> list[d
     flt = flt or ConversationFilter()
     where: list[str] = []
     params: list[Any] = []
-    if flt.ip:
+    if flt.ip and not is_network(flt.ip):
         where.append("(c.client_ip = ? OR c.server_ip = ?)")
         params += [flt.ip, flt.ip]
-    if flt.protocol:
-        where.append("c.protocol = ?")
-        params.append(flt.protocol)
+    protos = names(flt.protocol)
+    if protos:
+        where.append(f"c.protocol IN ({', '.join('?' * len(protos))})")
+        params += protos
     if flt.port is not None:
         where.append("c.server_port = ?")
         params.append(flt.port)
+    if flt.start_ns is not None:  # per capture's stats: only captures active in the range
+        where.append("s.last_seen >= ?")
+        params.append(flt.start_ns)
+    if flt.end_ns is not None:
+        where.append("s.first_seen < ?")
+        params.append(flt.end_ns)
+    in_net = ip_matcher(flt.ip) if flt.ip and is_network(flt.ip) else None
     sql = (
         "SELECT c.id, c.transport, c.client_ip, c.server_ip, c.server_port, c.vlan, c.protocol, "
         "sum(s.connections) AS connections, sum(s.packets_c2s) AS p1, sum(s.packets_s2c) AS p2, "
@@ -154,6 +213,8 @@ def conversations(store: Store, flt: ConversationFilter | None = None) -> list[d
     )
     out = []
     for r in store.query(sql, params):
+        if in_net is not None and not (in_net(r["client_ip"]) or in_net(r["server_ip"])):
+            continue
         funcs: dict[str, int] = {}
         for blob in json.loads(r["functions"]):
             for k, v in json.loads(blob or "{}").items():
@@ -181,7 +242,7 @@ def conversations(store: Store, flt: ConversationFilter | None = None) -> list[d
 
 @dataclass(slots=True)
 class OperationFilter:
-    protocol: str | None = None
+    protocol: str | tuple[str, ...] | None = None
     ip: str | None = None
     src_ip: str | None = None
     dst_ip: str | None = None
@@ -191,6 +252,8 @@ class OperationFilter:
     unit: int | None = None
     capture: str | None = None
     limit: int | None = None
+    start_ns: int | None = None  # at or after
+    end_ns: int | None = None  # before
 
 
 @dataclass(slots=True)
@@ -215,18 +278,25 @@ def _chunk_refs(store: Store, flt: OperationFilter) -> list[_ChunkRef]:
     """Chunks that may hold matching operations, by first timestamp (data not loaded)."""
     where: list[str] = []
     params: list[Any] = []
-    if flt.protocol is not None:
-        where.append("v.protocol = ?")
-        params.append(flt.protocol)
+    protos = names(flt.protocol)
+    if protos:
+        where.append(f"v.protocol IN ({', '.join('?' * len(protos))})")
+        params += protos
     # An operation may run server -> client, so either end may be its source: chunks are
-    # chosen broadly here and operations narrowed per row in _load.
-    for val in (flt.src_ip, flt.dst_ip):
-        if val is not None:
+    # chosen broadly here and operations narrowed per row in _load. Networks are
+    # matched in Python below.
+    ends = [v for v in (flt.src_ip, flt.dst_ip, flt.ip or None) if v is not None]
+    for val in ends:
+        if not is_network(val):
             where.append("(v.client_ip = ? OR v.server_ip = ?)")
             params += [val, val]
-    if flt.ip:
-        where.append("(v.client_ip = ? OR v.server_ip = ?)")
-        params += [flt.ip, flt.ip]
+    if flt.start_ns is not None:
+        where.append("k.last_ts >= ?")
+        params.append(flt.start_ns)
+    if flt.end_ns is not None:
+        where.append("k.first_ts < ?")
+        params.append(flt.end_ns)
+    nets = [ip_matcher(v) for v in ends if is_network(v)]
     if flt.capture:
         where.append("(c.path = ? OR c.path LIKE ?)")
         params += [flt.capture, f"%/{flt.capture}"]
@@ -245,6 +315,7 @@ def _chunk_refs(store: Store, flt: OperationFilter) -> list[_ChunkRef]:
             r[6],
         )
         for r in store.conn.execute(sql, params)
+        if all(hit(r[3]) or hit(r[4]) for hit in nets)
     ]
 
 
@@ -261,19 +332,25 @@ def _load(store: Store, ref: _ChunkRef, flt: OperationFilter) -> _Chunk | None:
         mask &= ints["op_class"] == code
     if flt.unit is not None:
         mask &= ints["unit"] == flt.unit
+    if flt.start_ns is not None:
+        mask &= ints["ts"] >= flt.start_ns
+    if flt.end_ns is not None:
+        mask &= ints["ts"] < flt.end_ns
     rev = ints["reversed"] == 1
     client, server = ref.conv["client_ip"], ref.conv["server_ip"]
     if flt.src_ip is not None:
-        mask &= np.where(rev, server == flt.src_ip, client == flt.src_ip)
+        hit = ip_matcher(flt.src_ip)
+        mask &= np.where(rev, hit(server), hit(client))
     if flt.dst_ip is not None:
-        mask &= np.where(rev, client == flt.dst_ip, server == flt.dst_ip)
+        hit = ip_matcher(flt.dst_ip)
+        mask &= np.where(rev, hit(client), hit(server))
     if flt.function is not None:
         if flt.function.isascii() and flt.function.isdigit():
             mask &= ints["function_code"] == int(flt.function)
-        else:
-            want = flt.function.upper()
-            idx = [i for i, n in enumerate(batch.names) if n == want]
-            mask &= ints["function"] == (idx[0] if idx else -1)
+        else:  # names as the protocol spells them ("Read Variable"), any case
+            want = flt.function.casefold()
+            idx = [i for i, n in enumerate(batch.names) if n.casefold() == want]
+            mask &= np.isin(ints["function"], idx)
     rows = np.flatnonzero(mask)
     if not len(rows):
         return None

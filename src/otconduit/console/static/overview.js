@@ -13,6 +13,19 @@
     if (text != null) e.textContent = text;
     return e;
   }
+  // Times as the server renders them: YYYY-MM-DD HH:MM:SS in the plant zone (body data-tz),
+  // the full ISO value on hover.
+  const zone = document.body.dataset.tz || "UTC";
+  const fmt = new Intl.DateTimeFormat("sv-SE", { timeZone: zone, year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  function when(iso) {
+    const t = el("time");
+    if (!iso) return t;
+    t.dateTime = iso;
+    t.title = iso;
+    t.textContent = fmt.format(new Date(iso));
+    return t;
+  }
   function render(data) {
     data.violations_total = Object.values(data.violations || {}).reduce((a, b) => a + b, 0);
     document.querySelectorAll("[data-bind]").forEach((node) => {
@@ -31,7 +44,9 @@
                   el("span", "status status-" + a.status, a.status), " ");
         const link = el("a", null, "#" + a.id + " " + a.title);
         link.href = "/alerts/" + a.id;
-        li.append(link, " ", el("small", null, (a.src_ip || "") + " → " + (a.dst_ip || "") + " · " + a.updated_at));
+        const small = el("small", null, (a.src_ip || "") + " → " + (a.dst_ip || "") + " · ");
+        small.append(when(a.last_seen));
+        li.append(link, " ", small);
         if (before.size && !before.has(li.dataset.key)) li.classList.add("fresh");
         newest.append(li);
       }
@@ -45,4 +60,5 @@
   src.addEventListener("open", () => { live.dataset.state = "open"; if (live.textContent.endsWith("…")) live.textContent = "live"; });
   src.addEventListener("error", () => { live.dataset.state = "closed"; live.textContent = "live updates: reconnecting…"; });
   src.addEventListener("overview", (ev) => render(JSON.parse(ev.data)));
+  src.addEventListener("end", () => { src.close(); location.assign("/login"); });  // logged out or expired
 })();

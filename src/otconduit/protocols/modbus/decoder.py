@@ -30,6 +30,8 @@ IDENTITY_ATTRS = {
     "ModelName": "model",
     "UserApplicationName": "application",
 }
+# FC 17 (Report Server ID): the raw bytes, and the text in them when there is any.
+SERVER_ID_ATTRS = {"SlaveId": "slave_id", "SlaveIdText": "slave_id_text"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,7 @@ class ModbusConnectionDecoder:
                     self._out.append(
                         IdentityClaim(
                             ip=e.server_ip,
-                            attribute=attr or ("slave_id" if key == "SlaveId" else key),
+                            attribute=attr or SERVER_ID_ATTRS.get(key, key),
                             value=value,
                             source="modbus_43_14" if via_43 else "modbus_17",
                             # named objects are the device's own statement; private

@@ -8,6 +8,7 @@ requests is bounded; what falls out of it completes as "no response".
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -262,5 +263,22 @@ def device_identity(tx: ModbusTransaction) -> dict[str, str]:
         objects = resp.extra.get("objects", {})
         return {object_name(oid): value for oid, value in objects.items()}
     if resp.function_code == 17 and resp.extra.get("data"):
-        return {"SlaveId": bytes(resp.extra["data"]).hex()}
+        data = bytes(resp.extra["data"])
+        out = {"SlaveId": data.hex()}
+        text = server_id_text(data)
+        if text:
+            out["SlaveIdText"] = text
+        return out
     return {}
+
+
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{4,}")
+
+
+def server_id_text(data: bytes) -> str | None:
+    """The text in an FC 17 server id, when it holds any: many devices answer with an
+    ASCII product string (and a run indicator byte) rather than a numeric id. The
+    longest printable run of four or more characters, blanks trimmed."""
+    runs = [m.group().decode("ascii").strip() for m in _PRINTABLE_RUN.finditer(data)]
+    runs = [r for r in runs if len(r) >= 4]
+    return max(runs, key=len) if runs else None

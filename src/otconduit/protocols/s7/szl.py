@@ -15,6 +15,11 @@ Two lists identify a device:
   32-byte NUL-padded text: 1 PLC name, 2 module name, 3 plant identification,
   4 copyright, 5 serial number of the module, 7 module type name, 8 serial number of
   the memory card, 0x0B location designation.
+
+Servers in the field bend this (Snap7-based CPUs and honeypots among them): module
+records of 26 bytes (no second version word), a component list sent with a zero length
+and count header and zero record indexes. Those are read as what they plainly are: the
+records that are there, in the standard order.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from typing import Final
 SZL_HEADER: Final = 8
 MODULE_IDENTIFICATION: Final = 0x11
 COMPONENT_IDENTIFICATION: Final = 0x1C
-_MODULE_RECORD: Final = 28
+_MODULE_RECORD: Final = 22  # index + order number: enough to name the module
+_MODULE_RECORD_FULL: Final = 28
 _COMPONENT_RECORD: Final = 34
+# Record indexes of a component list sent with zero indexes, in the order CPUs list them.
+_COMPONENT_ORDER: Final = (0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0007, 0x0008, 0x000B)
 _V: Final = ord("V")
 
 COMPONENT_ATTRIBUTES: Final[Mapping[int, str]] = MappingProxyType(
@@ -68,6 +76,9 @@ def parse_szl(body: bytes) -> SzlList | str:
     size = (body[4] << 8) | body[5]
     count = (body[6] << 8) | body[7]
     rest = body[SZL_HEADER:]
+    if size == 0 and count == 0 and (szl_id & 0xFF) == COMPONENT_IDENTIFICATION:
+        # A zero header over records that are there (Snap7): standard-size records.
+        size, count = _COMPONENT_RECORD, len(rest) // _COMPONENT_RECORD
     whole = min(count, len(rest) // size) if size else 0
     return SzlList(
         szl_id=szl_id,
@@ -92,7 +103,9 @@ def _module(records: tuple[bytes, ...]) -> list[tuple[str, str]]:
     found: dict[int, tuple[str, int, int]] = {}
     for rec in records:
         index = (rec[0] << 8) | rec[1]
-        found[index] = (_text(rec[2:22]), (rec[24] << 8) | rec[25], (rec[26] << 8) | rec[27])
+        v1 = (rec[24] << 8) | rec[25] if len(rec) >= 26 else 0
+        v2 = (rec[26] << 8) | rec[27] if len(rec) >= _MODULE_RECORD_FULL else 0
+        found[index] = (_text(rec[2:22]), v1, v2)
     out: list[tuple[str, str]] = []
     model = found.get(0x0001, found.get(0x0006, ("", 0, 0)))[0]
     if model:
@@ -117,8 +130,12 @@ def _version(ausbg1: int, ausbg2: int) -> str | None:
 
 def _components(records: tuple[bytes, ...]) -> list[tuple[str, str]]:
     out = []
-    for rec in records:
-        attribute = COMPONENT_ATTRIBUTES.get((rec[0] << 8) | rec[1])
+    positional = all(rec[0] == 0 and rec[1] == 0 for rec in records)
+    for k, rec in enumerate(records):
+        index = (rec[0] << 8) | rec[1]
+        if positional:
+            index = _COMPONENT_ORDER[k] if k < len(_COMPONENT_ORDER) else -1
+        attribute = COMPONENT_ATTRIBUTES.get(index)
         value = _text(rec[2:34]) if attribute else ""
         if attribute and value:
             out.append((attribute, value))
