@@ -10,33 +10,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CORPUS, DATA, REPO, needs_shared
+from tests.test_cli import run
 
-CONDUIT = Path(sys.executable).with_name("conduit")
 ALL = DATA / "modbus_all_functions.pcap"
 ENIP = DATA / "enip_cpppo.pcap"
 POLICY = REPO / "examples" / "plant-policy.yaml"
-
-
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, COLUMNS="200")
-    return subprocess.run(
-        [str(CONDUIT), *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
 
 
 def rows(*args: str | Path) -> list[dict[str, object]]:
