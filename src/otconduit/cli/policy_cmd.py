@@ -45,6 +45,7 @@ VIOLATION_COLUMNS = [
     "operation",
     "conduit",
     "count",
+    "targets",
     "first_seen",
     "reason",
 ]
