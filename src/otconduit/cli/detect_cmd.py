@@ -33,7 +33,9 @@ ALERT_COLUMNS = [
     "status",
     "rule",
     "src_ip",
+    "src_name",
     "dst_ip",
+    "dst_name",
     "protocol",
     "operation",
     "count",
@@ -174,6 +176,8 @@ def alerts(
     if fmt is Format.table:
         for r in rows:
             r["techniques"] = ",".join(r["techniques"])
+            for key in ("first_seen", "last_seen"):  # seconds are enough on a screen
+                r[key] = (r[key] or "")[:19].replace("T", " ")
     emit(rows, fmt, columns=ALERT_COLUMNS, title="Alerts", console=_out)
 
 

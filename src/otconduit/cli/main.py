@@ -150,6 +150,10 @@ def analyze(
                     f"kept {res.packets} packets read before it",
                     highlight=False,
                 )
+        if pol is not None and any(r.packets for r in results):
+            from otconduit.policy.check import store_host_names
+
+            store_host_names(store, pol)  # the summary's tables show the policy's names
         if not quiet:
             print_summary(store, results, out, verbose=verbose)
         if pol is not None and any(r.packets for r in results):
