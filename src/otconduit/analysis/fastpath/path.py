@@ -125,6 +125,7 @@ class FastPath:
             # The rest, in capture order, through the per-packet engine. A connection that
             # becomes eligible is registered at once and the kernels resume right after
             # its packet.
+            registered = False
             for i in (np.flatnonzero(done[lo:hi] == 0) + lo).tolist():
                 off = int(block.offsets[i])
                 res = decode_frame(
@@ -141,14 +142,15 @@ class FastPath:
                 conn = a.last_conn
                 if conn is not None and self._try_register(conn):
                     hi = i + 1
+                    registered = True
                     break
             touched, a.touched = a.touched, set()
-            registered = False
             for conn in touched:
                 registered |= self._try_register(conn)
             # A connection just taken on: short sub-blocks again (what it holds may go
-            # back soon); otherwise longer ones, fewer kernel calls (a connection that
-            # becomes eligible mid-sub-block ends it at once, above).
+            # back soon, and the kernels scan again from the packet after it: a long
+            # sub-block here would be scanned over and over); otherwise longer ones,
+            # fewer kernel calls.
             sub = SUB_BLOCK if registered else min(sub * 2, MAX_SUB_BLOCK)
             lo = hi
         fast_count = n - slow_count
