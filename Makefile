@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python -m otconduit.gateway.historian.bench
 	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/maintenance_bench.py --folders valve1,anomaly-free
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench scripts

@@ -5,6 +5,7 @@ own history and in the audit log, exactly as when acknowledged one by one."""
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from otconduit.detect.rules import Severity
 from tests.console.conftest import Env
@@ -22,7 +23,7 @@ def test_default_sort_is_severity_then_newest(env: Env) -> None:
     items = c.get("/api/alerts", params={"limit": 500}).json()["items"]
     sevs = [RANK[a["severity"]] for a in items]
     assert sevs == sorted(sevs, reverse=True) and len(set(sevs)) > 1
-    for a, b in zip(items, items[1:], strict=False):
+    for a, b in pairwise(items):
         if a["severity"] == b["severity"]:
             assert a["last_seen"] >= b["last_seen"]
     # The page lists the same rows in the same order.

@@ -315,36 +315,43 @@ def test_conversations_and_violations(client_for: Client, env: Env) -> None:
     assert nc and {x["rule"] for x in nc} == {"no-conduit"}
 
 
-def test_incidents_group_alerts_per_asset_within_the_window(client_for: Client) -> None:
+def test_incidents_group_alerts_per_device_within_the_window(client_for: Client) -> None:
     c = client_for("viewer")
     inc = c.get("/api/incidents").json()
-    by_asset = {tuple(i["assets"]): i for i in inc["items"]}
-    plc = by_asset[("127.0.5.10",)]
+    (plc,) = [i for i in inc["items"] if "127.0.5.10" in i["assets"]]
     n = c.get("/api/alerts", params={"asset": "127.0.5.10", "limit": 500}).json()["total"]
     assert plc["alerts"] == n > 1  # every alert on the PLC, in one timeline
+    # The PLC's clients are in it (an alert links its source), the other device is not.
+    assert "127.0.5.100" in plc["assets"] and "127.0.7.10" not in plc["assets"]
     ts = [e["ts"] for e in plc["timeline"]]
     assert ts == sorted(ts) and plc["severity"] == "high"
     assert c.get("/api/incidents", params={"window": 0.0001}).status_code == 200
 
 
-def test_grouping_joins_shared_asset_or_cell_within_the_window() -> None:
+def test_grouping_chains_events_per_device_within_the_window() -> None:
     from otconduit.console.incidents import Event, group_events
 
     s = 1_000_000_000
 
-    def ev(t: int, asset: str, cell: str | None, kind: str = "alert") -> Event:
-        return Event(kind, t * s, t * s, 2, f"{kind}@{t}", asset, cell, {"t": t})
+    def ev(t: int, asset: str, cell: str | None, kind: str = "alert", peer: str | None = None
+           ) -> Event:  # fmt: skip
+        return Event(kind, t * s, t * s, 2, f"{kind}@{t}", asset, cell, {"t": t}, peer)
 
     events = [
         ev(0, "10.0.0.1", None),
         ev(10, "10.0.0.1", "press"),  # 10 s after the first: outside a 5 s window
-        ev(12, "10.0.0.2", "press", "machine"),  # same cell, 2 s later: joins
+        ev(12, "10.0.0.1", "press", "machine"),  # same device, 2 s later: joins
+        ev(13, "10.0.0.2", "press", "machine"),  # same cell, other device: its own
+        ev(15, "10.0.0.2", None, peer="10.0.0.1"),  # 10.0.0.1 -> 10.0.0.2 links them
         ev(5000, "10.0.0.2", "press"),  # much later: its own incident
     ]
     groups = sorted(sorted(e.ref["t"] for e in g) for g in group_events(events, 5 * s))
-    assert groups == [[0], [10, 12], [5000]]
+    assert groups == [[0], [10, 12, 13, 15], [5000]]
+    without_link = [e for e in events if e.ref["t"] != 15]
+    groups = sorted(sorted(e.ref["t"] for e in g) for g in group_events(without_link, 5 * s))
+    assert groups == [[0], [10, 12], [13], [5000]]  # a shared cell links nothing
     groups = sorted(sorted(e.ref["t"] for e in g) for g in group_events(events, 20 * s))
-    assert groups == [[0, 10, 12], [5000]]
+    assert groups == [[0, 10, 12, 13, 15], [5000]]
 
 
 def test_production_is_honest_without_gateway_data(client_for: Client) -> None:

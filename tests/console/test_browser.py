@@ -6,6 +6,7 @@ tests/console/artifacts/ (ignored by git) for a person to look at."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -167,7 +168,12 @@ def test_acknowledge_and_see_the_overview_update_live(
     # rightly forbids.)
     _until(lambda: watcher.inner_text(OPEN) == str(open_count - 1), "the open count to drop")
     assert int(watcher.inner_text("[data-bind='alerts.by_status.acknowledged']")) == acked + 1
-    assert f"#{aid} " in watcher.inner_text("#newest li >> nth=0")
+    acked = watcher.locator("#newest li", has_text=f"#{aid} ")
+    assert "acknowledged" in acked.inner_text()
+    # Redrawn by the script in the server's format: plant time to the second, ISO on hover.
+    when = acked.locator("time")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", when.inner_text())
+    assert when.get_attribute("title").endswith("Z")
     _shot(watcher, "07-overview-live-update")
 
     _, log = env.ctx.auth.audit_log()

@@ -14,6 +14,7 @@ from otconduit.console.server import BackgroundServer
 from tests.console.conftest import Env, make_env
 from tests.console.synth import write_plant
 from tests.console.test_browser import _login, browser, needs_chromium  # noqa: F401
+from tests.console.test_production_view import plant  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -50,6 +51,26 @@ def test_every_page_fits_1280(browser: Any, live: tuple[Env, BackgroundServer]) 
         if (over := _overflow(page)) > 0:
             wide[path] = over
     assert not wide, f"pages wider than {WIDTH} px (by px): {wide}"
+    page.close()
+
+
+@pytest.fixture
+def plant_server(plant: Env) -> Iterator[tuple[Env, BackgroundServer]]:  # noqa: F811
+    with BackgroundServer(plant.app, plant.ctx) as srv:
+        yield plant, srv
+
+
+@needs_chromium
+def test_production_with_gateway_data_fits_1280(
+    browser: Any,  # noqa: F811
+    plant_server: tuple[Env, BackgroundServer],
+) -> None:
+    _, srv = plant_server
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    _login(page, srv.url, "viewer")
+    for path in ("/production", "/assets/127.0.10.50", "/"):
+        page.goto(srv.url + path)
+        assert _overflow(page) <= 0, path
     page.close()
 
 

@@ -29,9 +29,10 @@ devices:
   host: {plc}
   port: 502
   tags:
-  - {{path: packaging/line1/conveyor/state, address: "hr:10", type: uint16}}
+  - {{path: packaging/line1/conveyor/state, address: "hr:10", type: uint16,
+      states: {{0: STOPPED, 1: RUNNING, 2: MICROSTOP, 3: FAULT, 4: PLANNED_STOP}}}}
   - {{path: packaging/line1/conveyor/faulted, address: "di:1", type: bool}}
-  - {{path: packaging/line1/conveyor/good_count, address: "hr:18", type: uint16}}
+  - {{path: packaging/line1/conveyor/good_count, address: "hr:18", type: uint16, kind: counter}}
   - {{path: packaging/line1/conveyor/motor_power, address: "hr:14", type: uint16, unit: kW}}
 sinks:
   historian:
@@ -91,13 +92,14 @@ def test_production_page_shows_lines_states_counters_energy(gw_env: Env) -> None
     assert line["line"] == LINE
     (m,) = line["machines"]
     assert m["machine"] == "conveyor" and m["device"] == PLC and m["faulted"] is True
-    assert m["state"]["value"] == 3
-    assert [s["value"] for s in m["timeline"]] == [1, 3]
+    assert m["state"]["value"] == 3 and m["state"]["name"] == "FAULT"
+    assert [(s["value"], s["name"]) for s in m["timeline"]] == [(1, "RUNNING"), (3, "FAULT")]
     assert [t["name"] for t in m["counters"]] == ["good_count"]
     assert [t["name"] for t in m["energy"]] == ["motor_power"]
     o = c.get("/api/overview").json()["production"]
     assert (o["available"], o["lines"], o["machines"], o["faulted"]) == (True, 1, 1, 1)
-    assert o["states"] == [{"machine": "conveyor", "device": PLC, "state": 3, "faulted": True}]
+    assert o["states"] == [{"machine": "conveyor", "device": PLC, "state": 3,
+                            "state_name": "FAULT", "faulted": True}]  # fmt: skip
     assert "1</b> faulted" in c.get("/").text
     page = c.get("/production").text
     assert "conveyor" in page and "motor_power" in page and "No gateway data yet" not in page
@@ -113,7 +115,7 @@ def test_machine_events_join_the_plc_incident(gw_env: Env) -> None:
     (plc,) = [i for i in inc if PLC in i["assets"] and i["alerts"] > 1]
     machine = [e for e in plc["timeline"] if e["kind"] == "machine"]
     titles = [e["title"] for e in machine]
-    assert "conveyor: state 1 -> 3" in titles and "conveyor: fault" in titles
+    assert "conveyor: state RUNNING (1) -> FAULT (3)" in titles and "conveyor: fault" in titles
     assert any("good_count stale: device did not answer" in t for t in titles)
     assert plc["machine_events"] == len(machine) >= 3
     # One timeline: the network alerts come first, then the machine stops.

@@ -22,6 +22,7 @@ from rich.progress import (
 )
 
 from otconduit.cli import filters
+from otconduit.cli.advisories_cmd import advisories_app, vulns
 from otconduit.cli.console_cmd import console, user_app
 from otconduit.cli.detect_cmd import (
     alert_app,
@@ -39,9 +40,11 @@ from otconduit.cli.diode_cmd import diode_app
 from otconduit.cli.gateway_cmd import gateway_app
 from otconduit.cli.historian_cmd import history, tags
 from otconduit.cli.lab_cmd import lab
+from otconduit.cli.maintenance_cmd import maintenance_app
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
 from otconduit.cli.policy_compile import compile_cmd, init_cmd, paths_cmd
+from otconduit.cli.production_cmd import energy, oee
 from otconduit.cli.sense_cmd import sense, sensor_app
 from otconduit.cli.summary import print_summary
 from otconduit.store import Store, StoreError, seen, views
@@ -401,6 +404,11 @@ app.command()(console)
 app.add_typer(user_app, name="user")
 app.command()(sense)
 app.add_typer(sensor_app, name="sensor")
+app.add_typer(advisories_app, name="advisories")
+app.command()(vulns)
+app.command()(oee)
+app.command()(energy)
+app.add_typer(maintenance_app, name="maintenance")
 
 
 def main() -> None:

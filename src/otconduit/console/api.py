@@ -35,6 +35,7 @@ from otconduit.console.conversations import ConversationQuery, list_conversation
 from otconduit.console.data import fingerprint
 from otconduit.console.errors import COMMON_RESPONSES, ApiError, ErrorResponse
 from otconduit.console.incidents import DEFAULT_WINDOW_S, select
+from otconduit.console.incidentview import change_incident, incident_detail
 from otconduit.console.loginguard import Refused
 from otconduit.console.netmap import MapFilter, build_map
 from otconduit.console.ops import OpQuery, page_operations
@@ -48,6 +49,8 @@ from otconduit.console.schemas import (
     BulkChange,
     BulkResult,
     ConversationPage,
+    IncidentChange,
+    IncidentDetail,
     IncidentPage,
     LoginRequest,
     MapData,
@@ -474,7 +477,7 @@ def netmap(
 @router.get(
     "/incidents",
     response_model=IncidentPage,
-    summary="Alerts and machine events grouped per asset/cell and time window",
+    summary="Alerts and machine events chained per device within a time window",
 )
 def get_incidents(
     user: Viewer,
@@ -496,6 +499,31 @@ def get_incidents(
         "window_s": w,
         "items": items[offset : offset + limit],
     }
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetail,
+    responses=NOT_FOUND,
+    summary="One incident (INC-7 or 7) with its owner/status history",
+)
+def get_incident(incident_id: str, user: Viewer, ctx: Ctx) -> dict[str, Any]:
+    return incident_detail(ctx, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetail,
+    dependencies=[Depends(csrf)],
+    responses={**NOT_FOUND, 422: {"model": ErrorResponse}},
+    summary="Set an incident's owner and/or status (analyst); audited",
+)
+def post_incident(
+    incident_id: str, body: IncidentChange, request: Request, user: Analyst, ctx: Ctx
+) -> dict[str, Any]:
+    change_incident(ctx, user.name, client_addr(request), incident_id, owner=body.owner,
+                    status=body.status, comment=body.comment)  # fmt: skip
+    return incident_detail(ctx, incident_id)
 
 
 @router.get(

@@ -13,7 +13,14 @@ from fastapi import Request
 
 from otconduit.console.authdb import AuthDB
 from otconduit.console.data import Cache, StoreAccess, fingerprint
-from otconduit.console.incidents import incidents
+from otconduit.console.incidents import (
+    assign_numbers,
+    incidents,
+    known_numbers,
+    present,
+    states,
+    with_numbers,
+)
 from otconduit.console.loginguard import LoginGuard
 from otconduit.console.netmap import MapAsset, map_assets
 from otconduit.console.ops import ChunkRef, chunk_index
@@ -74,18 +81,26 @@ class Console:
     def incidents(
         self, store: Store, window_s: float, include_closed: bool
     ) -> list[dict[str, Any]]:
+        """Incidents to show, newest activity first: grouped (cached until the store or
+        the historian changes) and numbered -- at the console's own window; another
+        window is a draft view, numbered only where it agrees -- with their owner and
+        status as they are now."""
         machine_sig = self.production.signature()
-        return self.cache.get(
-            f"incidents:{window_s}:{include_closed}",
+        items = self.cache.get(
+            f"incidents:{window_s}",
             (*fingerprint(store), *machine_sig),
-            lambda: incidents(
-                store,
-                self.zoning,
-                window_s=window_s,
-                include_closed=include_closed,
-                machine=self.production.machine_events(),
-            ),
+            lambda: self._grouped(store, window_s),
         )
+        return present(items, states(store), include_closed)
+
+    def _grouped(self, store: Store, window_s: float) -> list[dict[str, Any]]:
+        machine = self.production.machine_events()
+        items = incidents(store, self.zoning, window_s=window_s, machine=machine)
+        if window_s == self.settings.incident_window:
+            numbers = self.stores.write(lambda st: assign_numbers(st, items))
+        else:
+            numbers = known_numbers(store)
+        return with_numbers(items, numbers)
 
     def check_policy(self, user: str, client: str | None) -> dict[str, Any]:
         """Reload the policy file, check the store against it (replacing this plant's

@@ -1,6 +1,6 @@
 """Access to the monitor's store from the console: read-only connections per worker
-thread (the datasette habit), and writes -- only alert lifecycle changes -- through a
-short-lived writable store under one lock."""
+thread (the datasette habit), and writes -- only alert lifecycle changes and incident
+numbers, owners and status -- through a short-lived writable store under one lock."""
 
 from __future__ import annotations
 

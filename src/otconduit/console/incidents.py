@@ -1,18 +1,26 @@
-"""Incidents: alerts and machine events that touch the same asset or the same cell
-within a time window, grouped into one timeline -- the network anomaly next to the
-machine fault it may have caused.
+"""Incidents: alerts and machine events on the same device, chained in time -- the
+network anomaly next to the machine fault it may have caused.
 
-Each event has keys: the asset it is about (an alert's destination, the device it
-targets; its source when it has none) and the cell (the asset's zone in the policy).
-Events are visited in time order; an event joins the group of an earlier event that
-shares a key when it starts within ``window`` of that key's last activity. Groups are
-connected components (union-find), so A-B on one asset and B-C on one cell make one
-incident A-B-C.
+Each event is about devices: an alert about its destination (the device it targets) and
+its source, a machine event about the device its tag is read from (or, without the
+gateway config, about its machine). Events are visited in time order; an event joins the
+incident of an earlier event on one of its devices when it starts within ``window`` of
+that device's last activity. So an alert's src -> dst links the two devices' incidents,
+but only within the window; a shared zone or cell links nothing (it once lumped a whole
+cell's alerts and machine events into one incident). Groups are connected components
+(union-find).
+
+Incidents are numbered INC-1, INC-2, ... in the order their first event happened, and
+the numbers are kept in the store (``incidents``, migration 0006) with an owner and a
+status (open / investigating / resolved) that analysts set; every change is kept in
+``incident_history``. A number stays with its incident while it grows: a group that
+holds the first event of a numbered incident keeps that number.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from otconduit.console.zoning import Zoning
@@ -21,6 +29,11 @@ from otconduit.store import Store
 from otconduit.store.views import asset_name, iso
 
 DEFAULT_WINDOW_S = 900.0
+STATUSES = ("open", "investigating", "resolved")
+
+
+class IncidentError(ValueError):
+    """A change an incident cannot take (unknown incident, status or owner)."""
 
 
 @dataclass(slots=True)
@@ -30,17 +43,20 @@ class Event:
     end: int
     severity: int
     title: str
-    asset: str | None
-    cell: str | None
+    asset: str | None  # the device it is about (an alert's destination)
+    cell: str | None  # the asset's zone, shown, never grouped on
     ref: dict[str, Any] = field(default_factory=dict)
+    peer: str | None = None  # an alert's source: linked within the window too
 
     def group_keys(self) -> list[str]:
-        out = []
-        if self.asset:
-            out.append(f"asset:{self.asset}")
-        if self.cell:
-            out.append(f"cell:{self.cell}")
-        return out
+        return [f"device:{d}" for d in dict.fromkeys((self.asset, self.peer)) if d]
+
+    @property
+    def key(self) -> str:
+        """Stable name of the event: what an incident's number is kept against."""
+        if self.kind == "alert":
+            return f"alert:{self.ref['alert_id']}"
+        return f"machine:{self.ref.get('tag') or self.asset or self.title}@{self.start}"
 
 
 class _Union:
@@ -59,13 +75,12 @@ class _Union:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _alert_events(store: Store, zoning: Zoning, include_closed: bool) -> list[Event]:
+def _alert_events(store: Store, zoning: Zoning) -> list[Event]:
+    """Every alert, closed ones too: closing an alert must not renumber incidents."""
     sql = (
         "SELECT id, rule, title, severity, status, src_ip, dst_ip, protocol, operation, "
         "first_seen, last_seen, count FROM alerts"
     )
-    if not include_closed:
-        sql += " WHERE status != 'closed'"
     out = []
     for r in store.query(sql):
         asset = r["dst_ip"] or r["src_ip"]
@@ -79,6 +94,7 @@ def _alert_events(store: Store, zoning: Zoning, include_closed: bool) -> list[Ev
                 title=r["title"],
                 asset=asset,
                 cell=zone.name if zone else None,
+                peer=r["src_ip"] if r["dst_ip"] else None,
                 ref={
                     "alert_id": r["id"],
                     "rule": r["rule"],
@@ -101,6 +117,8 @@ def _machine_events(zoning: Zoning, machine: list[dict[str, Any]]) -> list[Event
     for m in machine:
         asset = m.get("asset")
         cell = m.get("cell") or (z.name if asset and (z := zoning.zone(asset)) else None)
+        # Without the gateway config a tag has no device: its machine stands in for one.
+        where = m.get("machine") and f"machine:{m.get('line') or ''}/{m['machine']}"
         out.append(
             Event(
                 kind="machine",
@@ -108,7 +126,7 @@ def _machine_events(zoning: Zoning, machine: list[dict[str, Any]]) -> list[Event
                 end=int(m.get("end_ts", m["ts"])),
                 severity=int(m.get("severity", Severity.MEDIUM)),
                 title=str(m.get("title", "machine event")),
-                asset=asset,
+                asset=asset or where or None,
                 cell=cell,
                 ref={
                     k: v
@@ -120,10 +138,15 @@ def _machine_events(zoning: Zoning, machine: list[dict[str, Any]]) -> list[Event
     return out
 
 
+def _order(e: Event) -> tuple[int, str, str]:
+    return (e.start, e.kind, e.title)
+
+
 def group_events(events: list[Event], window_ns: int) -> list[list[Event]]:
-    events = sorted(events, key=lambda e: (e.start, e.kind, e.title))
+    """Connected components of "same device, within ``window_ns`` of its last activity"."""
+    events = sorted(events, key=_order)
     uf = _Union(len(events))
-    last: dict[str, tuple[int, int]] = {}  # key -> (latest end, event index)
+    last: dict[str, tuple[int, int]] = {}  # device key -> (latest end, event index)
     for i, ev in enumerate(events):
         for k in ev.group_keys():
             prev = last.get(k)
@@ -137,21 +160,31 @@ def group_events(events: list[Event], window_ns: int) -> list[list[Event]]:
     return list(groups.values())
 
 
+def _is_ip(device: str) -> bool:
+    return not device.startswith("machine:")
+
+
 def _incident(evs: list[Event]) -> dict[str, Any]:
-    alert_ids = [e.ref["alert_id"] for e in evs if e.kind == "alert"]
-    first = min(e.start for e in evs)
-    last = max(e.end for e in evs)
-    sev = max(e.severity for e in evs)
+    evs = sorted(evs, key=_order)
+    alerts = [e for e in evs if e.kind == "alert"]
+    devices = {d for e in evs for d in (e.asset, e.peer) if d}
     return {
-        "id": f"INC-{min(alert_ids)}" if alert_ids else f"INC-M{first}",
-        "severity": Severity(sev).label,
-        "first_seen": iso(first),
-        "last_seen": iso(last),
-        "assets": sorted({e.asset for e in evs if e.asset}),
+        "id": None,
+        "number": None,
+        "key": evs[0].key,
+        "keys": [e.key for e in evs],
+        "severity": Severity(max(e.severity for e in evs)).label,
+        "first_ts": evs[0].start,
+        "last_ts": max(e.end for e in evs),
+        "first_seen": iso(evs[0].start),
+        "last_seen": iso(max(e.end for e in evs)),
+        "assets": sorted(d for d in devices if _is_ip(d)),
+        "machines": sorted(d.split(":", 1)[1] for d in devices if not _is_ip(d)),
         "cells": sorted({e.cell for e in evs if e.cell}),
-        "alerts": len(alert_ids),
-        "machine_events": sum(1 for e in evs if e.kind == "machine"),
-        "open": any(e.ref.get("status") == "open" for e in evs),
+        "alerts": len(alerts),
+        "machine_events": len(evs) - len(alerts),
+        "open": any(e.ref.get("status") == "open" for e in alerts),
+        "all_closed": bool(alerts) and all(e.ref.get("status") == "closed" for e in alerts),
         "timeline": [
             {
                 "ts": iso(e.start),
@@ -163,7 +196,7 @@ def _incident(evs: list[Event]) -> dict[str, Any]:
                 "cell": e.cell,
                 **e.ref,
             }
-            for e in sorted(evs, key=lambda e: (e.start, e.kind))
+            for e in evs
         ],
     }
 
@@ -173,25 +206,175 @@ def incidents(
     zoning: Zoning,
     *,
     window_s: float = DEFAULT_WINDOW_S,
-    include_closed: bool = False,
     machine: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every incident, newest activity first. ``machine``: machine events from the
-    gateway (:meth:`otconduit.console.production.Production.machine_events`)."""
-    events = _alert_events(store, zoning, include_closed) + _machine_events(zoning, machine or [])
-    out = [
-        (max(e.end for e in evs), _incident(evs))
-        for evs in group_events(events, int(window_s * 1e9))
+    """Every incident (not yet numbered: :func:`number`), first event first.
+    ``machine``: machine events from the gateway
+    (:meth:`otconduit.console.production.Production.machine_events`)."""
+    events = _alert_events(store, zoning) + _machine_events(zoning, machine or [])
+    out = [_incident(evs) for evs in group_events(events, int(window_s * 1e9))]
+    out.sort(key=lambda i: (i["first_ts"], i["key"]))
+    return out
+
+
+# -- numbers, owner and status (kept in the store) ------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def assign_numbers(store: Store, items: list[dict[str, Any]]) -> dict[str, int]:
+    """Incident number per key of ``items`` (in first-event order), adding numbers for
+    incidents not seen before. A writable store; safe to run twice (a key is unique)."""
+    c = store.conn
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        known = {k: n for k, n in c.execute("SELECT key, id FROM incidents")}
+        out: dict[str, int] = {}
+        now = _now()
+        for inc in items:
+            have = [known[k] for k in inc["keys"] if k in known]
+            if have:
+                out[inc["key"]] = min(have)
+                continue
+            cur = c.execute(
+                "INSERT INTO incidents (key, first_ts, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (inc["key"], inc["first_ts"], now, now),
+            )
+            assert cur.lastrowid is not None
+            out[inc["key"]] = known[inc["key"]] = cur.lastrowid
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    return out
+
+
+def known_numbers(store: Store) -> dict[str, int]:
+    return {k: n for k, n in store.conn.execute("SELECT key, id FROM incidents")}
+
+
+def label(number: int) -> str:
+    return f"INC-{number}"
+
+
+def parse_id(text: str) -> int:
+    """``INC-7`` or ``7`` -> 7."""
+    body = text.strip().upper().removeprefix("INC-")
+    if not body.isdigit() or not 1 <= int(body) < 2**62:
+        raise IncidentError(f"no incident {text[:40]!r}: incident ids look like INC-7")
+    return int(body)
+
+
+def with_numbers(items: list[dict[str, Any]], numbers: dict[str, int]) -> list[dict[str, Any]]:
+    """Copies of ``items`` with ``id``/``number`` from ``numbers`` (keys of the incidents'
+    events; an incident not numbered yet is a draft: ``draft-N``)."""
+    out = []
+    drafts = 0
+    for inc in items:
+        n = numbers.get(inc["key"])
+        if n is None:
+            n = min((numbers[k] for k in inc["keys"] if k in numbers), default=None)
+        if n is None:
+            drafts += 1
+        out.append({**inc, "number": n, "id": label(n) if n else f"draft-{drafts}"})
+    return out
+
+
+def states(store: Store) -> dict[int, dict[str, Any]]:
+    """Owner and status of every numbered incident (read per request: cheap, and a
+    change shows at once whatever the caches hold)."""
+    return {
+        r["id"]: {"owner": r["owner"], "status": r["status"], "updated_at": r["updated_at"]}
+        for r in store.query("SELECT id, owner, status, updated_at FROM incidents")
+    }
+
+
+def history(store: Store, number: int) -> list[dict[str, Any]]:
+    return list(
+        store.query(
+            "SELECT at, user, field, old, new, comment FROM incident_history "
+            "WHERE incident_id = ? ORDER BY id",
+            (number,),
+        )
+    )
+
+
+def change(
+    store: Store,
+    number: int,
+    user: str,
+    *,
+    owner: str | None = None,
+    status: str | None = None,
+    comment: str = "",
+) -> list[dict[str, Any]]:
+    """Set the owner (``""`` clears it) and/or the status; each change that alters a
+    value is written to ``incident_history`` (who, when, old -> new). Returns them."""
+    if status is not None and status not in STATUSES:
+        raise IncidentError(f"unknown status {status!r}: use {', '.join(STATUSES)}")
+    c = store.conn
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        row = c.execute("SELECT owner, status FROM incidents WHERE id = ?", (number,)).fetchone()
+        if row is None:
+            raise IncidentError(f"no incident {label(number)}")
+        now = _now()
+        made = []
+        for name, old, new in (("owner", row[0], owner), ("status", row[1], status)):
+            if new is None:
+                continue
+            value = new or None
+            if value == old:
+                continue
+            c.execute(f"UPDATE incidents SET {name} = ?, updated_at = ? WHERE id = ?",
+                      (value, now, number))  # fmt: skip
+            c.execute(
+                "INSERT INTO incident_history (incident_id, at, user, field, old, new, comment) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (number, now, user, name, old, value, comment or None),
+            )
+            made.append({"field": name, "old": old, "new": value})
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    return made
+
+
+def present(
+    items: list[dict[str, Any]], state: dict[int, dict[str, Any]], include_closed: bool
+) -> list[dict[str, Any]]:
+    """The list to show: owner and status filled in, newest activity first. Unless
+    ``include_closed``, resolved incidents and those whose alerts are all closed are
+    left out."""
+    kept = []
+    for inc in items:
+        st = state.get(inc["number"]) if inc["number"] else None
+        status = st["status"] if st else None
+        if not include_closed and (status == "resolved" or inc["all_closed"]):
+            continue
+        kept.append((inc, st))
+    kept.sort(key=lambda x: (-x[0]["last_ts"], -(x[0]["number"] or 0)))
+    return [
+        {
+            **{k: v for k, v in inc.items() if k not in _INTERNAL},
+            "owner": st["owner"] if st else None,
+            "status": st["status"] if st else None,
+        }
+        for inc, st in kept
     ]
-    out.sort(key=lambda x: (-x[0], x[1]["id"]))
-    return [inc for _, inc in out]
+
+
+_INTERNAL = {"keys", "first_ts", "last_ts", "all_closed"}
 
 
 def select(
     items: list[dict[str, Any]], *, asset: str | None = None, min_events: int = 1
 ) -> list[dict[str, Any]]:
-    """Incidents with at least ``min_events`` events that involve ``asset`` (as the
-    asset an event is about, or an alert's source)."""
+    """Incidents with at least ``min_events`` events that involve ``asset`` (as a device
+    an event is about, or an alert's source)."""
     return [
         inc
         for inc in items

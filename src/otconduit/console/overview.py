@@ -83,7 +83,8 @@ def _production_summary(prod: dict[str, Any]) -> dict[str, Any]:
         "faulted": sum(1 for m in machines if m.get("faulted")),
         "states": [
             {"machine": m["machine"], "device": m.get("device"),
-             "state": (m.get("state") or {}).get("value"), "faulted": m.get("faulted")}
+             "state": (m.get("state") or {}).get("value"),
+             "state_name": (m.get("state") or {}).get("name"), "faulted": m.get("faulted")}
             for m in machines
         ],
     }  # fmt: skip

@@ -34,6 +34,7 @@ from otconduit.console.context import Console, console
 from otconduit.console.conversations import SORTS as CONV_SORTS
 from otconduit.console.conversations import ConversationQuery, list_conversations
 from otconduit.console.errors import ApiError
+from otconduit.console.incidents import STATUSES
 from otconduit.console.loginguard import Refused
 from otconduit.console.ops import OpQuery, page_operations
 from otconduit.console.overview import overview
@@ -417,13 +418,48 @@ def alert_status(
 
 @router.get("/incidents", response_class=HTMLResponse)
 def incidents_page(
-    request: Request, user: Viewer, ctx: Ctx, include_closed: bool = False
+    request: Request, user: Viewer, ctx: Ctx, include_closed: bool = False, offset: int = 0
 ) -> Response:
-    items = ctx.incidents(ctx.stores.reader(), ctx.settings.incident_window, include_closed)[:100]
+    from otconduit.console.incidents import history
+
+    offset = _offset(offset)
+    store = ctx.stores.reader()
+    every = ctx.incidents(store, ctx.settings.incident_window, include_closed)
+    items = [{**inc, "history": history(store, inc["number"])[-5:] if inc["number"] else []}
+             for inc in every[offset : offset + PAGE]]  # fmt: skip
+    params = {"include_closed": include_closed}
+    can_change = user.can("analyst")
+    owners = [u["name"] for u in ctx.auth.users() if not u["disabled"]] if can_change else []
     return render(
         request, "incidents.html", nav="incidents", items=items,
         window=ctx.settings.incident_window, include_closed=include_closed,
+        p=_pages(len(every), offset, PAGE), params=params, qs=_qs, can_change=can_change,
+        owners=owners, statuses=STATUSES, back=_qs(params, offset=offset),
     )  # fmt: skip
+
+
+@router.post("/incidents/{incident_id}")
+def incident_change(
+    request: Request,
+    incident_id: str,
+    ctx: Ctx,
+    owner: Annotated[str, Form(max_length=64)] = "",
+    status: Annotated[str, Form(pattern="^(open|investigating|resolved)$")] = "open",
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    back: Annotated[str, Form(max_length=2000)] = "?",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The incidents page's owner/status form (the form always sends both)."""
+    from otconduit.console.incidentview import change_incident, number_of
+
+    viewer(request)
+    check_csrf(request, csrf_token)
+    user = analyst(request)
+    change_incident(ctx, user.name, client_addr(request), incident_id, owner=owner,
+                    status=status, comment=comment)  # fmt: skip
+    keep = [(k, v) for k, v in parse_qsl(back.lstrip("?"))]
+    anchor = f"#INC-{number_of(incident_id)}"
+    return RedirectResponse("/incidents?" + urlencode(keep) + anchor, status_code=303)
 
 
 @router.get("/violations", response_class=HTMLResponse)

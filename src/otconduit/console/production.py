@@ -22,13 +22,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from otconduit.console.tagview import TagInfo, describe, state_name
 from otconduit.detect.rules import Severity
 
 STATE_TAGS = ("state", "running")
 FAULT_TAGS = ("faulted", "fault", "fault_code", "estop_ok")
-COUNTER_HINTS = ("count", "total", "good", "scrap", "produced")
-ENERGY_UNITS = ("kwh", "wh", "kw", "w", "kvarh", "mwh")
-ENERGY_HINTS = ("energy", "power", "kwh")
 LOOKBACK_NS = 24 * 3600 * 10**9  # machine events: the last day before the newest sample
 TIMELINE_NS = 3600 * 10**9  # state timelines: the last hour
 MAX_ROWS = 20_000  # per tag and query
@@ -54,9 +52,15 @@ def scrub(text: str, dsn: str = "") -> str:
 class Production:
     """Reads one historian; ``target`` None means the console has no gateway data."""
 
-    def __init__(self, target: str | Path | None, devices: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        target: str | Path | None,
+        devices: dict[str, str] | None = None,
+        info: dict[str, TagInfo] | None = None,
+    ) -> None:
         self.target = target
         self.devices = devices or {}  # tag path -> device address
+        self.info = info or {}  # tag path -> what the gateway config says about it
         self._lock = threading.Lock()
         self._events: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
 
@@ -69,12 +73,13 @@ class Production:
         devices = {
             cfg.full_path(t): d.host or d.endpoint or d.name for d in cfg.devices for t in d.tags
         }
+        info = {cfg.full_path(t): TagInfo.from_config(t) for d in cfg.devices for t in d.tags}
         if historian is None:
             if cfg.sinks.postgres is not None:
                 historian = cfg.sinks.postgres.dsn
             elif cfg.sinks.historian is not None:
                 historian = cfg.sinks.historian.path
-        return cls(historian, devices)
+        return cls(historian, devices, info)
 
     # -- reading -------------------------------------------------------------------
     def _open(self) -> Any:
@@ -145,16 +150,20 @@ class Production:
                 "quality": r["quality"],
                 "last_ts": r["last_ts"],
                 "samples": r["samples"],
+                **describe(self.info.get(r["path"]), name, r["unit"] or "", r["value"]),
             }
             m["tags"].append(tag)
             low = name.lower()
-            if (low in STATE_TAGS and m["state"] is None) or low == "state":
-                m["state"] = {"tag": name, "value": r["value"], "quality": r["quality"]}
+            is_state = tag["kind"] == "state" or low in STATE_TAGS
+            if is_state and (m["state"] is None or tag["kind"] == "state"):
+                m["state"] = {"tag": name, "value": r["value"], "quality": r["quality"],
+                              "name": tag.get("state_name"), "display": tag["display"],
+                              "path": r["path"]}  # fmt: skip
             if low in ("faulted", "fault"):
                 m["faulted"] = bool(r["value"]) if r["value"] is not None else None
-            if any(h in low for h in COUNTER_HINTS):
+            if tag["kind"] == "counter":
                 m["counters"].append(tag)
-            if (r["unit"] or "").lower() in ENERGY_UNITS or any(h in low for h in ENERGY_HINTS):
+            if tag["energy"]:
                 m["energy"].append(tag)
         store = self._open()
         try:
@@ -164,8 +173,11 @@ class Production:
                     st = m["state"]
                     if st is None:
                         continue
-                    path = next(t["path"] for t in m["tags"] if t["name"] == st["tag"])
-                    m["timeline"] = _segments(self._history(store, path, newest - TIMELINE_NS))
+                    segments = _segments(self._history(store, st["path"], newest - TIMELINE_NS))
+                    info = self.info.get(st["path"])
+                    for seg in segments:
+                        seg["name"] = state_name(info, seg["value"])
+                    m["timeline"] = segments
         finally:
             store.close()
         return {
@@ -184,7 +196,13 @@ class Production:
         if not paths:
             return []
         rows, _ = self._tags()
-        return [r for r in rows or [] if r["path"] in paths]
+        out = []
+        for r in rows or []:
+            if r["path"] in paths:
+                name = r["path"].rsplit("/", 1)[-1]
+                out.append({**r, **describe(self.info.get(r["path"]), name, r["unit"] or "",
+                                            r["value"])})  # fmt: skip
+        return out
 
     def signature(self) -> tuple[Any, ...]:
         """Changes when the historian gets new samples (part of the incidents cache key)."""
@@ -239,12 +257,19 @@ class Production:
             store.close()
         return out
 
+    def _state(self, path: str, value: Any) -> str:
+        """A state value as people name it (``RUNNING (1)``), or the bare value."""
+        if isinstance(value, bool):
+            return str(value).lower()
+        return _state_label(state_name(self.info.get(path), value), value)
+
     def _tag_events(self, path: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         parts = path.split("/")
         name = parts[-1].lower()
         machine = parts[4] if len(parts) > 5 else parts[-2] if len(parts) > 1 else path
         line = "/".join(parts[:4]) if len(parts) > 4 else None
         asset = self.devices.get(path)
+        info = self.info.get(path)
         out = []
         prev_q, prev_v = "good", None
         for i, r in enumerate(rows):
@@ -265,14 +290,19 @@ class Production:
                 elif name == "estop_ok" and not v:
                     out.append({**base, "title": f"{machine}: emergency stop", "event": "fault",
                                 "severity": int(Severity.HIGH)})  # fmt: skip
-                elif name in STATE_TAGS:
-                    title = f"{machine}: {parts[-1]} {prev_v} -> {v}"
+                elif name in STATE_TAGS or (info is not None and info.kind == "state"):
+                    title = f"{machine}: {parts[-1]} {self._state(path, prev_v)} -> "
+                    title += self._state(path, v)
                     out.append({**base, "title": title, "event": "state-change",
                                 "severity": int(Severity.LOW)})  # fmt: skip
             prev_q = q
             if q == "good":
                 prev_v = v
         return out
+
+
+def _state_label(name: str | None, value: Any) -> str:
+    return f"{name} ({value})" if name else str(value)
 
 
 def _segments(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

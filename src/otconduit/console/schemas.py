@@ -246,16 +246,30 @@ class MapData(BaseModel):
 
 
 class Incident(BaseModel):
-    id: str
+    id: str = Field(description="INC-<number>; draft-<n> for a window other than the console's")
+    number: int | None = Field(None, description="sequential, in the order incidents began")
+    status: str | None = Field(None, description="open, investigating or resolved")
+    owner: str | None = Field(None, description="the console user working on it")
     severity: str
     first_seen: str | None
     last_seen: str | None
-    assets: list[str]
+    assets: list[str] = Field(description="devices the events are about or come from")
+    machines: list[str] = Field(default_factory=list, description="machines without a device")
     cells: list[str]
     alerts: int
     machine_events: int
-    open: bool
+    open: bool = Field(description="an alert in it is still open")
     timeline: list[dict[str, Any]]
+
+
+class IncidentDetail(Incident):
+    history: list[dict[str, Any]] = Field(description="owner/status changes: who, when, old, new")
+
+
+class IncidentChange(BaseModel):
+    owner: str | None = Field(None, max_length=64, description="a console user; empty: nobody")
+    status: str | None = Field(None, pattern="^(open|investigating|resolved)$")
+    comment: str = Field(default="", max_length=2000)
 
 
 class IncidentPage(Page):

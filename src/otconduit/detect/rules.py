@@ -59,6 +59,7 @@ CATEGORIES = (
     "baseline-deviation",
     "policy-breach",
     "sensor-health",
+    "predictive-maintenance",
 )
 
 S = Severity
@@ -195,6 +196,12 @@ _RULES = (
          (),
          "The capture engine stopped (and is being restarted): while it is down, "
          "nothing on the mirror port is seen."),
+    # -- machine condition (the historian, not the network) ------------------------------
+    Rule("maintenance-anomaly", "Machine condition deviates from normal",
+         "predictive-maintenance", S.MEDIUM, (),
+         "A machine's condition tags (vibration, temperatures, currents) left the behaviour "
+         "learnt from its own history: wear, a developing fault, or a process pushed "
+         "outside its normal operation. `conduit maintenance watch` raises it."),
 )  # fmt: skip
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}

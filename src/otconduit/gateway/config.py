@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from otconduit.detect.config import parse_duration
+from otconduit.production.model import Production
 from otconduit.yamlconf import load_model, parse_model
 
 DataType = Literal[
@@ -72,6 +73,13 @@ class Tag(_Strict):
     word_order: Literal["big", "little"] = "big"
     scale: Scale | None = None
     unit: str = ""
+    # What the value is, for people reading it (the console): a gauge goes up and down
+    # (kW, degC), a counter only grows (kWh, parts made), a state is an enumerated machine
+    # state, a flag is on/off. Unset: from the type and unit (kWh is a counter, kW a gauge).
+    kind: Literal["gauge", "counter", "state", "flag"] | None = None
+    # A state tag's value names: a map, or "packml" (ISA-TR88 numbers; also the default).
+    states: dict[int, str] | Literal["packml"] | None = None
+    decimals: int | None = Field(default=None, ge=0, le=9)  # shown; default: from the scale
     deadband: float = Field(default=0.0, ge=0)
     mode: Literal["on_change", "cyclic"] = "on_change"
     interval: float | None = None  # poll group (s); default: the device's interval
@@ -360,6 +368,8 @@ class GatewayConfig(_Strict):
     devices: list[Device]
     sinks: Sinks = Field(default_factory=lambda: Sinks())
     buffer: Buffer = Field(default_factory=lambda: Buffer())
+    # Machines' OEE and energy models and the shift plan (otconduit.production.model).
+    production: Production | None = None
 
     @field_validator("source_address")
     @classmethod
@@ -393,6 +403,13 @@ class GatewayConfig(_Strict):
                 if full in seen:
                     raise ValueError(f"tag path {full!r} is used twice")
                 seen.add(full)
+        return self
+
+    @model_validator(mode="after")
+    def _production(self) -> GatewayConfig:
+        from otconduit.production.plan import resolve
+
+        resolve(self)  # the model names tags these devices read (errors name the line)
         return self
 
     def full_path(self, tag: Tag) -> str:

@@ -40,3 +40,28 @@ class TagSample:
     def ts_ns(self) -> int:
         """The sample's time of record: the source's if known, else the gateway's."""
         return self.source_ts_ns if self.source_ts_ns is not None else self.recv_ts_ns
+
+
+# PackML (ISA-TR88.00.02) state numbers: what a machine's state tag means when its
+# config says ``states: packml`` (or says nothing). The lab's packaging machine uses the
+# same numbers (otconduit.lab.packml.State); the console must not import the lab.
+PACKML_STATES: dict[int, str] = {
+    0: "UNDEFINED",
+    1: "CLEARING",
+    2: "STOPPED",
+    3: "STARTING",
+    4: "IDLE",
+    5: "SUSPENDED",
+    6: "EXECUTE",
+    7: "STOPPING",
+    8: "ABORTING",
+    9: "ABORTED",
+    10: "HOLDING",
+    11: "HELD",
+    12: "UNHOLDING",
+    13: "SUSPENDING",
+    14: "UNSUSPENDING",
+    15: "RESETTING",
+    16: "COMPLETING",
+    17: "COMPLETE",
+}

@@ -7,10 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 from otconduit.lab import addresses as A
-from otconduit.lab.register_maps import CONVEYOR_MAP, REMOTE_IO_MAP, SDM630_MAP, Register
+from otconduit.lab.register_maps import (
+    CONVEYOR_MAP,
+    CONVEYOR_STATES,
+    REMOTE_IO_MAP,
+    SDM630_MAP,
+    Register,
+)
 
 GATEWAY_IP = A.GATEWAY.ip  # the gateway's IDMZ address (examples/plant-policy.yaml)
 _PREFIX = {"coil": "co", "discrete": "di", "holding": "hr", "input": "ir"}
+# How the console reads them: the conveyor's own state numbers (not PackML), and the
+# registers that only count up during a shift.
+_STATES = {"state": CONVEYOR_STATES}
+_COUNTERS = {"good_count", "scrap_count", "microstop_count", "run_minutes"}
+# Tags the OEE and energy models hold over time are reported every poll: on change, the
+# historian could not tell a steady value from a gateway that was not running.
+_CYCLIC = {"state", "motor_power"}
 
 
 def tag_for(
@@ -27,6 +40,13 @@ def tag_for(
         tag["scale"] = {"factor": reg.scale}
     if reg.unit:
         tag["unit"] = reg.unit
+    if reg.name in _COUNTERS:
+        tag["kind"] = "counter"
+    if reg.name in _STATES and cell == "conveyor":
+        tag["kind"] = "state"
+        tag["states"] = dict(_STATES[reg.name])
+    if reg.name in _CYCLIC and cell == "conveyor":
+        tag["mode"] = "cyclic"
     if interval is not None:
         tag["interval"] = interval
     return tag
@@ -65,4 +85,52 @@ def plant_gateway(port: int = 502, hosts: dict[str, str] | None = None) -> dict[
         "source_address": GATEWAY_IP,
         "devices": devices,
         "sinks": {"historian": {"path": "gateway.db", "retention": "30d"}},
+        "production": plant_production(),
+    }
+
+
+def plant_production() -> dict[str, Any]:
+    """The plant's OEE and energy models (``conduit oee``, ``conduit energy``): the
+    conveyor's states, part counters and drive power, the two meters feeding the line,
+    and the shifts of the plant's clock (otconduit.lab.process)."""
+    from otconduit.lab.process import NOMINAL_SPEED, PART_PITCH, SHIFTS
+
+    line = "packaging/line1"
+    starts = [f"{s // 3600:02d}:{s % 3600 // 60:02d}" for s, _n in SHIFTS]
+    names = ("early", "late", "night")
+    return {
+        "timezone": "Europe/Berlin",
+        "shifts": [
+            {"name": names[i], "start": starts[i], "end": starts[(i + 1) % len(starts)]}
+            for i in range(len(starts))
+        ],
+        "grid_factor": 0.4,
+        "machines": [
+            {
+                "oee": {
+                    "state": {
+                        "tag": f"{line}/conveyor/state",
+                        "names": dict(CONVEYOR_STATES),
+                        "producing": ["RUNNING"],
+                        "down": ["STOPPED", "MICROSTOP", "FAULT"],
+                        "planned_stop": ["PLANNED_STOP"],
+                    },
+                    "counters": {
+                        "good": f"{line}/conveyor/good_count",
+                        "scrap": f"{line}/conveyor/scrap_count",
+                    },
+                    "planned_cycle_time": round(PART_PITCH / NOMINAL_SPEED * 60, 6),
+                },
+                "energy": {"power": f"{line}/conveyor/motor_power", "part_of": "meter-1"},
+            },
+            *(
+                {
+                    "energy": {
+                        "kwh": f"{line}/{m}/total_kwh",
+                        "power": f"{line}/{m}/total_power",
+                    }
+                }
+                for m in ("meter-1", "meter-2")
+            ),
+        ],
     }

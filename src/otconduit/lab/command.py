@@ -49,6 +49,7 @@ def _summary(result: PlantResult, as_json: bool) -> None:
             "process": result.process,
             "capture": result.capture,
             "traffic": result.traffic,
+            "truth": result.truth,
         }
         _say(json.dumps(out, indent=2))
         return
@@ -102,6 +103,16 @@ def lab(
     json_summary: Annotated[
         bool, typer.Option("--json", help="Print the end-of-run summary as JSON.")
     ] = False,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle",
+            min=0,
+            max=60,
+            help="Wall seconds the devices serve the frozen plant before production starts "
+            "and after it stops (a collector then reads both ends of the run).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run the simulated plant on loopback: real Modbus, S7 and OPC UA servers and clients.
 
@@ -126,6 +137,7 @@ def lab(
         scenarios=list(scenario or []),
         start_of_day=_hhmm(start),
         capture_backend=capture_backend,
+        settle=settle,
         on_ready=lambda info: _say(
             f"ready: plant running, speed {speed:g}x, {duration:g} s, "
             f"schedule {json.dumps(info['schedule'])}"

@@ -57,6 +57,9 @@ class PlantOptions:
     install_signal_handlers: bool = True
     stop_event: threading.Event | None = None
     on_ready: Callable[[dict[str, Any]], None] | None = None
+    # Wall seconds the devices serve the frozen plant before the process starts and after
+    # it stops, so that a collector reads both ends of the run (the truth's window).
+    settle: float = 0.0
 
 
 @dataclass
@@ -72,6 +75,7 @@ class PlantResult:
     process: dict[str, float]
     capture: dict[str, Any] | None = None
     traffic: dict[str, dict[str, float]] = field(default_factory=dict)
+    truth: dict[str, Any] = field(default_factory=dict)
 
 
 def _modbus_devices(process: PlantProcess) -> dict[str, ModbusDevice]:
@@ -207,6 +211,9 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
         servers = it_servers(historian)
         for srv in servers:
             await srv.start()
+        if opts.settle > 0:
+            _sync_devices(rt)
+            await asyncio.sleep(opts.settle)
         rt.clock = PlantClock(opts.speed)
         _sync_devices(rt)
         starts = schedule(names, opts.seed, horizon)
@@ -233,6 +240,9 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
         rt.stop.set()
         await _finish(tasks)
         tasks = []
+        if opts.settle > 0 and not interrupted:
+            _sync_devices(rt)  # the process has stopped: this image stays as it is
+            await asyncio.sleep(opts.settle)
     finally:
         rt.stop.set()
         await _finish(tasks)
@@ -272,6 +282,12 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
         process=process.snapshot(),
         capture=cap_info,
         traffic=traffic,
+        truth={
+            "start": rt.clock.wall_start,  # wall time of plant t = 0 (epoch seconds)
+            "end": rt.clock.to_wall(process.t),  # wall time of the last step
+            "speed": opts.speed,
+            **process.truth.as_json(),
+        },
     )
 
 

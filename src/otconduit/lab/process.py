@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otconduit.lab.packml import PackMLMachine, State
+from otconduit.lab.truth import Witness
 
 DT = 0.5  # plant seconds per model step
 DEFAULT_START_OF_DAY = 8 * 3600 + 50 * 60  # plant clock starts at 08:50, mid morning shift
@@ -394,6 +395,7 @@ class PlantProcess:
         self.io_outputs: dict[str, bool] = {}
         self.io_inputs: dict[str, bool] = {}
         self.step()  # populate every derived value once
+        self.truth = Witness(self)  # the plant's own account of the run (lab/truth.py)
 
     # -- time -------------------------------------------------------------------------------
     def time_of_day(self, t: float | None = None) -> float:
@@ -405,6 +407,7 @@ class PlantProcess:
         while self.t + DT <= t + 1e-9:
             self.t += DT
             self.step()
+            self.truth.record(self, DT)
             n += 1
         return n
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from otconduit.inventory.identity import summarize
 from otconduit.model import OpClass, OpStatus
+from otconduit.store.advisories import attach as attach_advisories
 from otconduit.store.match import ip_matcher, is_network, names
 from otconduit.store.opchunks import (
     INT_COLUMNS,
@@ -165,6 +166,7 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
     if flt.vendor:
         needle = flt.vendor.lower()
         out = [r for r in out if r["vendor"] and needle in r["vendor"].lower()]
+    attach_advisories(store, out)
     return out
 
 
