@@ -250,3 +250,32 @@ def test_oui_vendor_is_used_only_when_nothing_else_says() -> None:
         ("firmware", "V3.2.6", "s7_szl"),
     )
     assert one(match_asset(a, records(S7_DOC))).status == "affected"
+
+
+def test_cpe_names_vendor_product_and_version() -> None:
+    """A product known only by its CPE (no branches): vendor, name and version from it."""
+    doc = document(
+        "EX-CPE",
+        [],
+        {"known_affected": ["C"]},
+        extra_tree={
+            "full_product_names": [
+                {
+                    "name": "Acme Widget 3000 firmware",
+                    "product_id": "C",
+                    "product_identification_helper": {
+                        "cpe": "cpe:2.3:h:acme:widget_3000:2.1:*:*:*:*:*:*:*"
+                    },
+                }
+            ]
+        },
+    )
+    widget = asset(
+        ("vendor", "ACME Inc.", "modbus_43_14"),
+        ("product_code", "Widget 3000", "modbus_43_14"),
+        ("revision", "2.1", "modbus_43_14"),
+    )
+    m = one(match_asset(widget, records(doc)))
+    assert (m.status, m.how) == ("affected", "model") and "in 2.1" in m.matched_on
+    widget["identity_claims"][2]["value"] = "2.0"
+    assert match_asset(widget, records(doc)) == []  # not the version the CPE names

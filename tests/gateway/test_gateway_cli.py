@@ -33,7 +33,7 @@ def run(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[s
 
 def test_example_config_is_the_generated_one() -> None:
     text = (REPO / "examples" / "gateway-plant.yaml").read_text()
-    assert yaml.safe_load(text) == plant_gateway()
+    assert yaml.safe_load(text) == plant_gateway(production=True)
     res = run("gateway", "check", REPO / "examples" / "gateway-plant.yaml")
     assert res.returncode == 0, res.stderr
     assert "conveyor-plc" in res.stdout and "FC3" in res.stdout

@@ -56,7 +56,7 @@ class LabRun:
 def gateway_config(tmp: Path) -> dict[str, Any]:
     """The example config, polling every POLL s, with the planned cycle time in wall
     seconds (the plant's 1.2 s per part takes 1.2 / SPEED s of the gateway's clock)."""
-    raw = plant_gateway()
+    raw = plant_gateway(production=True)
     raw["devices"] = [d for d in raw["devices"] if d["name"] != "remote-io"]
     for d in raw["devices"]:
         d["interval"] = POLL

@@ -105,13 +105,11 @@ def identity_of(asset: dict[str, Any]) -> Identity:
     ]
     ident = Identity()
     trusted = [c for c in claims if c.source not in UNTRUSTED]
-    for c in trusted or claims:
-        if c.attribute == "vendor":
-            ident.vendors |= nz.vendor_keys(c.value)
-    if not any(c.attribute == "vendor" for c in trusted):  # only the NIC maker said
-        ident.vendors = {
-            k for c in claims if c.attribute == "vendor" for k in nz.vendor_keys(c.value)
-        }
+    # The NIC maker (OUI) counts only when the device itself names no vendor.
+    stated = [c for c in trusted if c.attribute == "vendor"] or [
+        c for c in claims if c.attribute == "vendor"
+    ]
+    ident.vendors = {k for c in stated for k in nz.vendor_keys(c.value)}
     seen_parts: set[str] = set()
     for c in trusted:
         if c.attribute not in PART_FROM:
@@ -131,7 +129,7 @@ def identity_of(asset: dict[str, Any]) -> Identity:
             if toks not in seen_models:
                 seen_models.add(toks)
                 ident.models.append((toks, c))
-    for vendor in ident.vendors:
+    for vendor in sorted(ident.vendors):
         for key, c in ident.parts:
             for fam in nz.families(vendor, [key]):
                 if fam not in [f for f, _ in ident.families]:

@@ -200,7 +200,7 @@ class _Syncer:
     def __init__(self, store: Store, fetch: Fetch, workers: int) -> None:
         self.store, self.fetch, self.workers = store, fetch, workers
 
-    def get_listing(self, url: str, kind: str) -> Response:
+    def get_listing(self, url: str) -> Response:
         """Fetch a feed or index with the validators of its last fetch."""
         state = db.sync_state(self.store, url)
         headers = {}
@@ -230,7 +230,7 @@ class _Syncer:
         kind = (
             "changes.csv" if low.endswith(".csv") else "index.txt" if low.endswith(".txt") else ""
         )
-        resp = self.get_listing(url, kind or "feed")
+        resp = self.get_listing(url)
         if resp.status == 304:
             return None
         if resp.status in (404, 410):

@@ -186,7 +186,8 @@ def show_cmd(
     t(f"CVSS {info['cvss']} {info['vector'] or ''}".rstrip())
     _out.print("[bold]Vulnerabilities[/]", highlight=False)
     for v in info["vulnerabilities"]:
-        t(f"  {v['cve'] or '-'} CVSS {v['cvss']} {v['cwe'] or ''} {v['title'] or ''}".rstrip())
+        title = v["title"] if v["title"] != v["cve"] else ""
+        t(f"  {v['cve'] or '-'} CVSS {v['cvss']} {v['cwe'] or ''} {title or ''}".rstrip())
     _out.print("[bold]Products[/]", highlight=False)
     for p in info["products"]:
         parts = f" [{', '.join(p['part_numbers'])}]" if p["part_numbers"] else ""

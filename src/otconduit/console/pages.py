@@ -51,6 +51,7 @@ from otconduit.console.security import (
     viewer,
 )
 from otconduit.console.timefmt import time_tag, zone_label, zone_name
+from otconduit.console.vulnsview import router as vulns_router
 
 templates = Jinja2Templates(
     directory=str(resources.files("otconduit.console").joinpath("templates"))
@@ -534,3 +535,6 @@ def audit_page(request: Request, ctx: Ctx, offset: int = 0) -> Response:
         request, "audit.html", nav="audit", items=items, p=_pages(total, offset, 100), qs=_qs,
         params={},
     )  # fmt: skip
+
+
+router.include_router(vulns_router)  # /vulnerabilities, /assets/{ip}/vulnerabilities

@@ -1,6 +1,6 @@
 """A gateway configuration for the built-in lab plant, derived from the plant's own
 register maps (so the example and the plant cannot drift). ``examples/gateway-plant.yaml``
-is this, written out; a test keeps the two equal."""
+is this (with ``production=True``), written out; a test keeps the two equal."""
 
 from __future__ import annotations
 
@@ -21,9 +21,6 @@ _PREFIX = {"coil": "co", "discrete": "di", "holding": "hr", "input": "ir"}
 # registers that only count up during a shift.
 _STATES = {"state": CONVEYOR_STATES}
 _COUNTERS = {"good_count", "scrap_count", "microstop_count", "run_minutes"}
-# Tags the OEE and energy models hold over time are reported every poll: on change, the
-# historian could not tell a steady value from a gateway that was not running.
-_CYCLIC = {"state", "motor_power"}
 
 
 def tag_for(
@@ -45,16 +42,17 @@ def tag_for(
     if reg.name in _STATES and cell == "conveyor":
         tag["kind"] = "state"
         tag["states"] = dict(_STATES[reg.name])
-    if reg.name in _CYCLIC and cell == "conveyor":
-        tag["mode"] = "cyclic"
     if interval is not None:
         tag["interval"] = interval
     return tag
 
 
-def plant_gateway(port: int = 502, hosts: dict[str, str] | None = None) -> dict[str, Any]:
+def plant_gateway(
+    port: int = 502, hosts: dict[str, str] | None = None, production: bool = False
+) -> dict[str, Any]:
     """The plant's gateway config as a dict (YAML-ready). ``hosts`` overrides device
-    addresses (tests run their own servers)."""
+    addresses (tests run their own servers); ``production`` adds the OEE and energy
+    models (as in the example), which name tags of every device."""
     hosts = hosts or {}
     devices: list[dict[str, Any]] = []
 
@@ -76,7 +74,13 @@ def plant_gateway(port: int = 502, hosts: dict[str, str] | None = None) -> dict[
     dev("remote-io", A.REMOTE_IO.ip, REMOTE_IO_MAP, "conveyor-io", 1.0)
     dev("energy-meter-1", A.METER_1.ip, SDM630_MAP, "meter-1", 5.0)
     dev("energy-meter-2", A.METER_2.ip, SDM630_MAP, "meter-2", 5.0)
-    return {
+    if production:
+        # Tags the models hold over time are reported every poll: on change, the historian
+        # could not tell a steady value from a gateway that was not running.
+        for tag in devices[0]["tags"]:
+            if tag["path"].rsplit("/", 1)[1] in ("state", "motor_power"):
+                tag["mode"] = "cyclic"
+    out: dict[str, Any] = {
         "version": 1,
         "name": "line1-gateway",
         "enterprise": "acme",
@@ -85,8 +89,10 @@ def plant_gateway(port: int = 502, hosts: dict[str, str] | None = None) -> dict[
         "source_address": GATEWAY_IP,
         "devices": devices,
         "sinks": {"historian": {"path": "gateway.db", "retention": "30d"}},
-        "production": plant_production(),
     }
+    if production:
+        out["production"] = plant_production()
+    return out
 
 
 def plant_production() -> dict[str, Any]:

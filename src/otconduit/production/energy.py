@@ -160,7 +160,7 @@ def coincident_peak(series: Sequence[EnergyData], spans: Sequence[Span]) -> floa
     return best
 
 
-def _r(x: float | None, nd: int = 4) -> float | None:
+def _r(x: float | None, nd: int = 6) -> float | None:  # kWh to the mWh: small meters too
     return None if x is None else round(x, nd)
 
 
@@ -231,7 +231,7 @@ class _Rows:
             "start": cal.iso(b.start_ns),
             "end": cal.iso(b.end_ns),
             "kwh": _r(kwh),
-            "peak_kw": _r(peak),
+            "peak_kw": _r(peak, 3),
             "kwh_per_good_part": float(f"{kwh / parts:.6g}") if parts else None,
             "co2e_kg": _r(kwh * self.grid) if self.grid is not None else None,
         }

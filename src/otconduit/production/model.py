@@ -105,8 +105,10 @@ class StateModel(_Strict):
                 [str(x) for x in self.planned_stop],
             )
         except ValueError as exc:
-            field = str(exc).split(":", 1)[0]
-            raise err((*at, field) if field in type(self).model_fields else at, str(exc)) from None
+            field, _, text = str(exc).partition(": ")
+            if field in type(self).model_fields:
+                raise err((*at, field), text) from None
+            raise err(at, str(exc)) from None
 
 
 class Counters(_Strict):

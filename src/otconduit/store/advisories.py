@@ -130,7 +130,8 @@ def count(store: Store) -> int:
     return int(store.conn.execute("SELECT count(*) FROM advisories").fetchone()[0])
 
 
-def _generation(store: Store) -> tuple[Any, ...]:
+def generation(store: Store) -> tuple[Any, ...]:
+    """Changes whenever advisories are imported, updated or synced (a cache key)."""
     return tuple(
         store.conn.execute("SELECT count(*), max(id), max(imported_at) FROM advisories").fetchone()
     )
@@ -179,7 +180,7 @@ _cache: dict[str, _Cached] = {}
 
 def index(store: Store) -> ProductIndex:
     """The product index of this database's advisories (cached while they are unchanged)."""
-    key = (str(store.path.resolve()), *_generation(store))
+    key = (str(store.path.resolve()), *generation(store))
     hit = _cache.get(key[0])
     if hit is not None and hit.key == key:
         return hit.index
@@ -251,9 +252,9 @@ def products_of(store: Store, rowid: int) -> list[dict[str, Any]]:
     """An advisory's product rows (one per product, status and vendor key)."""
     out = []
     for r in store.query(
-        "SELECT DISTINCT product_id, status, vendor, product, version, full_name, part_numbers, "
+        "SELECT product_id, status, vendor, product, version, full_name, part_numbers, "
         "cves, cvss, remediation FROM advisory_products WHERE advisory_id = ? "
-        "ORDER BY product_id, status",
+        "GROUP BY product_id, status ORDER BY min(rowid)",
         (rowid,),
     ):
         r["part_numbers"] = json.loads(r["part_numbers"])
@@ -322,6 +323,7 @@ __all__ = [
     "attach",
     "count",
     "document",
+    "generation",
     "ids",
     "index",
     "listing",
