@@ -131,16 +131,16 @@ def _wait_listening(host: str, port: int, proc: subprocess.Popen[str], timeout: 
     pytest.fail(f"the lab's {host}:{port} did not listen within {timeout:.0f} s")
 
 
-def run_lab(tmp: Path, scenario: str, seed: int) -> LabRun:
-    """Run the plant (``scenario``) with the gateway beside it; returns the truth and
-    the historian the gateway filled."""
+def run_lab(tmp: Path, scenario: str, seed: int, start: str = START) -> LabRun:
+    """Run the plant (``scenario``, plant clock from ``start``) with the gateway beside it;
+    returns the truth and the historian the gateway filled."""
     _wait_ports_free()
     raw = gateway_config(tmp)
     cfg_path = tmp / "gateway.yaml"
     cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     cfg = GatewayConfig.model_validate(raw)
     args = ["--scenario", scenario, "--duration", str(DURATION), "--speed", str(SPEED)]
-    args += ["--seed", str(seed), "--start", START, "--settle", str(SETTLE), "--json"]
+    args += ["--seed", str(seed), "--start", start, "--settle", str(SETTLE), "--json"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "otconduit.lab", *args],
         stdout=subprocess.PIPE,

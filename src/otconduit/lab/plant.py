@@ -124,11 +124,16 @@ def _sync_devices(rt: PlantRuntime) -> None:
             press.dwell = value
         elif name == "stroke_length":
             press.stroke_mm = value
+    _load_modbus(rt)
+    rt.s7.load(p.press_values())
+
+
+def _load_modbus(rt: PlantRuntime) -> None:
+    p = rt.process
     rt.modbus[A.CONVEYOR_PLC.name].image.load(p.conveyor_values())
     rt.modbus[A.REMOTE_IO.name].image.load(p.remote_io_values(), frozenset({"discrete", "input"}))
     rt.modbus[A.METER_1.name].image.load(p.meter_values(0))
     rt.modbus[A.METER_2.name].image.load(p.meter_values(1))
-    rt.s7.load(p.press_values())
 
 
 async def _process_loop(rt: PlantRuntime) -> None:
@@ -202,6 +207,7 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
                 own_process_group=True,
             )
             await asyncio.to_thread(capture.start)
+        _load_modbus(rt)  # a device answers with plant values from its first request
         for dev in modbus.values():
             await dev.start()
         await asyncio.to_thread(s7.start)

@@ -12,27 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-# ISA-TR88.00.02-2015, table of state numbers ("StateCurrent").
-PACKML_STATES: dict[int, str] = {
-    0: "Undefined",
-    1: "Clearing",
-    2: "Stopped",
-    3: "Starting",
-    4: "Idle",
-    5: "Suspended",
-    6: "Execute",
-    7: "Stopping",
-    8: "Aborting",
-    9: "Aborted",
-    10: "Holding",
-    11: "Held",
-    12: "Unholding",
-    13: "Suspending",
-    14: "Unsuspending",
-    15: "Resetting",
-    16: "Completing",
-    17: "Complete",
-}
+from otconduit.gateway.model import PACKML_STATES as GATEWAY_PACKML
+
+# ISA-TR88.00.02-2015 state numbers ("StateCurrent"): the gateway's table, written as
+# the standard writes the names.
+PACKML_STATES: dict[int, str] = {n: name.title() for n, name in GATEWAY_PACKML.items()}
 PACKML_PRODUCING = ("Execute",)
 
 
