@@ -1,11 +1,11 @@
-"""The detector on synthetic data whose answer is known, and its hyper-parameter checks."""
+"""The watch model (Monitor) on synthetic data whose answer is known, and its parameter checks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from otconduit.maintenance.model import ModelError, Monitor, Params, learn, score_rows
+from otconduit.maintenance.model import ModelError, Monitor, Params, learn, monitor_rows
 
 COLS = ("a", "b", "c")
 
@@ -18,7 +18,7 @@ def _noise(n: int, seed: int = 1) -> np.ndarray:
 def test_a_step_is_flagged_from_its_change_point_and_released_after_it() -> None:
     x = _noise(1400)
     x[800:1100, 0] += 4.0  # sensor a shifts by 4 sd for 300 rows
-    out = score_rows(x, 400, COLS)
+    out = monitor_rows(x, 400, COLS)
     flags = out.anomaly
     assert flags[: 800 - 400 - 15].sum() == 0  # nothing before the change
     hit = np.flatnonzero(flags)
@@ -28,7 +28,7 @@ def test_a_step_is_flagged_from_its_change_point_and_released_after_it() -> None
 
 
 def test_noise_alone_raises_nothing() -> None:
-    out = score_rows(_noise(5000, seed=3), 400, COLS)
+    out = monitor_rows(_noise(5000, seed=3), 400, COLS)
     assert out.anomaly.sum() == 0
     assert out.score.max() < 1.0
 
@@ -36,8 +36,8 @@ def test_noise_alone_raises_nothing() -> None:
 def test_slow_drift_is_followed_by_the_adaptive_reference_but_not_the_fixed_one() -> None:
     x = _noise(4000, seed=5)
     x[:, 2] += np.linspace(0, 60.0, 4000)  # 30 sd over an hour: warming up, not a fault
-    assert score_rows(x, 400, COLS).anomaly.mean() < 0.05
-    fixed = score_rows(x, 400, COLS, Params(ref_tau=0.0))
+    assert monitor_rows(x, 400, COLS).anomaly.mean() < 0.05
+    fixed = monitor_rows(x, 400, COLS, Params(ref_tau=0.0))
     assert fixed.anomaly[-1000:].all()
 
 
@@ -56,7 +56,7 @@ def test_deviations_name_the_sensor_that_moved() -> None:
 def test_constant_sensor_and_too_few_rows() -> None:
     x = _noise(500)
     x[:, 1] = 7.0
-    assert score_rows(x, 400, COLS).anomaly.sum() == 0
+    assert monitor_rows(x, 400, COLS).anomaly.sum() == 0
     with pytest.raises(ModelError, match="too few"):
         learn(x[:50], COLS)
     with pytest.raises(ModelError, match="missing or infinite"):

@@ -1,13 +1,18 @@
-"""The detector: is this machine still behaving as it did when it was healthy?
+"""The watch model: is this machine still behaving as it did when it was healthy?
+
+`conduit maintenance watch` runs it on historian tags; `conduit maintenance detect`
+scores CSV tables with the per-sensor change detector of :mod:`.changes` instead
+(:func:`score_rows`), which finds SKAB's one-sensor valve faults that a distance over all
+sensors dilutes. :func:`monitor_rows` still runs this model over a table.
 
 Each sensor is standardised with the mean and standard deviation of the training rows. The
 detector compares the mean of the last ``window`` rows (short enough to react within a
 minute at 1 Hz, long enough to average out quantised and noisy readings) with a
 *reference* of normal behaviour:
 
-- adaptive (``ref_tau > 0``, the CSV scorer's default): the reference is an exponential
-  average of past normal rows with time constant ``ref_tau``, lagging ``window`` rows
-  behind so that it never contains the rows being judged. It follows slow, harmless drift
+- adaptive (``ref_tau > 0``): the reference is an exponential average of past normal
+  rows with time constant ``ref_tau``, lagging ``window`` rows behind so that it never
+  contains the rows being judged. It follows slow, harmless drift
   (a pump's fluid warming up over hours) that a training window of minutes cannot
   contain; while an alarm is open the reference is frozen, so a change that persists is
   judged against the state before it (change-point hysteresis), and a change that lasts
@@ -25,8 +30,7 @@ exceeds ``alarm`` times the largest distance seen in training and closes when it
 below ``release`` times that level; its start is moved back to where the excursion first
 left the training range (``backdate``), which is the change point the alarm confirms.
 
-Hyper-parameters are fixed once (see ``Params``); ``bench/maintenance_bench.py`` measures
-them on SKAB.
+Hyper-parameters are fixed once (see ``Params``).
 """
 
 from __future__ import annotations
@@ -37,9 +41,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from otconduit.maintenance.changes import ChangeParams, score_changes
+from otconduit.maintenance.common import ModelError, Scored, trailing_mean
 
-class ModelError(ValueError):
-    """The training data cannot give a model (too few rows, no sensors, not finite)."""
+__all__ = [
+    "Baseline", "ChangeParams", "Deviation", "ModelError", "Monitor", "Params", "Scored",
+    "Step", "learn", "monitor_rows", "score_rows", "trailing_mean",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,15 +89,6 @@ class Params:
     def min_train(self) -> int:
         """Fewest training rows that give at least ``window`` deviations to learn from."""
         return (3 if self.adaptive else 2) * self.window
-
-
-def trailing_mean(z: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last ``window`` rows at each row (fewer at the start)."""
-    c = np.cumsum(np.vstack([np.zeros((1, z.shape[1])), z]), axis=0)
-    idx = np.arange(1, len(z) + 1)
-    lo = np.maximum(idx - window, 0)
-    out: np.ndarray = (c[idx] - c[lo]) / (idx - lo)[:, None]
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,18 +276,20 @@ class Monitor:
         return sorted(out, key=lambda d: -abs(d.sigmas))
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """Scores and 0/1 anomaly labels of the rows after training."""
-
-    score: np.ndarray
-    anomaly: np.ndarray
-
-
 def score_rows(
+    x: np.ndarray, train_rows: int, columns: Sequence[str], params: ChangeParams | None = None
+) -> Scored:
+    """`conduit maintenance detect`'s scorer: the per-sensor change detector of
+    :mod:`.changes` (SKAB's protocol: learn on the first ``train_rows`` rows, score the
+    rest)."""
+    return score_changes(x, train_rows, columns, params)
+
+
+def monitor_rows(
     x: np.ndarray, train_rows: int, columns: Sequence[str], params: Params | None = None
 ) -> Scored:
-    """Learn on the first ``train_rows`` rows and score the rest (SKAB's protocol). An
+    """Run this module's :class:`Monitor` over a table like :func:`score_rows` (the
+    watch's model on a CSV: learn on the first ``train_rows`` rows, score the rest). An
     alarm's rows start at its back-dated onset."""
     x = np.asarray(x, dtype=float)
     mon = Monitor(learn(x[:train_rows], columns, params))

@@ -8,14 +8,14 @@ protocol: a long anomaly-free file weighs by its length.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from otconduit.maintenance.model import Params, score_rows
-from otconduit.maintenance.table import read_table
+from otconduit.maintenance.changes import ChangeParams, score_changes
+from otconduit.maintenance.table import Table, read_table
 
 TRAIN_ROWS = 400  # SKAB's protocol: the first 400 rows of each file train the detector
 
@@ -83,14 +83,23 @@ def skab_files(root: Path, folders: Iterable[str] | None = None) -> list[Path]:
 
 
 def evaluate(
-    files: Iterable[Path], train_rows: int = TRAIN_ROWS, params: Params | None = None
+    files: Iterable[Path], train_rows: int = TRAIN_ROWS, params: ChangeParams | None = None
 ) -> Evaluation:
     """Score each file with SKAB's protocol and sum the confusion counts per folder and
     overall. Files without an ``anomaly`` column count as all normal."""
+    return _evaluate(_load(files, train_rows), train_rows, params)
+
+
+def _load(files: Iterable[Path], train_rows: int) -> list[tuple[Path, Table]]:
+    return [(path, read_table(path, train_rows=train_rows)) for path in files]
+
+
+def _evaluate(
+    tables: list[tuple[Path, Table]], train_rows: int, params: ChangeParams | None
+) -> Evaluation:
     ev = Evaluation()
-    for path in files:
-        table = read_table(path, train_rows=train_rows)
-        scored = score_rows(table.values, train_rows, table.columns, params)
+    for path, table in tables:
+        scored = score_changes(table.values, train_rows, table.columns, params)
         truth = (
             table.labels[train_rows:]
             if table.labels is not None
@@ -103,3 +112,39 @@ def evaluate(
         ev.per_folder[path.parent.name] += c
         ev.overall += c
     return ev
+
+
+@dataclass(slots=True)
+class LeaveOneOut:
+    """Each file scored with the grid point chosen on the other files alone."""
+
+    overall: Confusion = field(default_factory=Confusion)
+    chosen: dict[str, ChangeParams] = field(default_factory=dict)
+
+
+def leave_one_out(
+    files: Iterable[Path],
+    grid: Sequence[ChangeParams],
+    far_max: float = 0.15,
+    train_rows: int = TRAIN_ROWS,
+) -> LeaveOneOut:
+    """Honest validation of a choice of hyper-parameters: for each file, take the grid
+    point with the best F1 over the *other* files (FAR at most ``far_max`` there; the
+    first such point on a tie), score the held-out file with it, and sum the held-out
+    confusion counts."""
+    tables = _load(files, train_rows)
+    evs = [_evaluate(tables, train_rows, params) for params in grid]
+    out = LeaveOneOut()
+    for name in evs[0].per_file:
+        best: tuple[float, int] | None = None
+        for k, ev in enumerate(evs):
+            rest = Confusion()
+            for other, c in ev.per_file.items():
+                if other != name:
+                    rest += c
+            if rest.far <= far_max and (best is None or rest.f1 > best[0]):
+                best = (rest.f1, k)
+        k = best[1] if best is not None else 0
+        out.overall += evs[k].per_file[name]
+        out.chosen[name] = grid[k]
+    return out
