@@ -22,6 +22,7 @@ DANGEROUS = [
     ("s7/snap7_s300_everything.pcapng", "program-upload", "T0845"),
     ("s7/snap7_s300_everything.pcapng", "controller-stop", "T0858"),
     ("s7/s7comm_reading_setting_plc_time.pcap", "time-set", "T0836"),
+    ("s7/s7comm_varservice_libnodavedemo.pcap", "process-write", "T0855"),
     ("EthernetIP/cip_stop_plc.pcap", "controller-stop", "T0881"),
     ("openics/EIP-SoftwareUpload.pcap", "program-upload", "T0845"),
     ("dnp3/cold_restart_and_response.pcap", "device-restart", "T0816"),

@@ -2,7 +2,8 @@
 
 numba keys a cached kernel on its own source file only. The lane kernels
 (``fastpath/kernels/<protocol>.py``) compile in helpers from the other kernel modules,
-the store's detail renderer and tables from ``protocols/dnp3/objects.py``, so an
+the store's detail renderer and tables from protocol packages (each protocol's
+``FastLane.kernel_sources`` names them, e.g. ``protocols/dnp3/objects.py``), so an
 upgrade that changed only those would keep serving the old compiled code. Before the
 first kernel runs, :func:`check` compares a digest of all those sources with the one
 stored beside the cache and drops the cached kernels when they differ.
@@ -11,24 +12,42 @@ stored beside the cache and drops the cached kernels when they differ.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
+from otconduit.protocols import registry
+
 _HERE = Path(__file__).resolve().parent
 _KERNELS = _HERE / "fastpath" / "kernels"
-_OTHER = (
+_STORE = (
     _HERE.parent / "store" / "detail_render.py",
     _HERE.parent / "store" / "detail_holes.py",
     _HERE.parent / "store" / "opchunks.py",  # NULL
-    _HERE.parent / "protocols" / "dnp3" / "objects.py",
-    _HERE.parent / "protocols" / "enip" / "encap.py",
 )
 _checked = False
 
 
+def _module_file(name: str) -> Path:
+    found = importlib.util.find_spec(name)
+    if found is None or found.origin is None:
+        raise LookupError(f"kernel source module {name!r} not found")
+    return Path(found.origin).resolve()
+
+
+def protocol_sources() -> list[Path]:
+    """Protocol modules the registered fast lanes' kernels compile in."""
+    return [
+        _module_file(name)
+        for spec in registry.default_protocols()
+        if spec.fast_lane is not None
+        for name in spec.fast_lane.kernel_sources
+    ]
+
+
 def sources() -> list[Path]:
     """Every source file the compiled kernels are built from."""
-    return [*sorted(_KERNELS.glob("*.py")), *_OTHER]
+    return [*sorted(_KERNELS.glob("*.py")), *_STORE, *protocol_sources()]
 
 
 def digest() -> str:

@@ -3,23 +3,33 @@ that was already running when the capture began, never to name a protocol."""
 
 from __future__ import annotations
 
-ICS_TCP_PORTS = frozenset(
+from otconduit.protocols import registry
+
+# The registered protocols' ports come from the registry; these are industrial ports of
+# protocols Conduit does not decode (yet).
+_UNDECODED_TCP = frozenset(
     {
-        102,  # ISO-on-TCP (S7comm)
-        502,  # Modbus/TCP
         2404,  # IEC 60870-5-104
         4840,  # OPC UA
-        20000,  # DNP3
-        44818,  # EtherNet/IP
         1911,  # Niagara Fox
         789,  # Red Lion Crimson
         9600,  # Omron FINS
         5094,  # HART-IP
         18245,  # GE SRTP
-        2222,  # EtherNet/IP implicit I/O
     }
 )
-ICS_UDP_PORTS = frozenset({2222, 44818, 47808, 20000, 34964, 5094, 9600, 161, 502})
+_UNDECODED_UDP = frozenset(
+    {
+        47808,  # BACnet/IP
+        34964,  # PROFINET context manager
+        5094,  # HART-IP
+        9600,  # Omron FINS
+        161,  # SNMP
+        502,  # Modbus over UDP
+    }
+)
+ICS_TCP_PORTS = _UNDECODED_TCP | registry.server_ports("tcp")
+ICS_UDP_PORTS = _UNDECODED_UDP | registry.server_ports("udp")
 
 
 def server_side(port_a: int, port_b: int, transport: str) -> int:

@@ -12,6 +12,13 @@ from rich.markup import escape
 
 from otconduit.cli import filters
 from otconduit.cli.output import Format, emit, err, fail, make_console
+from otconduit.cli.process_opts import (
+    GatewayOpt,
+    HistorianOpt,
+    annotate_alerts,
+    load_process,
+    print_process_alerts,
+)
 from otconduit.store import Store, StoreError, seen
 from otconduit.store.match import ip_matcher, is_network, iso_ns, overlaps
 
@@ -230,6 +237,10 @@ def alert_show(
     t(f"rule {a['rule']} - {a['count']} events, {a['first_seen']} .. {a['last_seen']}")
     if a["context"]:
         t("context: " + ", ".join(f"{k}={v}" for k, v in a["context"].items() if v))
+    if a["process"]:
+        h("[bold]In process terms[/] (gateway tags the writes changed)")
+        for e in a["process"]:
+            t(f"  {e.get('ts') or ''} {e['text']}")
     h("[bold]ATT&CK for ICS[/]")
     for tq in a["technique_details"]:
         t(f"  {tq['id']} {tq['name']} ({', '.join(tq['tactics'])}) {tq['url'] or ''}")
@@ -480,19 +491,30 @@ def detect(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Ignore the learned baseline.")
     ] = False,
+    gateway: GatewayOpt = None,
+    historian: HistorianOpt = None,
 ) -> None:
-    """Re-run detection over every capture in the database (e.g. after editing rules)."""
+    """Re-run detection over every capture in the database (e.g. after editing rules);
+    with --gateway, alerts about writes say which plant tags they changed."""
     from otconduit.detect.run import detect_all
 
     cfg = load_rules(rules)
     pol = load_policy_opt(policy)
-    with _store(db, readonly=False) as store:
-        if pol is not None:
-            from otconduit.policy.check import evaluate_and_store
+    process = load_process(gateway, historian)
+    try:
+        with _store(db, readonly=False) as store:
+            if pol is not None:
+                from otconduit.policy.check import evaluate_and_store
 
-            evaluate_and_store(store, pol)
-        reports = detect_all(store, cfg, pol, use_baseline=not no_baseline)
-    print_detect_summary(reports)
+                evaluate_and_store(store, pol)
+            reports = detect_all(store, cfg, pol, use_baseline=not no_baseline)
+            print_detect_summary(reports)
+            if process is not None:
+                annotate_alerts(store, process)
+                print_process_alerts(store, _out)
+    finally:
+        if process is not None:
+            process.close()
 
 
 def export(

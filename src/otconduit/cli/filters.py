@@ -14,34 +14,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from otconduit.cli.output import fail
+from otconduit.protocols import registry
 
-# Protocol filter -> the stored names it covers. EtherNet/IP connections are stored as
-# ``enip`` and the CIP operations inside them as ``cip``: one filter finds both.
-PROTOCOLS: dict[str, tuple[str, ...]] = {
-    "modbus": ("modbus",),
-    "dnp3": ("dnp3",),
-    "s7comm": ("s7comm",),
-    "s7comm-plus": ("s7comm-plus",),
-    "enip": ("enip", "cip"),
-    "unknown": ("unknown",),
-}
-PROTOCOL_ALIASES: dict[str, str] = {
-    "modbus-tcp": "modbus",
-    "modbus/tcp": "modbus",
-    "modbustcp": "modbus",
-    "mbtcp": "modbus",
-    "dnp": "dnp3",
-    "s7": "s7comm",
-    "s7-comm": "s7comm",
-    "s7plus": "s7comm-plus",
-    "s7comm+": "s7comm-plus",
-    "s7-plus": "s7comm-plus",
-    "cip": "enip",
-    "eip": "enip",
-    "ethernet/ip": "enip",
-    "ethernetip": "enip",
-    "ethernet-ip": "enip",
-}
+# Protocol filter -> the stored names it covers, from the protocol registry. EtherNet/IP
+# connections are stored as ``enip`` and the CIP operations inside them as ``cip``: one
+# filter finds both.
+PROTOCOLS: dict[str, tuple[str, ...]] = {**registry.filters(), "unknown": ("unknown",)}
+PROTOCOL_ALIASES: dict[str, str] = dict(registry.aliases())
 # Roles the inventory infers (more may appear in a store: those are accepted too).
 ROLES = (
     "plc", "gateway", "meter", "io", "hmi_scada", "scada_historian", "engineering_workstation",

@@ -44,7 +44,18 @@ from otconduit.cli.maintenance_cmd import maintenance_app
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
 from otconduit.cli.policy_compile import compile_cmd, init_cmd, paths_cmd
+from otconduit.cli.probe_cmd import probe
+from otconduit.cli.process_opts import (
+    GatewayOpt,
+    HistorianOpt,
+    annotate_alerts,
+    load_process,
+    print_process_alerts,
+    with_process,
+)
 from otconduit.cli.production_cmd import energy, oee
+from otconduit.cli.report_cmd import report
+from otconduit.cli.risk_cmd import add_risk, risk
 from otconduit.cli.sense_cmd import sense, sensor_app
 from otconduit.cli.summary import print_summary
 from otconduit.store import Store, StoreError, seen, views
@@ -99,6 +110,8 @@ def analyze(
         bool,
         typer.Option("--verbose", "-v", help="Full tables: every function, every conversation."),
     ] = False,
+    gateway: GatewayOpt = None,
+    historian: HistorianOpt = None,
 ) -> None:
     """Decode captures into the database: operations, assets, conversations, alerts."""
     from otconduit.analysis.run import CaptureResult, analyze_file
@@ -113,6 +126,7 @@ def analyze(
         except PolicyError as exc:
             raise fail(str(exc)) from None
     cfg = load_rules(rules)
+    process = load_process(gateway, historian)
     for cap in captures:
         if not cap.exists():
             raise fail(f"capture not found: {cap}")
@@ -187,8 +201,14 @@ def analyze(
                     reports.append(detect_capture(store, row[0], cfg, pol, base))
             if reports and not quiet:
                 print_detect_summary(reports)
+            if process is not None:
+                annotate_alerts(store, process)
+                if not quiet:
+                    print_process_alerts(store, out)
     finally:
         store.close()
+        if process is not None:
+            process.close()
     if any(r.status == "error" for r in results):
         raise typer.Exit(2)
     if not any(r.packets for r in results):
@@ -251,6 +271,7 @@ def assets(
                 row["level"] = level
                 row["level_source"] = source  # policy | inferred | unknown
             columns[3:3] = ["zone", "level", "level_source"]
+        add_risk(store, rows, pol if policy is not None else None)
         emit(rows, fmt, columns=columns, title="Assets")
 
 
@@ -312,14 +333,18 @@ def operations(
     start: FromOpt = None,
     end: ToOpt = None,
     limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    gateway: GatewayOpt = None,
+    historian: HistorianOpt = None,
 ) -> None:
-    """List decoded operations (one per request/response transaction)."""
+    """List decoded operations (one per request/response transaction); with --gateway,
+    writes to tags as those tags (``process``)."""
     from otconduit.model import OpClass, OpStatus
 
     lo, hi = filters.time_range(start, end)
     ip, src, dst = filters.ip("--ip", ip), filters.ip("--src", src), filters.ip("--dst", dst)
     op_class = filters.pick("--class", operation, list(OpClass), noun="class")
     op_status = filters.pick("--status", status, list(OpStatus), noun="status")
+    process = load_process(gateway, historian)
     with open_store(db, readonly=True) as store:
         flt = views.OperationFilter(
             filters.protocol("--protocol", protocol, seen.protocols(store)),
@@ -335,8 +360,13 @@ def operations(
             lo,
             hi,
         )
+        rows = with_process(views.operations(store, flt), process, store)
+        if process is not None and fmt is Format.table:
+            from otconduit.process import process_text
+
+            rows = ({**r, "process": process_text(r["process"])} for r in rows)
         n = emit(
-            views.operations(store, flt),
+            rows,
             fmt,
             columns=[
                 "ts",
@@ -351,9 +381,12 @@ def operations(
                 "status",
                 "exception",
                 "frame",
+                *(["process"] if process is not None else []),
             ],
             title="Operations",
         )
+        if process is not None:
+            process.close()
         if fmt is Format.table and limit is None and n == 200:
             err.print("(first 200 rows; use --limit or --format json|csv for all)")
 
@@ -406,8 +439,11 @@ app.command()(sense)
 app.add_typer(sensor_app, name="sensor")
 app.add_typer(advisories_app, name="advisories")
 app.command()(vulns)
+app.command()(risk)
+app.command()(probe)
 app.command()(oee)
 app.command()(energy)
+app.command()(report)
 app.add_typer(maintenance_app, name="maintenance")
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from otconduit.cli.output import Format, emit, err, fail, make_console
+from otconduit.cli.process_opts import HistorianOpt, LiveAnnotation, load_process
 from otconduit.store import Store, StoreError
 
 sensor_app = typer.Typer(help="The sensor's health.", no_args_is_help=True)
@@ -57,8 +58,13 @@ def sense(
     rules: Annotated[Path | None, typer.Option("--rules", help="Detection rules file.")] = None,
     gateway: Annotated[
         Path | None,
-        typer.Option("--gateway", help="Gateway config: its device names label assets."),
+        typer.Option(
+            "--gateway",
+            help="Gateway config: its device names label assets, and alerts about writes "
+            "say which tags they changed.",
+        ),
     ] = None,
+    historian: HistorianOpt = None,
     duration: Annotated[
         float | None, typer.Option("--duration", help="Stop after this many seconds.", min=0)
     ] = None,
@@ -103,6 +109,7 @@ def sense(
         except CaptureEngineError as exc:
             raise fail(str(exc)) from None
     names: list[tuple[str, str]] = []
+    process = load_process(gateway, historian)
     if gateway is not None:
         from otconduit.gateway.config import load_gateway
         from otconduit.yamlconf import ConfigError
@@ -119,6 +126,7 @@ def sense(
         ring_size_mb=ring_size, ring_files=ring_files, duration=duration, tool=engine,
         rules=rules, policy=policy, syslog=_syslog(syslog, tcp), export_format=export_format,
         export_file=export_file, names=names, max_connections=max_connections,
+        on_alerts=LiveAnnotation(process) if process is not None else None,
     )  # fmt: skip
     try:
         check_ring(ring_folder(opts), create=follow is None)
@@ -149,6 +157,8 @@ def sense(
         raise fail(f"database {db}: {exc}; what was stored before it is intact") from None
     finally:
         store.close()
+        if process is not None:
+            process.close()
     err.print(
         f"stopped: {h.packets} packets, {h.alerts_raised} alerts raised, "
         f"{h.drops_kernel + h.drops_capture} dropped",

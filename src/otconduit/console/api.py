@@ -292,8 +292,11 @@ def alerts(
     summary="One alert with evidence, decoded operations, ATT&CK references and runbook",
 )
 def alert(alert_id: int, user: Viewer, ctx: Ctx) -> dict[str, Any]:
+    from otconduit.console.processview import enrich
+
     _check_id(alert_id)
-    return alert_detail(ctx.stores.reader(), alert_id)
+    store = ctx.stores.reader()
+    return enrich(ctx, store, alert_detail(store, alert_id))
 
 
 def _check_id(alert_id: int) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from otconduit.console.errors import ApiError
 from otconduit.console.zoning import Zoning
 from otconduit.inventory.identity import summarize
+from otconduit.risk import attach as attach_risk
 from otconduit.store import Store
 from otconduit.store.views import CONFIRMED_SQL, confirmed_hosts, iso
 
@@ -160,6 +161,7 @@ def _details(store: Store, base: list[dict[str, Any]], zoning: Zoning) -> list[d
         summarize(rec)
         rec.update(zoning.place(rec["ip"], rec["mac"], rec["vlan"], rec["roles"]).to_dict())
         out.append(rec)
+    attach_risk(store, out, zoning.policy)  # the page's rows only: ``risk`` for the HTML
     return out
 
 

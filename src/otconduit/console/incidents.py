@@ -8,7 +8,8 @@ incident of an earlier event on one of its devices when it starts within ``windo
 that device's last activity. So an alert's src -> dst links the two devices' incidents,
 but only within the window; a shared zone or cell links nothing (it once lumped a whole
 cell's alerts and machine events into one incident). Groups are connected components
-(union-find).
+(union-find). Within an incident, a command alert and a machine event on its device that
+followed within minutes are named as such (``causal``, :mod:`otconduit.console.causal`).
 
 Incidents are numbered INC-1, INC-2, ... in the order their first event happened, and
 the numbers are kept in the store (``incidents``, migration 0006) with an owner and a
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from otconduit.console.causal import links as causal_links
 from otconduit.console.zoning import Zoning
 from otconduit.detect.rules import Severity
 from otconduit.store import Store
@@ -168,6 +170,8 @@ def _incident(evs: list[Event]) -> dict[str, Any]:
     evs = sorted(evs, key=_order)
     alerts = [e for e in evs if e.kind == "alert"]
     devices = {d for e in evs for d in (e.asset, e.peer) if d}
+    causal = causal_links(evs)  # write -> machine event on the same device, said so
+    effects = {(c["tag"], c["machine_title"]): c["alert_id"] for c in causal}
     return {
         "id": None,
         "number": None,
@@ -185,6 +189,7 @@ def _incident(evs: list[Event]) -> dict[str, Any]:
         "machine_events": len(evs) - len(alerts),
         "open": any(e.ref.get("status") == "open" for e in alerts),
         "all_closed": bool(alerts) and all(e.ref.get("status") == "closed" for e in alerts),
+        "causal": causal,
         "timeline": [
             {
                 "ts": iso(e.start),
@@ -195,6 +200,11 @@ def _incident(evs: list[Event]) -> dict[str, Any]:
                 "asset": e.asset,
                 "cell": e.cell,
                 **e.ref,
+                **(
+                    {"after_alert": effects[(e.ref.get("tag"), e.title)]}
+                    if e.kind == "machine" and (e.ref.get("tag"), e.title) in effects
+                    else {}
+                ),
             }
             for e in evs
         ],

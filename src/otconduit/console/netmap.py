@@ -19,6 +19,7 @@ from typing import Any
 from otconduit.console.assets import ip_key
 from otconduit.console.zoning import LEVEL_NAMES, Placement, Zoning
 from otconduit.detect.recon import ICS_PORTS
+from otconduit.protocols import registry
 from otconduit.store import Store
 from otconduit.store.views import confirmed_hosts
 
@@ -30,7 +31,7 @@ ZONE_GAP = 90
 GROUP_MAX = 24  # a zone or level group with more assets is drawn as one node per subnet
 # Industrial protocols (the "industrial only" filter): what the decoders and port tables
 # call them.
-INDUSTRIAL = {*ICS_PORTS.values(), "cip", "s7comm-plus", "iec61850", "mms", "goose", "ethercat"}
+INDUSTRIAL = {*ICS_PORTS.values(), *registry.stored_names(), "iec61850", "mms", "goose", "ethercat"}
 
 
 @dataclass(slots=True)

@@ -394,7 +394,10 @@ def alerts_bulk(
 def alert_page(request: Request, alert_id: int, user: Viewer, ctx: Ctx) -> Response:
     if not 1 <= alert_id < 2**62:
         raise ApiError(404, f"no alert with id {alert_id}")
-    a = alert_detail(ctx.stores.reader(), alert_id)
+    from otconduit.console.processview import enrich
+
+    store = ctx.stores.reader()
+    a = enrich(ctx, store, alert_detail(store, alert_id))  # process terms with --gateway
     return render(request, "alert.html", nav="alerts", a=a, can_change=user.can("analyst"))
 
 
@@ -490,7 +493,19 @@ def violations_check(
 
 @router.get("/production", response_class=HTMLResponse)
 def production_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
-    return render(request, "production.html", nav="production", prod=ctx.production.status())
+    import logging
+
+    from otconduit.console.prodcharts import production_charts
+
+    prod = ctx.production.status()
+    try:  # trends, state timelines, OEE and energy: the page stands without them
+        charts = production_charts(ctx.production, ctx.settings.gateway, prod)
+    except Exception as exc:
+        logging.getLogger("otconduit.console").warning(
+            "production charts unavailable: %s: %s", type(exc).__name__, exc
+        )
+        charts = {"data": {}, "kpi": {}, "kpi_note": "charts unavailable (see the console's log)"}
+    return render(request, "production.html", nav="production", prod=prod, charts=charts)
 
 
 @router.get("/users", response_class=HTMLResponse)

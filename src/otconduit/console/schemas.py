@@ -186,6 +186,18 @@ class AlertDetail(BaseModel):
     runbook: dict[str, Any] | None
     rule_description: str | None
     history: list[dict[str, Any]]
+    process: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="with a gateway config: tags the alert's writes changed "
+        "({path, value, unit, previous, previous_from, device, ts, text})",
+    )
+    trends: list[dict[str, Any]] = Field(
+        default_factory=list, description="each written tag's historian samples around the write"
+    )
+    machine_timeline: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the alert and the machine events on its device that followed it",
+    )
 
 
 class Violation(BaseModel):
@@ -259,6 +271,10 @@ class Incident(BaseModel):
     alerts: int
     machine_events: int
     open: bool = Field(description="an alert in it is still open")
+    causal: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="a command alert and a machine event on its device that followed it",
+    )
     timeline: list[dict[str, Any]]
 
 

@@ -10,11 +10,12 @@ import numpy as np
 from otconduit.detect.config import Thresholds
 from otconduit.detect.findings import Evidence, Finding
 from otconduit.detect.scan import ScanResult
+from otconduit.protocols import registry
 from otconduit.store.sqlite import Store
 
 # Decode-problem layers that are industrial protocols (transport problems such as TCP
 # gaps are capture quality, not abuse).
-ICS_LAYERS = frozenset({"modbus", "dnp3", "s7comm", "s7comm-plus", "enip", "cip", "cotp", "tpkt"})
+ICS_LAYERS = registry.problem_layers()
 
 
 def _rule_for(layer: str, reason: str) -> str | None:

@@ -256,6 +256,8 @@ def _utc_z(text: str) -> str:
 
 
 def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
+    context = json.loads(r["context"] or "{}")
+    process = context.pop("process", [])  # see set_process: shown as its own key
     return {
         "id": r["id"],
         "ts": iso(r["first_seen"]),
@@ -275,7 +277,8 @@ def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
         "protocol": r["protocol"],
         "operation": r["operation"],
         "summary": r["summary"],
-        "context": json.loads(r["context"] or "{}"),
+        "context": context,
+        "process": process,
         "status": r["status"],
         "evidence": _evidence(store, r["id"]),
         "updated_at": r["updated_at"],
@@ -336,6 +339,33 @@ def get_alert(store: Store, alert_id: int) -> dict[str, Any]:
         )
     )
     return out
+
+
+def set_process(store: Store, alert_id: int, process: list[dict[str, Any]]) -> bool:
+    """Keep what the alert's writes did to the plant's tags (``process`` of its JSON,
+    see :mod:`otconduit.process`). Only a change is written, as a change of the alert
+    (a SIEM export sends the enriched alert again). True when it changed."""
+    c = store.conn
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        row = c.execute("SELECT context FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        context = json.loads(row[0] or "{}") if row is not None else None
+        if context is None or context.get("process", []) == process:
+            c.execute("ROLLBACK")
+            return False
+        if process:
+            context["process"] = process
+        else:
+            context.pop("process", None)
+        c.execute(
+            "UPDATE alerts SET context = ?, updated_at = ?, change_seq = ? WHERE id = ?",
+            (json.dumps(context, default=str), _now(), _next_seq(store), alert_id),
+        )
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    return True
 
 
 def set_status(store: Store, alert_id: int, status: str, user: str, comment: str = "") -> None:

@@ -16,21 +16,20 @@ import numpy as np
 from otconduit.detect.config import Thresholds
 from otconduit.detect.findings import Evidence, Finding
 from otconduit.detect.scan import ScanResult
+from otconduit.protocols import registry
 from otconduit.store.sqlite import Store
 
-ICS_PORTS = {
-    102: "s7comm",
-    502: "modbus",
-    2222: "enip-io",
+# Industrial ports of protocols no registered spec decodes yet (a registered protocol's
+# services replace its entry here).
+_UNDECODED_PORTS = {
     2404: "iec104",
     4840: "opcua",
-    20000: "dnp3",
-    44818: "enip",
     47808: "bacnet",
     34962: "profinet",
     34963: "profinet",
     34964: "profinet",
 }
+ICS_PORTS = {**_UNDECODED_PORTS, **registry.port_names()}
 
 
 def _is_broadcast(ip: str) -> bool:

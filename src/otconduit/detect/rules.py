@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from otconduit.protocols import registry
+from otconduit.protocols.danger import RuleDefinition
+
 
 class Severity(IntEnum):
     """Ordered so that comparisons read naturally (``sev >= Severity.HIGH``)."""
@@ -204,7 +207,24 @@ _RULES = (
          "outside its normal operation. `conduit maintenance watch` raises it."),
 )  # fmt: skip
 
-RULES: dict[str, Rule] = {r.id: r for r in _RULES}
+
+def _protocol_rule(d: RuleDefinition) -> Rule:
+    """A rule a registered protocol brings (``ProtocolSpec.defines``)."""
+    if d.category not in CATEGORIES:
+        raise ValueError(f"rule {d.id!r}: unknown category {d.category!r}")
+    return Rule(d.id, d.title, d.category, Severity.parse(d.severity), d.techniques, d.description)
+
+
+def _catalogue() -> dict[str, Rule]:
+    out = {r.id: r for r in _RULES}
+    for d in registry.defined_rules():
+        if d.id in out:
+            raise ValueError(f"rule {d.id!r} is defined twice")
+        out[d.id] = _protocol_rule(d)
+    return out
+
+
+RULES: dict[str, Rule] = _catalogue()
 
 
 def rule(rule_id: str) -> Rule:

@@ -20,12 +20,15 @@ import numpy as np
 from otconduit.detect.classify import QUIET_CLASSES, classify
 from otconduit.detect.findings import MAX_EVIDENCE, Evidence, Finding
 from otconduit.model import OpClass, OpStatus
+from otconduit.protocols import registry
 from otconduit.store.opchunks import NULL, OP_CLASS_CODE, OP_CLASSES, STATUS_CODE, STATUSES
 from otconduit.store.sqlite import Store
 from otconduit.store.tdetails import HOLE
 from otconduit.store.views import CaptureChunk, capture_chunks
 
-_SIG_KEYS = ("dangerous", "pi_service", "subfunction", "group", "reset_type")
+# The detail keys the protocols' classifiers read (their specs say which). Two handled
+# apart: "objects" (only the groups matter) and "class_id" (only beside "dangerous").
+_SIG_KEYS = tuple(sorted(registry.detail_keys() - {"objects", "class_id"}))
 # A chunk whose detail text names none of these keys has no signature to compute.
 _SIG_NEEDLES = tuple(f'"{k}"'.encode() for k in (*_SIG_KEYS, "objects"))
 _UNSUPPORTED = re.compile(r"illegal.?function|not.?supported|no.?func|unknown service", re.I)
@@ -249,11 +252,12 @@ def _stats(
         if len(st.exception_frames) < MAX_EVIDENCE:
             st.exception_frames += [f for pair in _frames(ints, exc[:MAX_EVIDENCE]) for f in pair]
         names = chunk.batch.exceptions
+        unsupported = registry.unsupported_codes(chunk.conv["protocol"])
         for code, x in zip(
             ints["exception_code"][exc].tolist(), ints["exception"][exc].tolist(), strict=True
         ):
             text = names[x] if x != NULL else ""
-            if (chunk.conv["protocol"] == "modbus" and code == 1) or _UNSUPPORTED.search(text):
+            if code in unsupported or _UNSUPPORTED.search(text):
                 st.unsupported += 1
     if fn.startswith(("UNKNOWN_", "USER_DEFINED_")):
         st.unsupported += len(rows) - len(exc)  # exceptions were counted above

@@ -36,10 +36,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone
+from otconduit.protocols import registry
 from otconduit.store import Store, views
 from otconduit.store.views import OpGroup, iso
 
-CLEARTEXT_CONTROL = frozenset({"modbus", "dnp3", "s7comm", "enip", "cip"})
+CLEARTEXT_CONTROL = registry.cleartext_control()
 SL_PROTECTED = 3
 ROLE_LEVELS = {
     "plc": 1.0,

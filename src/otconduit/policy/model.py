@@ -18,7 +18,8 @@ extensions. Public API (stable; other modules build on it):
   - ``tz``: the policy's :class:`zoneinfo.ZoneInfo`.
 * :class:`Zone` -- ``name``, ``level`` (0-5, 3.5 = IDMZ), ``description``, ``members`` (CIDR,
   single IP, host name, MAC, or ``{vlan: N}``), ``sl_t`` (0-4), ``owner`` (free text;
-  ``owner_kind`` gives IT/OT/shared when recognisable), ``criticality``;
+  ``owner_kind`` gives IT/OT/shared when recognisable), ``criticality``, ``probe`` (may be
+  actively probed by ``conduit probe``);
   ``is_idmz``; ``contains(ip, mac, vlan) -> int | None`` (match specificity).
 * :class:`Conduit` -- ``name``, ``from_`` (YAML ``from``), ``to``, ``from_hosts``,
   ``to_hosts`` (host names, IPs or CIDRs; empty = whole zone), ``window``, ``transports``,
@@ -31,7 +32,8 @@ extensions. Public API (stable; other modules build on it):
   (``HH:MM``; end <= start crosses midnight); ``contains(local_datetime)``.
 * :class:`PolicyError` -- one-line error; ``loc`` is the path into the YAML document.
 
-Protocol names: ``cip`` is an alias of ``enip`` and ``s7`` of ``s7comm``.
+Protocol names: the protocol registry's aliases (``cip`` and ``eip`` for ``enip``, ``s7``
+for ``s7comm``, ...), plus ``opc-ua`` for ``opcua``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from pydantic import (
 )
 
 from otconduit.model import OpClass
+from otconduit.protocols import registry
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Loc = tuple[str | int, ...]
@@ -62,7 +65,8 @@ Loc = tuple[str | int, ...]
 LEVELS = (0.0, 1.0, 2.0, 3.0, 3.5, 4.0, 5.0)
 IDMZ_LEVEL = 3.5
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-PROTOCOL_ALIASES = {"cip": "enip", "s7": "s7comm", "modbus-tcp": "modbus", "opc-ua": "opcua"}
+# Aliases of protocols not registered yet, then the registry's.
+PROTOCOL_ALIASES = {"opc-ua": "opcua", **registry.aliases()}
 _MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -220,6 +224,8 @@ class Zone(_Strict):
     sl_t: int | None = Field(default=None, ge=0, le=4)
     owner: str | None = None
     criticality: Literal["low", "medium", "high", "critical"] | None = None
+    # `conduit probe` may send read-only identity requests to this zone's hosts.
+    probe: bool = False
 
     _nets: list[Network] = PrivateAttr(default_factory=list)
     _macs: set[str] = PrivateAttr(default_factory=set)

@@ -19,15 +19,14 @@ from otconduit.policy.spec import (
     ServiceSpec,
     WindowSpec,
 )
+from otconduit.protocols import registry
 
 TABLE = "conduit"
 
 # Well-known (transport, port) pairs of each application protocol.
+# The registered protocols' services come from the registry; the rest are protocols
+# Conduit does not decode (yet) but a conduit may still allow.
 PROTOCOL_PORTS: dict[str, tuple[tuple[str, int], ...]] = {
-    "modbus": (("tcp", 502),),
-    "s7comm": (("tcp", 102),),
-    "dnp3": (("tcp", 20000), ("udp", 20000)),
-    "enip": (("tcp", 44818), ("udp", 44818), ("udp", 2222)),
     "opcua": (("tcp", 4840),),
     "bacnet": (("udp", 47808),),
     "iec104": (("tcp", 2404),),
@@ -38,6 +37,7 @@ PROTOCOL_PORTS: dict[str, tuple[tuple[str, int], ...]] = {
     "rdp": (("tcp", 3389),),
     "tcp": (),
     "udp": (),
+    **registry.service_ports(),
 }
 # Transports for a protocol on a port that is not one of its well-known ones.
 PROTOCOL_TRANSPORTS: dict[str, tuple[str, ...]] = {

@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from otconduit.protocols import registry
 from otconduit.store import Store, views
 
 # Role (from otconduit.inventory.roles) -> Purdue level it suggests.
@@ -33,7 +34,10 @@ ROLE_LEVELS: dict[str, float] = {
     "scada_historian": 3,
 }
 # Application protocols that are plant-floor traffic; anything else is IT.
-INDUSTRIAL = {"modbus", "s7comm", "dnp3", "enip", "opcua", "bacnet", "iec104", "profinet"}
+# Conversation protocols that are industrial: the registered ones, and those not decoded
+# yet that other tools (or a later Conduit) may have named.
+_UNDECODED = {"opcua", "bacnet", "iec104", "profinet"}
+INDUSTRIAL = {s.name for s in registry.default_protocols()} | _UNDECODED
 UNROLED_SERVER_LEVEL = 1.0  # serves an industrial protocol: a controller of some kind
 UNROLED_CLIENT_LEVEL = 2.0  # polls controllers: supervisory
 IT_LEVEL = 4.0

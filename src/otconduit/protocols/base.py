@@ -8,6 +8,13 @@ both directions of one connection (TCP) or flow (UDP) into protocol-neutral even
 :class:`~otconduit.protocols.events.Malformed` (what could not be decoded, and why).
 
 Decoders are sans-I/O: bytes in, events out, no sockets, files, clocks or databases.
+
+The spec is also everything the rest of Conduit knows about the protocol: names and
+aliases (CLI filters, policies), well-known services (firewall rules, port sweeps, which
+side serves), whether it carries control in clear text (policy), which operations are
+dangerous (detection, :mod:`otconduit.protocols.danger`) and its compiled fast lane.
+Those tables are derived from :mod:`otconduit.protocols.registry`, so adding a protocol
+is one folder and one line there.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
-from otconduit.model import IdentityClaim, Operation
+from otconduit.model import IdentityClaim, OpClass, Operation
+from otconduit.protocols.danger import Classifier, DangerRule, RuleDefinition
 from otconduit.protocols.events import Malformed
 
 DecoderEvent = Operation | IdentityClaim | Malformed
@@ -107,17 +115,80 @@ direction (TCP: up to 512 bytes of the stream; UDP: the first datagram). True: t
 protocol. False: certainly not. None: not enough data yet."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variant:
+    """Another name a protocol's decoder stores on operations and conversations: CIP
+    inside EtherNet/IP, S7comm-plus over the S7 stack's TPKT/COTP."""
+
+    name: str
+    aliases: tuple[str, ...] = ()  # spellings people type for it
+    cleartext_control: bool = False  # control in clear text (no integrity protection)
+    own_filter: bool = False  # a protocol filter of its own; else the protocol's finds it
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A well-known (transport, port) the protocol is served on, for firewall rules and
+    port sweeps. ``name`` (default: the protocol's) tells apart services of one protocol
+    (EtherNet/IP implicit I/O on UDP 2222 is ``enip-io``)."""
+
+    transport: str
+    port: int
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FastLane:
+    """The protocol's lane on the compiled fast path, named rather than imported: the
+    protocol package stays free of numba and of the analysis code."""
+
+    lane: str  # "package.module:Class"
+    # Modules of the protocol package the lane's kernels compile in (tables read at
+    # compile time): their source is part of the compiled-kernel cache key.
+    kernel_sources: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class ProtocolSpec:
-    """How the engine finds and decodes one protocol."""
+    """How the engine finds and decodes one protocol, and what the rest of Conduit knows
+    about it (every field after ``title`` is optional for a protocol still in progress)."""
 
-    name: str  # "modbus", "dnp3", "s7comm", "enip", ...
+    name: str  # "modbus", "dnp3", "s7comm", "enip", ...: the stored connection protocol
     transports: frozenset[str]
     ports: frozenset[int]  # well-known server ports: a prior for recognition, not a rule
-    verdict: Verdict
+    verdict: Verdict  # content identification
     factory: Callable[[Endpoints], ConnectionDecoder]
     title: str = ""  # for people: "Modbus/TCP"; defaults to the name
+    aliases: tuple[str, ...] = ()  # spellings people type for ``name``
+    variants: tuple[Variant, ...] = ()
+    # Firewall/port-sweep services; empty: every transport on every port.
+    services: tuple[Service, ...] = ()
+    cleartext_control: bool = False  # carries control in clear text (policy: SL 3+ zones)
+    layers: tuple[str, ...] = ()  # lower layers of its stack a decode problem may name
+    operation_classes: frozenset[OpClass] = frozenset()  # what its operations may be
+    identity_sources: frozenset[str] = frozenset()  # ``IdentityClaim.source`` values
+    # Exception codes by which a device says it does not support a function (a scan).
+    unsupported_codes: frozenset[int] = frozenset()
+    classify: Classifier | None = None  # dangerous operations (see ``danger``)
+    detail_keys: frozenset[str] = frozenset()  # the ``detail`` keys ``classify`` reads
+    rules: tuple[DangerRule, ...] = ()  # every rule ``classify`` raises, with examples
+    defines: tuple[RuleDefinition, ...] = ()  # catalogue rules of its own
+    fast_lane: FastLane | None = None
 
     @property
     def label(self) -> str:
         return self.title or self.name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every protocol name its decoder stores: its own, then its variants'."""
+        return (self.name, *(v.name for v in self.variants))
+
+    @property
+    def well_known(self) -> tuple[Service, ...]:
+        """Its services, named (an empty ``services`` means every transport x port)."""
+        if self.services:
+            return tuple(Service(s.transport, s.port, s.name or self.name) for s in self.services)
+        return tuple(
+            Service(t, p, self.name) for t in sorted(self.transports) for p in sorted(self.ports)
+        )

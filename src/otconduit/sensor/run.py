@@ -63,6 +63,9 @@ class SenseOptions:
     tick_s: float = TICK_S
     names: list[tuple[str, str]] = field(default_factory=list)  # (ip, name) from --gateway
     max_connections: int = 50_000
+    # Called with the store after a tick that raised or changed alerts, before they are
+    # exported: --gateway puts them in process terms (otconduit.process.alerts).
+    on_alerts: Callable[[Store], None] | None = None
 
 
 @dataclass(slots=True)
@@ -314,6 +317,8 @@ class Sensor:
         h.alerts_raised += rep.new_alerts
         self._health_alerts()
         self._copy_evidence(follower)
+        if (rep.new_alerts or rep.updated_alerts) and self.opts.on_alerts is not None:
+            self.opts.on_alerts(self.store)
         if rep.new_alerts or rep.updated_alerts or final:
             self._export()
         self._prune(follower)

@@ -12,6 +12,7 @@ capture we have.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -22,12 +23,9 @@ from otconduit.analysis.engine import Analyzer
 from otconduit.analysis.fastpath.arrays import HEADER_COLUMNS, Block
 from otconduit.analysis.fastpath.kernels import headers as _kh
 from otconduit.analysis.fastpath.lane import Lane
-from otconduit.analysis.fastpath.lanes.dnp3 import Dnp3Lane
-from otconduit.analysis.fastpath.lanes.enip import EnipLane
-from otconduit.analysis.fastpath.lanes.modbus import ModbusLane
-from otconduit.analysis.fastpath.lanes.s7 import S7Lane
 from otconduit.capture.decode import decode_frame
 from otconduit.capture.reader import RawBlock
+from otconduit.protocols import registry
 
 KH: Any = _kh
 
@@ -35,6 +33,21 @@ KH: Any = _kh
 # bulk from the next, so short connections still mostly take the fast path.
 SUB_BLOCK = 256
 MAX_SUB_BLOCK = 16384
+
+
+def lane_classes() -> list[type[Lane]]:
+    """The lanes the registered protocols name (``ProtocolSpec.fast_lane``), in
+    registry order; each must carry the spec that names it."""
+    out: list[type[Lane]] = []
+    for spec in registry.default_protocols():
+        if spec.fast_lane is None:
+            continue
+        module, _, attr = spec.fast_lane.lane.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        if not (isinstance(cls, type) and issubclass(cls, Lane)) or cls.spec is not spec:
+            raise TypeError(f"{spec.fast_lane.lane} is not the fast lane of {spec.name}")
+        out.append(cls)
+    return out
 
 
 class FastPath:
@@ -46,13 +59,7 @@ class FastPath:
         analyzer.on_fold = self._release
         self.packets_fast = 0
         self.lanes: dict[str, Lane] = {
-            lane.protocol: lane
-            for lane in (
-                ModbusLane(analyzer),
-                S7Lane(analyzer),
-                EnipLane(analyzer),
-                Dnp3Lane(analyzer),
-            )
+            lane.protocol: lane for lane in (cls(analyzer) for cls in lane_classes())
         }
         # Which lane holds the engine's connections on each protocol's own ports.
         self._port_lane = {p: lane for lane in self.lanes.values() for p in lane.spec.ports}

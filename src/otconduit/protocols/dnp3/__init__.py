@@ -10,7 +10,9 @@ Typical use, per connection (or through :data:`SPEC` and the engine)::
     tail = decoder.finish()
 """
 
-from otconduit.protocols.base import Endpoints, ProtocolSpec
+from otconduit.model import OpClass
+from otconduit.protocols.base import Endpoints, FastLane, ProtocolSpec
+from otconduit.protocols.dnp3 import danger
 from otconduit.protocols.dnp3.app import (
     AnalogOutput,
     AppFragment,
@@ -40,6 +42,28 @@ SPEC = ProtocolSpec(
     verdict=dnp3_verdict,
     factory=_factory,
     title="DNP3",
+    aliases=("dnp",),
+    cleartext_control=True,
+    operation_classes=frozenset(
+        {
+            OpClass.READ,
+            OpClass.WRITE,
+            OpClass.CONTROL,
+            OpClass.DIAGNOSTIC,
+            OpClass.PROGRAM,
+            OpClass.IDENTITY,
+            OpClass.SESSION,
+            OpClass.OTHER,
+        }
+    ),
+    identity_sources=frozenset({"dnp3", "dnp3_g0"}),
+    classify=danger.classify,
+    detail_keys=frozenset({"objects"}),
+    rules=danger.RULES,
+    fast_lane=FastLane(
+        lane="otconduit.analysis.fastpath.lanes.dnp3:Dnp3Lane",
+        kernel_sources=("otconduit.protocols.dnp3.objects",),
+    ),
 )
 
 __all__ = [

@@ -15,7 +15,9 @@ including those inside Multiple Service Packets and Unconnected Sends, plus one
 ``IMPLICIT_IO`` operation per I/O connection seen on UDP 2222.
 """
 
-from otconduit.protocols.base import Endpoints, ProtocolSpec
+from otconduit.model import OpClass
+from otconduit.protocols.base import Endpoints, FastLane, ProtocolSpec, Service, Variant
+from otconduit.protocols.enip import danger
 from otconduit.protocols.enip.cip import (
     CipRequest,
     CipResponse,
@@ -26,7 +28,7 @@ from otconduit.protocols.enip.cip import (
     split_multiple,
 )
 from otconduit.protocols.enip.classify import cip_op_class, encap_op_class
-from otconduit.protocols.enip.decoder import IMPLICIT_IO, EnipDecoder, parse_io
+from otconduit.protocols.enip.decoder import IMPLICIT_IO, IO_PORT, EnipDecoder, parse_io
 from otconduit.protocols.enip.detect import starts_with_encapsulation, verdict
 from otconduit.protocols.enip.encap import (
     CpfItem,
@@ -51,6 +53,34 @@ SPEC = ProtocolSpec(
     ports=frozenset({44818, 2222}),
     verdict=verdict,
     factory=_factory,
+    aliases=("eip", "ethernet/ip", "ethernetip", "ethernet-ip"),
+    variants=(Variant(name="cip", cleartext_control=True),),
+    services=(
+        Service("tcp", 44818),
+        Service("udp", 44818),
+        Service("udp", IO_PORT, "enip-io"),  # class 0/1 implicit I/O (Vol 2 §2-2.3)
+    ),
+    cleartext_control=True,
+    operation_classes=frozenset(
+        {
+            OpClass.READ,
+            OpClass.WRITE,
+            OpClass.CONTROL,
+            OpClass.PROGRAM,
+            OpClass.FIRMWARE,
+            OpClass.IDENTITY,
+            OpClass.SESSION,
+            OpClass.OTHER,
+        }
+    ),
+    identity_sources=frozenset({"cip_identity"}),
+    classify=danger.classify,
+    detail_keys=frozenset({"dangerous", "class_id", "reset_type"}),
+    rules=danger.RULES,
+    fast_lane=FastLane(
+        lane="otconduit.analysis.fastpath.lanes.enip:EnipLane",
+        kernel_sources=("otconduit.protocols.enip.encap",),
+    ),
 )
 
 __all__ = [

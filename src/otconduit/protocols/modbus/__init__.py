@@ -11,8 +11,10 @@ Typical use, per TCP connection::
                 ops.append(transaction_to_operation(tx, src_ip=..., ...))
 """
 
-from otconduit.protocols.base import Endpoints, ProtocolSpec
+from otconduit.model import OpClass
+from otconduit.protocols.base import Endpoints, FastLane, ProtocolSpec
 from otconduit.protocols.events import NEED_DATA, Malformed, NeedData
+from otconduit.protocols.modbus import danger
 from otconduit.protocols.modbus.decoder import ModbusConnectionDecoder
 from otconduit.protocols.modbus.detect import looks_like_modbus, modbus_score, modbus_verdict
 from otconduit.protocols.modbus.functions import (
@@ -68,4 +70,24 @@ SPEC = ProtocolSpec(
     verdict=_verdict,
     factory=_factory,
     title="Modbus/TCP",
+    aliases=("modbus-tcp", "modbus/tcp", "modbustcp", "mbtcp"),
+    cleartext_control=True,
+    operation_classes=frozenset(
+        {
+            OpClass.READ,
+            OpClass.WRITE,
+            OpClass.CONTROL,
+            OpClass.DIAGNOSTIC,
+            OpClass.PROGRAM,
+            OpClass.FIRMWARE,
+            OpClass.IDENTITY,
+            OpClass.OTHER,
+        }
+    ),
+    identity_sources=frozenset({"modbus_43_14", "modbus_17"}),
+    unsupported_codes=frozenset({1}),  # ILLEGAL FUNCTION (MB §7)
+    classify=danger.classify,
+    detail_keys=frozenset({"subfunction"}),
+    rules=danger.RULES,
+    fast_lane=FastLane(lane="otconduit.analysis.fastpath.lanes.modbus:ModbusLane"),
 )

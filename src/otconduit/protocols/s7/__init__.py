@@ -13,7 +13,9 @@ Public API::
 Operation ``function_code`` encoding is documented in :mod:`.functions`.
 """
 
-from otconduit.protocols.base import ProtocolSpec
+from otconduit.model import OpClass
+from otconduit.protocols.base import FastLane, ProtocolSpec, Variant
+from otconduit.protocols.s7 import danger
 from otconduit.protocols.s7.decoder import S7Decoder, factory
 from otconduit.protocols.s7.detect import starts_with_tpkt, verdict
 from otconduit.protocols.s7.pdu import AnyItem, DataItem, S7Pdu, UserdataParam, parse_pdu
@@ -34,6 +36,35 @@ SPEC = ProtocolSpec(
     ports=frozenset({102}),
     verdict=verdict,
     factory=factory,
+    aliases=("s7", "s7-comm"),
+    # S7comm-plus protects its messages (integrity part, session key) from V3 on.
+    variants=(
+        Variant(
+            name="s7comm-plus",
+            aliases=("s7plus", "s7comm+", "s7-plus"),
+            cleartext_control=False,
+            own_filter=True,
+        ),
+    ),
+    cleartext_control=True,
+    layers=("tpkt", "cotp"),
+    operation_classes=frozenset(
+        {
+            OpClass.READ,
+            OpClass.WRITE,
+            OpClass.CONTROL,
+            OpClass.DIAGNOSTIC,
+            OpClass.PROGRAM,
+            OpClass.IDENTITY,
+            OpClass.SESSION,
+            OpClass.OTHER,
+        }
+    ),
+    identity_sources=frozenset({"s7_szl"}),
+    classify=danger.classify,
+    detail_keys=frozenset({"pi_service", "group", "subfunction"}),
+    rules=danger.RULES,
+    fast_lane=FastLane(lane="otconduit.analysis.fastpath.lanes.s7:S7Lane"),
 )
 
 __all__ = [
