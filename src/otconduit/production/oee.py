@@ -93,7 +93,9 @@ class Tally:
 
     def kpis(self) -> dict[str, Any]:
         avail = ratio(self.apt, self.pbt)
-        eff = ratio(self.pri_pq * 1e9, self.apt)
+        # Parts counted while the production time known is under a second (the state
+        # was unknown meanwhile): no meaningful rate, rather than a huge one.
+        eff = ratio(self.pri_pq * 1e9, self.apt) if self.apt >= 1e9 else None
         qual = ratio(self.good, self.produced)
         oee = None
         if avail is not None and eff is not None and qual is not None:
