@@ -8,9 +8,10 @@ import random
 from pathlib import Path
 
 from otconduit.console.netmap import build_map
-from otconduit.console.zoning import ZoneIndex, Zoning
+from otconduit.console.zoning import Zoning
 from otconduit.policy import load_policy, parse_policy
 from otconduit.policy.check import evaluate_and_store
+from otconduit.policy.zoneindex import ZoneIndex
 from otconduit.store import Store
 from tests.console.conftest import POLICY
 from tests.console.synth import write_plant
@@ -48,7 +49,7 @@ def test_zone_index_agrees_with_policy_zone_of() -> None:
             )
             probes.append((addr, rnd.choice([None, "00:11:22:33:44:55"]), rnd.choice([None, 7, 9])))
         for ip, mac, vlan in probes:
-            want = text.zone_of(ip, mac, vlan)
+            want = text.scan_zone_of(ip, mac, vlan)
             got = idx.zone_of(ip, mac, vlan)
             assert (got.name if got else None) == (want.name if want else None), (ip, mac, vlan)
 

@@ -386,6 +386,8 @@ class Policy(_Strict):
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
     conduits: list[Conduit] = Field(default_factory=list)
 
+    _zone_index: Any = PrivateAttr(default=None)
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
@@ -492,7 +494,19 @@ class Policy(_Strict):
     def zone_of(
         self, ip: str | None, mac: str | None = None, vlan: int | None = None
     ) -> Zone | None:
-        """The most specific zone holding this asset, or None if no zone covers it."""
+        """The most specific zone holding this asset, or None if no zone covers it
+        (through an index built on first use: assets are placed by the ten thousand)."""
+        if self._zone_index is None:
+            from otconduit.policy.zoneindex import ZoneIndex
+
+            self._zone_index = ZoneIndex(self)
+        return self._zone_index.zone_of(ip, mac, vlan)
+
+    def scan_zone_of(
+        self, ip: str | None, mac: str | None = None, vlan: int | None = None
+    ) -> Zone | None:
+        """``zone_of`` by its definition: every zone asked in turn, the most specific
+        match wins (what the index must agree with)."""
         best: tuple[int, Zone] | None = None
         for z in self.zones:
             score = z.contains(ip, mac, vlan)
