@@ -119,6 +119,8 @@ def test_sense_veth_replay_equals_analyze(veth_ns: str, tmp_path: Path, rel: str
         if sense.poll() is None:
             sense.kill()
             sense.wait()
+        if sense.stderr is not None:
+            sense.stderr.close()  # a failed assertion above must not leak the pipe
     assert sense.returncode == 0, errs
     st = _status(db)
     assert st["state"] == "stopped" and set(STATUS_KEYS) <= set(st)
@@ -164,6 +166,8 @@ def test_sense_loopback_lab_alerts_within_two_seconds(tmp_path: Path) -> None:
         if sense.poll() is None:
             sense.kill()
             sense.wait()
+        if sense.stderr is not None:
+            sense.stderr.close()  # a failed assertion above must not leak the pipe
     assert sense.returncode == 0, errs
     with Store(db, readonly=True) as s:
         from otconduit.detect.alerts import list_alerts
@@ -214,6 +218,8 @@ def test_capture_engine_that_dies_is_restarted_and_reported(tmp_path: Path) -> N
         if sense.poll() is None:
             sense.kill()
             sense.wait()
+        if sense.stderr is not None:
+            sense.stderr.close()  # a failed assertion above must not leak the pipe
     st = _status(db)
     assert any("exited" in e for e in st["engine_events"]), st["engine_events"]
     res = subprocess.run([CONDUIT, "alerts", "--db", str(db), "-f", "json"],

@@ -28,6 +28,8 @@ from otconduit.console.causal import links as causal_links
 from otconduit.console.zoning import Zoning
 from otconduit.detect.rules import Severity
 from otconduit.store import Store
+from otconduit.store import alerts as stored_alerts
+from otconduit.store import incidents as stored
 from otconduit.store.views import asset_name, iso
 
 DEFAULT_WINDOW_S = 900.0
@@ -79,12 +81,8 @@ class _Union:
 
 def _alert_events(store: Store, zoning: Zoning) -> list[Event]:
     """Every alert, closed ones too: closing an alert must not renumber incidents."""
-    sql = (
-        "SELECT id, rule, title, severity, status, src_ip, dst_ip, protocol, operation, "
-        "first_seen, last_seen, count FROM alerts"
-    )
     out = []
-    for r in store.query(sql):
+    for r in stored_alerts.for_incidents(store):
         asset = r["dst_ip"] or r["src_ip"]
         zone = zoning.zone(asset) if asset else None
         out.append(
@@ -237,10 +235,8 @@ def _now() -> str:
 def assign_numbers(store: Store, items: list[dict[str, Any]]) -> dict[str, int]:
     """Incident number per key of ``items`` (in first-event order), adding numbers for
     incidents not seen before. A writable store; safe to run twice (a key is unique)."""
-    c = store.conn
-    c.execute("BEGIN IMMEDIATE")
-    try:
-        known = {k: n for k, n in c.execute("SELECT key, id FROM incidents")}
+    with store.transaction():
+        known = stored.numbers(store)
         out: dict[str, int] = {}
         now = _now()
         for inc in items:
@@ -248,21 +244,13 @@ def assign_numbers(store: Store, items: list[dict[str, Any]]) -> dict[str, int]:
             if have:
                 out[inc["key"]] = min(have)
                 continue
-            cur = c.execute(
-                "INSERT INTO incidents (key, first_ts, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (inc["key"], inc["first_ts"], now, now),
-            )
-            assert cur.lastrowid is not None
-            out[inc["key"]] = known[inc["key"]] = cur.lastrowid
-        c.execute("COMMIT")
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
+            number = stored.add(store, inc["key"], inc["first_ts"], now)
+            out[inc["key"]] = known[inc["key"]] = number
     return out
 
 
 def known_numbers(store: Store) -> dict[str, int]:
-    return {k: n for k, n in store.conn.execute("SELECT key, id FROM incidents")}
+    return stored.numbers(store)
 
 
 def label(number: int) -> str:
@@ -272,7 +260,8 @@ def label(number: int) -> str:
 def parse_id(text: str) -> int:
     """``INC-7`` or ``7`` -> 7."""
     body = text.strip().upper().removeprefix("INC-")
-    if not body.isdigit() or not 1 <= int(body) < 2**62:
+    # ASCII digits only: str.isdigit also accepts "²", which int() refuses.
+    if not (body.isascii() and body.isdigit()) or not 1 <= int(body) < 2**62:
         raise IncidentError(f"no incident {text[:40]!r}: incident ids look like INC-7")
     return int(body)
 
@@ -297,18 +286,12 @@ def states(store: Store) -> dict[int, dict[str, Any]]:
     change shows at once whatever the caches hold)."""
     return {
         r["id"]: {"owner": r["owner"], "status": r["status"], "updated_at": r["updated_at"]}
-        for r in store.query("SELECT id, owner, status, updated_at FROM incidents")
+        for r in stored.states(store)
     }
 
 
 def history(store: Store, number: int) -> list[dict[str, Any]]:
-    return list(
-        store.query(
-            "SELECT at, user, field, old, new, comment FROM incident_history "
-            "WHERE incident_id = ? ORDER BY id",
-            (number,),
-        )
-    )
+    return stored.history(store, number)
 
 
 def change(
@@ -324,10 +307,8 @@ def change(
     value is written to ``incident_history`` (who, when, old -> new). Returns them."""
     if status is not None and status not in STATUSES:
         raise IncidentError(f"unknown status {status!r}: use {', '.join(STATUSES)}")
-    c = store.conn
-    c.execute("BEGIN IMMEDIATE")
-    try:
-        row = c.execute("SELECT owner, status FROM incidents WHERE id = ?", (number,)).fetchone()
+    with store.transaction():
+        row = stored.current(store, number)
         if row is None:
             raise IncidentError(f"no incident {label(number)}")
         now = _now()
@@ -338,18 +319,10 @@ def change(
             value = new or None
             if value == old:
                 continue
-            c.execute(f"UPDATE incidents SET {name} = ?, updated_at = ? WHERE id = ?",
-                      (value, now, number))  # fmt: skip
-            c.execute(
-                "INSERT INTO incident_history (incident_id, at, user, field, old, new, comment) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (number, now, user, name, old, value, comment or None),
+            stored.record_change(
+                store, number, name, old, value, user=user, comment=comment or None, now=now
             )
             made.append({"field": name, "old": old, "new": value})
-        c.execute("COMMIT")
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
     return made
 
 

@@ -87,7 +87,7 @@ class StateModel(_Strict):
         for field in ("producing", "down", "planned_stop"):
             for i, item in enumerate(getattr(self, field)):
                 text = str(item).strip()
-                ok = int(text) in table if text.isdigit() else text.casefold() in known
+                ok = int(text) in table if text.isdecimal() else text.casefold() in known
                 if not ok:
                     close = difflib.get_close_matches(text, list(table.values()), n=1)
                     hint = f": did you mean {close[0]!r}?" if close else ""

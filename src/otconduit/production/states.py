@@ -47,7 +47,7 @@ class StateMap:
                 name = self.names.get(int(value))
         elif isinstance(value, str):
             text = value.strip()
-            if text.lstrip("-").isdigit():
+            if text.lstrip("-").isdecimal():
                 name = self.names.get(int(text))
             else:
                 name = self._by_name().get(text.casefold())
@@ -96,6 +96,6 @@ def _name_of(item: str | int, table: Mapping[int, str], known: Mapping[str, str]
     if isinstance(item, int):
         return table.get(item)
     text = str(item).strip()
-    if text.isdigit():
+    if text.isdecimal():
         return table.get(int(text))
     return known.get(text.casefold())

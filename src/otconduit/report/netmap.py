@@ -131,7 +131,7 @@ def _place_dots(b: Box, mode: str) -> None:
 
 def _natural(text: str) -> list[Any]:
     """cell-2 before cell-10."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+    return [int(t) if t.isdecimal() else t for t in re.split(r"(\d+)", text)]
 
 
 def _layout(
