@@ -1,0 +1,474 @@
+"""GOOSE (IEC 61850-8-1 §18 and Annex A), Ethernet type 0x88B8: frame decoding and the
+per-control-block sequence watch.
+
+Frame (IEC 61850-8-1 Annex C): APPID (2), Length (2, from APPID to the end of the APDU),
+Reserved 1 (2; bit 15 is the simulation "S" bit of edition 2), Reserved 2 (2), then
+goosePdu [APPLICATION 1] IMPLICIT SEQUENCE { gocbRef [0], timeAllowedtoLive [1], datSet
+[2], goID [3] OPTIONAL, t [4] UtcTime, stNum [5], sqNum [6], simulation (edition 1:
+test) [7] DEFAULT FALSE, confRev [8], ndsCom [9] DEFAULT FALSE, numDatSetEntries [10],
+allData [11] SEQUENCE OF Data, security [12] OPTIONAL }.
+
+A publisher repeats its message (sqNum + 1 each time) and on a change of any dataset
+value sends a new state (stNum + 1, sqNum back to 0) in a fast burst
+(IEC 61850-7-2 §18.2.3.5, §18.2.3.6). Subscribers act on the highest stNum they see,
+which is what a GOOSE injection abuses: :class:`GooseMonitor` reports per control block
+the first message, every state change, and these abuse signals (each an Operation):
+
+- ``replay``: an (stNum, sqNum) seen before, or going backwards;
+- ``stnum-jump``: stNum grew by more than one (states skipped: an injected high stNum,
+  or a lost burst);
+- ``sqnum-reset``: sqNum back to 0 without a new stNum;
+- ``stnum-reset``: stNum back to 1 (a publisher restart, or someone else);
+- ``second-publisher``: the control block from another MAC address;
+- ``confrev-changed``, ``simulation-set``: configuration revision changed, test or
+  simulation flag switched on;
+- ``time-backwards``: a new state stamped earlier than the previous one.
+
+Retransmissions are counted per control block, not reported one by one; one that differs
+from its block's last message only in the sqNum bytes (the usual case) is taken without
+decoding. An identical frame within :data:`DUPLICATE_NS` of the last (mirror-port
+duplicates) is counted apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from otconduit.model import IdentityClaim, OpClass, Operation, OpStatus
+from otconduit.protocols.base import DecoderEvent
+from otconduit.protocols.events import Malformed
+from otconduit.protocols.iec61850 import ber
+from otconduit.protocols.iec61850.ber import APPLICATION, CONTEXT, BerError
+
+ETHERTYPE_GOOSE: Final = 0x88B8
+ETHERTYPE_GSE_MANAGEMENT: Final = 0x88B9
+PROTOCOL: Final = "goose"
+SOURCE: Final = "goose"
+HEADER: Final = 8
+DUPLICATE_NS: Final = 100_000  # identical frame within 100 µs: a capture duplicate
+MAX_U32: Final = 0xFFFFFFFF
+MALFORMED_DATA: Final = 256
+MAX_OP_VALUES: Final = 64
+
+PUBLISH: Final = "publish"
+STATE_CHANGE: Final = "state-change"
+RETRANSMISSION: Final = "retransmission"
+FUNCTION_CODES: Final = {PUBLISH: 0, STATE_CHANGE: 1, RETRANSMISSION: 2, "gse-management": 3}
+ANOMALIES: Final = (
+    "replay",
+    "stnum-jump",
+    "sqnum-reset",
+    "stnum-reset",
+    "second-publisher",
+    "confrev-changed",
+    "simulation-set",
+    "time-backwards",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoosePdu:
+    """One decoded GOOSE message; ``values`` are decoded from ``all_data`` on demand."""
+
+    appid: int
+    length: int
+    simulated_bit: bool  # Reserved 1 bit 15 (edition 2 "S" bit)
+    reserved1: int
+    reserved2: int
+    gocb_ref: str
+    time_allowed_to_live: int | None
+    dat_set: str | None
+    go_id: str | None
+    t: bytes | None  # raw UtcTime
+    st_num: int
+    sq_num: int
+    simulation: bool
+    conf_rev: int | None
+    nds_com: bool
+    num_dat_set_entries: int | None
+    all_data: bytes  # the allData SEQUENCE (identifier, length and contents)
+    data_count: int
+    security: bool
+    sq_span: tuple[int, int]  # where sqNum's contents lie in the frame's payload
+    problem: str | None = None
+
+    @property
+    def time(self) -> str | None:
+        try:
+            return ber.utc_time(self.t) if self.t is not None else None
+        except (BerError, ValueError, OverflowError):
+            return None
+
+    def values(self) -> tuple[list[Any], str | None]:
+        """The allData values (and a problem, when they do not decode)."""
+        if not self.all_data:
+            return [], None
+        try:
+            top = ber.read_tlv(self.all_data, 0, len(self.all_data))
+            return ber.data_list(self.all_data, top), None
+        except (BerError, ValueError, OverflowError) as exc:
+            return [], f"allData: {exc}"
+
+
+def parse_goose(payload: bytes) -> GoosePdu | str:
+    """Decode the bytes after the EtherType (any Ethernet padding after Length is
+    ignored); a reason string when the frame is not a decodable GOOSE message."""
+    if len(payload) < HEADER + 2:
+        return f"GOOSE frame of {len(payload)} bytes"
+    appid = (payload[0] << 8) | payload[1]
+    length = (payload[2] << 8) | payload[3]
+    if length < HEADER + 2 or length > len(payload):
+        return f"GOOSE length {length} with {len(payload)} bytes in the frame"
+    reserved1 = (payload[4] << 8) | payload[5]
+    reserved2 = (payload[6] << 8) | payload[7]
+    data = payload[:length]
+    try:
+        top = ber.read_tlv(data, HEADER, length)
+        if top.cls != APPLICATION or top.tag != 1 or not top.constructed:
+            return f"not a goosePdu (identifier 0x{data[HEADER]:02x})"
+        fields = {t.tag: t for t in ber.children(data, top) if t.cls == CONTEXT}
+        for tag, name in ((0, "gocbRef"), (5, "stNum"), (6, "sqNum")):
+            if tag not in fields:
+                return f"goosePdu without {name}"
+        problem = None
+        if top.end != length:
+            problem = f"{length - top.end} bytes after the goosePdu"
+        missing = [n for t, n in _REQUIRED if t not in fields]
+        if missing:
+            problem = "goosePdu without " + ", ".join(missing)
+        all_data = fields.get(11)
+        return GoosePdu(
+            appid=appid,
+            length=length,
+            simulated_bit=bool(reserved1 & 0x8000),
+            reserved1=reserved1,
+            reserved2=reserved2,
+            gocb_ref=ber.text(data, fields[0]),
+            time_allowed_to_live=_int(data, fields.get(1)),
+            dat_set=ber.text(data, fields[2]) if 2 in fields else None,
+            go_id=ber.text(data, fields[3]) if 3 in fields else None,
+            t=data[fields[4].start : fields[4].end] if 4 in fields else None,
+            st_num=ber.unsigned(data, fields[5]),
+            sq_num=ber.unsigned(data, fields[6]),
+            simulation=ber.boolean(data, fields[7]) if 7 in fields else False,
+            conf_rev=_int(data, fields.get(8)),
+            nds_com=ber.boolean(data, fields[9]) if 9 in fields else False,
+            num_dat_set_entries=_int(data, fields.get(10)),
+            all_data=data[all_data.offset : all_data.end] if all_data else b"",
+            data_count=ber.count(data, all_data) if all_data else 0,
+            security=12 in fields,
+            sq_span=(fields[6].start, fields[6].end),
+            problem=problem,
+        )
+    except BerError as exc:
+        return f"goosePdu: {exc}"
+
+
+_REQUIRED: Final = (
+    (1, "timeAllowedtoLive"),
+    (2, "datSet"),
+    (4, "t"),
+    (8, "confRev"),
+    (10, "numDatSetEntries"),
+    (11, "allData"),
+)
+
+
+def _int(data: bytes, tlv: ber.Tlv | None) -> int | None:
+    return None if tlv is None else ber.integer(data, tlv)
+
+
+def _next(n: int) -> tuple[int, ...]:
+    """Successors of a counter: n + 1, and 0 or 1 after the 32-bit maximum
+    (IEC 61850-8-1 lets both stNum and sqNum roll over)."""
+    return (n + 1,) if n < MAX_U32 else (0, 1)
+
+
+@dataclass(slots=True)
+class GooseStream:
+    """What one control block (APPID, gocbRef) has sent so far."""
+
+    appid: int
+    gocb_ref: str
+    src_mac: str
+    dst_mac: str
+    vlan: int | None
+    st_num: int
+    sq_num: int
+    conf_rev: int | None
+    simulation: bool
+    t: bytes | None
+    first_frame: int
+    first_ts: int
+    last_ts: int
+    last_payload: bytes
+    sq_span: tuple[int, int]
+    frames: int = 1
+    state_changes: int = 0
+    retransmissions: int = 0
+    duplicates: int = 0
+    sq_gaps: int = 0  # messages missed within a state (lost or not captured)
+    anomalies: dict[str, int] = field(default_factory=dict)
+    macs: set[str] = field(default_factory=set)
+
+
+class GooseMonitor:
+    """Frame-oriented GOOSE decoder for a whole capture (all publishers)."""
+
+    def __init__(self) -> None:
+        self.streams: dict[tuple[int, str], GooseStream] = {}
+        # (source MAC, APPID bytes) -> the stream it last sent: the retransmission lane.
+        self._recent: dict[tuple[str, bytes], GooseStream] = {}
+        self.frames = 0
+        self.gse_management = 0
+        self._out: list[DecoderEvent] = []
+        self._claimed: set[tuple[str, str, str]] = set()
+
+    def feed_frame(
+        self,
+        ethertype: int,
+        src_mac: str,
+        dst_mac: str,
+        payload: bytes,
+        frame: int,
+        ts_ns: int,
+        vlan: int | None = None,
+    ) -> None:
+        """One Ethernet frame: ``payload`` is what follows the (innermost) EtherType."""
+        if ethertype == ETHERTYPE_GSE_MANAGEMENT:
+            self.gse_management += 1
+            return
+        if ethertype != ETHERTYPE_GOOSE:
+            return
+        self.frames += 1
+        # A retransmission differs from the last message of its control block only in
+        # sqNum (IEC 61850-7-2 §18.2.3.5): take it without decoding when that is so.
+        s = self._recent.get((src_mac, payload[:2]))
+        if s is not None and len(payload) == len(s.last_payload):
+            a, b = s.sq_span
+            last = s.last_payload
+            if payload[:a] == last[:a] and payload[b:] == last[b:] and payload[a:b] != last[a:b]:
+                sq = int.from_bytes(payload[a:b], "big")
+                if sq in _next(s.sq_num):
+                    s.frames += 1
+                    s.retransmissions += 1
+                    s.sq_num, s.last_ts, s.last_payload = sq, ts_ns, payload
+                    return
+        pdu = parse_goose(payload)
+        if isinstance(pdu, str):
+            self._out.append(
+                Malformed(
+                    reason=pdu, offset=0, frame=frame, ts_ns=ts_ns, data=payload[:MALFORMED_DATA]
+                )
+            )
+            return
+        key = (pdu.appid, pdu.gocb_ref)
+        stream = self.streams.get(key)
+        if stream is None:
+            self._new_stream(key, pdu, src_mac, dst_mac, payload, frame, ts_ns, vlan)
+            return
+        if payload == stream.last_payload and ts_ns - stream.last_ts <= DUPLICATE_NS:
+            stream.duplicates += 1
+            return
+        self._follow(stream, pdu, src_mac, dst_mac, payload, frame, ts_ns, vlan)
+
+    def events(self) -> list[DecoderEvent]:
+        out, self._out = self._out, []
+        return out
+
+    def finish(self) -> list[DecoderEvent]:
+        return self.events()
+
+    # --- internals --------------------------------------------------------------------
+    def _new_stream(
+        self,
+        key: tuple[int, str],
+        pdu: GoosePdu,
+        src_mac: str,
+        dst_mac: str,
+        payload: bytes,
+        frame: int,
+        ts_ns: int,
+        vlan: int | None,
+    ) -> None:
+        stream = GooseStream(
+            appid=pdu.appid,
+            gocb_ref=pdu.gocb_ref,
+            src_mac=src_mac,
+            dst_mac=dst_mac,
+            vlan=vlan,
+            st_num=pdu.st_num,
+            sq_num=pdu.sq_num,
+            conf_rev=pdu.conf_rev,
+            simulation=pdu.simulation or pdu.simulated_bit,
+            t=pdu.t,
+            first_frame=frame,
+            first_ts=ts_ns,
+            last_ts=ts_ns,
+            last_payload=payload,
+            sq_span=pdu.sq_span,
+        )
+        stream.macs.add(src_mac)
+        self._recent[(src_mac, payload[:2])] = stream
+        self.streams[key] = stream
+        anomalies = ["simulation-set"] if stream.simulation else []
+        self._emit(PUBLISH, stream, pdu, None, anomalies, src_mac, dst_mac, frame, ts_ns, vlan)
+        ld = pdu.gocb_ref.split("/", 1)[0]
+        if ld and (src_mac, "iec61850_ld", ld) not in self._claimed:
+            self._claimed.add((src_mac, "iec61850_ld", ld))
+            self._out.append(
+                IdentityClaim(
+                    ip=src_mac,
+                    attribute="iec61850_ld",
+                    value=ld,
+                    source=SOURCE,
+                    confidence=0.6,
+                    ts_ns=ts_ns,
+                )
+            )
+
+    def _follow(
+        self,
+        s: GooseStream,
+        pdu: GoosePdu,
+        src_mac: str,
+        dst_mac: str,
+        payload: bytes,
+        frame: int,
+        ts_ns: int,
+        vlan: int | None,
+    ) -> None:
+        """Compare a message with its control block's last one (see the module doc)."""
+        s.frames += 1
+        anomalies: list[str] = []
+        if src_mac not in s.macs:
+            anomalies.append("second-publisher")
+            s.macs.add(src_mac)
+        elif src_mac != s.src_mac:
+            anomalies.append("second-publisher")
+        if pdu.conf_rev != s.conf_rev:
+            anomalies.append("confrev-changed")
+        flagged = pdu.simulation or pdu.simulated_bit
+        if flagged and not s.simulation:
+            anomalies.append("simulation-set")
+        st, sq = pdu.st_num, pdu.sq_num
+        state_change = False
+        if st == s.st_num:
+            if sq in _next(s.sq_num):
+                s.retransmissions += 1
+            elif sq == s.sq_num:
+                anomalies.append("replay")
+            elif sq == 0:
+                anomalies.append("sqnum-reset")
+            elif sq < s.sq_num:
+                anomalies.append("replay")
+            else:
+                s.sq_gaps += sq - s.sq_num - 1
+                s.retransmissions += 1
+        elif st in _next(s.st_num):
+            state_change = True
+        elif st in (0, 1) and s.st_num > 1:
+            anomalies.append("stnum-reset")
+            state_change = True
+        elif st > s.st_num:
+            anomalies.append("stnum-jump")
+            state_change = True
+        else:
+            anomalies.append("replay")
+        if (
+            state_change
+            and pdu.t is not None
+            and s.t is not None
+            and ber.utc_time_ns(pdu.t) < ber.utc_time_ns(s.t)
+        ):
+            anomalies.append("time-backwards")
+        previous = (s.st_num, s.sq_num)
+        s.st_num, s.sq_num = st, sq
+        s.conf_rev, s.simulation = pdu.conf_rev, flagged
+        s.last_ts, s.last_payload, s.sq_span = ts_ns, payload, pdu.sq_span
+        s.src_mac = src_mac
+        self._recent[(src_mac, payload[:2])] = s
+        if state_change:
+            s.state_changes += 1
+            s.t = pdu.t
+        for a in anomalies:
+            s.anomalies[a] = s.anomalies.get(a, 0) + 1
+        if state_change or anomalies:
+            function = STATE_CHANGE if state_change else RETRANSMISSION
+            self._emit(function, s, pdu, previous, anomalies, src_mac, dst_mac, frame, ts_ns, vlan)
+
+    def _emit(
+        self,
+        function: str,
+        s: GooseStream,
+        pdu: GoosePdu,
+        previous: tuple[int, int] | None,
+        anomalies: list[str],
+        src_mac: str,
+        dst_mac: str,
+        frame: int,
+        ts_ns: int,
+        vlan: int | None,
+    ) -> None:
+        values, problem = pdu.values()
+        detail: dict[str, Any] = {
+            "layer": "ethernet",
+            "src_mac": src_mac,
+            "dst_mac": dst_mac,
+            "appid": pdu.appid,
+            "gocb_ref": pdu.gocb_ref,
+            "dat_set": pdu.dat_set,
+            "go_id": pdu.go_id,
+            "time_allowed_to_live": pdu.time_allowed_to_live,
+            "t": pdu.time,
+            "st_num": pdu.st_num,
+            "sq_num": pdu.sq_num,
+            "simulation": pdu.simulation,
+            "simulated_bit": pdu.simulated_bit,
+            "conf_rev": pdu.conf_rev,
+            "nds_com": pdu.nds_com,
+            "num_dat_set_entries": pdu.num_dat_set_entries,
+            "values": values,
+        }
+        if vlan is not None:
+            detail["vlan"] = vlan
+        if previous is not None:
+            detail["previous_st_num"], detail["previous_sq_num"] = previous
+            detail["frames_since_first"] = s.frames
+        if anomalies:
+            detail["anomalies"] = anomalies
+        problems = [p for p in (pdu.problem, problem) if p]
+        if pdu.num_dat_set_entries is not None and pdu.num_dat_set_entries != pdu.data_count:
+            problems.append(
+                f"numDatSetEntries {pdu.num_dat_set_entries} with {pdu.data_count} values"
+            )
+        if pdu.security:
+            detail["security"] = True
+        if problems:
+            detail["problems"] = problems
+        ints = (
+            tuple(int(v) for v in values)
+            if 0 < len(values) <= MAX_OP_VALUES and all(isinstance(v, int) for v in values)
+            else None
+        )
+        self._out.append(
+            Operation(
+                ts_ns=ts_ns,
+                protocol=PROTOCOL,
+                src_ip=src_mac,
+                src_port=0,
+                dst_ip=dst_mac,
+                dst_port=0,
+                operation=OpClass.WRITE,
+                function=function,
+                function_code=FUNCTION_CODES[function],
+                unit=pdu.appid,
+                quantity=pdu.data_count,
+                values=ints,
+                status=OpStatus.MALFORMED if problems else OpStatus.OK,
+                request_frame=frame,
+                transaction_id=pdu.st_num,
+                detail=detail,
+            )
+        )

@@ -1,0 +1,86 @@
+"""The conformance harness's checks, run on the PROFINET spec before it is registered: spec
+consistency, every rule reached by its examples with only declared detail keys read, the
+same events however the examples' bytes are cut, and an unfinished next message that
+changes nothing (see :mod:`test_harness`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from otconduit.detect.attack import attack_table
+from otconduit.detect.rules import RULES
+from otconduit.model import Operation
+from otconduit.protocols import registry
+from otconduit.protocols.profinet import SPEC
+from otconduit.protocols.profinet import danger as D
+
+from . import profinet_helpers as H
+from .test_harness import (
+    check_outcomes,
+    decode,
+    example_conversation,
+    golden_conversations,
+    one_byte,
+    random_pieces,
+    resplit,
+    rules_raised,
+    samples,
+    trailing,
+)
+
+
+def test_spec_is_consistent_and_new_to_the_registry() -> None:
+    taken = set(registry.stored_names()) | set(registry.aliases())
+    for name in (*SPEC.names, *SPEC.aliases, *(a for v in SPEC.variants for a in v.aliases)):
+        assert name == name.lower() and name not in taken, name
+    for svc in SPEC.well_known:
+        assert svc.transport in SPEC.transports
+    assert SPEC.classify is not None and SPEC.rules and SPEC.detail_keys
+
+
+def test_rules_have_attack_techniques() -> None:
+    known = attack_table().techniques
+    own = {d.id: d for d in SPEC.defines}  # none: PROFINET raises catalogue rules
+    for rule in (*SPEC.rules, *D.FRAME_RULES):
+        techniques = own[rule.rule].techniques if rule.rule in own else RULES[rule.rule].techniques
+        assert techniques and all(t in known for t in techniques), rule.rule
+    assert not set(own) & set(RULES), "a rule of its own is already in the catalogue"
+
+
+def test_every_rule_is_reached_by_its_examples() -> None:
+    declared = {r.rule for r in SPEC.rules}
+    seen: set[str] = set()
+    for rule in SPEC.rules:
+        for example in rule.examples:
+            events = decode(SPEC, example_conversation(SPEC, example))
+            check_outcomes(SPEC, events)
+            raised = rules_raised(SPEC, events, seen)
+            assert rule.rule in raised and raised <= declared, (rule.rule, raised)
+    assert seen <= SPEC.detail_keys
+
+
+def test_same_events_however_the_examples_are_cut() -> None:
+    """UDP datagrams stay whole; the check is that the decoder is deterministic."""
+    for conv in samples(SPEC):
+        whole = decode(SPEC, conv)
+        assert decode(SPEC, resplit(conv, one_byte)) == whole
+        for seed in range(3):
+            assert decode(SPEC, resplit(conv, random_pieces(seed))) == whole
+        before = decode(SPEC, conv, finish=False)
+        for longer in trailing(conv):
+            assert decode(SPEC, longer, finish=False) == before
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not H.ICSNPP_CASES, reason="../shared/corpus/icsnpp/profinet is absent")
+def test_golden_flows_through_the_flow_factory() -> None:
+    """What the harness will run once registered: the golden corpus's UDP flows on port
+    34964, each through its own per-flow decoder (answers from other ports stay apart)."""
+    convs = golden_conversations(SPEC)
+    assert convs
+    seen: set[str] = set()
+    events = [e for conv in convs for e in decode(SPEC, conv)]
+    check_outcomes(SPEC, events)
+    assert any(isinstance(e, Operation) for e in events)
+    assert rules_raised(SPEC, events, seen) <= {r.rule for r in SPEC.rules}
+    assert seen <= SPEC.detail_keys
