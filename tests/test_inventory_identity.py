@@ -96,12 +96,70 @@ def test_cip_identity(tmp_path: Path) -> None:
         assert asset["firmware"] == row["revision"]
 
 
-@pytest.mark.parametrize("proto", ["dnp3", "s7comm", "enip"])
+def test_opcua_server_descriptions(tmp_path: Path) -> None:
+    """The application the server describes in its GetEndpoints answers (Zeek's
+    opcua_binary_get_endpoints_description rows) is the one the inventory shows."""
+    from tests.protocols.opcua_helpers import zeek_rows
+
+    case = CORPUS / "icsnpp" / "opcua" / "open62541_client-server_mainloop"
+    assets = _assets(tmp_path, case / f"{case.name}.pcap")
+    rows = zeek_rows(case, "opcua_binary_get_endpoints_description")
+    assert rows
+    for row in rows:
+        asset = assets[row["id.resp_h"] or ""]
+        claims = {(c["attribute"], c["value"], c["source"]) for c in asset["identity_claims"]}
+        for attribute, column in (
+            ("application_uri", "application_uri"),
+            ("product_uri", "product_uri"),
+            ("application_name", "text"),
+        ):
+            assert (attribute, row[column], "opcua_endpoints") in claims, (attribute, row)
+        assert "opcua/server" in asset["protocols"]
+
+
+def test_opcua_build_info_is_model_and_firmware() -> None:
+    """BuildInfo read from a server (opcua_buildinfo) fills the model, firmware and
+    vendor columns; application descriptions alone do not make a model."""
+    from otconduit.inventory.identity import summarize
+
+    def claim(attribute: str, value: str, source: str) -> dict[str, Any]:
+        return {"attribute": attribute, "value": value, "source": source, "confidence": 0.9}
+
+    claims = [
+        claim("application_name", "CasePacker", "opcua_session"),
+        claim("product_name", "CL-PACK-6 case packer", "opcua_buildinfo"),
+        claim("software_version", "2.4.1", "opcua_buildinfo"),
+        claim("vendor", "Conduit Lab", "opcua_buildinfo"),
+    ]
+    rec: dict[str, Any] = {
+        "identity": {c["attribute"]: c for c in claims},
+        "identity_claims": claims,
+    }
+    summarize(rec)
+    assert (rec["model"], rec["firmware"], rec["conflicts"]) == (
+        "CL-PACK-6 case packer",
+        "2.4.1",
+        [],
+    )
+    bare: dict[str, Any] = {
+        "identity": {"application_name": claims[0]},
+        "identity_claims": claims[:1],
+    }
+    summarize(bare)
+    assert bare["model"] is None and bare["firmware"] is None
+
+
+@pytest.mark.parametrize("proto", ["dnp3", "s7comm", "enip", "opcua"])
 def test_protocols_reach_the_inventory(proto: str, tmp_path: Path) -> None:
     caps = {
         "dnp3": CORPUS / "icsnpp" / "dnp3" / "dnp3_example" / "dnp3_example.pcap",
         "s7comm": CORPUS / "icsnpp" / "s7comm" / "snap7" / "snap7.pcap",
         "enip": CORPUS / "icsnpp" / "enip" / "enip_cip_example" / "enip_cip_example.pcap",
+        "opcua": CORPUS
+        / "icsnpp"
+        / "opcua"
+        / "open62541_client-server_mainloop"
+        / "open62541_client-server_mainloop.pcap",
     }
     assets = _assets(tmp_path, caps[proto])
     label = "cip" if proto == "enip" else proto

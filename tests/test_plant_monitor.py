@@ -1,9 +1,10 @@
 """The monitor against the built-in plant: what the plant is, the monitor must see.
 
 One accelerated mixed-scenario run of the lab (real pymodbus, python-snap7 and asyncua
-stacks on loopback) is captured and analysed. The inventory must match the plant's own
-device list (addresses, protocols, roles, identities) and every labelled event must be in
-the decoded operations. The lab imports no monitor code, so it is an independent witness.
+stacks on loopback) is captured and analysed; all three protocols are decoded. The
+inventory must match the plant's own device list (addresses, protocols, roles,
+identities) and every labelled event must be in the decoded operations. The lab imports
+no monitor code, so it is an independent witness.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from otconduit.detect.alerts import list_alerts
 from otconduit.detect.config import DetectConfig
 from otconduit.detect.run import detect_capture
 from otconduit.lab.addresses import ATTACKER as LAB_ATTACKER
-from otconduit.lab.addresses import DEVICES, HOSTS
+from otconduit.lab.addresses import DEVICES, HOSTS, PACKAGING
+from otconduit.lab.devices_opcua import SERVER_NAME, SOFTWARE_VERSION
 from otconduit.lab.sniffer import capture_unavailable_reason
 from otconduit.policy import load_policy
 from otconduit.policy.check import evaluate_and_store
@@ -38,7 +40,7 @@ pytestmark = pytest.mark.skipif(
     reason=f"the plant needs root and loopback capture ({capture_unavailable_reason()})",
 )
 CONDUIT = Path(sys.executable).with_name("conduit")
-DECODED = {"modbus", "s7comm"}  # the plant's protocols the monitor decodes today
+DECODED = {"modbus", "s7comm", "opcua"}  # the plant's protocols the monitor decodes
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +95,9 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         }
 
 
-# The plant's own device kinds -> the role the inventory must infer.
-KIND_ROLES = {"plc": "plc", "meter": "meter", "remote-io": "io"}
+# The plant's own device kinds -> the role the inventory must infer (the packaging
+# machine's OPC UA server is its controller).
+KIND_ROLES = {"plc": "plc", "meter": "meter", "remote-io": "io", "machine": "plc"}
 
 
 def test_every_device_is_in_the_inventory(plant: dict[str, Any]) -> None:
@@ -147,6 +150,15 @@ def test_identities_match_the_devices(plant: dict[str, Any]) -> None:
         assert ident["vendor"]["source"] == "modbus_43_14"
     press = next(n for n in DEVICES if any(s.protocol == "s7comm" for s in n.services))
     assert assets[press.ip]["vendor"] == "Siemens"
+    # The packaging machine: its BuildInfo (read by the HMI) and its application
+    # description (CreateSession), as OPC UA states them.
+    packer = assets[PACKAGING.ip]["identity"]
+    assert packer["vendor"]["value"] == PACKAGING.vendor
+    assert packer["vendor"]["source"] == "opcua_buildinfo"
+    assert packer["product_name"]["value"] == PACKAGING.model
+    assert packer["application_name"]["value"] == SERVER_NAME
+    assert packer["application_name"]["source"] in ("opcua_session", "opcua_endpoints")
+    assert assets[PACKAGING.ip]["firmware"] == SOFTWARE_VERSION
 
 
 def test_hosts_have_their_roles(plant: dict[str, Any]) -> None:
@@ -164,14 +176,27 @@ def test_every_labelled_event_is_decoded(plant: dict[str, Any]) -> None:
     matches = plant["matches"]
     assert len(matches) == len(plant["labels"]) > 20
     kinds = {m.label["scenario"] for m in matches}
-    assert {"rogue-write", "plc-stop", "recon", "rogue-device", "program-download"} <= kinds
+    assert {
+        "rogue-write", "plc-stop", "recon", "rogue-device", "program-download", "opcua-write",
+    } <= kinds  # fmt: skip
     missing = [m.label for m in matches if not m.seen]
     assert not missing, missing[:5]
 
 
-def test_opcua_traffic_is_a_conversation(plant: dict[str, Any]) -> None:
+def test_opcua_traffic_is_decoded(plant: dict[str, Any]) -> None:
     opcua = [c for c in plant["conversations"] if c["server_port"] == 4840]
     assert opcua and all(c["packets_c2s"] > 0 and c["packets_s2c"] > 0 for c in opcua)
+    # Every session of the plant's clients with the packaging machine is OPC UA, and so
+    # is the intruder's (beside its port scan's bare connects, which carry nothing).
+    hosts = {n.ip for n in HOSTS}
+    sessions = [c for c in opcua if c["client_ip"] in hosts and c["server_ip"] == PACKAGING.ip]
+    assert {c["client_ip"] for c in sessions} >= {n.ip for n in HOSTS if n.role == "hmi"}
+    assert all(c["protocol"] == "opcua" for c in sessions), sessions
+    intruder = (ATTACKER.ip, PACKAGING.ip, "opcua")
+    assert intruder in {(c["client_ip"], c["server_ip"], c["protocol"]) for c in opcua}
+    functions = {o["function"] for o in plant["operations"] if o["protocol"] == "opcua"}
+    assert {"Hello", "OpenSecureChannel", "CreateSession", "ActivateSession", "Read"} <= functions
+    assert {"Write", "Browse"} <= functions
 
 
 def test_plant_traffic_decodes_cleanly(plant: dict[str, Any]) -> None:
@@ -179,7 +204,7 @@ def test_plant_traffic_decodes_cleanly(plant: dict[str, Any]) -> None:
     assert res.status == "complete" and res.operations > 1000
     # Real stacks on loopback: no gaps, no malformed Modbus or S7 (the recon scenario's
     # deliberately odd function codes are answered with exceptions, not malformed).
-    bad = [p for p in plant["problems"] if p["layer"] in ("modbus", "s7comm", "tcp")]
+    bad = [p for p in plant["problems"] if p["layer"] in ("modbus", "s7comm", "opcua", "tcp")]
     assert not bad, bad
 
 
@@ -193,6 +218,9 @@ EXPECTED_RULES = {
     "rogue-device": {"policy-breach", "process-write"},
     "block-upload": {"program-upload"},
     "program-download": {"program-download"},
+    "opcua-session": {"policy-breach"},
+    "opcua-browse": {"browse-sweep"},
+    "opcua-write": {"process-write"},
 }
 
 
@@ -231,6 +259,24 @@ def test_context_sets_severity(plant: dict[str, Any]) -> None:
     hmi_writes = [a for a in alerts if a["rule"] == "process-write" and a["src_ip"] == hmi.ip]
     # The HMI's setpoint writes go over the hmi-operation conduit: informational.
     assert hmi_writes and all(a["severity"] == "info" for a in hmi_writes), hmi_writes
+    # Its PackML commands to the packaging machine (OPC UA, at breaks) too; the intruder's
+    # OPC UA write is critical.
+    ua_commands = [
+        o
+        for o in plant["operations"]
+        if o["src_ip"] == hmi.ip and o["protocol"] == "opcua" and o["operation"] == "write"
+    ]
+    if ua_commands:
+        assert any(a["protocol"] == "opcua" for a in hmi_writes), hmi_writes
+    ua_write = next(lb for lb in plant["labels"] if lb["kind"] == "opcua-write")
+    intruder = [
+        a
+        for a in alerts
+        if a["rule"] == "process-write"
+        and a["src_ip"] == ua_write["src_ip"]
+        and a["dst_ip"] == ua_write["dst_ip"]
+    ]
+    assert intruder and all(a["severity"] == "critical" for a in intruder), intruder
     for a in alerts:
         assert (a["techniques"] and a["evidence"]) or a["rule"] in ("port-sweep", "policy-breach")
 

@@ -167,16 +167,14 @@ class _SensorThread:
     def _tick(self, sensor: object) -> None:
         from datetime import datetime
 
+        from otconduit.store.alerts import raised_after
         from otconduit.store.views import iso
 
         store = sensor.store  # type: ignore[attr-defined]
-        rows = store.conn.execute(
-            "SELECT id, severity, rule, src_ip, dst_ip, first_seen, detected_at FROM alerts "
-            "WHERE id > ? AND severity >= 2 ORDER BY id",
-            (self._seen,),
-        ).fetchall()
-        for aid, sev, rule, src, dst, first, detected in rows:
+        for aid, sev, rule, src, dst, first, detected in raised_after(store, self._seen, 2):
             self._seen = max(self._seen, aid)
+            if detected is None:  # raised by an older release: no wall-clock time kept
+                continue
             when = datetime.fromisoformat(detected.replace("Z", "+00:00"))
             lag = when.timestamp() - first / 1e9
             label = ("info", "low", "medium", "high", "critical")[sev]

@@ -122,3 +122,38 @@ def test_bulk_and_per_packet_raise_the_same_alerts(tmp_path: Path, name: str) ->
                 )
             )
     assert found[0] and found[0] == found[1]
+
+
+# OPC UA (decoded since the protocol was registered): open62541's example client adds a
+# node, writes a variable and calls a method the server refuses; the other captures only
+# connect, read, browse or ask for endpoints.
+OPCUA_MAINLOOP = "icsnpp/opcua/open62541_client-server_mainloop/" + (
+    "open62541_client-server_mainloop.pcap"
+)
+OPCUA_DANGEROUS = [
+    (OPCUA_MAINLOOP, "program-modify", "T0889"),
+    (OPCUA_MAINLOOP, "process-write", "T0855"),
+    (OPCUA_MAINLOOP, "method-call", "T0871"),
+]
+OPCUA_BENIGN = [
+    "opcua-extra/python_opcua-client-server_minimal.pcap",
+    "opcua-extra/open62541_client-server-getEndpoints.pcap",
+    "opcua-extra/open62541_client-server_encrypted.pcap",
+]
+
+
+@pytest.mark.parametrize(("name", "rule", "technique"), OPCUA_DANGEROUS)
+def test_opcua_capture_raises_its_alert(
+    tmp_path: Path, name: str, rule: str, technique: str
+) -> None:
+    alerts = _alerts(tmp_path, str(Path("..") / name))
+    hits = [a for a in alerts if a["rule"] == rule and a["protocol"] == "opcua"]
+    assert hits, [(a["rule"], a["summary"]) for a in alerts]
+    assert all(technique in a["techniques"] for a in hits)  # type: ignore[operator]
+    if rule == "method-call":  # the server refused it: attempted, at most medium
+        assert all(a["severity"] == "medium" for a in hits), hits
+
+
+@pytest.mark.parametrize("name", OPCUA_BENIGN)
+def test_opcua_sessions_raise_nothing(tmp_path: Path, name: str) -> None:
+    assert _alerts(tmp_path, str(Path("..") / name)) == []

@@ -51,6 +51,7 @@ FIELDS = [
     "s7comm.header.rosctr",
     "s7comm.param.func",
     "modbus.data",
+    "opcua.servicenodeid.numeric",
 ]
 
 
@@ -69,6 +70,7 @@ class Frame:
     rosctr: list[int]
     s7func: list[int]
     data: list[str]
+    ua: list[int]  # OPC UA service encoding ids (673 WriteRequest, ...)
 
 
 @dataclass
@@ -189,6 +191,7 @@ def frames(mixed_run: Run) -> list[Frame]:
                 rosctr=[_int(v) for v in r[10]],
                 s7func=[_int(v) for v in r[11]],
                 data=[v.replace(":", "") for v in r[12]],
+                ua=[_int(v) for v in r[13]],
             )
         )
     return out
@@ -222,6 +225,7 @@ def test_run_finished_cleanly_with_a_complete_capture(mixed_run: Run) -> None:
         "rogue-device",
         "plc-stop",
         "program-download",
+        "opcua-write",
     }
     for role in ("hmi", "historian", "mes", "engineering", "office", "plc-io"):
         assert s["requests"].get(role, 0) > 0, role
@@ -274,6 +278,26 @@ def test_rogue_write_is_in_the_capture(mixed_run: Run, frames: list[Frame]) -> N
     hits = _near(frames, write["ts"], src=A.ATTACKER.ip, dst=A.CONVEYOR_PLC.ip, dport=502, fc=6)
     assert len(hits) == 1 and hits[0].data == ["0190"], hits  # 400 = 40.0 m/min
     assert abs(hits[0].t - write["ts"]) < 0.1
+
+
+@needs_tshark
+def test_opcua_write_is_in_the_capture(mixed_run: Run, frames: list[Frame]) -> None:
+    labels = {x["kind"]: x for x in _labels(mixed_run, "opcua-write")}
+    ends = {"src": A.ATTACKER.ip, "dst": A.PACKAGING.ip, "dport": 4840}
+    # tshark's OPC UA dissector names each request's service: ActivateSession (467),
+    # Browse (527), Write (673).
+    session, browse, write = labels["opcua-session"], labels["opcua-browse"], labels["opcua-write"]
+    assert session["operation"] == "session" and _near(frames, session["ts"], ua=467, **ends)
+    browses = [
+        f
+        for f in frames
+        if (f.src, f.dst, f.dport) == tuple(ends.values())
+        and 527 in f.ua
+        and browse["ts"] - 0.5 <= f.t <= browse["ts_end"] + 0.5
+    ]
+    assert sum(f.ua.count(527) for f in browses) == browse["values"]["nodes"] >= 100
+    assert write["function"] == "Write" and write["values"] == [30.0]
+    assert _near(frames, write["ts"], window=0.5, ua=673, **ends)
 
 
 @needs_tshark
@@ -385,6 +409,7 @@ def test_every_request_label_has_its_packet(mixed_run: Run, frames: list[Frame])
             "firmware",
             "identity",
             "diagnostic",
+            "session",
             "other",
         )
         if x["scenario"] == "bearing-wear" or x.get("dst_port") is None:

@@ -144,3 +144,40 @@ def test_mixed_transports_and_families(tmp_path: Path) -> None:
     ]
     if shutil.which("nft") and os.geteuid() == 0:
         _nft_check(out, tmp_path)
+
+
+BUILDING_AND_SUBSTATION = """
+version: 1
+plant: bms-and-substation
+zones:
+  - {name: bms, level: 1, members: [192.0.2.0/26]}
+  - {name: substation, level: 1, members: [192.0.2.64/26]}
+  - {name: control, level: 2, members: [192.0.2.128/25]}
+conduits:
+  - name: bms-supervision
+    from: control
+    to: bms
+    protocols: {bacnet/ip: {operations: [read, identity, write]}}
+  - name: scada-telecontrol
+    from: control
+    to: substation
+    protocols: {iec-104: {operations: [read, control, session, diagnostic]}}
+"""
+
+
+def test_bacnet_and_iec104_conduits_compile_to_their_ports() -> None:
+    """The registered BACnet/IP and IEC 104 specs give the policy their aliases and
+    the firewall their well-known services."""
+    spec = _spec(BUILDING_AND_SUBSTATION)
+    assert {s.protocol for c in spec.conduits for s in c.services} == {"bacnet", "iec104"}
+    out = compile_nftables(spec)
+    (bms,) = [ln for ln in out.splitlines() if '"conduit bms-supervision"' in ln]
+    assert "udp dport 47808 counter accept" in bms
+    (scada,) = [ln for ln in out.splitlines() if '"conduit scada-telecontrol"' in ln]
+    assert "tcp dport 2404 counter accept" in scada
+    policy = parse_policy(BUILDING_AND_SUBSTATION)
+    rules = {name: rule for c in policy.conduits for name, rule in c.protocols.items()}
+    assert rules["bacnet"].allows_operation("write")
+    assert not rules["bacnet"].allows_operation("control")  # ReinitializeDevice, DCC
+    assert rules["iec104"].allows_operation("control")
+    assert not rules["iec104"].allows_operation("program")  # file transfer

@@ -431,14 +431,26 @@ class TestRecognitionAndData:
         [
             b"GET / HTTP/1.1\r\n\r\n",
             b"\x81\x0a\x00\x09\x02\x00\x10\x08\x00",  # NPDU version 2
-            b"\x81\x0a\x00\x10\x01\x00",  # length disagrees
-            b"\x81\x00\x00\x05\x00",  # BVLC-Result of the wrong size
             bytes(12),
         ],
     )
     def test_other_traffic_is_not(self, data: bytes) -> None:
         assert bacnet_verdict(data, b"", True) is False
         assert bacnet_verdict(b"", b"", True) is None
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            b"\x81\x0a\x00\x10\x01\x00",  # length disagrees
+            b"\x81\x00\x00\x05\x00",  # BVLC-Result of the wrong size
+        ],
+    )
+    def test_a_bad_length_is_bacnet_on_its_port_only(self, data: bytes) -> None:
+        """Padded or truncated datagrams (bacnet_example.pcap's ReinitializeDevice with a
+        password after the BVLC length) are decoded and reported on UDP 47808, so
+        padding a request does not hide it; elsewhere they are not recognised."""
+        assert bacnet_verdict(data, b"", False) is False
+        assert bacnet_verdict(data, b"", True) is True
 
     def test_spec(self) -> None:
         assert SPEC.name == "bacnet" and SPEC.transports == frozenset({"udp"})

@@ -50,6 +50,8 @@ GOLDEN_TESTS = {
     "dnp3": "tests/protocols/test_dnp3_corpus.py",
     "s7comm": "tests/protocols/test_s7_conformance.py",
     "enip": "tests/protocols/test_enip_conformance.py",
+    "opcua": "tests/protocols/test_opcua_zeek.py",
+    "bacnet": "tests/protocols/test_bacnet_zeek.py",
 }
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -30,11 +30,13 @@ def test_filters_find_variants_unless_they_have_their_own() -> None:
 def test_policy_reads_the_registry_aliases() -> None:
     for alias, name in registry.aliases().items():
         assert POLICY_ALIASES[alias] == name
-    assert POLICY_ALIASES["opc-ua"] == "opcua"  # not registered yet
+    assert POLICY_ALIASES["opc-ua"] == "opcua"
+    assert POLICY_ALIASES["bacnet/ip"] == "bacnet" and POLICY_ALIASES["iec-104"] == "iec104"
+    assert CLI_ALIASES["bip"] == "bacnet" and PROTOCOLS["iec104"] == ("iec104",)
 
 
 def test_cleartext_control_is_per_stored_name() -> None:
-    assert {"modbus", "dnp3", "s7comm", "enip", "cip"} == CLEARTEXT_CONTROL
+    assert {"modbus", "dnp3", "s7comm", "enip", "cip", "bacnet", "iec104"} == CLEARTEXT_CONTROL
     assert "s7comm-plus" not in CLEARTEXT_CONTROL  # integrity-protected
 
 
@@ -42,7 +44,10 @@ def test_services_and_ports() -> None:
     assert PROTOCOL_PORTS["enip"] == (("tcp", 44818), ("udp", 44818), ("udp", 2222))
     assert PROTOCOL_PORTS["dnp3"] == (("tcp", 20000), ("udp", 20000))
     assert ICS_PORTS[2222] == "enip-io" and ICS_PORTS[44818] == "enip"
-    assert ICS_PORTS[4840] == "opcua"  # an undecoded protocol keeps its port
+    assert ICS_PORTS[4840] == "opcua" and PROTOCOL_PORTS["opcua"] == (("tcp", 4840),)
+    assert ICS_PORTS[47808] == "bacnet" and PROTOCOL_PORTS["bacnet"] == (("udp", 47808),)
+    assert ICS_PORTS[2404] == "iec104" and PROTOCOL_PORTS["iec104"] == (("tcp", 2404),)
+    assert server_side(50000, 47808, "udp") == 1 and server_side(50000, 2404, "tcp") == 1
     for spec in registry.default_protocols():
         for t in spec.transports:
             assert spec.ports <= (ICS_TCP_PORTS if t == "tcp" else ICS_UDP_PORTS)
@@ -58,9 +63,9 @@ def test_classify_maps_severities_and_falls_back_for_unknown_protocols() -> None
     assert classify({**op, "function_code": 32, "detail": {}}) == [
         Hit("auth-operation", Severity.LOW, "secure authentication")
     ]
-    other = {"protocol": "opcua", "operation": "write", "function": "Write", "detail": {}}
-    assert classify(other) == [Hit("process-write", note="Write")]
-    assert classify({**other, "operation": "read"}) == []
+    other = {"protocol": "example-proto", "operation": "write", "function": "Set"}
+    assert classify({**other, "detail": {}}) == [Hit("process-write", note="Set")]
+    assert classify({**other, "operation": "read", "detail": {}}) == []
 
 
 def test_protocol_rules_join_the_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:

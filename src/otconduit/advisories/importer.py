@@ -177,8 +177,7 @@ def import_items(
     rep = ImportReport(on_problem=on_problem)
     t0 = time.perf_counter()
     pending = 0
-    store.conn.execute("BEGIN IMMEDIATE")
-    try:
+    with store.transaction() as tx:
         for name, data, reason in source:
             if data is None:
                 rep.problem(name, reason or "unreadable")
@@ -186,13 +185,8 @@ def import_items(
             import_one(store, rep, name, data)
             pending += 1
             if pending >= BATCH:
-                store.conn.execute("COMMIT")
-                store.conn.execute("BEGIN IMMEDIATE")
+                tx.checkpoint()
                 pending = 0
-        store.conn.execute("COMMIT")
-    except BaseException:
-        store.conn.execute("ROLLBACK")
-        raise
     rep.seconds = time.perf_counter() - t0
     return rep
 

@@ -354,8 +354,7 @@ def _results(
 def _fetch_and_import(s: _Syncer, todo: list[Listed], rep: SyncReport) -> None:
     store, imp = s.store, rep.imported
     pending = 0
-    store.conn.execute("BEGIN IMMEDIATE")
-    try:
+    with store.transaction() as tx:
         for item, body, failure, verified in _results(s, todo):
             if body is None:
                 if verified is False:  # a wrong hash: rejected until the feed changes it
@@ -384,13 +383,8 @@ def _fetch_and_import(s: _Syncer, todo: list[Listed], rep: SyncReport) -> None:
             )
             pending += 1
             if pending >= BATCH:
-                store.conn.execute("COMMIT")
-                store.conn.execute("BEGIN IMMEDIATE")
+                tx.checkpoint()
                 pending = 0
-        store.conn.execute("COMMIT")
-    except BaseException:
-        store.conn.execute("ROLLBACK")
-        raise
 
 
 __all__ = ["DEFAULT_URL", "Listed", "Response", "SyncError", "SyncReport", "http_get", "sync"]

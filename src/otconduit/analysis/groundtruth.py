@@ -3,6 +3,9 @@
 A label names an injected event: when, who to whom, protocol and operation. It is *seen*
 when the store holds an operation with the same endpoints and protocol, the same function
 code (or, where the label has none, the same operation class), within a time tolerance.
+Function codes are the protocol's own: for OPC UA the numeric id of the request's binary
+encoding (673 Write, 527 Browse, 467 ActivateSession), which the lab writes from the
+specification and the decoder from the wire.
 Port-scan labels (a subnet as destination) are seen when the store holds connection
 attempts from the scanner into that subnet.
 """

@@ -10,7 +10,6 @@ from otconduit.protocols import registry
 _UNDECODED_TCP = frozenset(
     {
         2404,  # IEC 60870-5-104
-        4840,  # OPC UA
         1911,  # Niagara Fox
         789,  # Red Lion Crimson
         9600,  # Omron FINS

@@ -157,7 +157,8 @@ def time_range(start: str | None, end: str | None) -> tuple[int | None, int | No
 def function(option: str, value: str | None, seen: Iterable[str]) -> str | None:
     """A ``--function`` value: a code (decimal or 0x hex) as a decimal string, or a name
     as the protocol spells it -- one the database holds or one of the Modbus, DNP3 and
-    S7 function tables (a real function that did not occur lists nothing, exit 0)."""
+    S7 function tables or the OPC UA services (a real function that did not occur lists
+    nothing, exit 0)."""
     if value is None:
         return None
     text = value.strip()
@@ -165,10 +166,12 @@ def function(option: str, value: str | None, seen: Iterable[str]) -> str | None:
         return str(int(text, 0))
     from otconduit.protocols.dnp3.functions import FUNCTION_NAMES as DNP3
     from otconduit.protocols.modbus.functions import FUNCTION_NAMES as MODBUS
+    from otconduit.protocols.opcua.services import SERVICES as OPCUA
     from otconduit.protocols.s7.functions import JOB_FUNCTIONS as S7
 
     seen = set(seen)
-    known = {v.casefold(): v for v in (*MODBUS.values(), *DNP3.values(), *S7.values(), *seen)}
+    tables = (*MODBUS.values(), *DNP3.values(), *S7.values(), *(s.name for s in OPCUA))
+    known = {v.casefold(): v for v in (*tables, *seen)}
     found = known.get(text.casefold())
     if found is None:  # name what this database holds; the tables are long
         hint = unknown("function", option, value, seen, pool=known.values())

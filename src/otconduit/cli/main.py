@@ -185,20 +185,14 @@ def analyze(
         if not no_detect:
             from otconduit.detect import baseline
             from otconduit.detect.run import detect_capture
+            from otconduit.store.captures import info as capture_info
 
             base = baseline.load(store)
             reports = []
             for r in results:
-                row = (
-                    store.conn.execute(
-                        "SELECT id FROM captures WHERE id = ? AND status != 'running'",
-                        (r.capture_id,),
-                    ).fetchone()
-                    if r.capture_id is not None
-                    else None
-                )
-                if row is not None:
-                    reports.append(detect_capture(store, row[0], cfg, pol, base))
+                done = capture_info(store, r.capture_id) if r.capture_id is not None else None
+                if done is not None and done.status != "running":
+                    reports.append(detect_capture(store, done.id, cfg, pol, base))
             if reports and not quiet:
                 print_detect_summary(reports)
             if process is not None:

@@ -12,6 +12,7 @@ from otconduit.cli import filters
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.store import Store, StoreError, seen
 from otconduit.store.violations import ViolationFilter, stored_violations
+from otconduit.store.violations import count as count_violations
 
 if TYPE_CHECKING:  # the policy models (pydantic) load only for commands that use them
     from otconduit.policy.model import Policy
@@ -161,7 +162,7 @@ def violations(
                 hi,
             )
             rows = stored_violations(store, flt)
-            stored = store.conn.execute("SELECT count(*) FROM violations").fetchone()[0]
+            stored = count_violations(store)
     except StoreError as exc:
         raise fail(str(exc)) from None
     emit(rows, fmt, columns=VIOLATION_COLUMNS, title="Violations")

@@ -13,19 +13,13 @@ from otconduit.detect.attack import attack_table
 from otconduit.detect.rules import RULES, Severity
 from otconduit.detect.runbooks import runbooks
 from otconduit.store import Store
+from otconduit.store import alerts as stored
+from otconduit.store import violations as stored_violations
 from otconduit.store.views import asset_name, iso
 
 SEVERITIES = tuple(s.label for s in Severity)
-# The default puts what needs a person first: critical before info, then the newest.
-ALERT_SORTS = {
-    "severity": "severity DESC, last_seen DESC, id DESC",
-    "newest": "last_seen DESC, id DESC",
-    "oldest": "first_seen, id",
-    "count": "count DESC, severity DESC, last_seen DESC, id DESC",
-    "rule": "rule, severity DESC, last_seen DESC, id DESC",
-    "id": "id",
-}
-DEFAULT_SORT = "severity"
+ALERT_SORTS = tuple(stored.SORTS)
+DEFAULT_SORT = "severity"  # what needs a person first: critical before info, then newest
 
 
 @dataclass(slots=True)
@@ -80,42 +74,26 @@ def _summary_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_alerts(store: Store, aq: AlertQuery) -> tuple[int, list[dict[str, Any]]]:
-    where: list[str] = []
-    params: list[Any] = []
+    sev = None
     if aq.severity:
         try:
-            sev = Severity.parse(aq.severity)
+            sev = int(Severity.parse(aq.severity))
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None
-        where.append("severity >= ?")
-        params.append(int(sev))
-    if aq.rule:
-        where.append("rule = ?")
-        params.append(aq.rule)
-    if aq.status:
-        where.append("status = ?")
-        params.append(aq.status)
-    if aq.asset:
-        where.append("(src_ip = ? OR dst_ip = ?)")
-        params += [aq.asset, aq.asset]
-    if aq.technique:
-        where.append("EXISTS (SELECT 1 FROM json_each(techniques) WHERE value = ?)")
-        params.append(aq.technique.upper())
-    if aq.protocol:
-        where.append("protocol = ?")
-        params.append(aq.protocol)
-    if aq.category:
-        where.append("category = ?")
-        params.append(aq.category)
     if aq.sort not in ALERT_SORTS:
         raise ApiError(422, f"sort must be one of {', '.join(ALERT_SORTS)}")
-    cond = (" WHERE " + " AND ".join(where)) if where else ""
-    (total,) = store.conn.execute(f"SELECT count(*) FROM alerts{cond}", params).fetchone()
-    rows = store.query(
-        f"SELECT * FROM alerts{cond} ORDER BY {ALERT_SORTS[aq.sort]} LIMIT ? OFFSET ?",
-        [*params, aq.limit, aq.offset],
+    flt = stored.AlertFilter(
+        min_severity=sev,
+        rule=aq.rule,
+        status=aq.status,
+        ip=aq.asset,
+        technique=aq.technique,
+        protocol=aq.protocol,
+        category=aq.category,
     )
-    return int(total), [_named(store, _summary_row(r)) for r in rows]
+    total = stored.count(store, flt)
+    rows = stored.select(store, flt, sort=aq.sort, limit=aq.limit, offset=aq.offset)
+    return total, [_named(store, _summary_row(r)) for r in rows]
 
 
 def _named(store: Store, row: dict[str, Any]) -> dict[str, Any]:
@@ -147,9 +125,7 @@ def alert_detail(store: Store, alert_id: int) -> dict[str, Any]:
 def alert_counts(store: Store) -> dict[str, Any]:
     by_sev = {s: 0 for s in SEVERITIES}
     by_status = {"open": 0, "acknowledged": 0, "closed": 0}
-    for sev, status, n in store.conn.execute(
-        "SELECT severity, status, count(*) FROM alerts GROUP BY severity, status"
-    ):
+    for sev, status, n in stored.counts(store):
         by_status[status] = by_status.get(status, 0) + n
         if status != "closed":
             by_sev[Severity(sev).label] += n
@@ -170,37 +146,12 @@ class ViolationQuery:
 
 
 def list_violations(store: Store, vq: ViolationQuery) -> tuple[int, list[dict[str, Any]]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if vq.policy:
-        where.append("v.policy = ?")
-        params.append(vq.policy)
-    if vq.rule:
-        where.append("v.rule = ?")
-        params.append(vq.rule)
-    if vq.asset:
-        where.append("(v.src_ip = ? OR v.dst_ip = ?)")
-        params += [vq.asset, vq.asset]
-    if vq.zone:
-        where.append("(v.src_zone = ? OR v.dst_zone = ?)")
-        params += [vq.zone, vq.zone]
-    cond = (" WHERE " + " AND ".join(where)) if where else ""
-    (total,) = store.conn.execute(f"SELECT count(*) FROM violations v{cond}", params).fetchone()
-    rows = store.query(
-        "SELECT v.id, v.policy, v.rule, v.src_ip, v.dst_ip, v.src_zone, v.dst_zone, "
-        "v.protocol, v.operation, v.conduit, v.reason, v.count, v.first_seen, v.last_seen, "
-        "c.path AS capture, v.frame, v.checked_at, v.targets FROM violations v "
-        f"LEFT JOIN captures c ON c.id = v.capture_id{cond} "
-        "ORDER BY v.first_seen DESC, v.id LIMIT ? OFFSET ?",
-        [*params, vq.limit, vq.offset],
+    flt = stored_violations.ViolationFilter(
+        policy=vq.policy, rule=vq.rule, ip=vq.asset, zone=vq.zone
     )
-    return int(total), [_named(store, dict(r)) for r in rows]
+    total, rows = stored_violations.page(store, flt, limit=vq.limit, offset=vq.offset)
+    return total, [_named(store, r) for r in rows]
 
 
 def violation_counts(store: Store, policy: str | None) -> dict[str, int]:
-    sql = "SELECT rule, count(*) FROM violations"
-    params: list[Any] = []
-    if policy:
-        sql += " WHERE policy = ?"
-        params.append(policy)
-    return {r: n for r, n in store.conn.execute(sql + " GROUP BY rule ORDER BY rule", params)}
+    return stored_violations.counts_by_rule(store, policy)

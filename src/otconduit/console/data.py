@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from otconduit.console.bounded import BoundedLRU
-from otconduit.store import Store, StoreError
+from otconduit.store import Store, StoreError, counts
 
 T = TypeVar("T")
 
@@ -59,23 +59,10 @@ __all__ = ["StoreAccess", "StoreError"]
 
 
 def fingerprint(store: Store, *, alerts: bool = True) -> tuple[Any, ...]:
-    """Changes whenever analysis, detection, a policy check or (with ``alerts``) an alert
-    change commits: the key of everything the console caches (a few indexed look-ups).
-    Results that do not depend on alerts pass ``alerts=False`` so that acknowledging an
-    alert does not throw them away."""
-    if not alerts:
-        row = store.conn.execute(
-            "SELECT (SELECT count(*) FROM captures), (SELECT coalesce(max(id), 0) FROM captures), "
-            "(SELECT group_concat(status) FROM (SELECT status FROM captures ORDER BY id))"
-        ).fetchone()
-        return tuple(row)
-    row = store.conn.execute(
-        "SELECT (SELECT count(*) FROM captures), (SELECT coalesce(max(id), 0) FROM captures), "
-        "(SELECT group_concat(status) FROM (SELECT status FROM captures ORDER BY id)), "
-        "(SELECT n FROM alert_changes), (SELECT count(*) FROM violations), "
-        "(SELECT coalesce(max(id), 0) FROM violations)"
-    ).fetchone()
-    return tuple(row)
+    """The key of everything the console caches (:func:`otconduit.store.counts.fingerprint`):
+    it changes whenever analysis, detection, a policy check or (with ``alerts``) an alert
+    change commits."""
+    return counts.fingerprint(store, alerts=alerts)
 
 
 CACHE_MAX = 32  # named results; a flood of distinct ``window`` values only evicts

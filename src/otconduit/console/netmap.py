@@ -16,12 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from otconduit.console.assets import ip_key
 from otconduit.console.zoning import LEVEL_NAMES, Placement, Zoning
 from otconduit.detect.recon import ICS_PORTS
 from otconduit.protocols import registry
 from otconduit.store import Store
-from otconduit.store.views import confirmed_hosts
+from otconduit.store import assets as stored_assets
+from otconduit.store import conversations as stored_conversations
+from otconduit.store import violations as stored_violations
+from otconduit.store.assets import confirmed_hosts, ip_key
 
 VERDICT_RANK = {"violation": 2, "unchecked": 1, "allowed": 0}
 IGNORED_RULES = {"asset-in-no-zone"}  # about a node, not about an edge
@@ -56,21 +58,11 @@ def _lvl(level: float) -> str:
 
 
 def map_assets(store: Store, zoning: Zoning) -> list[MapAsset]:
-    roles: dict[int, list[str]] = defaultdict(list)
-    for aid, name in store.conn.execute(
-        "SELECT DISTINCT asset_id, name FROM asset_attributes WHERE kind = 'role' ORDER BY name"
-    ):
-        roles[aid].append(name)
-    names: dict[int, str] = {}
-    for aid, value in store.conn.execute(
-        "SELECT asset_id, value FROM asset_attributes WHERE kind = 'identity' AND (name IN "
-        "('product_name', 'model') OR (name = 'vendor' AND source != 'oui')) "
-        "ORDER BY name = 'vendor', confidence DESC"
-    ):
-        names.setdefault(aid, value)
+    roles = stored_assets.roles_by_asset(store)
+    names = stored_assets.labels(store)
     real = {ip for ip, _ in confirmed_hosts(store)}
     seen: dict[str, MapAsset] = {}
-    for aid, ip, mac, vlan in store.conn.execute("SELECT id, ip, mac, vlan FROM assets"):
+    for aid, ip, mac, vlan in stored_assets.addresses(store):
         if ip in seen:
             continue
         r = roles.get(aid, [])
@@ -83,13 +75,8 @@ def map_assets(store: Store, zoning: Zoning) -> list[MapAsset]:
 
 
 def verdicts(store: Store, zoning: Zoning) -> dict[tuple[str, str], set[str]]:
-    sql = "SELECT src_ip, dst_ip, rule FROM violations WHERE src_ip IS NOT NULL"
-    params: list[Any] = []
-    if zoning.plant:
-        sql += " AND policy = ?"
-        params.append(zoning.plant)
     out: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for src, dst, rule in store.conn.execute(sql, params):
+    for src, dst, rule in stored_violations.pairs(store, zoning.plant):
         if rule not in IGNORED_RULES and dst is not None:
             out[(src, dst)].add(rule)
     return out
@@ -98,15 +85,7 @@ def verdicts(store: Store, zoning: Zoning) -> dict[tuple[str, str], set[str]]:
 def _edges(store: Store) -> list[dict[str, Any]]:
     """Client -> server pairs per protocol (a filter on protocol then counts only the
     conversations it keeps; :func:`_merge` joins the protocols of one pair again)."""
-    return list(
-        store.query(
-            "SELECT c.client_ip, c.server_ip, c.protocol, "
-            "group_concat(DISTINCT c.server_port) AS ports, count(DISTINCT c.id) AS conversations, "
-            "sum(s.packets_c2s + s.packets_s2c) AS packets "
-            "FROM conversations c JOIN conversation_stats s ON s.conversation_id = c.id "
-            "GROUP BY c.client_ip, c.server_ip, c.protocol"
-        )
-    )
+    return stored_conversations.edges(store)
 
 
 def _merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

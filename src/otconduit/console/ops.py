@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from otconduit.console.errors import ApiError
-from otconduit.model import OpClass, OpStatus
 from otconduit.store import Store
-from otconduit.store.opchunks import OP_CLASS_CODE, STATUS_CODE, unpack
-from otconduit.store.views import CaptureChunk
+from otconduit.store.chunks import ChunkRef, chunk_data, chunk_index
+from otconduit.store.opchunks import unpack
+from otconduit.store.views import CaptureChunk, OperationFilter, row_mask
+
+__all__ = ["ChunkRef", "OpQuery", "chunk_index", "page_operations", "parse_cursor"]
 
 
 @dataclass(slots=True)
@@ -46,6 +48,16 @@ class OpQuery:
             for v in (self.src_ip, self.dst_ip, self.operation, self.function, self.status)
         )
 
+    def row_filter(self) -> OperationFilter:
+        """The fields matched per operation (the CLI's ``conduit operations`` filter)."""
+        return OperationFilter(
+            src_ip=self.src_ip,
+            dst_ip=self.dst_ip,
+            operation=self.operation,
+            function=self.function,
+            status=self.status,
+        )
+
 
 def parse_cursor(text: str | None) -> tuple[int, int, int] | None:
     if not text:
@@ -55,33 +67,6 @@ def parse_cursor(text: str | None) -> tuple[int, int, int] | None:
     except ValueError:
         raise ApiError(422, f"cursor {text[:40]!r} is not one this API gave out") from None
     return ts, chunk, row
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkRef:
-    id: int
-    conversation: int
-    first_ts: int
-    last_ts: int
-    count: int
-    protocol: str
-    client_ip: str
-    server_ip: str
-    server_port: int
-    capture: str
-
-
-def chunk_index(store: Store) -> list[ChunkRef]:
-    """Every chunk without its data, newest ``last_ts`` first. Cheap to keep (a few MB
-    for a hundred thousand chunks) and, cached per store change, it spares each page
-    two scans of ``op_chunks``."""
-    rows = store.conn.execute(
-        "SELECT k.id, k.conversation_id, k.first_ts, k.last_ts, k.count, v.protocol, "
-        "v.client_ip, v.server_ip, v.server_port, c.path FROM op_chunks k "
-        "JOIN conversations v ON v.id = k.conversation_id "
-        "JOIN captures c ON c.id = k.capture_id ORDER BY k.last_ts DESC, k.id DESC"
-    ).fetchall()
-    return [ChunkRef(*r) for r in rows]
 
 
 def _selected(chunks: list[ChunkRef], oq: OpQuery, before_ts: int | None) -> list[ChunkRef]:
@@ -97,38 +82,15 @@ def _selected(chunks: list[ChunkRef], oq: OpQuery, before_ts: int | None) -> lis
     ]
 
 
-def _mask(batch: Any, conv: dict[str, Any], oq: OpQuery) -> np.ndarray:
-    ints = batch.ints
-    mask = np.ones(len(batch), bool)
-    if oq.status is not None:
-        code = STATUS_CODE.get(OpStatus(oq.status)) if oq.status in set(OpStatus) else -1
-        mask &= ints["status"] == code
-    if oq.operation is not None:
-        code = OP_CLASS_CODE.get(OpClass(oq.operation)) if oq.operation in set(OpClass) else -1
-        mask &= ints["op_class"] == code
-    rev = ints["reversed"] == 1
-    client, server = conv["client_ip"], conv["server_ip"]
-    if oq.src_ip is not None:
-        mask &= np.where(rev, server == oq.src_ip, client == oq.src_ip)
-    if oq.dst_ip is not None:
-        mask &= np.where(rev, client == oq.dst_ip, server == oq.dst_ip)
-    if oq.function is not None:
-        if oq.function.isascii() and oq.function.isdigit():
-            mask &= ints["function_code"] == int(oq.function)
-        else:
-            want = oq.function.upper()
-            idx = [i for i, n in enumerate(batch.names) if n == want]
-            mask &= ints["function"] == (idx[0] if idx else -1)
-    return mask
-
-
 def page_operations(
     store: Store, oq: OpQuery, chunks: list[ChunkRef] | None = None
 ) -> dict[str, Any]:
     """``{"items": [...], "next": cursor | None, "total": int | None}`` (total only
     when it is known without decoding: no per-row filter and no cursor). ``chunks`` is
-    :func:`chunk_index` of the store (computed when not given)."""
+    :func:`chunk_index` of the store (computed when not given; cached per store change
+    by the console)."""
     cur = parse_cursor(oq.cursor)
+    row_flt = oq.row_filter()
     refs = _selected(chunk_index(store) if chunks is None else chunks, oq, cur[0] if cur else None)
     total = sum(k.count for k in refs) if not oq.row_filtered and cur is None else None
     want = oq.limit + 1  # one more than a page tells whether there is a next one
@@ -137,17 +99,17 @@ def page_operations(
     for ref in refs:
         if len(kept) >= want and ref.last_ts < kept[want - 1][0]:
             break
-        row = store.conn.execute("SELECT data FROM op_chunks WHERE id = ?", (ref.id,)).fetchone()
-        if row is None:  # the store changed under a cached index
+        blob = chunk_data(store, ref.id)
+        if blob is None:  # the store changed under a cached index
             continue
-        batch = unpack(row[0])
+        batch = unpack(blob)
         conv = {
             "protocol": ref.protocol,
             "client_ip": ref.client_ip,
             "server_ip": ref.server_ip,
             "server_port": ref.server_port,
         }
-        mask = _mask(batch, conv, oq)
+        mask = row_mask(batch, ref.client_ip, ref.server_ip, row_flt)
         ts = batch.ints["ts"]
         rows = np.arange(len(batch))
         cid = ref.id

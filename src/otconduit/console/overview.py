@@ -11,6 +11,8 @@ from otconduit.console.timefmt import zulu
 from otconduit.console.zoning import LEVEL_NAMES, Zoning
 from otconduit.detect.rules import Severity
 from otconduit.store import Store
+from otconduit.store import alerts as stored_alerts
+from otconduit.store.counts import totals
 from otconduit.store.views import iso
 
 
@@ -36,11 +38,7 @@ def newest_alerts(store: Store, limit: int = 10) -> list[dict[str, Any]]:
             "last_seen": iso(r["last_seen"]),
             "updated_at": zulu(r["updated_at"]),
         }
-        for r in store.query(
-            "SELECT id, title, severity, status, src_ip, dst_ip, first_seen, last_seen, "
-            "updated_at FROM alerts ORDER BY last_seen DESC, id DESC LIMIT ?",
-            (limit,),
-        )
+        for r in stored_alerts.newest(store, limit)
     ]
 
 
@@ -99,13 +97,8 @@ def overview(
     assets = [a for a in assets if a.confirmed]
     by_level = Counter(_level_label(a.place.level) for a in assets)
     by_zone = Counter(a.place.zone or "(no zone)" for a in assets)
-    c = store.conn
-    (conversations,) = c.execute("SELECT count(*) FROM conversations").fetchone()
-    (operations,) = c.execute("SELECT coalesce(sum(count), 0) FROM op_chunks").fetchone()
-    captures = c.execute(
-        "SELECT count(*), max(finished_at) FROM captures WHERE status != 'running'"
-    ).fetchone()
-    (change,) = c.execute("SELECT n FROM alert_changes").fetchone()
+    t = totals(store)
+    change = stored_alerts.change_counter(store)
     if prod is None:
         prod = {"available": False, "message": "no gateway data yet"}
     return {
@@ -115,14 +108,14 @@ def overview(
             "by_level": dict(sorted(by_level.items())),
             "by_zone": dict(sorted(by_zone.items())),
         },
-        "conversations": int(conversations),
-        "operations": int(operations),
-        "captures": {"count": int(captures[0]), "last_analysed": zulu(captures[1])},
+        "conversations": t.conversations,
+        "operations": t.operations,
+        "captures": {"count": t.captures, "last_analysed": zulu(t.last_analysed)},
         "alerts": alert_counts(store),
         "violations": violation_counts(store, zoning.plant),
         "policy": zoning.plant,
         "production": _production_summary(prod),
         "newest_alerts": newest_alerts(store),
         "sensors": sensors(store),
-        "change": int(change),
+        "change": change,
     }

@@ -11,6 +11,7 @@ from otconduit.detect.config import Thresholds
 from otconduit.detect.findings import Evidence, Finding
 from otconduit.detect.scan import ScanResult
 from otconduit.protocols import registry
+from otconduit.store import captures
 from otconduit.store.sqlite import Store
 
 # Decode-problem layers that are industrial protocols (transport problems such as TCP
@@ -35,11 +36,7 @@ def problem_findings(store: Store, capture_id: int, path: str) -> list[Finding]:
     groups: dict[tuple[str, str | None, str | None, str | None], list[tuple[int | None, str]]] = (
         defaultdict(list)
     )
-    for r in store.query(
-        "SELECT frame, layer, protocol, reason, src_ip, dst_ip FROM problems "
-        "WHERE capture_id = ? ORDER BY frame",
-        (capture_id,),
-    ):
+    for r in captures.problems(store, capture_id):
         rule = _rule_for(r["layer"], r["reason"])
         if rule is None:
             continue
@@ -69,10 +66,10 @@ def problem_findings(store: Store, capture_id: int, path: str) -> list[Finding]:
 
 
 def _frame_times(store: Store, capture_id: int) -> tuple[int, int]:
-    row = store.conn.execute(
-        "SELECT first_ts, last_ts FROM captures WHERE id = ?", (capture_id,)
-    ).fetchone()
-    return int(row[0] or 0), int(row[1] or 0)
+    cap = captures.info(store, capture_id)
+    if cap is None:
+        return 0, 0
+    return int(cap.first_ts or 0), int(cap.last_ts or 0)
 
 
 def exception_storms(scan: ScanResult, th: Thresholds) -> list[Finding]:

@@ -24,6 +24,7 @@ import numpy as np
 from otconduit.detect.config import DetectConfig
 from otconduit.detect.findings import Finding
 from otconduit.detect.scan import ConvStats, ScanResult, scan_capture
+from otconduit.store import baselines, captures
 from otconduit.store.sqlite import Store
 
 SEP = "|"
@@ -98,35 +99,21 @@ class Baseline:
 
 def learn(store: Store, config: DetectConfig, name: str = "default") -> Baseline:
     """Learn from every complete capture in the store (first learning_period only)."""
-    caps = list(
-        store.query(
-            "SELECT id, sha256, first_ts FROM captures WHERE status != 'running' ORDER BY first_ts"
-        )
-    )
+    caps = captures.finished(store)
     b = Baseline(name=name)
     if not caps:
         return b
-    start = min((c["first_ts"] for c in caps if c["first_ts"] is not None), default=None)
+    start = min((c.first_ts for c in caps if c.first_ts is not None), default=None)
     if config.learning_period is not None and start is not None:
         b.until_ts = start + int(config.learning_period * 1e9)
     for c in caps:
-        if b.until_ts is not None and c["first_ts"] is not None and c["first_ts"] > b.until_ts:
+        if b.until_ts is not None and c.first_ts is not None and c.first_ts > b.until_ts:
             continue
-        b.captures.append(c["sha256"])
-        scan = scan_capture(store, c["id"], b.until_ts)
+        b.captures.append(c.sha256)
+        scan = scan_capture(store, c.id, b.until_ts)
         b._add_stats(scan.stats)
-        for r in store.query(
-            "SELECT a.ip FROM asset_sightings s JOIN assets a ON a.id = s.asset_id "
-            "WHERE s.capture_id = ? AND (? IS NULL OR s.first_seen <= ?)",
-            (c["id"], b.until_ts, b.until_ts),
-        ):
-            b.assets.add(r["ip"])
-        for r in store.query(
-            "SELECT v.transport, v.client_ip, v.server_ip, v.server_port, v.protocol "
-            "FROM conversation_stats s JOIN conversations v ON v.id = s.conversation_id "
-            "WHERE s.capture_id = ? AND (? IS NULL OR s.first_seen <= ?)",
-            (c["id"], b.until_ts, b.until_ts),
-        ):
+        b.assets.update(captures.learned_assets(store, c.id, b.until_ts))
+        for r in captures.learned_conversations(store, c.id, b.until_ts):
             b.conversations.add(
                 _k(r["transport"], r["client_ip"], r["server_ip"], r["server_port"], r["protocol"])
             )
@@ -135,25 +122,18 @@ def learn(store: Store, config: DetectConfig, name: str = "default") -> Baseline
 
 def save(store: Store, b: Baseline) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    with store.conn:
-        store.conn.execute(
-            "INSERT OR REPLACE INTO baselines (name, created_at, captures, until_ts, data) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (b.name, now, json.dumps(b.captures), b.until_ts, b.to_json()),
-        )
+    baselines.save(store, b.name, now, json.dumps(b.captures), b.until_ts, b.to_json())
 
 
 def load(store: Store, name: str = "default") -> Baseline | None:
-    row = store.conn.execute(
-        "SELECT captures, until_ts, data FROM baselines WHERE name = ?", (name,)
-    ).fetchone()
+    row = baselines.load(store, name)
     if row is None:
         return None
-    data = json.loads(row[2])
+    data = json.loads(row.data)
     return Baseline(
         name=name,
-        captures=json.loads(row[0]),
-        until_ts=row[1],
+        captures=json.loads(row.captures),
+        until_ts=row.until_ts,
         assets=set(data["assets"]),
         conversations=set(data["conversations"]),
         functions={k: set(v) for k, v in data["functions"].items()},
@@ -166,20 +146,14 @@ def deviations(
     store: Store, capture_id: int, scan: ScanResult, b: Baseline, config: DetectConfig
 ) -> list[Finding]:
     """Baseline rules for one capture (nothing for captures the baseline learned from)."""
-    row = store.conn.execute(
-        "SELECT sha256, last_ts FROM captures WHERE id = ?", (capture_id,)
-    ).fetchone()
-    if row is None:
+    cap = captures.info(store, capture_id)
+    if cap is None:
         return []
-    if row[0] in b.captures and (b.until_ts is None or (row[1] or 0) <= b.until_ts):
+    if cap.sha256 in b.captures and (b.until_ts is None or (cap.last_ts or 0) <= b.until_ts):
         return []  # wholly learned from; a capture the learning period ends in is judged
     after = b.until_ts
     out: list[Finding] = []
-    for r in store.query(
-        "SELECT a.ip, s.first_seen, s.last_seen, s.packets_sent FROM asset_sightings s "
-        "JOIN assets a ON a.id = s.asset_id WHERE s.capture_id = ?",
-        (capture_id,),
-    ):
+    for r in captures.sightings(store, capture_id):
         if r["ip"] not in b.assets:
             out.append(
                 Finding(
@@ -190,12 +164,7 @@ def deviations(
                     note=f"{r['ip']} sent {r['packets_sent']} packets; not seen while learning",
                 )
             )
-    for r in store.query(
-        "SELECT v.transport, v.client_ip, v.server_ip, v.server_port, v.protocol, "
-        "s.first_seen, s.last_seen, s.connections FROM conversation_stats s "
-        "JOIN conversations v ON v.id = s.conversation_id WHERE s.capture_id = ?",
-        (capture_id,),
-    ):
+    for r in captures.conversation_stats(store, capture_id):
         key = _k(r["transport"], r["client_ip"], r["server_ip"], r["server_port"], r["protocol"])
         if key not in b.conversations:
             out.append(

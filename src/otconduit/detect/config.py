@@ -153,6 +153,8 @@ class Thresholds(_Strict):
     sweep_max_reads_per_address: float = Field(default=3.0, gt=0)
     identity_sweep_min_hosts: int = Field(default=3, ge=2)
     identity_sweep_window_s: float = Field(default=300.0, gt=0)  # ... first asked within this
+    browse_sweep_min_nodes: int = Field(default=100, ge=10)  # distinct nodes browsed ...
+    browse_sweep_window_s: float = Field(default=60.0, gt=0)  # ... within this
     port_sweep_min_ports: int = Field(default=10, ge=3)
     port_sweep_min_hosts: int = Field(default=10, ge=3)
     exception_storm_min: int = Field(default=20, ge=1)

@@ -10,6 +10,7 @@ from pathlib import Path
 from otconduit.capture.pcapwriter import write_pcap
 from otconduit.capture.reader import CaptureError, open_capture
 from otconduit.detect.alerts import AlertError
+from otconduit.store import alerts as stored
 from otconduit.store.sensing import kept_evidence
 from otconduit.store.sqlite import Store
 
@@ -23,13 +24,10 @@ class EvidenceReport:
 
 def evidence_frames(store: Store, alert_id: int) -> dict[tuple[str, str], set[int]]:
     """Frames per (capture sha256, path) that the alert cites."""
-    if store.conn.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
+    if not stored.exists(store, alert_id):
         raise AlertError(f"no alert with id {alert_id}: list them with `conduit alerts`")
     frames: dict[tuple[str, str], set[int]] = {}
-    for sha, path, text in store.conn.execute(
-        "SELECT capture_sha256, capture_path, frames FROM alert_evidence WHERE alert_id = ?",
-        (alert_id,),
-    ):
+    for sha, path, text in stored.evidence_frames(store, alert_id):
         # A sensor's detection keys its epochs "<sensor sha>#<epoch>"; the packets it
         # kept are filed under the sensor's own key.
         frames.setdefault((sha.split("#", 1)[0], path), set()).update(json.loads(text))

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import socket
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,8 @@ from typing import Any, Literal, TextIO
 
 from otconduit import __version__
 from otconduit.detect.alerts import AlertFilter, list_alerts
-from otconduit.store.sqlite import Store
+from otconduit.store import exports
+from otconduit.store.sqlite import Store, StoreError
 
 Format = Literal["jsonl", "cef"]
 Transport = Literal["udp", "tcp"]
@@ -317,49 +317,25 @@ class ExportReport:
 
 def cursor(store: Store, sink: str) -> int:
     """The highest alert change number already exported to ``sink`` (0: none yet)."""
-    row = store.conn.execute(
-        "SELECT last_change FROM export_cursors WHERE sink = ?", (sink,)
-    ).fetchone()
-    return int(row[0]) if row else 0
+    return exports.cursor(store, sink)
 
 
 def _pending(store: Store, since: int) -> list[dict[str, Any]]:
     # One read transaction, so the alerts and their evidence come from one snapshot.
-    c = store.conn
-    c.execute("BEGIN")
-    try:
+    with store.snapshot():
         return list_alerts(store, AlertFilter(since_change=since))
-    finally:
-        c.execute("COMMIT")
 
 
 def _advance(store: Store, sink: str, change: int, sent: int, target: str) -> int:
-    # max(): a concurrent export to the same sink never moves the cursor backwards.
-    c = store.conn
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     try:
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute(
-                "INSERT INTO export_cursors (sink, last_change, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (sink) DO UPDATE SET "
-                "last_change = max(last_change, excluded.last_change), "
-                "updated_at = excluded.updated_at",
-                (sink, change, datetime.now(UTC).isoformat(timespec="seconds")),
-            )
-            (now,) = c.execute(
-                "SELECT last_change FROM export_cursors WHERE sink = ?", (sink,)
-            ).fetchone()
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-    except sqlite3.Error as exc:
+        return exports.advance(store, sink, change, now)
+    except StoreError as exc:
         raise ExportError(
             f"sent {sent} alerts to {target} but could not record it for sink {sink!r} ({exc}); "
             "the next run sends them again",
             target=target,
         ) from exc
-    return int(now)
 
 
 def _write_lines(out: TextIO, lines: Iterable[str]) -> None:

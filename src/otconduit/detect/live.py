@@ -21,6 +21,7 @@ from otconduit.detect.config import DetectConfig
 from otconduit.detect.run import policy_findings, resolve
 from otconduit.detect.scan import scan_capture
 from otconduit.policy.model import Policy
+from otconduit.store import captures
 from otconduit.store.sqlite import Store
 
 EPOCH_S = 30.0  # wall-clock length of an epoch
@@ -108,6 +109,7 @@ class LiveDetector:
         found = list(scan.findings)
         found += recon.function_scans(scan, th)
         found += recon.address_sweeps(scan, th)
+        found += recon.browse_sweeps(scan, th)
         found += recon.identity_sweeps(scan, th)
         found += abuse.exception_storms(scan, th)
         if self.base is not None:
@@ -124,9 +126,8 @@ class LiveDetector:
         decode problems and the policy over the capture."""
         th = self.config.thresholds
         new = 0
-        first, last = self.store.conn.execute(
-            "SELECT first_ts, last_ts FROM captures WHERE id = ?", (self.capture_id,)
-        ).fetchone()
+        cap = captures.info(self.store, self.capture_id)
+        first, last = (cap.first_ts, cap.last_ts) if cap else (None, None)
         if first is not None and self._window is None:
             self._window = int(first)
         elif (

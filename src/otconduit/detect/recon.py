@@ -9,7 +9,7 @@ its requests are refused or unanswered.
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -17,13 +17,13 @@ from otconduit.detect.config import Thresholds
 from otconduit.detect.findings import Evidence, Finding
 from otconduit.detect.scan import ScanResult
 from otconduit.protocols import registry
+from otconduit.store import sweeps
 from otconduit.store.sqlite import Store
 
 # Industrial ports of protocols no registered spec decodes yet (a registered protocol's
 # services replace its entry here).
 _UNDECODED_PORTS = {
     2404: "iec104",
-    4840: "opcua",
     47808: "bacnet",
     34962: "profinet",
     34963: "profinet",
@@ -98,6 +98,70 @@ def address_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
                     evidence=[Evidence(st.exception_frames[:40], None, {})],
                 )
             )
+    return out
+
+
+def _widest_walk(
+    walked: list[tuple[int, int | None, str | None, int]], window_ns: int
+) -> tuple[int, int, int]:
+    """The most distinct items walked within one window: (count, start, end) as indexes
+    of the time-sorted ``walked`` (an unnamed item counts as distinct)."""
+    best = (0, 0, 0)
+    names: Counter[str] = Counter()
+    unnamed = j = 0
+    for i, (t, _, item, n) in enumerate(walked):
+        if item is None:
+            unnamed += n
+        else:
+            names[item] += 1
+        while t - walked[j][0] > window_ns:
+            _, _, old, m = walked[j]
+            if old is None:
+                unnamed -= m
+            else:
+                names[old] -= 1
+                if not names[old]:
+                    del names[old]
+            j += 1
+        distinct = len(names) + unnamed
+        if distinct > best[0]:
+            best = (distinct, j, i)
+    return best
+
+
+def browse_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
+    """One client walking many distinct nodes of a server's address space in a short
+    window (OPC UA Browse / BrowseNext / TranslateBrowsePathsToNodeIds)."""
+    window = int(th.browse_sweep_window_s * 1e9)
+    out = []
+    for (src, dst, proto, port), st in scan.stats.items():
+        if not st.walked:
+            continue
+        walked = sorted(st.walked, key=lambda w: (w[0], w[1] or 0))
+        distinct, lo, hi = _widest_walk(walked, window)
+        if distinct < th.browse_sweep_min_nodes:
+            continue
+        burst = walked[lo : hi + 1]
+        frames = sorted({f for _, f, _, _ in burst if f is not None})
+        named = list(dict.fromkeys(item for _, _, item, _ in burst if item is not None))
+        total = sum(n for *_, n in walked)
+        out.append(
+            Finding(
+                rule="browse-sweep",
+                first_ts=burst[0][0],
+                last_ts=burst[-1][0],
+                count=distinct,
+                src_ip=src,
+                dst_ip=dst,
+                protocol=proto,
+                dst_port=port,
+                note=f"{distinct} distinct nodes walked within "
+                f"{th.browse_sweep_window_s:g} s by {len(frames)} requests "
+                f"({total} in the capture)",
+                context={"nodes": distinct, "requests": len(frames), "sample": named[:20]},
+                evidence=[Evidence(frames[:40], burst[0][0], {"sample": named[:20]})],
+            )
+        )
     return out
 
 
@@ -192,26 +256,13 @@ def port_sweeps(
     hosts (horizontal). Grouped in SQL: a scan of a million addresses is a million
     conversations, and only the groups that qualify come back."""
     since = since_ns if since_ns is not None else -(1 << 62)
-    base = (
-        "WITH s AS (SELECT conversation_id, sum(connections) AS connections, "
-        "sum(packets_s2c) AS packets_s2c, min(first_seen) AS first_seen, "
-        "max(last_seen) AS last_seen FROM conversation_stats WHERE capture_id IN (?, ?) "
-        "GROUP BY conversation_id HAVING min(first_seen) >= ? "
-        "AND (sum(connections) > 0 OR sum(packets_c2s) > 0)) "
-    )
-    head = (capture_id, also if also is not None else capture_id, since)
-    join = "FROM s JOIN conversations v ON v.id = s.conversation_id "
     out = []
     per_source: dict[str, list[tuple[str, int, int, int, int, str]]] = defaultdict(list)
-    for src, dst, first, last, n, unanswered, ports_text in store.conn.execute(
-        base + "SELECT v.client_ip, v.server_ip, min(s.first_seen), max(s.last_seen), "
-        "count(DISTINCT v.server_port), sum(s.packets_s2c = 0), "
-        "group_concat(DISTINCT v.server_port) "
-        + join
-        + "GROUP BY v.client_ip, v.server_ip HAVING count(DISTINCT v.server_port) >= ?",
-        (*head, th.port_sweep_min_ports),
+    min_ports = th.port_sweep_min_ports
+    for src, dst, first, last, n, unanswered, ports_text in sweeps.vertical(
+        store, capture_id, also, since, min_ports
     ):
-        per_source[src].append((dst, int(first), int(last), int(n), int(unanswered), ports_text))
+        per_source[src].append((dst, first, last, n, unanswered, ports_text))
     for src, swept in per_source.items():
         if len(swept) > MANY_HOSTS:
             out.append(_many_hosts(src, swept))
@@ -234,26 +285,18 @@ def port_sweeps(
             )
     # A master polling many PLCs is normal; a sweep leaves most hosts unanswered or with
     # nothing the protocol decoder recognised.
-    marks = ",".join("?" * len(ICS_PORTS))
-    for src, port, first, last, hosts_n, probed, hosts_text in store.conn.execute(
-        base + "SELECT v.client_ip, v.server_port, min(s.first_seen), max(s.last_seen), "
-        "count(DISTINCT v.server_ip), count(DISTINCT CASE WHEN s.packets_s2c = 0 "
-        "OR v.protocol = 'unknown' THEN v.server_ip END), group_concat(DISTINCT v.server_ip) "
-        + join
-        + f"WHERE v.server_port IN ({marks}) GROUP BY v.client_ip, v.server_port "
-        "HAVING count(DISTINCT CASE WHEN s.packets_s2c = 0 OR v.protocol = 'unknown' "
-        "THEN v.server_ip END) >= ?",
-        (*head, *ICS_PORTS, th.port_sweep_min_hosts),
+    for src, port, first, last, hosts_n, probed, hosts_text in sweeps.horizontal(
+        store, capture_id, also, since, list(ICS_PORTS), th.port_sweep_min_hosts
     ):
         hosts = sorted(hosts_text.split(","))
         out.append(
             Finding(
                 rule="port-sweep",
-                first_ts=int(first),
-                last_ts=int(last),
-                count=int(hosts_n),
+                first_ts=first,
+                last_ts=last,
+                count=hosts_n,
                 src_ip=src,
-                dst_port=int(port),
+                dst_port=port,
                 protocol=ICS_PORTS[port],
                 note=f"port {port} ({ICS_PORTS[port]}) probed on {hosts_n} hosts, "
                 f"{probed} without a protocol answer",

@@ -95,10 +95,11 @@ _RULES = (
          ("T0845",),
          "The controller's program was read out: engineering backup, or theft of process "
          "know-how that precedes a tailored attack."),
-    Rule("program-modify", "Program memory changed (delete, compress, copy to ROM)",
+    Rule("program-modify", "Program memory or address space changed",
          "program-change", S.HIGH, ("T0889", "T0809"),
          "Blocks deleted, memory compressed or RAM copied to ROM (which makes a change "
-         "survive a restart)."),
+         "survive a restart); or an OPC UA server's address space changed: nodes or "
+         "references added or deleted, node attributes other than values written."),
     Rule("firmware-change", "Firmware update or replacement", "program-change", S.CRITICAL,
          ("T0857", "T0839", "T0800"),
          "A device's firmware was written or its firmware-update mode entered."),
@@ -112,6 +113,16 @@ _RULES = (
          ("T0855", "T0836", "T0831"),
          "Coils, registers, tags or points were written. Routine from an HMI; the "
          "context (who, which zone, when) decides how much it matters."),
+    Rule("method-call", "Method called on a controller (OPC UA Call)", "controller-state",
+         S.MEDIUM, ("T0871", "T0855"),
+         "A client ran a method on a server: start, stop, reset, recipe load or any vendor "
+         "function the server exposes (the note names object and method). What it does is "
+         "the method's: check it against the machine's documentation."),
+    Rule("history-modify", "Historical data changed or deleted (OPC UA HistoryUpdate)",
+         "process-write", S.MEDIUM, ("T0872", "T0832"),
+         "Archived values or events were inserted, replaced or deleted on a server: the "
+         "record operators and investigators rely on no longer shows what happened. High "
+         "when it deletes."),
     Rule("direct-operate", "Direct operate / select-before-operate on outputs",
          "process-write", S.MEDIUM, ("T0855", "T0831"),
          "DNP3 control-relay or analog-output operation (select/operate, direct operate)."),
@@ -142,6 +153,12 @@ _RULES = (
          ("T0861", "T0888"),
          "One host walked through many addresses of a device, each read once or twice: "
          "mapping the point table, unlike the fixed set an HMI polls."),
+    Rule("browse-sweep", "Address-space browse sweep (OPC UA)", "reconnaissance",
+         S.MEDIUM, ("T0861", "T0888"),
+         "One client browsed many distinct nodes of a server within a short window "
+         "(Browse, BrowseNext, TranslateBrowsePathsToNodeIds): walking the address space "
+         "to map tags and methods, unlike an HMI that reads the nodes it was configured "
+         "with."),
     Rule("identity-sweep", "Device identity sweep", "reconnaissance", S.MEDIUM,
          ("T0846", "T0888"),
          "One host asked several devices who they are (Modbus 43/14 or 17, CIP List "

@@ -18,7 +18,9 @@ from otconduit.detect.fold import cap_refused, fold_scans
 from otconduit.detect.rules import RULES, Severity
 from otconduit.detect.scan import scan_capture
 from otconduit.policy.model import Policy
+from otconduit.store import captures
 from otconduit.store.sqlite import Store
+from otconduit.store.violations import of_capture
 
 _BREACH_SEVERITY = {
     "asset-in-no-zone": Severity.LOW,
@@ -26,6 +28,7 @@ _BREACH_SEVERITY = {
     "bypasses-idmz": Severity.HIGH,
 }
 _COMMANDS = frozenset({"write", "control", "program", "firmware"})
+_INSECURE_OPCUA = "insecure-opcua-crossing"
 
 
 @dataclass(slots=True)
@@ -43,22 +46,27 @@ def _ns(text: str | None, default: int) -> int:
 
 def policy_findings(store: Store, capture_id: int, policy: Policy | None) -> list[Finding]:
     """Violations stored for this capture by the policy check, as findings."""
-    cap = store.conn.execute(
-        "SELECT first_ts, last_ts, path FROM captures WHERE id = ?", (capture_id,)
-    ).fetchone()
+    cap = captures.info(store, capture_id)
+    first, last = (cap.first_ts, cap.last_ts) if cap else (None, None)
     out = []
-    for v in store.query("SELECT * FROM violations WHERE capture_id = ?", (capture_id,)):
+    for v in of_capture(store, capture_id):
         sev = _BREACH_SEVERITY.get(v["rule"])
+        if v["rule"] == _INSECURE_OPCUA:
+            # A conduit admits it: a design gap to plan for. None does: it is also a
+            # no-conduit breach, and nobody vouched for the client.
+            sev = Severity.INFO if v["conduit"] else Severity.MEDIUM
         if sev is None:
             sev = Severity.HIGH if v["operation"] in _COMMANDS else Severity.MEDIUM
         if policy is not None and v["src_ip"]:
             sz = policy.zone_of(v["src_ip"])
             if sz is not None and sz.level >= context.IT_LEVEL and v["operation"] in _COMMANDS:
                 sev = Severity.CRITICAL
+            elif sz is not None and sz.level >= context.IT_LEVEL and v["rule"] == _INSECURE_OPCUA:
+                sev = Severity.HIGH  # an unauthenticated session into OT from IT
         f = Finding(
             rule="policy-breach",
-            first_ts=_ns(v["first_seen"], cap[0] or 0),
-            last_ts=_ns(v["last_seen"], cap[1] or 0),
+            first_ts=_ns(v["first_seen"], first or 0),
+            last_ts=_ns(v["last_seen"], last or 0),
             count=v["count"],
             src_ip=v["src_ip"],
             dst_ip=v["dst_ip"],
@@ -108,15 +116,16 @@ def detect_capture(
     base: baseline.Baseline | None = None,
 ) -> DetectReport:
     config = config or DetectConfig()
-    row = store.conn.execute(
-        "SELECT sha256, path FROM captures WHERE id = ?", (capture_id,)
-    ).fetchone()
-    sha, path = row
+    cap = captures.info(store, capture_id)
+    if cap is None:
+        raise ValueError(f"no capture {capture_id} in the store")
+    sha, path = cap.sha256, cap.path
     th = config.thresholds
     scan = scan_capture(store, capture_id)
     found = list(scan.findings)
     found += recon.function_scans(scan, th)
     found += recon.address_sweeps(scan, th)
+    found += recon.browse_sweeps(scan, th)
     found += recon.identity_sweeps(scan, th)
     found += recon.port_sweeps(store, capture_id, th)
     found += abuse.problem_findings(store, capture_id, path)
@@ -167,8 +176,5 @@ def detect_all(
 ) -> list[DetectReport]:
     """Re-run detection over every complete capture in the store."""
     base = baseline.load(store) if use_baseline else None
-    ids = [
-        r["id"]
-        for r in store.query("SELECT id FROM captures WHERE status != 'running' ORDER BY first_ts")
-    ]
+    ids = [c.id for c in captures.finished(store)]
     return [detect_capture(store, i, config, policy, base) for i in ids]

@@ -13,6 +13,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,16 @@ _SIG_NEEDLES = tuple(f'"{k}"'.encode() for k in (*_SIG_KEYS, "objects"))
 _UNSUPPORTED = re.compile(r"illegal.?function|not.?supported|no.?func|unknown service", re.I)
 _ST_EXC = STATUS_CODE[OpStatus.EXCEPTION]
 _ST_MALFORMED = STATUS_CODE[OpStatus.MALFORMED]
-_QUIET_CODES = np.array([OP_CLASS_CODE[OpClass(c)] for c in QUIET_CLASSES], np.int64)
+
+
+@cache
+def _quiet(protocol: str) -> tuple[frozenset[str], np.ndarray]:
+    """The routine classes detection skips for ``protocol``: those its classifier never
+    flags (an IEC 104 interrogation is a read, and a rule of its own)."""
+    classes = QUIET_CLASSES - registry.flagged_classes().get(protocol, frozenset())
+    return classes, np.array([OP_CLASS_CODE[OpClass(c)] for c in classes], np.int64)
+
+
 EVIDENCE_SAMPLES = 3  # decoded operations kept per finding
 
 
@@ -62,6 +72,9 @@ class ConvStats:
     polls: dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # Address-space walks (OPC UA Browse ...): (ts, request frame, item, 1) per item a
+    # request names, (ts, request frame, None, n) for the n it walks without naming them
+    walked: list[tuple[int, int | None, str | None, int]] = field(default_factory=list)
 
 
 ConvKey = tuple[str, str, str, int]  # src, dst, protocol, server port
@@ -114,9 +127,26 @@ def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> np.ndarray:
     return sig
 
 
+# Fields of listed items (OPC UA nodes written, methods called) that carry values, not
+# what the item is: no rule reads them, and keeping them would make every written value a
+# group of its own.
+_VALUE_FIELDS = frozenset({"value", "arguments", "type", "array_length", "status"})
+
+
+def _identity(value: Any) -> Any:
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [
+            {k: v for k, v in item.items() if k not in _VALUE_FIELDS}
+            if isinstance(item, dict)
+            else item
+            for item in value
+        ]
+    return value
+
+
 def _signature(d: dict[str, Any]) -> str | None:
     """The detail keys rules look at, as text; None when it has none."""
-    sub = {key: d[key] for key in _SIG_KEYS if key in d}
+    sub = {key: _identity(d[key]) for key in _SIG_KEYS if key in d}
     if "dangerous" in d and "class_id" in d:  # CIP program objects: upload vs download
         sub["class_id"] = d["class_id"]
     objs = d.get("objects")
@@ -185,7 +215,8 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
     out.operations += n
     conv = chunk.conv
     rev = (ints["reversed"] == 1).astype(np.int64)
-    quiet = np.isin(ints["op_class"], _QUIET_CODES)
+    quiet_classes, quiet_codes = _quiet(conv["protocol"])
+    quiet = np.isin(ints["op_class"], quiet_codes)
     relevant = ~quiet | (ints["status"] == _ST_MALFORMED)
     sig = _signatures(chunk, relevant)
     key = np.stack([rev, ints["op_class"], ints["function"], ints["status"], sig], 1)
@@ -210,7 +241,9 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
                 _finding(chunk, rows, op, "malformed-pdu", note="decoded as malformed",
                          status=str(STATUSES[status]))
             )  # fmt: skip
-        if cls in QUIET_CLASSES:
+        if not reversed_:
+            _walks(chunk, rows, out.stats[(src, dst, conv["protocol"], conv["server_port"])], fn)
+        if cls in quiet_classes:
             continue
         op = chunk.row(first)
         for hit in classify(op):
@@ -275,6 +308,22 @@ def _stats(
             r0 = sub[0]
             k = (fn, _opt(unit[r0]), _opt(addr[r0]), _opt(qty[r0]))
             st.polls[k].append(ts[sub])
+
+
+def _walks(chunk: CaptureChunk, rows: np.ndarray, st: ConvStats, fn: str) -> None:
+    """What requests that walk the server's address space walked (see
+    :class:`~otconduit.protocols.base.Browse`)."""
+    spec = registry.spec_for(chunk.conv["protocol"])
+    if spec is None or spec.browse is None or fn not in spec.browse.functions:
+        return
+    for r in rows.tolist():
+        op = chunk.row(r)
+        named, unnamed = spec.browse.items(op)
+        ts = int(chunk.batch.ints["ts"][r])
+        frame = op["request_frame"]
+        st.walked += [(ts, frame, item, 1) for item in named]
+        if unnamed:
+            st.walked.append((ts, frame, None, unnamed))
 
 
 def scan_capture(

@@ -101,7 +101,7 @@ def summarize(rec: dict[str, Any]) -> None:
     """Add ``name``, ``model``, ``order_number``, ``firmware`` and ``conflicts`` to an asset row
     (the shape of ``views.assets``)."""
     identity = rec.get("identity", {})
-    rec["name"] = _first(identity, ("name",))
+    rec["name"] = _first(identity, ("name", "device_name"))  # BACnet: object-name
     rec["model"] = _first(identity, MODEL_FROM)
     rec["order_number"] = _order_number(identity)
     if rec["model"] is None and rec["order_number"] is not None:

@@ -69,6 +69,19 @@ async def ua_namespace(client: Client) -> int:
     return int(await client.get_namespace_index("urn:conduit-lab:packaging"))
 
 
+BUILD_INFO_NODES = (
+    ua.ObjectIds.Server_ServerStatus_BuildInfo_ManufacturerName,
+    ua.ObjectIds.Server_ServerStatus_BuildInfo_ProductName,
+    ua.ObjectIds.Server_ServerStatus_BuildInfo_SoftwareVersion,
+    ua.ObjectIds.Server_ServerStatus_BuildInfo_BuildNumber,
+)
+
+
+async def ua_build_info(client: Client) -> list[Any]:
+    """What an HMI's diagnostics page shows of a server: maker, product, software."""
+    return list(await client.read_values([client.get_node(i) for i in BUILD_INFO_NODES]))
+
+
 async def ua_command(client: Client, ns: int, cmd: int) -> None:
     """PackTags command: set CntrlCmd, then raise CmdChangeRequest."""
     cmd_node, req_node = ua_nodes(client, ns, ["Command/CntrlCmd", "Command/CmdChangeRequest"])
@@ -188,6 +201,8 @@ class HmiOperator:
             self.ua = await ua_connect(self.rt.opcua.url, A.HMI.ip)
             self.closer.ua.append(self.ua)
             self.ua_ns = await ua_namespace(self.ua)
+            await ua_build_info(self.ua)
+            self._count()
         paths = [
             "Status/StateCurrent",
             "Status/CurMachSpeed",

@@ -8,11 +8,13 @@ wrote (``Command/CntrlCmd`` + ``Command/CmdChangeRequest``, as PackTags intend).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import Server, ua
 from asyncua.common.node import Node
 
+from otconduit.lab import addresses as A
 from otconduit.lab.register_maps import (
     PACKAGING_NAMESPACE,
     PACKAGING_OBJECT,
@@ -27,6 +29,14 @@ _VARIANT = {
     "Boolean": ua.VariantType.Boolean,
 }
 _INITIAL: dict[str, Any] = {"Int32": 0, "Float": 0.0, "String": "", "Boolean": False}
+SERVER_NAME = "Conduit Lab CasePacker"
+# What the machine says about itself: ApplicationDescription (GetEndpoints, CreateSession)
+# and the Server object's BuildInfo (OPC 10000-5 §12.4), which an HMI may read.
+APPLICATION_URI = "urn:conduit-lab:packaging-machine"
+PRODUCT_URI = "urn:conduit-lab:cl-pack-6"
+SOFTWARE_VERSION = "3.2.0"
+BUILD_NUMBER = "3.2.0.117"
+BUILD_DATE = datetime(2025, 11, 3, tzinfo=UTC)
 
 
 def endpoint_url(ip: str, port: int) -> str:
@@ -59,9 +69,17 @@ class OpcUaDevice:
 
     async def start(self, speed_setpoint: float) -> None:
         server = Server()
+        node = next((n for n in A.DEVICES if n.name == self.name), A.PACKAGING)
+        vendor, model = node.vendor.split(" (")[0], node.model
+        server.product_uri = PRODUCT_URI
+        server.manufacturer_name = vendor
         await server.init()
+        await server.set_application_uri(APPLICATION_URI)
         server.set_endpoint(self.url)
-        server.set_server_name("Conduit Lab CasePacker")
+        server.set_server_name(SERVER_NAME)
+        await server.set_build_info(
+            PRODUCT_URI, vendor, model, SOFTWARE_VERSION, BUILD_NUMBER, BUILD_DATE
+        )
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         self.ns = await server.register_namespace(PACKAGING_NAMESPACE)
         machine = await server.nodes.objects.add_object(

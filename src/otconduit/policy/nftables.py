@@ -27,9 +27,6 @@ TABLE = "conduit"
 # The registered protocols' services come from the registry; the rest are protocols
 # Conduit does not decode (yet) but a conduit may still allow.
 PROTOCOL_PORTS: dict[str, tuple[tuple[str, int], ...]] = {
-    "opcua": (("tcp", 4840),),
-    "bacnet": (("udp", 47808),),
-    "iec104": (("tcp", 2404),),
     "http": (("tcp", 80), ("tcp", 8080)),
     "https": (("tcp", 443),),
     "mqtt": (("tcp", 1883), ("tcp", 8883)),

@@ -21,6 +21,8 @@ from typing import Any
 
 from otconduit.protocols import registry
 from otconduit.store import Store, views
+from otconduit.store import alerts as stored_alerts
+from otconduit.store import assets as stored_assets
 
 # Role (from otconduit.inventory.roles) -> Purdue level it suggests.
 ROLE_LEVELS: dict[str, float] = {
@@ -36,7 +38,7 @@ ROLE_LEVELS: dict[str, float] = {
 # Application protocols that are plant-floor traffic; anything else is IT.
 # Conversation protocols that are industrial: the registered ones, and those not decoded
 # yet that other tools (or a later Conduit) may have named.
-_UNDECODED = {"opcua", "bacnet", "iec104", "profinet"}
+_UNDECODED = {"bacnet", "iec104", "profinet"}
 INDUSTRIAL = {s.name for s in registry.default_protocols()} | _UNDECODED
 UNROLED_SERVER_LEVEL = 1.0  # serves an industrial protocol: a controller of some kind
 UNROLED_CLIENT_LEVEL = 2.0  # polls controllers: supervisory
@@ -152,12 +154,7 @@ def _suspects(store: Store) -> tuple[dict[str, str], dict[tuple[str, str], str]]
     by_src: dict[str, str] = {}
     by_pair: dict[tuple[str, str], str] = {}
     sev_name = {0: "info", 1: "low", 2: "medium", 3: "high", 4: "critical"}
-    for r in store.query(
-        "SELECT id, rule, category, severity, src_ip, dst_ip FROM alerts "
-        f"WHERE src_ip IS NOT NULL AND (severity >= ? OR rule IN ({', '.join('?' * len(SCANS))})) "
-        "ORDER BY id",
-        (MEDIUM, *SCANS),
-    ):
+    for r in stored_alerts.sources_of_concern(store, MEDIUM, SCANS):
         why = f"alert #{r['id']} {r['rule']} ({sev_name.get(r['severity'], r['severity'])})"
         if r["rule"] in SCANS or r["dst_ip"] is None:
             by_src.setdefault(r["src_ip"], why)
@@ -177,11 +174,7 @@ def _suspects(store: Store) -> tuple[dict[str, str], dict[tuple[str, str], str]]
 def _role_evidence(store: Store) -> dict[str, str]:
     """The behaviour behind each host's inferred roles, for the level comments."""
     out: dict[str, list[str]] = defaultdict(list)
-    for r in store.query(
-        "SELECT a.ip, t.name, t.evidence FROM asset_attributes t JOIN assets a "
-        "ON a.id = t.asset_id WHERE t.kind = 'role' AND t.evidence IS NOT NULL "
-        "GROUP BY a.ip, t.name ORDER BY a.ip, t.name"
-    ):
+    for r in stored_assets.role_evidence(store):
         out[r["ip"]].append(f"{r['name']}: {r['evidence']}")
     return {ip: "; ".join(items) for ip, items in out.items()}
 

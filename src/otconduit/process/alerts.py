@@ -16,6 +16,7 @@ from otconduit.detect.alerts import set_process
 from otconduit.process.annotate import WRITE_TABLE, ProcessAnnotator, distinct, op_ts_ns
 from otconduit.process.history import HistorianLookup
 from otconduit.process.tagmap import TagMap
+from otconduit.store import alerts as stored
 from otconduit.store.sqlite import Store
 from otconduit.store.views import OperationFilter, operations
 
@@ -81,24 +82,9 @@ def annotate_alerts(
     changed after that change number (a sensor's last pass). Returns the alerts changed."""
     if not len(tagmap):
         return []
-    hosts = sorted(tagmap.hosts)
-    marks = ", ".join("?" * len(hosts))
-    rows = store.conn.execute(
-        f"SELECT DISTINCT a.id FROM alerts a JOIN alert_evidence e ON e.alert_id = a.id "
-        f"WHERE e.record IS NOT NULL AND (a.dst_ip IN ({marks}) OR a.src_ip IN ({marks})) "
-        "AND a.change_seq > ? ORDER BY a.id",
-        [*hosts, *hosts, -1 if since_change is None else since_change],
-    ).fetchall()
     changed = []
-    for (alert_id,) in rows:
-        records = [
-            json.loads(r)
-            for (r,) in store.conn.execute(
-                "SELECT record FROM alert_evidence WHERE alert_id = ? AND record IS NOT NULL "
-                "ORDER BY ts",
-                (alert_id,),
-            )
-        ]
+    for alert_id in stored.with_records_about(store, tagmap.hosts, since_change):
+        records = [json.loads(r) for r in stored.records(store, alert_id)]
         writes = writes_in(records, tagmap)
         if not writes:
             continue
@@ -110,5 +96,4 @@ def annotate_alerts(
 
 def last_change(store: Store) -> int:
     """The newest alert change number (a watermark for ``since_change``)."""
-    row = store.conn.execute("SELECT max(change_seq) FROM alerts").fetchone()
-    return int(row[0] or 0)
+    return stored.last_change(store)

@@ -12,7 +12,8 @@ Decoders are sans-I/O: bytes in, events out, no sockets, files, clocks or databa
 The spec is also everything the rest of Conduit knows about the protocol: names and
 aliases (CLI filters, policies), well-known services (firewall rules, port sweeps, which
 side serves), whether it carries control in clear text (policy), which operations are
-dangerous (detection, :mod:`otconduit.protocols.danger`) and its compiled fast lane.
+dangerous (detection, :mod:`otconduit.protocols.danger`), which requests walk a server's
+address space (browse sweeps) and its compiled fast lane.
 Those tables are derived from :mod:`otconduit.protocols.registry`, so adding a protocol
 is one folder and one line there.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 from otconduit.model import IdentityClaim, OpClass, Operation
-from otconduit.protocols.danger import Classifier, DangerRule, RuleDefinition
+from otconduit.protocols.danger import Classifier, DangerRule, OpView, RuleDefinition
 from otconduit.protocols.events import Malformed
 
 DecoderEvent = Operation | IdentityClaim | Malformed
@@ -148,6 +149,18 @@ class FastLane:
     kernel_sources: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Browse:
+    """Requests by which a client walks a server's address space (OPC UA Browse,
+    BrowseNext, TranslateBrowsePathsToNodeIds), for browse-sweep detection: the functions
+    (as operations store them) that do, and what one such request walks."""
+
+    functions: frozenset[str]
+    # (items the request names, e.g. node ids; how many more it walks without naming
+    # them: items beyond those the detail lists, continuation pages)
+    items: Callable[[OpView], tuple[list[str], int]]
+
+
 @dataclass(frozen=True, slots=True)
 class ProtocolSpec:
     """How the engine finds and decodes one protocol, and what the rest of Conduit knows
@@ -174,6 +187,7 @@ class ProtocolSpec:
     rules: tuple[DangerRule, ...] = ()  # every rule ``classify`` raises, with examples
     defines: tuple[RuleDefinition, ...] = ()  # catalogue rules of its own
     fast_lane: FastLane | None = None
+    browse: Browse | None = None  # address-space walks (browse-sweep detection)
 
     @property
     def label(self) -> str:

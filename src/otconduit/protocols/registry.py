@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from functools import cache
 from types import MappingProxyType
 
-from otconduit.protocols import dnp3, enip, modbus, s7
-from otconduit.protocols.base import ProtocolSpec, Service
+from otconduit.model import Operation
+from otconduit.protocols import bacnet, dnp3, enip, iec104, modbus, opcua, s7
+from otconduit.protocols.base import DecoderEvent, Endpoints, ProtocolSpec, Service
 from otconduit.protocols.danger import Hit, OpView, RuleDefinition
 
 
 def default_protocols() -> tuple[ProtocolSpec, ...]:
-    return (modbus.SPEC, dnp3.SPEC, s7.SPEC, enip.SPEC)
+    return (modbus.SPEC, dnp3.SPEC, s7.SPEC, enip.SPEC, opcua.SPEC, bacnet.SPEC, iec104.SPEC)
 
 
 @cache
@@ -131,6 +132,43 @@ def classify(op: OpView) -> list[Hit] | None:
 def detail_keys() -> frozenset[str]:
     """Operation detail keys some protocol's classifier reads."""
     return frozenset(k for s in default_protocols() for k in s.detail_keys)
+
+
+@cache
+def flagged_classes() -> Mapping[str, frozenset[str]]:
+    """Stored name -> the operation classes of the operations its protocol's classifier
+    flags in the spec's own rule examples (an IEC 104 interrogation is a read): detection
+    classifies these even where it skips a class as routine."""
+    out: dict[str, frozenset[str]] = {}
+    for spec in default_protocols():
+        classes: set[str] = set()
+        for rule in spec.rules:
+            for ex in rule.examples:
+                ends = Endpoints(
+                    transport=ex.transport,
+                    client_ip="10.0.0.1",
+                    client_port=50000,
+                    server_ip="10.0.0.2",
+                    server_port=min(spec.ports),
+                )
+                dec = spec.factory(ends)
+                events: list[DecoderEvent] = []
+                for i, (d, m) in enumerate(ex.messages, 1):
+                    dec.feed(d, m, i, i)
+                    events += dec.events()
+                for ev in [*events, *dec.finish()]:
+                    if isinstance(ev, Operation) and spec.classify is not None:
+                        op: OpView = {
+                            "protocol": ev.protocol,
+                            "operation": str(ev.operation),
+                            "function": ev.function,
+                            "function_code": ev.function_code,
+                            "detail": ev.detail,
+                        }
+                        if spec.classify(op):
+                            classes.add(str(ev.operation))
+        out.update(dict.fromkeys(spec.names, frozenset(classes)))
+    return MappingProxyType(out)
 
 
 def unsupported_codes(name: str) -> frozenset[int]:

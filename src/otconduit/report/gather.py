@@ -587,9 +587,7 @@ def protect(f: Facts, exposure: ZoneReport) -> Section:
                     [
                         cell(
                             v["rule"],
-                            "bad"
-                            if v["rule"] in ("bypasses-idmz", "cleartext-control-crossing")
-                            else "",
+                            "bad" if v["rule"] in BAD_RULES else "",
                         ),
                         cell(f"{v['src_ip']} ({v['src_zone'] or 'no zone'})"),
                         cell(
@@ -695,6 +693,7 @@ def protect(f: Facts, exposure: ZoneReport) -> Section:
 RULE_ORDER = (
     "bypasses-idmz",
     "cleartext-control-crossing",
+    "insecure-opcua-crossing",
     "no-conduit",
     "operation-not-allowed",
     "protocol-not-allowed",
@@ -702,6 +701,8 @@ RULE_ORDER = (
     "asset-in-no-zone",
 )
 RULE_RANK = {r: i for i, r in enumerate(RULE_ORDER)}
+# Violations that are a gap whatever the traffic did (shown in red).
+BAD_RULES = frozenset({"bypasses-idmz", "cleartext-control-crossing", "insecure-opcua-crossing"})
 
 
 # -- Detect ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Matching stored values against filter values that are not one literal: an address
 filter may be a CIDR network, a protocol filter may stand for several stored names
 (EtherNet/IP operations are filed under ``enip`` and ``cip``), and a time filter is a
-range. Kept apart from the queries so every listing reads filters the same way."""
+range. Kept apart from the queries so every listing reads filters the same way (and
+writes times the same way: :func:`iso`)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,14 @@ def names(protocol: str | tuple[str, ...] | None) -> tuple[str, ...] | None:
     if protocol is None or isinstance(protocol, tuple):
         return protocol
     return (protocol,)
+
+
+def iso(ts_ns: int | None) -> str | None:
+    """Nanosecond epoch -> ISO 8601 UTC with microseconds (what scripts parse easily)."""
+    if ts_ns is None:
+        return None
+    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{(ts_ns % 1_000_000_000) // 1000:06d}Z"
 
 
 def iso_ns(text: str | None) -> int | None:

@@ -12,12 +12,13 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from otconduit.store.migrations import MIGRATIONS
+from otconduit.store import migrate
 from otconduit.store.opchunks import OpBatch, pack
 
 
@@ -60,6 +61,18 @@ class ConversationRecord:
     first_seen: int
     last_seen: int
     functions: dict[str, int]
+
+
+class Transaction:
+    """An open write transaction; long imports commit what they have every so often."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def checkpoint(self) -> None:
+        """Commit what is written so far and go on in a new transaction."""
+        self._conn.execute("COMMIT")
+        self._conn.execute("BEGIN IMMEDIATE")
 
 
 @dataclass(slots=True)
@@ -112,34 +125,17 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _applied(self) -> set[str]:
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
-        )
-        return {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
-
     def _migrate(self) -> None:
-        applied = self._applied()
-        for name, sql in MIGRATIONS:
-            if name in applied:
-                continue
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in sql.split(";"):
-                    if stmt.strip():
-                        self.conn.execute(stmt)
-                self.conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, _now()))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        try:
+            migrate.upgrade(self.conn, migrate.load())
+        except migrate.MigrationError as exc:
+            raise StoreError(f"cannot upgrade database {self.path}: {exc}") from exc
 
     def _check_schema(self) -> None:
         try:
-            names = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
+            missing = migrate.pending(self.conn, migrate.load())
         except sqlite3.OperationalError as exc:
             raise StoreError(f"{self.path} is not a Conduit database ({exc})") from exc
-        missing = [n for n, _ in MIGRATIONS if n not in names]
         if missing:
             raise StoreError(
                 f"database {self.path} needs migration {missing[0]}: run any writing command "
@@ -147,7 +143,29 @@ class Store:
             )
 
     def schema_version(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY 1")]
+        return migrate.recorded(self.conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction (``BEGIN IMMEDIATE``: the write lock is taken at once, so
+        two writers queue instead of failing half-way): committed when the block ends,
+        rolled back when it raises."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Transaction(self.conn)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every query in the block sees the same committed state."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     # -- captures ----------------------------------------------------------
     def find_capture(self, sha256: str) -> CaptureRow | None:

@@ -7,18 +7,19 @@ keys only ever get added, never renamed.
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from otconduit.inventory.identity import summarize
 from otconduit.model import OpClass, OpStatus
+from otconduit.store import assets as asset_rows
+from otconduit.store import conversations as conversation_rows
 from otconduit.store.advisories import attach as attach_advisories
-from otconduit.store.match import ip_matcher, is_network, names
+from otconduit.store.assets import CONFIRMED_SQL, AssetFilter, asset_name, confirmed_hosts
+from otconduit.store.conversations import ConversationFilter
+from otconduit.store.match import ip_matcher, is_network, iso, names
 from otconduit.store.opchunks import (
     INT_COLUMNS,
     NULL,
@@ -33,136 +34,32 @@ from otconduit.store.opchunks import (
 )
 from otconduit.store.sqlite import Store
 
-
-def iso(ts_ns: int | None) -> str | None:
-    """Nanosecond epoch → ISO 8601 UTC with microseconds (what scripts parse easily)."""
-    if ts_ns is None:
-        return None
-    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{(ts_ns % 1_000_000_000) // 1000:06d}Z"
-
-
-@dataclass(slots=True)
-class AssetFilter:
-    ip: str | None = None  # one address or a CIDR network
-    role: str | None = None
-    protocol: str | tuple[str, ...] | None = None  # stored names (one or several)
-    vendor: str | None = None
-    # Scan targets are not assets until they show they are there: listings leave them out.
-    confirmed_only: bool = False
-
-
-# Hosts that showed they exist: they opened a conversation, or served one a decoder
-# understood (or any UDP answer), or answered a connection with application bytes, or
-# stated an identity (a MAC's OUI states nothing), or the plant's policy names them.
-CONFIRMED_SQL = (
-    "SELECT c.client_ip AS ip, c.vlan AS vlan FROM conversations c "
-    "WHERE EXISTS (SELECT 1 FROM conversation_stats s WHERE s.conversation_id = c.id) "
-    "UNION SELECT c.server_ip, c.vlan FROM conversations c "
-    "JOIN conversation_stats s ON s.conversation_id = c.id "
-    "WHERE s.packets_s2c > 0 AND (c.protocol != 'unknown' OR c.transport = 'udp') "
-    "UNION SELECT a.ip, a.vlan FROM assets a JOIN asset_attributes t ON t.asset_id = a.id "
-    "WHERE t.kind IN ('activity', 'role', 'protocol') "
-    "OR (t.kind = 'identity' AND t.source != 'oui')"
-)
-
-
-def confirmed_hosts(store: Store) -> set[tuple[str, int]]:
-    """(ip, vlan) of every host the traffic shows is really there (see ``CONFIRMED_SQL``)."""
-    return {(r["ip"], r["vlan"]) for r in store.query(CONFIRMED_SQL)}
-
-
-_NAME_SQL = (
-    "SELECT t.value FROM assets a JOIN asset_attributes t ON t.asset_id = a.id "
-    "WHERE a.ip = ? AND t.kind = 'identity' AND t.name = 'name' "
-    "ORDER BY t.confidence DESC, t.value LIMIT 1"
-)
-
-
-def asset_name(store: Store, ip: str | None) -> str | None:
-    """The best name the store holds for an address (policy host name, gateway device
-    name), or None."""
-    if not ip:
-        return None
-    row = store.conn.execute(_NAME_SQL, (ip,)).fetchone()
-    return str(row[0]) if row else None
+# Kept importable from here: the CLI, detection and the console name them so.
+__all__ = [
+    "CONFIRMED_SQL",
+    "AssetFilter",
+    "ConversationFilter",
+    "OperationFilter",
+    "asset_name",
+    "assets",
+    "confirmed_hosts",
+    "conversations",
+    "iso",
+    "operations",
+]
 
 
 def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]:
     """All assets with their merged identity, roles and protocols across captures."""
     flt = flt or AssetFilter()
-    rows = store.query(
-        "SELECT a.id, a.ip, a.vlan, a.mac, min(s.first_seen) AS first_seen, "
-        "max(s.last_seen) AS last_seen, sum(s.packets_sent) AS sent, "
-        "sum(s.packets_received) AS received "
-        "FROM assets a LEFT JOIN asset_sightings s ON s.asset_id = a.id "
-        "GROUP BY a.id ORDER BY a.ip, a.vlan"
-    )
-    confirmed = confirmed_hosts(store)
-    by_id: dict[int, dict[str, Any]] = {}
-    for r in rows:
-        by_id[r["id"]] = {
-            "ip": r["ip"],
-            "mac": r["mac"],
-            "vlan": None if r["vlan"] == -1 else r["vlan"],
-            "vendor": None,
-            "mac_vendor": None,
-            "roles": [],
-            "protocols": [],
-            "identity": {},
-            "identity_claims": [],
-            "first_seen": iso(r["first_seen"]),
-            "last_seen": iso(r["last_seen"]),
-            "packets_sent": r["sent"] or 0,
-            "packets_received": r["received"] or 0,
-            "confirmed": (r["ip"], r["vlan"]) in confirmed,
-        }
-    attrs = store.query(
-        "SELECT asset_id, kind, name, value, source, max(confidence) AS confidence, "
-        "min(evidence) AS evidence FROM asset_attributes "
-        "GROUP BY asset_id, kind, name, value, source ORDER BY confidence DESC, name, value"
-    )
-    for a in attrs:
-        rec = by_id.get(a["asset_id"])
-        if rec is None:
-            continue
-        if a["kind"] == "activity":
-            continue
-        if a["kind"] == "role":
-            if a["name"] not in rec["roles"]:
-                rec["roles"].append(a["name"])
-        elif a["kind"] == "protocol":
-            label = f"{a['name']}/{a['value']}"
-            if label not in rec["protocols"]:
-                rec["protocols"].append(label)
-        else:
-            claim = {
-                "attribute": a["name"],
-                "value": a["value"],
-                "source": a["source"],
-                "confidence": a["confidence"],
-            }
-            rec["identity_claims"].append(claim)
-            # Claims arrive best-first: the first per attribute is the one we show.
-            rec["identity"].setdefault(a["name"], claim)
-            if a["name"] == "mac_vendor" and rec["mac_vendor"] is None:
-                rec["mac_vendor"] = a["value"]
-    for rec in by_id.values():
-        vendor = rec["identity"].get("vendor")
-        rec["vendor"] = vendor["value"] if vendor else rec["mac_vendor"]
-        rec["protocols"].sort()
-        summarize(rec)
-    out = list(by_id.values())
-    if flt.confirmed_only:
-        out = [r for r in out if r["confirmed"]]
-    if flt.ip:
-        hit = ip_matcher(flt.ip)
+    network = flt.ip if flt.ip and is_network(flt.ip) else None
+    base = asset_rows.rows(store, replace(flt, ip=None) if network else flt)
+    out = asset_rows.records(store, base, every_attribute=True)
+    for rec in out:
+        del rec["id"]
+    if network:
+        hit = ip_matcher(network)
         out = [r for r in out if hit(r["ip"])]
-    if flt.role:
-        out = [r for r in out if flt.role in r["roles"]]
-    protos = names(flt.protocol)
-    if protos:
-        out = [r for r in out if any(p.split("/")[0] in protos for p in r["protocols"])]
     if flt.vendor:
         needle = flt.vendor.lower()
         out = [r for r in out if r["vendor"] and needle in r["vendor"].lower()]
@@ -170,75 +67,16 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
     return out
 
 
-@dataclass(slots=True)
-class ConversationFilter:
-    ip: str | None = None  # one address or a CIDR network
-    protocol: str | tuple[str, ...] | None = None
-    port: int | None = None
-    start_ns: int | None = None  # active at or after
-    end_ns: int | None = None  # active before
-
-
 def conversations(store: Store, flt: ConversationFilter | None = None) -> list[dict[str, Any]]:
     """Conversations aggregated over every capture in the store."""
     flt = flt or ConversationFilter()
-    where: list[str] = []
-    params: list[Any] = []
-    if flt.ip and not is_network(flt.ip):
-        where.append("(c.client_ip = ? OR c.server_ip = ?)")
-        params += [flt.ip, flt.ip]
-    protos = names(flt.protocol)
-    if protos:
-        where.append(f"c.protocol IN ({', '.join('?' * len(protos))})")
-        params += protos
-    if flt.port is not None:
-        where.append("c.server_port = ?")
-        params.append(flt.port)
-    if flt.start_ns is not None:  # per capture's stats: only captures active in the range
-        where.append("s.last_seen >= ?")
-        params.append(flt.start_ns)
-    if flt.end_ns is not None:
-        where.append("s.first_seen < ?")
-        params.append(flt.end_ns)
-    in_net = ip_matcher(flt.ip) if flt.ip and is_network(flt.ip) else None
-    sql = (
-        "SELECT c.id, c.transport, c.client_ip, c.server_ip, c.server_port, c.vlan, c.protocol, "
-        "sum(s.connections) AS connections, sum(s.packets_c2s) AS p1, sum(s.packets_s2c) AS p2, "
-        "sum(s.bytes_c2s) AS b1, sum(s.bytes_s2c) AS b2, min(s.first_seen) AS first_seen, "
-        "max(s.last_seen) AS last_seen, json_group_array(s.functions) AS functions "
-        "FROM conversations c JOIN conversation_stats s ON s.conversation_id = c.id "
-        + (f"WHERE {' AND '.join(where)} " if where else "")
-        # Ties in time in the conversation's own terms, not in insertion order (which
-        # depends on which path decoded it first).
-        + "GROUP BY c.id ORDER BY first_seen, c.client_ip, c.server_ip, c.server_port, "
-        "c.protocol, c.transport, c.vlan, c.id"
-    )
-    out = []
-    for r in store.query(sql, params):
-        if in_net is not None and not (in_net(r["client_ip"]) or in_net(r["server_ip"])):
-            continue
-        funcs: dict[str, int] = {}
-        for blob in json.loads(r["functions"]):
-            for k, v in json.loads(blob or "{}").items():
-                funcs[k] = funcs.get(k, 0) + v
-        out.append(
-            {
-                "transport": r["transport"],
-                "client_ip": r["client_ip"],
-                "server_ip": r["server_ip"],
-                "server_port": r["server_port"],
-                "vlan": None if r["vlan"] == -1 else r["vlan"],
-                "protocol": r["protocol"],
-                "connections": r["connections"],
-                "packets_c2s": r["p1"],
-                "packets_s2c": r["p2"],
-                "bytes_c2s": r["b1"],
-                "bytes_s2c": r["b2"],
-                "first_seen": iso(r["first_seen"]),
-                "last_seen": iso(r["last_seen"]),
-                "functions": dict(sorted(funcs.items())),
-            }
-        )
+    network = flt.ip if flt.ip and is_network(flt.ip) else None
+    out = conversation_rows.rows(store, replace(flt, ip=None) if network else flt)
+    if network:
+        hit = ip_matcher(network)
+        out = [r for r in out if hit(r["client_ip"]) or hit(r["server_ip"])]
+    for rec in out:
+        del rec["id"]
     return out
 
 
@@ -324,6 +162,18 @@ def _chunk_refs(store: Store, flt: OperationFilter) -> list[_ChunkRef]:
 def _load(store: Store, ref: _ChunkRef, flt: OperationFilter) -> _Chunk | None:
     (blob,) = store.conn.execute("SELECT data FROM op_chunks WHERE id = ?", (ref.id,)).fetchone()
     batch = unpack(blob)
+    mask = row_mask(batch, ref.conv["client_ip"], ref.conv["server_ip"], flt)
+    rows = np.flatnonzero(mask)
+    if not len(rows):
+        return None
+    rows = rows[np.argsort(batch.ints["ts"][rows], kind="stable")]
+    return _Chunk(batch, ref.conv, ref.capture, rows)
+
+
+def row_mask(batch: OpBatch, client: str, server: str, flt: OperationFilter) -> np.ndarray:
+    """Which operations of one conversation's chunk pass ``flt``'s per-operation fields
+    (status, class, unit, time, direction-aware source and destination, function by
+    code or by name in any case): the one place the CLI and the console narrow rows."""
     ints = batch.ints
     mask = np.ones(len(batch), bool)
     if flt.status is not None:
@@ -339,7 +189,6 @@ def _load(store: Store, ref: _ChunkRef, flt: OperationFilter) -> _Chunk | None:
     if flt.end_ns is not None:
         mask &= ints["ts"] < flt.end_ns
     rev = ints["reversed"] == 1
-    client, server = ref.conv["client_ip"], ref.conv["server_ip"]
     if flt.src_ip is not None:
         hit = ip_matcher(flt.src_ip)
         mask &= np.where(rev, hit(server), hit(client))
@@ -353,11 +202,7 @@ def _load(store: Store, ref: _ChunkRef, flt: OperationFilter) -> _Chunk | None:
             want = flt.function.casefold()
             idx = [i for i, n in enumerate(batch.names) if n.casefold() == want]
             mask &= np.isin(ints["function"], idx)
-    rows = np.flatnonzero(mask)
-    if not len(rows):
-        return None
-    rows = rows[np.argsort(ints["ts"][rows], kind="stable")]
-    return _Chunk(batch, ref.conv, ref.capture, rows)
+    return mask
 
 
 def _chunks(store: Store, flt: OperationFilter) -> Iterator[_Chunk]:

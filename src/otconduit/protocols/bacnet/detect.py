@@ -40,10 +40,21 @@ def looks_like_bvll(data: bytes) -> bool:
     return True  # Secure-BVLL
 
 
+def _bvll_head(data: bytes) -> bool:
+    """BACnet/IP type, a defined function and, where an NPDU follows, its version: a BVLL
+    message whose length field is wrong (a truncated or padded datagram)."""
+    if len(data) < 4 or data[0] != E.BVLC_TYPE_IP or data[1] > E.SECURE_BVLL:
+        return False
+    return data[1] not in E.NPDU_FUNCTIONS or (len(data) > 4 and data[4] == 1)
+
+
 def bacnet_verdict(client: bytes, server: bytes, on_known_port: bool) -> bool | None:
-    """True: a first datagram is a BVLL message. False: a first datagram was seen and
-    none is. None: no datagram yet. ``on_known_port`` does not change the answer."""
+    """True: a first datagram is a BVLL message (on UDP 47808, also one whose length
+    field does not fit the datagram: the decoder reports it). False: a first datagram
+    was seen and none is. None: no datagram yet."""
     if looks_like_bvll(client) or looks_like_bvll(server):
+        return True
+    if on_known_port and (_bvll_head(client) or _bvll_head(server)):
         return True
     if client or server:
         return False

@@ -29,6 +29,7 @@ from otconduit.model import IdentityClaim, OpClass, Operation, OpStatus
 from otconduit.protocols.bacnet import classify
 from otconduit.protocols.bacnet import enums as E
 from otconduit.protocols.bacnet.session import Message, Transaction
+from otconduit.protocols.bacnet.vendors import vendor_name
 from otconduit.protocols.base import CLIENT_TO_SERVER, Endpoints
 
 PROTOCOL: Final = "bacnet"
@@ -393,6 +394,12 @@ def transaction_claims(tx: Transaction, e: Endpoints) -> list[IdentityClaim]:
         if value is None or value == "" or isinstance(value, list):
             continue
         claims.append(_claim(ip, attribute, value, SOURCE_DEVICE, resp.ts_ns))
+        if prop == "vendor-identifier" and isinstance(value, int):
+            # The vendor as ASHRAE registers it (as an I-Am's vendor id says it); the
+            # vendor-name property is the device's own free text (``vendor_name``).
+            name = vendor_name(value)
+            if not name.startswith("Vendor "):
+                claims.append(_claim(ip, "vendor", name, SOURCE_DEVICE, resp.ts_ns))
     if instance is not None:
         claims.append(_claim(ip, "bacnet_device_instance", instance, SOURCE_DEVICE, resp.ts_ns))
     return claims

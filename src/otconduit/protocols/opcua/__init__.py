@@ -14,12 +14,13 @@ Public API::
 Operations use protocol ``opcua``; their ``function`` is the service name of OPC
 10000-4 ("Read", "CreateSession", ...) and ``function_code`` the numeric id of the
 request's binary encoding (see :mod:`.session` for the transport messages). Operation
-classes are documented in :mod:`.services`, identity sources in :mod:`.identity`.
+classes are documented in :mod:`.services`, identity sources in :mod:`.identity`,
+dangerous requests and browse walks in :mod:`.danger`.
 """
 
 from otconduit.model import OpClass
-from otconduit.protocols.base import ProtocolSpec
-from otconduit.protocols.opcua import identity
+from otconduit.protocols.base import Browse, ProtocolSpec
+from otconduit.protocols.opcua import danger, identity
 from otconduit.protocols.opcua.chunks import Chunk, ChunkStream
 from otconduit.protocols.opcua.decoder import OpcUaDecoder, factory
 from otconduit.protocols.opcua.detect import starts_with_chunk, verdict
@@ -27,8 +28,6 @@ from otconduit.protocols.opcua.secure import SecureChannel
 from otconduit.protocols.opcua.services import SERVICES, Body, Service, parse_body
 from otconduit.protocols.opcua.session import OpcUaSession
 
-# Not in the registry yet: dangerous-operation rules (classify, rules, detail_keys) and
-# the policy view of SecurityPolicy None are to be added when it is registered.
 SPEC = ProtocolSpec(
     name="opcua",
     transports=frozenset({"tcp"}),
@@ -39,7 +38,8 @@ SPEC = ProtocolSpec(
     aliases=("opc-ua", "opc.tcp", "opcua-binary", "uatcp"),
     # Control is in clear text only on channels with SecurityPolicy None; each service
     # operation says which (detail "security_mode": None, Sign, SignAndEncrypt), so the
-    # protocol-wide flag stays off.
+    # protocol-wide flag stays off and the policy judges sessions one by one
+    # (``insecure-opcua-crossing`` in :mod:`otconduit.policy.check`).
     cleartext_control=False,
     operation_classes=frozenset(
         {
@@ -60,6 +60,10 @@ SPEC = ProtocolSpec(
             identity.SOURCE_BUILDINFO,
         }
     ),
+    classify=danger.classify,
+    detail_keys=frozenset({"nodes", "methods", "references", "updates"}),
+    rules=danger.RULES,
+    browse=Browse(functions=danger.BROWSE_FUNCTIONS, items=danger.walked),
 )
 
 __all__ = [
