@@ -19,10 +19,9 @@ requests and responses), ``encrypted_chunks``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Self
+from typing import Any, Self
 
-from otconduit.protocols.base import DecoderEvent, Endpoints, Pending
+from otconduit.protocols.base import DecoderEvent, Endpoints
 from otconduit.protocols.events import Malformed
 from otconduit.protocols.opcua.chunks import DEFAULT_MAX_CHUNK, ChunkStream
 from otconduit.protocols.opcua.secure import (
@@ -35,9 +34,10 @@ from otconduit.protocols.opcua.secure import (
 )
 from otconduit.protocols.opcua.services import peek_type_id
 from otconduit.protocols.opcua.session import DEFAULT_MAX_OUTSTANDING, OpcUaSession
+from otconduit.protocols.twoway import TwoWayDecoder
 
 
-class OpcUaDecoder:
+class OpcUaDecoder(TwoWayDecoder):
     """Decodes both directions of one OPC UA binary (UA TCP) connection."""
 
     def __init__(
@@ -50,7 +50,7 @@ class OpcUaDecoder:
         max_chunks: int = DEFAULT_MAX_CHUNKS,
         max_partial: int = DEFAULT_MAX_PARTIAL,
     ) -> None:
-        self.endpoints = endpoints
+        super().__init__(endpoints)
         self._limits = {
             "max_outstanding": max_outstanding,
             "max_chunk": max_chunk,
@@ -66,75 +66,32 @@ class OpcUaDecoder:
         self.chunk_counts: Counter[str] = Counter()
         self.service_counts: Counter[int] = Counter()
         self.encrypted_chunks = 0
-        self._out: list[DecoderEvent] = []
-        self._finished = False
 
-    def feed(self, direction: int, data: bytes, frame: int, ts_ns: int) -> None:
-        if self._finished:
-            return
-        self.streams[direction].feed(data, frame, ts_ns)
-        self._drain(direction)
+    def _flush(self) -> list[DecoderEvent]:
+        return [*self.channel.flush(), *self.session.flush()]
 
-    def gap(self, direction: int, nbytes: int, frame: int, ts_ns: int) -> None:
-        if self._finished:
-            return
-        self.streams[direction].gap(nbytes, frame, ts_ns)
-        self._drain(direction)
-
-    def events(self) -> list[DecoderEvent]:
-        out, self._out = self._out, []
-        return out
-
-    def finish(self) -> list[DecoderEvent]:
-        if not self._finished:
-            self._finished = True
-            for direction in (0, 1):
-                self.streams[direction].end()
-                self._drain(direction)
-            self._out += self.channel.flush()
-            self._out += self.session.flush()
-        return self.events()
-
-    # -- Resumable -----------------------------------------------------------------------
-    def quiescent(self) -> bool:
-        return (
-            not self._finished
-            and not self._out
-            and all(s.idle for s in self.streams)
-            and self.channel.idle
-            and self.session.idle
-        )
-
-    def export_state(self) -> None:
-        """Nothing to hand over: a quiescent connection has nothing in flight (the
-        channel's security state stays here, and no fast path exists for OPC UA)."""
-        return None
-
-    def resume(self, state: object, pending: Sequence[Pending]) -> None:
-        for p in pending:
-            self.feed(p.direction, p.data, p.frame, p.ts_ns)
+    def _idle(self) -> bool:
+        return bool(self.channel.idle and self.session.idle)
 
     def fork(self) -> Self:
         return type(self)(self.endpoints, **self._limits)
 
-    def _drain(self, direction: int) -> None:
-        channel, session, out = self.channel, self.session, self._out
-        for chunk in self.streams[direction].events():
-            if isinstance(chunk, Malformed):
-                out.append(chunk)
+    def _handle(self, direction: int, chunk: Any) -> list[DecoderEvent]:
+        """A chunk through the secure channel; what it yields through the session."""
+        out: list[DecoderEvent] = []
+        self.chunk_counts[chunk.msg_type.decode()] += 1
+        for event in self.channel.handle(direction, chunk):
+            if isinstance(event, Malformed):
+                out.append(event)
                 continue
-            self.chunk_counts[chunk.msg_type.decode()] += 1
-            for event in channel.handle(direction, chunk):
-                if isinstance(event, Malformed):
-                    out.append(event)
-                    continue
-                if isinstance(event, Encrypted):
-                    self.encrypted_chunks += 1
-                elif isinstance(event, SecureMessage) and event.body is not None:
-                    type_id = peek_type_id(event.body, 0)
-                    if type_id is not None:
-                        self.service_counts[type_id] += 1
-                out += session.handle(direction, event)
+            if isinstance(event, Encrypted):
+                self.encrypted_chunks += 1
+            elif isinstance(event, SecureMessage) and event.body is not None:
+                type_id = peek_type_id(event.body, 0)
+                if type_id is not None:
+                    self.service_counts[type_id] += 1
+            out += self.session.handle(direction, event)
+        return out
 
 
 def factory(endpoints: Endpoints) -> OpcUaDecoder:
