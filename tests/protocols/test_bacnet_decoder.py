@@ -402,8 +402,14 @@ class TestMalformed:
         assert bvlc == "BVLC: BVLC length 20 but the datagram has 22 octets"
         assert service == "i_am: 2 octets after the service parameters"
         assert ops(clean)[0].detail == {
-            k: v for k, v in ops(trailing)[0].detail.items() if k != "malformed_reason"
+            k: v
+            for k, v in ops(trailing)[0].detail.items()
+            if k not in ("malformed_reason", "framing_note")
         }
+        assert (
+            ops(trailing)[0].detail["framing_note"]
+            == "BVLC length 20 but the datagram has 22 octets"
+        )
 
     def test_empty_datagrams_are_ignored(self) -> None:
         dec = BacnetConnectionDecoder(B.ENDPOINTS)

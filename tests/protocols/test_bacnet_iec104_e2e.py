@@ -150,3 +150,23 @@ def test_iec104_end_to_end(tmp_path: Path, capture: Path) -> None:
 
 def _rules(got: dict[str, Any]) -> set[tuple[str, str]]:
     return {(a["rule"], a["src_ip"]) for a in got["alerts"]}
+
+
+def test_bacnet_announcements_tie_break_and_broadcast(tmp_path: Path) -> None:
+    """bacnet_example.pcap: 31 devices broadcast I-Am (announcing themselves is not an
+    identity sweep: only the Who-Is sender is one); the host sending ReinitializeDevice
+    to devices on 47808 from 47808 is the client of those conversations (it spoke
+    first, as tshark's frame order shows); the Who-Is broadcast address is no asset."""
+    capture = BACNET[1]
+    got = _analyze(tmp_path, capture)
+    sweeps = {a["src_ip"] for a in got["alerts"] if a["rule"] == "identity-sweep"}
+    assert sweeps == {"172.20.32.200"}
+    first = tshark_fields(capture, ["ip.src"], "bacapp.confirmed_service == 20")[0][0][0]
+    assert first == "172.20.32.250"
+    reinit = [c for c in got["conversations"] if "reinitialize_device" in c["functions"]]
+    assert len(reinit) == 22 and {c["client_ip"] for c in reinit} == {first}
+    assets = {a["ip"] for a in got["assets"]}
+    assert "172.20.32.255" not in assets and {"172.20.32.200", "172.20.32.250"} <= assets
+    # 90 guesses refused, then 30 restores carried out: the alerts say high, not "refused"
+    downloads = [a for a in got["alerts"] if a["rule"] == "program-download"]
+    assert len(downloads) == 22 and {a["severity"] for a in downloads} == {"high"}

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from otconduit.model import Operation
+from otconduit.model import Operation, OpStatus
 from otconduit.protocols.bacnet import enums as E
 from tests.conftest import needs_shared
 from tests.protocols import bacnet_helpers as B
@@ -204,9 +204,13 @@ def test_bacnet_property_log(ops: list[Operation]) -> None:
 
 def test_password_guessing_is_refused_and_flagged(ops: list[Operation]) -> None:
     """The capture's ReinitializeDevice requests carry a wrong BVLC length (17 for
-    datagrams of 21 to 25 octets): decoded in full, as Zeek does, and flagged."""
+    datagrams of 21 to 25 octets): decoded in full, as Zeek does, and flagged; the
+    length slip is a framing note, so each keeps the device's answer (90 refused for
+    the password, 30 carried out) instead of being called malformed."""
     reinit = [o for o in ops if o.function == "reinitialize_device"]
     assert len(reinit) == 120
     assert sum(o.exception == "password-failure" for o in reinit) == 90
+    assert sum(o.status is OpStatus.OK for o in reinit) == 30
     assert all(o.detail["password_given"] and o.detail["state"] for o in reinit)
-    assert all("BVLC length 17" in o.detail["malformed_reason"] for o in reinit)
+    assert all("BVLC length 17" in o.detail["framing_note"] for o in reinit)
+    assert not any("malformed_reason" in o.detail for o in reinit)

@@ -14,7 +14,7 @@ from typing import Any
 from otconduit.analysis.connections import ConnStats, TcpConnection, UdpFlow
 from otconduit.analysis.fastpath.emit import LaneBlock, Slice, join
 from otconduit.analysis.ports import server_side
-from otconduit.analysis.tally import Tally
+from otconduit.analysis.tally import Tally, directed_broadcast
 from otconduit.capture.decode import DecodeProblem, decode_frame
 from otconduit.capture.ipfrag import Defragmenter
 from otconduit.capture.packet import (
@@ -607,6 +607,8 @@ class Analyzer:
                 ips_per_mac[seen] += 1
         out = []
         for (ip, vlan), h in self.tally.hosts.items():
+            if h.sent == 0 and directed_broadcast(ip):
+                continue  # a subnet's broadcast address (BACnet Who-Is), not a device
             macs = [m for m, _ in h.macs.most_common() if ips_per_mac[m] < ROUTER_MAC_MIN_IPS]
             mac: str | None = macs[0] if macs else None
             rec = AssetRecord(ip, vlan, mac, h.first, h.last, h.sent, h.received)

@@ -35,10 +35,12 @@ def server_side(port_a: int, port_b: int, transport: str) -> int:
     """Return 0 when endpoint a looks like the server, 1 when b does.
 
     Used when the handshake was not captured: a known industrial port wins, then the
-    lower port number (ephemeral client ports are high).
+    lower port number (ephemeral client ports are high). Endpoint a sent the first
+    packet seen: with equal ports (BACnet 47808 to 47808) the one who spoke first asked,
+    so b is the server.
     """
     known = ICS_TCP_PORTS if transport == "tcp" else ICS_UDP_PORTS
     a_known, b_known = port_a in known, port_b in known
     if a_known != b_known:
         return 0 if a_known else 1
-    return 0 if port_a <= port_b else 1
+    return 0 if port_a < port_b else 1

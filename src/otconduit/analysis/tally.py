@@ -36,6 +36,12 @@ def is_unicast(ip: str) -> bool:
     return not (a.is_multicast or a.is_unspecified or str(a) == "255.255.255.255")
 
 
+def directed_broadcast(ip: str) -> bool:
+    """An IPv4 address ending in .255: with nothing sent from it, the broadcast address
+    of its subnet (a host numbered .255 in a wider subnet sends and stays an asset)."""
+    return ip.count(".") == 3 and ip.endswith(".255")
+
+
 class Tally:
     """Counters of one capture's analysis."""
 

@@ -272,10 +272,11 @@ def _stats(
     st.functions[fn] += len(rows)
     st.classes[cls] += len(rows)
     st.codes.update(np.unique(ints["function_code"][rows]).tolist())
-    if cls == "identity":
+    asking = cls == "identity" and fn not in registry.announcements(chunk.conv["protocol"])
+    if asking:
         t = int(ts.min())
         st.identity_first_ts = t if st.identity_first_ts is None else min(st.identity_first_ts, t)
-    if cls == "identity" and len(st.identity_frames) < MAX_EVIDENCE:
+    if asking and len(st.identity_frames) < MAX_EVIDENCE:
         st.identity_frames += [f for pair in _frames(ints, rows[:MAX_EVIDENCE]) for f in pair]
     status = ints["status"][rows]
     exc = rows[status == _ST_EXC]

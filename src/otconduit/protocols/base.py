@@ -182,6 +182,9 @@ class ProtocolSpec:
     identity_sources: frozenset[str] = frozenset()  # ``IdentityClaim.source`` values
     # Exception codes by which a device says it does not support a function (a scan).
     unsupported_codes: frozenset[int] = frozenset()
+    # Identity-class functions a device sends about itself (BACnet I-Am): an
+    # announcement, never a request for another device's identity (identity sweeps).
+    announcements: frozenset[str] = frozenset()
     classify: Classifier | None = None  # dangerous operations (see ``danger``)
     detail_keys: frozenset[str] = frozenset()  # the ``detail`` keys ``classify`` reads
     rules: tuple[DangerRule, ...] = ()  # every rule ``classify`` raises, with examples

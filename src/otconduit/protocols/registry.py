@@ -177,6 +177,12 @@ def unsupported_codes(name: str) -> frozenset[int]:
     return spec.unsupported_codes if spec is not None else frozenset()
 
 
+def announcements(name: str) -> frozenset[str]:
+    """Functions by which a device announces its own identity, for a stored protocol name."""
+    spec = spec_for(name)
+    return spec.announcements if spec is not None else frozenset()
+
+
 def defined_rules() -> tuple[RuleDefinition, ...]:
     """Catalogue rules that registered protocols bring with them."""
     return tuple(r for s in default_protocols() for r in s.defines)

@@ -49,6 +49,15 @@ SPEC = ProtocolSpec(
     operation_classes=frozenset(OpClass) - {OpClass.FIRMWARE},
     identity_sources=frozenset({SOURCE_I_AM, SOURCE_DEVICE}),
     unsupported_codes=frozenset({REJECT_CODE_BASE + 9}),  # Reject: unrecognized-service
+    announcements=frozenset(
+        {
+            "i_am",
+            "i_have",
+            "i_am_router_to_network",
+            "i_could_be_router_to_network",
+            "network_number_is",
+        }
+    ),
     classify=danger.classify,
     detail_keys=danger.DETAIL_KEYS,
     rules=danger.RULES,

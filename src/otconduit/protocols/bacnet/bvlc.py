@@ -47,6 +47,10 @@ class Bvlc:
     entry_count: int = 0
     address: str | None = None  # Delete-Foreign-Device-Table-Entry
     problem: str | None = None
+    # A length field that disagrees with the datagram: reported, but the message is
+    # decoded from what UDP delivered (as Wireshark and Zeek do), so what follows keeps
+    # its own outcome instead of being called malformed for a framing slip.
+    length_note: str | None = None
 
 
 def _entries(body: bytes, *, fdt: bool) -> tuple[tuple[str, ...], int]:
@@ -80,17 +84,20 @@ def parse_bvlc(datagram: bytes) -> Bvlc | str:
     length = int.from_bytes(datagram[2:4], "big")
     if length < BVLC_HEADER:
         return f"BVLC length {length} is below the header size"
-    problems = []
+    problems: list[str] = []
+    note = None
     if length != size:
         # The datagram's size is what the UDP layer delivered: decode all of it, as
         # Wireshark and Zeek do, and say the length field is wrong.
-        problems.append(f"BVLC length {length} but the datagram has {size} octets")
+        note = f"BVLC length {length} but the datagram has {size} octets"
     body = datagram[BVLC_HEADER:]
     if function in (E.ORIGINAL_UNICAST, E.ORIGINAL_BROADCAST, E.DISTRIBUTE_BROADCAST):
-        return Bvlc(function, length, npdu=body, problem=problems[0] if problems else None)
+        return Bvlc(function, length, npdu=body, length_note=note)
 
     def done(**changes: Any) -> Bvlc:
-        return Bvlc(function, length, problem="; ".join(problems) or None, **changes)
+        return Bvlc(
+            function, length, problem="; ".join(problems) or None, length_note=note, **changes
+        )
 
     if function == E.BVLC_RESULT:
         if len(body) != 2:

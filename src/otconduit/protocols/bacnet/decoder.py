@@ -115,6 +115,8 @@ class BacnetConnectionDecoder:
             return
         self.bvlc_counts[bvlc.function] += 1
         msg = Message(direction=direction, frame=frame, ts_ns=ts_ns, bvlc=bvlc)
+        if bvlc.length_note is not None:
+            bad(f"BVLC: {bvlc.length_note}")
         if bvlc.problem is not None:
             bad(f"BVLC: {bvlc.problem}")
             msg.problems.append(bvlc.problem)

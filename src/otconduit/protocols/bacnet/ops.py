@@ -184,6 +184,7 @@ def transaction_operation(tx: Transaction, e: Endpoints) -> Operation:
     if problems:
         status = OpStatus.MALFORMED
         detail["malformed_reason"] = "; ".join(problems)
+    _framing(detail, req, resp)
     if service is None:  # an orphan Reject or Abort names no service
         function, code, op_class = "unknown_service", classify.UNKNOWN_SERVICE, OpClass.OTHER
     else:
@@ -236,6 +237,7 @@ def message_operation(msg: Message, e: Endpoints) -> Operation:
     if msg.problems:
         status = OpStatus.MALFORMED
         detail["malformed_reason"] = "; ".join(msg.problems)
+    _framing(detail, msg)
     address, quantity = _shape(detail)
     values = _values(msg.detail, None)
     return Operation(
@@ -315,6 +317,7 @@ def bvlc_operation(tx: Transaction, e: Endpoints) -> Operation:
     if problems:
         status = OpStatus.MALFORMED
         detail["malformed_reason"] = "; ".join(problems)
+    _framing(detail, req, resp)
     return Operation(
         ts_ns=first.ts_ns,
         protocol=PROTOCOL,
@@ -403,3 +406,11 @@ def transaction_claims(tx: Transaction, e: Endpoints) -> list[IdentityClaim]:
     if instance is not None:
         claims.append(_claim(ip, "bacnet_device_instance", instance, SOURCE_DEVICE, resp.ts_ns))
     return claims
+
+
+def _framing(detail: dict[str, Any], *msgs: Message | None) -> None:
+    """Keep a BVLC length slip with the operation it framed (the decode problem is
+    reported apart): the operation keeps the outcome the device gave it."""
+    notes = [m.bvlc.length_note for m in msgs if m is not None and m.bvlc.length_note]
+    if notes:
+        detail["framing_note"] = "; ".join(dict.fromkeys(notes))
