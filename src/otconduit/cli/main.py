@@ -448,7 +448,13 @@ def main() -> None:
     third of a second, which a user waits for and nothing needs."""
     code = 0
     try:
-        app()
+        ret = app(standalone_mode=False)
+        code = ret if isinstance(ret, int) else 0
+    except typer.TyperException as exc:  # usage errors: typer's own (vendored) click
+        print(_usage_line(exc), file=sys.stderr)
+        code = int(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        code = 130
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if isinstance(exc.code, str):
@@ -459,3 +465,15 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _usage_line(exc: typer.TyperException) -> str:
+    """A usage error as one line naming the command and where its help is (the default
+    is a usage block and a framed box); ``conduit`` alone still shows the help."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "conduit"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return message
+    text = " ".join(message.split())
+    return f"{where}: {text} (see: {where} --help)"
