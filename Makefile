@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python -m otconduit.gateway.historian.bench
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/maintenance_bench.py --folders valve1,anomaly-free
+	$(BIN)/python bench/hub_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench scripts

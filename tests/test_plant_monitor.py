@@ -24,8 +24,19 @@ from otconduit.analysis.run import analyze_file
 from otconduit.detect.alerts import list_alerts
 from otconduit.detect.config import DetectConfig
 from otconduit.detect.run import detect_capture
+from otconduit.lab import devices_bacnet as BAC
 from otconduit.lab.addresses import ATTACKER as LAB_ATTACKER
-from otconduit.lab.addresses import DEVICES, HOSTS, PACKAGING
+from otconduit.lab.addresses import (
+    BMS,
+    BUILDING_CONTROLLER,
+    DEVICES,
+    HOSTS,
+    PACKAGING,
+    ROGUE,
+    SCADA_MASTER,
+    SUBSTATION_RTU,
+)
+from otconduit.lab.devices_iec104 import COMMON_ADDRESS
 from otconduit.lab.devices_opcua import SERVER_NAME, SOFTWARE_VERSION
 from otconduit.lab.sniffer import capture_unavailable_reason
 from otconduit.policy import load_policy
@@ -381,3 +392,107 @@ def test_policy_names_reach_assets_and_alerts(plant: dict[str, Any]) -> None:
     assert named >= 8
     with_names = [a for a in plant["alerts"] if a["dst_ip"] in policy.hosts.values()]
     assert with_names and all(a["dst_name"] == policy.host_name(a["dst_ip"]) for a in with_names)
+
+
+# -- [12] the building controller (BACnet/IP, bacpypes3) and the substation RTU (IEC 104,
+# c104): the monitor against real stacks
+
+
+def test_building_controller_is_identified_from_its_device_object(plant: dict[str, Any]) -> None:
+    a = plant["assets"][BUILDING_CONTROLLER.ip]
+    # It serves; its I-Am and change-of-value reports do not make it a client.
+    assert a["protocols"] == ["bacnet/server"] and a["roles"] == ["plc"], a
+    ident = a["identity"]
+    stated = {
+        "model": BAC.MODEL_NAME,
+        "firmware": BAC.FIRMWARE,
+        "software_version": BAC.APPLICATION_VERSION,
+        "vendor_name": BAC.VENDOR_NAME,
+        "device_name": BAC.DEVICE_NAME,
+    }
+    for attr, value in stated.items():
+        assert (ident[attr]["value"], ident[attr]["source"]) == (value, "bacnet_device"), attr
+    assert ident["vendor_id"]["value"] == str(BAC.VENDOR_ID)
+    assert ident["bacnet_device_instance"]["value"] == str(BAC.DEVICE_INSTANCE)
+    assert (a["model"], a["firmware"]) == (BAC.MODEL_NAME, BAC.FIRMWARE)
+
+
+def test_substation_master_bms_and_rogue_have_their_roles(plant: dict[str, Any]) -> None:
+    assets = plant["assets"]
+    rtu = assets[SUBSTATION_RTU.ip]
+    assert rtu["protocols"] == ["iec104/server"] and rtu["roles"] == ["plc"], rtu
+    assert rtu["identity"]["iec104_common_address"]["value"] == str(COMMON_ADDRESS)
+    master = assets[SCADA_MASTER.ip]
+    assert master["protocols"] == ["iec104/client"] and "hmi_scada" in master["roles"], master
+    # The BMS workstation receives the controller's notifications: still a client only.
+    bms = assets[BMS.ip]
+    assert bms["protocols"] == ["bacnet/client"] and "hmi_scada" in bms["roles"], bms
+    assert "plc" not in bms["roles"]
+    rogue = assets[ROGUE.ip]
+    assert {"bacnet/client", "iec104/client"} <= set(rogue["protocols"]), rogue
+    assert not any(p.endswith("/server") for p in rogue["protocols"]), rogue
+
+
+# label kind -> (rule, an ATT&CK for ICS technique the alert must carry)
+FIELD_ALERTS = {
+    "bacnet-write": ("process-write", "T0855"),
+    "bacnet-dcc": ("bacnet-communication-disable", "T0814"),
+    "bacnet-reinitialize": ("device-restart", "T0816"),
+    "iec104-interrogation": ("iec104-interrogation", "T0861"),
+    "iec104-select": ("direct-operate", "T0855"),
+    "iec104-execute": ("direct-operate", "T0831"),
+}
+
+
+FIELD_SEVERITY: dict[str, set[str]] = {
+    "bacnet-write": {"low"},  # process-write: info by default
+    "bacnet-dcc": {"critical"},  # high
+    "bacnet-reinitialize": {"critical"},  # high
+    "iec104-interrogation": {"info"},  # reconnaissance: the breach is its own alert
+    "iec104-select": {"high"},  # direct-operate: medium (a select alone: low)
+    "iec104-execute": {"high"},
+}
+
+
+def test_field_attack_steps_raise_their_alerts(plant: dict[str, Any]) -> None:
+    labels = [lb for lb in plant["labels"] if lb["protocol"] in ("bacnet", "iec104")]
+    assert {lb["kind"] for lb in labels} >= set(FIELD_ALERTS)
+    for lb in labels:
+        if lb["kind"] not in FIELD_ALERTS:
+            continue
+        rule, technique = FIELD_ALERTS[lb["kind"]]
+        hit = [
+            a
+            for a in plant["alerts"]
+            if a["rule"] == rule and (a["src_ip"], a["dst_ip"]) == (lb["src_ip"], lb["dst_ip"])
+        ]
+        assert hit and all(technique in a["techniques"] for a in hit), (lb["kind"], hit)
+        # from the supervisory zone over no conduit: one level above the rule's default
+        want = FIELD_SEVERITY[lb["kind"]]
+        assert {a["severity"] for a in hit} == want, (lb["kind"], hit)
+    for dst in (BUILDING_CONTROLLER.ip, SUBSTATION_RTU.ip):
+        assert any(
+            a["rule"] == "policy-breach" and (a["src_ip"], a["dst_ip"]) == (ROGUE.ip, dst)
+            for a in plant["alerts"]
+        ), dst
+    seen = [m for m in plant["matches"] if m.label["protocol"] in ("bacnet", "iec104")]
+    assert seen and all(m.seen for m in seen), [m.label["kind"] for m in seen if not m.seen]
+
+
+def test_bms_and_scada_master_are_routine(plant: dict[str, Any]) -> None:
+    stations = {BMS.ip, SCADA_MASTER.ip}
+    # Interrogation and clock synchronisation by the SCADA master are informational
+    # (its conduit allows them); the BMS's polls and subscriptions raise nothing at all.
+    from_stations = [a for a in plant["alerts"] if a["src_ip"] in stations]
+    assert {a["rule"] for a in from_stations} <= {"iec104-interrogation", "time-set"}
+    assert all(a["severity"] == "info" for a in from_stations), from_stations
+    assert not [v for v in plant["violations"] if stations & {v["src_ip"], v["dst_ip"]}]
+    ops = [o for o in plant["operations"] if o["src_ip"] in stations]
+    functions = {o["function"] for o in ops}
+    assert {"read_property_multiple", "subscribe_cov", "who_is"} <= functions
+    assert {"C_IC_NA_1", "C_CS_NA_1", "C_RD_NA_1", "STARTDT"} <= functions
+    # the controller's change-of-value reports are reads of it by the BMS
+    notes = [o for o in ops if o["function"] == "unconfirmed_cov_notification"]
+    assert notes and all(o["dst_ip"] == BUILDING_CONTROLLER.ip for o in notes)
+    bad = [p for p in plant["problems"] if p["layer"] in ("bacnet", "iec104")]
+    assert not bad, bad

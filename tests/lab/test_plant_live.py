@@ -226,8 +226,10 @@ def test_run_finished_cleanly_with_a_complete_capture(mixed_run: Run) -> None:
         "plc-stop",
         "program-download",
         "opcua-write",
+        "bacnet-attack",
+        "iec104-command",
     }
-    for role in ("hmi", "historian", "mes", "engineering", "office", "plc-io"):
+    for role in ("hmi", "historian", "mes", "engineering", "office", "plc-io", "bms", "scada"):
         assert s["requests"].get(role, 0) > 0, role
     assert s["traffic"]["hmi-scada"]["pps"] > 50
     assert s["traffic"]["it-intruder"]["packets"] > 1000  # the scan
@@ -242,6 +244,7 @@ def test_each_device_answers_with_its_protocol(frames: list[Frame]) -> None:
         A.REMOTE_IO: ("modbus", 502),
         A.METER_1: ("modbus", 502),
         A.METER_2: ("modbus", 502),
+        A.SUBSTATION_RTU: ("iec60870_104", 2404),
     }
     for dev, (proto, port) in expected.items():
         answers = [f for f in frames if f.src == dev.ip and f.sport == port and proto in f.protos]
@@ -252,11 +255,18 @@ def test_each_device_answers_with_its_protocol(frames: list[Frame]) -> None:
 def test_every_role_speaks_from_its_own_address(frames: list[Frame]) -> None:
     sources = {f.src for f in frames}
     for node in (*A.HOSTS, A.ATTACKER, A.ROGUE):
-        assert node.ip in sources, node.name
+        if node is not A.BMS:  # BACnet/IP is UDP: see test_bms_polls_and_subscribes
+            assert node.ip in sources, node.name
     office = [f for f in frames if f.src in {pc.ip for pc in A.OFFICE_PCS}]
     assert office and all(f.dport == A.HTTP_PORT for f in office)
     hmi_targets = {f.dst for f in frames if f.src == A.HMI.ip}
-    assert {d.ip for d in A.DEVICES} <= hmi_targets
+    # The HMI runs the production cell; the building and the substation have their own
+    # BMS and SCADA.
+    cell = [d for d in A.DEVICES if d.zone == "cell-1"]
+    assert {d.ip for d in cell} <= hmi_targets
+    assert not {A.BUILDING_CONTROLLER.ip, A.SUBSTATION_RTU.ip} & hmi_targets
+    rtu_clients = {f.src for f in frames if f.dst == A.SUBSTATION_RTU.ip and f.dport == 2404}
+    assert rtu_clients == {A.SCADA_MASTER.ip, A.ROGUE.ip}  # not 127.0.0.1 (the relay)
 
 
 def test_sdm630_registers_read_back_plausible_values(mixed_run: Run) -> None:
@@ -326,7 +336,9 @@ def test_recon_is_in_the_capture(mixed_run: Run, frames: list[Frame]) -> None:
     targets = {f.dst for f in syns}
     assert len(targets) == 254 and all(t.startswith("127.0.10.") for t in targets)
     assert {f.dport for f in syns} == set(A.ICS_SCAN_PORTS)
-    device_ports = {f"{d.ip}:{s.port}" for d in A.DEVICES for s in d.services}
+    # the scan sweeps the cell's subnet (the building and the substation are elsewhere)
+    cell = [d for d in A.DEVICES if d.zone == "cell-1"]
+    device_ports = {f"{d.ip}:{s.port}" for d in cell for s in d.services}
     assert device_ports <= set(scan["values"]["open"])  # other local listeners may show too
     for ident in _labels(mixed_run, "recon", "identity-sweep"):
         assert _near(frames, ident["ts"], src=A.ATTACKER.ip, dst=ident["dst_ip"], fc=43)
@@ -414,6 +426,8 @@ def test_every_request_label_has_its_packet(mixed_run: Run, frames: list[Frame])
         )
         if x["scenario"] == "bearing-wear" or x.get("dst_port") is None:
             continue
+        if x["protocol"] == "bacnet":  # UDP: test_bacnet_attack_is_in_the_capture
+            continue
         hits = _near(frames, x["ts"], src=x["src_ip"], dst=x["dst_ip"], dport=x["dst_port"])
         assert hits, x
 
@@ -460,3 +474,159 @@ def test_sigint_stops_everything_cleanly(tmp_path: Path) -> None:
     if shutil.which("tshark"):
         rows = tshark_fields(pcap, ["ip.src", "ip.dst"], "ip.src == 127.0.40.0/24")
         assert rows and all(not r[1][0].startswith("127.0.10.") for r in rows)
+
+
+# -- the building controller (BACnet/IP, bacpypes3) and the substation RTU (IEC 104, c104)
+
+
+@dataclass
+class Datagram:
+    t: float
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    pdu_type: int  # BACnet APDU type: 0 confirmed request, 1 unconfirmed, 2 simple ack, 3 ack
+    service: int | None  # confirmed or unconfirmed service choice
+
+
+@pytest.fixture(scope="module")
+def bacnet(mixed_run: Run) -> list[Datagram]:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed")
+    fields = ["frame.time_epoch", "ip.src", "udp.srcport", "ip.dst", "udp.dstport"]
+    fields += ["bacapp.type", "bacapp.confirmed_service", "bacapp.unconfirmed_service"]
+    out = []
+    for r in tshark_fields(mixed_run.pcap, fields, "bacapp"):
+        service = r[6] or r[7]
+        out.append(
+            Datagram(
+                float(r[0][0]),
+                r[1][0],
+                int(r[2][0]),
+                r[3][0],
+                int(r[4][0]),
+                _int(r[5][0]),
+                _int(service[0]) if service else None,
+            )
+        )
+    return out
+
+
+def test_bacnet_attack_is_in_the_capture(mixed_run: Run, bacnet: list[Datagram]) -> None:
+    labels = {x["kind"]: x for x in _labels(mixed_run, "bacnet-attack")}
+    assert set(labels) == {
+        "bacnet-discovery", "bacnet-write", "bacnet-dcc", "bacnet-reinitialize",
+        "bacnet-dcc-enable",
+    }  # fmt: skip
+    ctl = A.BUILDING_CONTROLLER.ip
+
+    def exchange(x: dict[str, Any], request: tuple[int, int], answer: tuple[int, int]) -> None:
+        sent = [d for d in bacnet if (d.src, d.dst, d.dport) == (A.ROGUE.ip, ctl, 47808)
+                and (d.pdu_type, d.service) == request and abs(d.t - x["ts"]) < 0.5]  # fmt: skip
+        assert len(sent) == 1, (x["kind"], sent)
+        back = [d for d in bacnet if (d.src, d.dst) == (ctl, A.ROGUE.ip)
+                and (d.pdu_type, d.service) == answer and 0 <= d.t - sent[0].t < 0.5]  # fmt: skip
+        assert back, x["kind"]
+
+    exchange(labels["bacnet-discovery"], (1, 8), (1, 0))  # Who-Is -> I-Am to the asker
+    for kind in ("bacnet-write", "bacnet-dcc", "bacnet-reinitialize", "bacnet-dcc-enable"):
+        x = labels[kind]
+        exchange(x, (0, x["function_code"]), (2, x["function_code"]))  # -> SimpleAck
+    write = labels["bacnet-write"]
+    assert write["values"] == [30.0] and write["extra"]["priority"] == 8
+
+
+def test_bms_polls_and_subscribes(mixed_run: Run, bacnet: list[Datagram]) -> None:
+    ctl, bms = A.BUILDING_CONTROLLER.ip, A.BMS.ip
+    polls = [d for d in bacnet if (d.src, d.dst, d.pdu_type, d.service) == (bms, ctl, 0, 14)]
+    assert len(polls) >= 10 and {(d.sport, d.dport) for d in polls} == {(47809, 47808)}
+    assert any((d.src, d.dst, d.service) == (bms, ctl, 8) for d in bacnet)  # directed Who-Is
+    assert any((d.src, d.dst, d.pdu_type, d.service) == (bms, ctl, 0, 5) for d in bacnet)
+    notes = [d for d in bacnet if (d.src, d.dst, d.pdu_type, d.service) == (ctl, bms, 1, 2)]
+    assert notes  # the subscription's first notification at least
+    # While the rogue host's DeviceCommunicationControl (disable-initiation) holds, the
+    # controller sends no change-of-value notification; it answers the polls.
+    off = _labels(mixed_run, "bacnet-attack", "bacnet-dcc")[0]
+    on = _labels(mixed_run, "bacnet-attack", "bacnet-dcc-enable")[0]
+    silent = [d for d in notes if off["ts"] + 0.05 < d.t < on["ts"]]
+    assert not silent, silent
+    assert any(off["ts"] < d.t < on["ts"] for d in polls)
+    assert mixed_run.summary["traffic"]["bms-workstation"]["packets"] == len(
+        [d for d in bacnet if d.src == bms]
+    )
+
+
+@dataclass
+class Apdu104:
+    t: float
+    src: str
+    dst: str
+    utype: int | None  # U format: 1 STARTDT act, 2 STARTDT con
+    type_id: list[int]
+    cause: list[int]
+    select: list[int]
+    values: list[float]
+    ioa: list[int]
+
+
+@pytest.fixture(scope="module")
+def iec104(mixed_run: Run) -> list[Apdu104]:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed")
+    fields = ["frame.time_epoch", "ip.src", "ip.dst", "iec60870_104.utype"]
+    fields += ["iec60870_asdu.typeid", "iec60870_asdu.causetx", "iec60870_asdu.sco.se"]
+    fields += ["iec60870_asdu.float", "iec60870_asdu.ioa"]
+    rows = tshark_fields(mixed_run.pcap, fields, "iec60870_104 or iec60870_asdu")
+    return [
+        Apdu104(
+            float(r[0][0]),
+            r[1][0],
+            r[2][0],
+            _int(r[3][0]) if r[3] else None,
+            [_int(v) for v in r[4]],
+            [_int(v) for v in r[5]],
+            [_int(v) for v in r[6]],
+            [float(v) for v in r[7]],
+            [_int(v) for v in r[8]],
+        )
+        for r in rows
+    ]
+
+
+def test_scada_master_starts_interrogates_syncs_and_reads(iec104: list[Apdu104]) -> None:
+    master, rtu = A.SCADA_MASTER.ip, A.SUBSTATION_RTU.ip
+    sent = [a for a in iec104 if (a.src, a.dst) == (master, rtu)]
+    assert any(a.utype == 1 for a in sent)  # STARTDT act
+    assert any(a.utype == 2 for a in iec104 if (a.src, a.dst) == (rtu, master))  # con
+    acts = {t for a in sent for t, c in zip(a.type_id, a.cause, strict=False) if c == 6}
+    assert {100, 103} <= acts  # general interrogation and clock synchronisation
+    reads = [a for a in sent if 102 in a.type_id]
+    assert len(reads) >= 30
+    answers = [a for a in iec104 if (a.src, a.dst) == (rtu, master) and 13 in a.type_id]
+    assert answers and all(v > 0 for a in answers[:3] for v in a.values)  # feeder live
+
+
+def test_iec104_command_is_in_the_capture(mixed_run: Run, iec104: list[Apdu104]) -> None:
+    labels = {x["kind"]: x for x in _labels(mixed_run, "iec104-command")}
+    assert set(labels) == {"iec104-interrogation", "iec104-select", "iec104-execute"}
+    rogue, rtu = A.ROGUE.ip, A.SUBSTATION_RTU.ip
+    sent = [a for a in iec104 if (a.src, a.dst) == (rogue, rtu)]
+    assert any(a.utype == 1 for a in sent)  # STARTDT act
+    gi = labels["iec104-interrogation"]
+    assert any(100 in a.type_id and 6 in a.cause and abs(a.t - gi["ts"]) < 0.5 for a in sent)
+    commands = [a for a in sent if 45 in a.type_id and 6 in a.cause]
+    # select (S/E = 1), then execute (S/E = 0), both 'off': the breaker opens
+    assert [a.select for a in commands] == [[1], [0]]
+    assert all(abs(a.t - labels["iec104-execute"]["ts"]) < 1.0 for a in commands)
+    confirmed = [a for a in iec104 if (a.src, a.dst) == (rtu, rogue) and 45 in a.type_id]
+    assert [a.cause for a in confirmed] == [[7], [7], [10]]  # act con, act con, act term
+    # after the breaker opened, the feeder current the SCADA master reads is zero
+    current = [
+        a.values
+        for a in iec104
+        if a.src == rtu and a.dst == A.SCADA_MASTER.ip and a.ioa == [1002]
+        and a.t > commands[-1].t + 1.0
+    ]  # fmt: skip
+    values = [v for row in current for v in row]  # the read's ActCon carries none
+    assert values and all(v == 0.0 for v in values), current

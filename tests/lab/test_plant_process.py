@@ -259,7 +259,7 @@ def test_example_policy_matches_the_address_plan() -> None:
         for h in c.get("from_hosts", []) + c.get("to_hosts", []):
             assert h in named
         for proto, rule in c["protocols"].items():
-            assert proto in ("modbus", "s7comm", "opcua", "http")
+            assert proto in ("modbus", "s7comm", "opcua", "bacnet", "iec104", "http")
             assert set(rule["operations"]) <= {
                 "read",
                 "write",

@@ -51,7 +51,9 @@ def test_plant_ruleset_shape() -> None:
     assert "ct state established,related counter accept" in out
     rules = [ln.strip() for ln in out.splitlines() if 'comment "conduit ' in ln]
     expected = sum(len(c.services) for c in spec.conduits)
-    assert len(rules) == expected == 16  # one rule per conduit and service in the plant policy
+    # one rule per conduit and service in the plant policy (bms-monitoring and
+    # substation-scada are the building's and the substation's)
+    assert len(rules) == expected == 18
     assert all(" counter accept comment " in r for r in rules)
     for c in spec.conduits:
         mine = [r for r in rules if r.endswith(f'"conduit {c.name}"')]
@@ -83,6 +85,8 @@ def test_purdue_example_passes_nft_check(tmp_path: Path) -> None:
         ("enip", (), [("tcp", 44818), ("udp", 2222), ("udp", 44818)]),
         ("enip", (2222,), [("udp", 2222)]),
         ("bacnet", (), [("udp", 47808)]),
+        ("profinet", (), [("udp", 34964)]),  # IO-CM; RT and DCP are layer 2
+        ("mms", (), [("tcp", 102)]),
         ("http", (8080,), [("tcp", 8080)]),
         ("modbus", (5020,), [("tcp", 5020)]),
         ("udp", (9999,), [("udp", 9999)]),
@@ -94,7 +98,7 @@ def test_service_ports(proto: str, ports: tuple[int, ...], expected: list[tuple[
 
 def test_unknown_protocol_needs_ports() -> None:
     with pytest.raises(PolicySpecError, match="unknown protocol"):
-        service_ports(ServiceSpec("profinet", (), ()))
+        service_ports(ServiceSpec("foobus", (), ()))
     with pytest.raises(PolicySpecError, match="explicit ports"):
         service_ports(ServiceSpec("tcp", (), ()))
 

@@ -52,6 +52,7 @@ GOLDEN_TESTS = {
     "enip": "tests/protocols/test_enip_conformance.py",
     "opcua": "tests/protocols/test_opcua_zeek.py",
     "bacnet": "tests/protocols/test_bacnet_zeek.py",
+    "profinet": "tests/protocols/test_profinet_zeek.py",
 }
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

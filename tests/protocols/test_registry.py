@@ -36,7 +36,10 @@ def test_policy_reads_the_registry_aliases() -> None:
 
 
 def test_cleartext_control_is_per_stored_name() -> None:
-    assert {"modbus", "dnp3", "s7comm", "enip", "cip", "bacnet", "iec104"} == CLEARTEXT_CONTROL
+    assert {
+        *("modbus", "dnp3", "s7comm", "enip", "cip", "bacnet", "iec104"),
+        *("mms", "goose", "profinet"),
+    } == CLEARTEXT_CONTROL
     assert "s7comm-plus" not in CLEARTEXT_CONTROL  # integrity-protected
 
 

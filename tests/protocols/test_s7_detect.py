@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from otconduit.protocols.s7 import SPEC, verdict
+from otconduit.analysis.connections import identify
+from otconduit.protocols import registry
+from otconduit.protocols.s7 import SPEC, iso_on_tcp, verdict
 
 from .s7_helpers import cc, cr, dr, dt, job, setup_param, tpkt
 
@@ -14,11 +16,35 @@ MODBUS = bytes.fromhex("000100000006010300000001")
 
 
 @pytest.mark.parametrize("first", [cr(), cc(), dr(), dt(b"\x32"), job(1, setup_param())])
-def test_either_direction_starting_with_tpkt_cotp_is_enough(first: bytes) -> None:
+def test_either_direction_starting_with_tpkt_cotp_is_iso_on_tcp(first: bytes) -> None:
+    assert iso_on_tcp(first, b"", False) is True
+    assert iso_on_tcp(b"", first, True) is True
+    assert iso_on_tcp(HTTP, first, False) is True
+    assert SPEC.settle is not None and SPEC.settle(first, b"", False) is True
+
+
+@pytest.mark.parametrize("first", [dt(b"\x32"), dt(b"\x72\x01"), job(1, setup_param())])
+def test_s7_once_the_first_cotp_data_says_so(first: bytes) -> None:
     assert verdict(first, b"", False) is True
     assert verdict(b"", first, True) is True
-    assert verdict(HTTP, first, False) is True
-    assert SPEC.verdict(first, b"", False) is True
+    assert verdict(cr() + first, cc(), False) is True
+    assert SPEC.verdict(HTTP, first, False) is True
+
+
+@pytest.mark.parametrize("first", [cr(), cc(), dr(), cr() + dt(b"\x0d\x01")])
+def test_defers_until_the_first_cotp_data_is_s7(first: bytes) -> None:
+    # CR/CC alone, or data of another protocol on ISO-on-TCP (MMS): not yet S7.
+    assert verdict(first, b"", False) is None
+    assert verdict(b"", first, True) is None
+
+
+def test_a_connection_that_never_shows_data_settles_on_s7() -> None:
+    specs = registry.default_protocols()
+    got = identify(specs, "tcp", cr(), cc(), 102, 50000, False)
+    assert got is None  # wait for the first data
+    assert identify(specs, "tcp", cr(), cc(), 102, 50000, True) is SPEC
+    other = cr() + dt(b"\xff\xff\xff")  # neither S7 nor MMS: S7comm as before
+    assert identify(specs, "tcp", other, cc(), 102, 50000, True) is SPEC
 
 
 @pytest.mark.parametrize(

@@ -177,3 +177,20 @@ def test_a_stored_detail_alone_renders_as_in_the_whole_chunk() -> None:
     whole = list(unpack(pack(fast)).details)
     stored = unpack(pack(fast), lazy_details=True).details
     assert [stored.one(k) for k in (0, 1, 37, 99)] == [whole[k] for k in (0, 1, 37, 99)]
+
+
+def test_merge_pads_parts_that_use_fewer_holes() -> None:
+    """A part made when the templates used fewer hole columns is widened with zeros
+    (holes no template of it reads), and every detail renders as before the merge."""
+    t = _templates()
+    wide = _details([(1, [0, 0, 0, 42, 0, 0, 0, 0], [1, 2, 3], [[], [0xAB]])], t)
+    full = _details([(0, [5] * 8, [1, 2, 3], [[6], []])], t)
+    narrow = TemplatedDetails(
+        t, full.op, full.ints[:, :1], full.frames[:, :2], full.ln, full.h_len, full.vals
+    )
+    merged = TemplatedDetails.merge([narrow, wide, narrow])
+    assert merged is not None
+    assert merged.ints.shape == (3, K.N_INTS) and merged.frames.shape == (3, K.N_FRAMES)
+    assert merged.ints[0].tolist() == [5] + [0] * (K.N_INTS - 1)
+    expected = [{"a": 5, "l": [6], "f": 2}, {"svc": "Read Tag", "ctx": "ab", "n": 42}]
+    assert json.loads(b"[" + merged.render() + b"]") == [*expected, expected[0]]

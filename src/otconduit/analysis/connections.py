@@ -38,15 +38,23 @@ def identify(
     """
     candidates = [s for s in specs if transport in s.transports]
     candidates.sort(key=lambda s: not ({server_port, client_port} & s.ports))
-    undecided = False
+    waiting: list[tuple[ProtocolSpec, bool]] = []  # undecided, with their port prior
     for spec in candidates:
         on_port = bool({server_port, client_port} & spec.ports)
         verdict = spec.verdict(client, server, on_port)
         if verdict:
             return spec
         if verdict is None:
-            undecided = True
-    return None if undecided and not force else False
+            waiting.append((spec, on_port))
+    if not waiting:
+        return False
+    if not force:
+        return None
+    # Out of data: a spec that settles an undecided connection may still claim it.
+    for spec, on_port in waiting:
+        if spec.settle is not None and spec.settle(client, server, on_port):
+            return spec
+    return False
 
 
 @dataclass(slots=True, eq=False)  # identity semantics: flows live in sets

@@ -13,6 +13,8 @@ from typing import Any
 
 from otconduit.analysis.connections import ConnStats, TcpConnection, UdpFlow
 from otconduit.analysis.fastpath.emit import LaneBlock, Slice, join
+from otconduit.analysis.it_side import ItSide
+from otconduit.analysis.layer2 import Layer2
 from otconduit.analysis.ports import server_side
 from otconduit.analysis.tally import Tally, directed_broadcast
 from otconduit.capture.decode import DecodeProblem, decode_frame
@@ -64,7 +66,11 @@ class Analyzer:
     ) -> None:
         self.store = store
         self.capture_id = capture_id
-        self.protocols = protocols if protocols is not None else default_protocols()
+        # Layer-2 industrial traffic (PROFINET, GOOSE) and PROFINET IO-CM across UDP flows.
+        self.layer2 = Layer2(self)
+        self.protocols = self.layer2.bind(
+            protocols if protocols is not None else default_protocols()
+        )
         self.defrag = Defragmenter()
         self.tcp: dict[tuple[str, int, str, int, int], TcpConnection] = {}
         self.udp: dict[tuple[str, int, str, int, int], UdpFlow] = {}
@@ -93,6 +99,8 @@ class Analyzer:
         # Connections that saw per-packet traffic since the bulk path last looked.
         self.touched: set[TcpConnection] = set()
         self.last_conn: TcpConnection | None = None  # of the last TCP packet fed
+        # Names, OS and IT roles from IT traffic (kept apart from the industrial decoders).
+        self.it: ItSide | None = ItSide(self.problem, self.tally)
 
     @property
     def operations(self) -> int:
@@ -148,6 +156,11 @@ class Analyzer:
                 src=res.src_ip or None,
                 dst=res.dst_ip or None,
             )
+        if res.ip_version == 0 and self.layer2.wants(res):
+            self.layer2.frame(res)  # PROFINET, GOOSE
+            return
+        if res.ip_version == 0 and self.it is not None:
+            self.it.frame(res)  # LLDP, CDP
         if res.ip_version == 0:
             return
         self._host(res, ts_ns)
@@ -229,9 +242,11 @@ class Analyzer:
             acked = conn.reasm[1 - direction].peer_ack(pkt.tcp_ack, pkt.frame, pkt.ts_ns)
             if acked:
                 self._stream(conn, 1 - direction, acked)
+                self._it_tcp(conn, 1 - direction, acked)
         chunks = conn.reasm[direction].feed(pkt.tcp_seq, flags, pkt.payload, pkt.frame, pkt.ts_ns)
         if chunks:
             self._stream(conn, direction, chunks)
+            self._it_tcp(conn, direction, chunks)
         if flags & (TCP_FIN | TCP_RST):
             conn.closed = True
             conn.fins |= 3 if flags & TCP_RST else 1 << direction
@@ -267,6 +282,14 @@ class Analyzer:
                 assert isinstance(chunk, StreamData)
                 dec.feed(direction, chunk.data, chunk.frame, chunk.ts_ns)
             self._events(conn, dec.events())
+
+    def _it_tcp(
+        self, conn: TcpConnection, direction: int, chunks: list[StreamData | StreamGap]
+    ) -> None:
+        """The IT side's look at a connection no industrial decoder holds (its first
+        bytes only: an industrial connection costs this one test)."""
+        if self.it is not None and (conn.protocol is None or conn.protocol == "unknown"):
+            self.it.tcp(conn, direction, chunks)
 
     def _after_decide(self, conn: TcpConnection) -> None:
         """Replay the probe buffer into the chosen decoder, or report what it was not."""
@@ -426,6 +449,11 @@ class Analyzer:
         flow.stats.last_ts = max(flow.stats.last_ts, pkt.ts_ns)
         if not pkt.payload:
             return
+        it = self.it  # the IT side (DNS, DHCP, NetBIOS...), by port
+        if it is not None and (
+            flow.server_port in it.udp_ports or flow.client_port in it.udp_ports
+        ):
+            it.udp(flow, direction, pkt)
         if flow.protocol is None:
             flow.probe.append((direction, pkt.payload, pkt.frame, pkt.ts_ns))
             if flow.decide(self.protocols):
@@ -467,6 +495,7 @@ class Analyzer:
             chunks = conn.reasm[d].flush()
             if chunks:
                 self._stream(conn, d, chunks)
+                self._it_tcp(conn, d, chunks)
         if conn.protocol is None:
             conn.decide(self.protocols, force=True)
             self._after_decide(conn)
@@ -511,6 +540,8 @@ class Analyzer:
             self._replay_udp(flow)
         if flow.decoder is not None:
             self._events(flow, flow.decoder.finish())
+        if self.it is not None:
+            self.it.udp_end(flow)
         self._accumulate("udp", flow, flow.protocol or "unknown", self.conv_acc)
 
     def _fold(self, conn: TcpConnection) -> None:
@@ -521,6 +552,8 @@ class Analyzer:
         if self.on_fold is not None:
             self.on_fold(conn)  # the bulk path hands it back and frees its slot
         self._close_tcp(conn)
+        if self.it is not None:
+            self.it.tcp_end(conn)
         del self.tcp[key]
         self.touched.discard(conn)
         if conn.reasm[1].delivered_bytes:
@@ -588,6 +621,7 @@ class Analyzer:
         rec.last_seen = max(rec.last_seen, last)
 
     def _conversation_records(self) -> list[ConversationRecord]:
+        self.layer2.finish()  # unanswered requests, RT summaries, layer-2 conversations
         for conn in list(self.tcp.values()):
             self._fold(conn)
         merged = self.conv_acc
@@ -623,6 +657,9 @@ class Analyzer:
                 rec.attributes.append(("activity", "answered", "tcp", "behaviour", 1.0, None))
             out.append(rec)
         index = {(r.ip, r.vlan): r for r in out}
+        if self.it is not None:  # host names, OS and IT roles
+            for key, attrs in self.it.attributes({k: r.mac for k, r in index.items()}).items():
+                index[key].attributes.extend(attrs)
         per_host: dict[tuple[str, int], dict[str, Behaviour]] = {}
         for (ip, vlan, proto), b in self.tally.behaviour.items():
             per_host.setdefault((ip, vlan), {})[proto] = b
@@ -658,6 +695,9 @@ class Analyzer:
         if report.error:
             self.problem(None, "capture", f"read stopped: {report.error}")
         status = "complete" if not report.error else "partial"
+        assets = self.layer2.assets(self._asset_records())  # MAC-only devices folded
+        if self.it is not None and self.it.used:
+            self.stats_extra["it"] = self.it.stats()
         stats = {
             "packets": self.packets,
             "operations": self.tally.operations,
@@ -675,7 +715,7 @@ class Analyzer:
             last_ts=self.last_ts,
             error=report.error,
             stats=stats,
-            assets=self._asset_records(),
+            assets=assets,
             conversations=conversations,
             problems=self.problems,
             problem_counts=dict(self.problem_counts),

@@ -41,7 +41,7 @@ class LiveAnalysis:
     def __init__(self, store: Store, capture_id: int) -> None:
         self.store = store
         self.a = Analyzer(store, capture_id)
-        self.a.writer = ChunkWriter(store.path, capture_id)
+        self.a.writer = ChunkWriter(store.target, capture_id)
         self.fast = FastPath(self.a)
         self._packets_written = 0
         self._first_ts_written: int | None = None
@@ -82,7 +82,7 @@ class LiveAnalysis:
         self._problems_room = MAX_PROBLEMS_KEPT - seed.problems_kept
         self._packets_written = a.packets
         # Connections open now were counted, up to here, by the run that crashed.
-        for flow in [*a.tcp.values(), *a.udp.values(), *a.icmp.values()]:
+        for flow in [*a.tcp.values(), *a.udp.values(), *a.icmp.values(), *a.layer2.flows.values()]:
             flow.stats.packets = [0, 0]
             flow.stats.bytes = [0, 0]
             flow.stats.connections = 0
@@ -152,7 +152,7 @@ class LiveAnalysis:
                 by_key[k] = ConversationRecord(*k, 0, 0, 0, 0, 0, rec.first_seen, rec.last_seen, {})
         for k, rec in by_key.items():
             rec.functions = dict(a.tally.conv_functions.get(k, {}))
-        assets = a._asset_records()
+        assets = a.layer2.assets(a._asset_records())  # MAC-only devices folded
         for asset in assets:
             name = self.names.get(asset.ip)
             if name:
@@ -202,6 +202,8 @@ class LiveAnalysis:
                 a._accumulate("udp", flow, flow.protocol or "unknown", tmp)
             for iflow in a.icmp.values():
                 a._accumulate("icmp", iflow, "icmp", tmp)
+            for l2flow in a.layer2.flows.values():  # PROFINET, GOOSE: never "closed"
+                a._accumulate(l2flow.transport, l2flow, l2flow.protocol or "unknown", tmp)
             for lane in self.fast.lanes.values():
                 _born_records(lane)
         finally:

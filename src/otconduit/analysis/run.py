@@ -69,7 +69,7 @@ def analyze_file(
     with open_capture(p, block_size=block_size) as reader:
         capture_id = store.begin_capture(str(p), fp, p.stat().st_size, reader.report.format)
         analyzer = Analyzer(store, capture_id)
-        analyzer.writer = ChunkWriter(store.path, capture_id)
+        analyzer.writer = ChunkWriter(store.target, capture_id)
         fast = FastPath(analyzer) if bulk else None
         feed = fast.feed_block if fast is not None else analyzer.feed_block
         for block in reader:

@@ -15,6 +15,7 @@ from rich.markup import escape
 from otconduit.cli import filters
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.store import Store, StoreError
+from otconduit.store.backend import display
 
 _out = make_console()
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
@@ -162,7 +163,7 @@ def show_cmd(
                 advisory_id.upper(), [i.upper() for i in adb.ids(store)], n=1, cutoff=0.8
             )
             hint = f": did you mean {close[0]!r}?" if close else ""
-            raise fail(f"no advisory {advisory_id!r} in {db}{hint}")
+            raise fail(f"no advisory {advisory_id!r} in {display(db)}{hint}")
         meta, raw = got
         products = adb.products_of(store, meta["rowid"])
     if csaf:

@@ -39,8 +39,13 @@ user_app = typer.Typer(
 
 def _auth_path(db: Path, auth_db: Path | None) -> Path:
     from otconduit.console.authdb import default_path
+    from otconduit.store.backend import is_url
 
-    return auth_db if auth_db is not None else default_path(db)
+    if auth_db is not None:
+        return auth_db
+    # The console's users stay in a local SQLite file; beside a server there is no
+    # folder to put it in, so it is the current one.
+    return Path("conduit.console.db") if is_url(db) else default_path(db)
 
 
 def console(
@@ -142,9 +147,12 @@ def console(
     except (StoreError, AuthError, PolicyError, ConfigError, TimezoneError) as exc:
         raise fail(str(exc)) from None
     if not ctx.auth.users():
+        from otconduit.store.backend import parse, redact
+
+        shown = redact(parse(db)[1])  # a URL as typed, its password hidden
         err.print(
             f"[yellow]warning:[/] no console users yet: add one with "
-            f"`conduit user add NAME --role admin --db {escape(str(db))}`",
+            f"`conduit user add NAME --role admin --db {escape(shown)}`",
             highlight=False,
         )
     try:

@@ -20,6 +20,7 @@ from otconduit.cli.process_opts import (
     print_process_alerts,
 )
 from otconduit.store import Store, StoreError, seen
+from otconduit.store.backend import display
 from otconduit.store.match import ip_matcher, is_network, iso_ns, overlaps
 
 _out = make_console()
@@ -357,7 +358,7 @@ def evidence(
                 relocate(store, sha, path)
         for path in found.moved.values():
             err.print(
-                f"found capture {escape(str(path))} (recorded in {escape(str(db))})",
+                f"found capture {escape(str(path))} (recorded in {escape(display(db))})",
                 highlight=False,
             )
     with _store(db, readonly=True) as store:

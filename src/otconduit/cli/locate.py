@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from otconduit.store import Store
+from otconduit.store.backend import is_url
 from otconduit.store.capture_files import RecordedCapture, recorded
 
 
@@ -70,6 +71,8 @@ def _candidates(path: str, db: Path) -> Iterator[Path]:
         yield p
         return
     yield Path.cwd() / p
+    if is_url(db):  # a PostgreSQL store has no folder of its own
+        return
     base = db.resolve().parent
     for folder in (base, *base.parents):
         yield folder / p

@@ -39,6 +39,7 @@ from otconduit.cli.detect_cmd import (
 from otconduit.cli.diode_cmd import diode_app
 from otconduit.cli.gateway_cmd import gateway_app
 from otconduit.cli.historian_cmd import history, tags
+from otconduit.cli.hub_cmd import SiteOpt, UplinkOpt, hub, publish_uplink, sites_cmd, uplink_options
 from otconduit.cli.lab_cmd import lab
 from otconduit.cli.maintenance_cmd import maintenance_app
 from otconduit.cli.output import Format, emit, err, fail, make_console
@@ -57,6 +58,7 @@ from otconduit.cli.production_cmd import energy, oee
 from otconduit.cli.report_cmd import report
 from otconduit.cli.risk_cmd import add_risk, risk
 from otconduit.cli.sense_cmd import sense, sensor_app
+from otconduit.cli.store_cmd import store_app
 from otconduit.cli.summary import print_summary
 from otconduit.store import Store, StoreError, seen, views
 
@@ -71,7 +73,14 @@ app = typer.Typer(
 )
 out = make_console()
 
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
+DbOpt = Annotated[
+    Path,
+    typer.Option(
+        "--db",
+        help="SQLite file or postgresql://user@host/db URL (default $CONDUIT_DB, else conduit.db).",
+        envvar="CONDUIT_DB",
+    ),
+]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 FromOpt = Annotated[
     str | None,
@@ -112,6 +121,8 @@ def analyze(
     ] = False,
     gateway: GatewayOpt = None,
     historian: HistorianOpt = None,
+    uplink: UplinkOpt = None,
+    site: SiteOpt = None,
 ) -> None:
     """Decode captures into the database: operations, assets, conversations, alerts."""
     from otconduit.analysis.run import CaptureResult, analyze_file
@@ -126,6 +137,7 @@ def analyze(
         except PolicyError as exc:
             raise fail(str(exc)) from None
     cfg = load_rules(rules)
+    up_opts = uplink_options(uplink, site, db)
     process = load_process(gateway, historian)
     for cap in captures:
         if not cap.exists():
@@ -203,6 +215,8 @@ def analyze(
         store.close()
         if process is not None:
             process.close()
+    if up_opts is not None:
+        publish_uplink(up_opts)
     if any(r.status == "error" for r in results):
         raise typer.Exit(2)
     if not any(r.packets for r in results):
@@ -238,6 +252,7 @@ def assets(
         "vendor",
         "model",
         "firmware",
+        "os",
         "roles",
         "protocols",
         "last_seen",
@@ -439,6 +454,9 @@ app.command()(oee)
 app.command()(energy)
 app.command()(report)
 app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(store_app, name="store")
+app.command()(hub)
+app.command("sites")(sites_cmd)
 
 
 def main() -> None:

@@ -139,7 +139,9 @@ def violations(
     pol = _load(policy) if policy is not None else None
     lo, hi = filters.time_range(start, end)
     ip = filters.ip("--ip", ip)
-    if not db.exists():
+    from otconduit.store.backend import store_exists
+
+    if not store_exists(db):
         raise fail(f"database {db} does not exist: run `conduit analyze` first or pass --db")
     try:
         with Store(db, readonly=pol is None) as store:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from otconduit.cli.output import fail
+from otconduit.store.backend import display
 
 if TYPE_CHECKING:  # the policy models (pydantic) load only for commands that use them
     from otconduit.policy.spec import PolicySpec
@@ -65,8 +66,9 @@ def init_cmd(
     """Propose a policy (YAML on stdout) from the assets and traffic in the database."""
     from otconduit.policy.propose import ProposalError, propose_policy
     from otconduit.store import Store, StoreError
+    from otconduit.store.backend import store_exists
 
-    if not db.exists():
+    if not store_exists(db):
         raise fail(f"database not found: {db} (run `conduit analyze` first)")
     try:
         store = Store(db, readonly=True)
@@ -75,7 +77,7 @@ def init_cmd(
     try:
         sys.stdout.write(propose_policy(store))
     except ProposalError as exc:
-        raise fail(f"{db}: {exc}") from None
+        raise fail(f"{display(db)}: {exc}") from None
     finally:
         store.close()
 

@@ -116,7 +116,9 @@ def report(
     gw = _load_gateway(gateway)
     if historian is not None and not historian.exists():
         raise fail(f"no historian at {historian}")
-    if not db.exists():
+    from otconduit.store.backend import store_exists
+
+    if not store_exists(db):
         raise fail(f"database {db} does not exist: run `conduit analyze` first or pass --db")
     try:
         store = Store(db, readonly=True)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from otconduit.cli.hub_cmd import SiteOpt, UplinkOpt, uplink_options
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.process_opts import HistorianOpt, LiveAnnotation, load_process
 from otconduit.store import Store, StoreError
+from otconduit.store.backend import database_errors, display
 
 sensor_app = typer.Typer(help="The sensor's health.", no_args_is_help=True)
 out = make_console()
@@ -85,6 +86,8 @@ def sense(
     export_file: Annotated[
         Path | None, typer.Option("--export-file", help="Append alerts to this file (JSONL/CEF).")
     ] = None,
+    uplink: UplinkOpt = None,
+    site: SiteOpt = None,
 ) -> None:
     """Watch a mirror port (or a ring of capture files) continuously: analyse, detect,
     alert. Stops cleanly on Ctrl-C or SIGTERM; a restart resumes where it stopped."""
@@ -98,6 +101,7 @@ def sense(
         raise fail(f"unknown capture engine {engine!r}: use dumpcap or tcpdump")
     if export_format not in ("jsonl", "cef"):
         raise fail(f"unknown export format {export_format!r}: use jsonl or cef")
+    up_opts = uplink_options(uplink, site, db)
     if interface is not None:
         if not Path("/sys/class/net", interface).exists() and interface != "any":
             import os
@@ -136,29 +140,39 @@ def sense(
         store = Store(db)
     except StoreError as exc:
         raise fail(str(exc)) from None
+    up = None
     try:
         sensor = Sensor(store, opts)
         where = interface or str(follow)
 
         def started(s: Sensor) -> None:
             err.print(
-                f"sensing {where} (ring {s.folder}) into {db}; Ctrl-C stops",
+                f"sensing {where} (ring {s.folder}) into {display(db)}; Ctrl-C stops",
                 highlight=False,
                 markup=False,
             )
 
         sensor.on_start = started
+        if up_opts is not None:
+            from otconduit.uplink.publisher import Uplink
+
+            up = Uplink(up_opts)
+            up.start()
         h = sensor.run()
     except SensorError as exc:
         raise fail(str(exc)) from None
     except StoreError as exc:
         raise fail(str(exc)) from None
-    except sqlite3.Error as exc:  # disk full, database locked for too long
-        raise fail(f"database {db}: {exc}; what was stored before it is intact") from None
+    except database_errors() as exc:  # disk full, locked too long, server gone
+        raise fail(f"database {display(db)}: {exc}; what was stored before it is intact") from None
     finally:
+        if up is not None:
+            up.stop()
         store.close()
         if process is not None:
             process.close()
+    if up is not None and up.error:
+        err.print(f"warning: uplink stopped early: {up.error}", highlight=False, markup=False)
     err.print(
         f"stopped: {h.packets} packets, {h.alerts_raised} alerts raised, "
         f"{h.drops_kernel + h.drops_capture} dropped",
@@ -173,9 +187,10 @@ def status(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
 ) -> None:
     """Each sensor's health: packets, drops, lag, ring."""
+    from otconduit.store.backend import store_exists
     from otconduit.store.sensing import sensor_rows
 
-    if not db.exists():
+    if not store_exists(db):
         raise fail(f"no database at {db}: start a sensor with `conduit sense --db {db}`")
     try:
         store = Store(db, readonly=True)
@@ -186,7 +201,7 @@ def status(
     finally:
         store.close()
     if not rows:
-        raise fail(f"no sensor has run on {db}: start one with `conduit sense`", 1)
+        raise fail(f"no sensor has run on {display(db)}: start one with `conduit sense`", 1)
     if fmt is Format.json:
         print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
         return

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from otconduit.console.bounded import BoundedLRU
 from otconduit.store import Store, StoreError, counts
+from otconduit.store.backend import store_exists
 
 T = TypeVar("T")
 
@@ -21,7 +22,7 @@ class StoreAccess:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.exists():
+        if not store_exists(path):
             raise StoreError(
                 f"database {self.path} does not exist: run `conduit analyze` first or pass --db"
             )

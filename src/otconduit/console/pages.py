@@ -50,6 +50,8 @@ from otconduit.console.security import (
     new_login_csrf,
     viewer,
 )
+from otconduit.console.sitesview import hub_mode
+from otconduit.console.sitesview import router as sites_router
 from otconduit.console.timefmt import time_tag, zone_label, zone_name
 from otconduit.console.vulnsview import router as vulns_router
 
@@ -78,6 +80,8 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
     ctx.setdefault("user", s.user if s else None)
     ctx.setdefault("csrf_token", s.csrf_token if s else "")
     ctx.setdefault("nav", "")
+    if "hub" not in ctx:
+        ctx["hub"] = hub_mode(request)  # the Sites pages show in the menu
     zone = getattr(getattr(request.app.state, "console", None), "tz", None) or UTC
     ctx.setdefault("tz", zone)
     ctx.setdefault("tz_label", zone_label(zone))
@@ -553,3 +557,4 @@ def audit_page(request: Request, ctx: Ctx, offset: int = 0) -> Response:
 
 
 router.include_router(vulns_router)  # /vulnerabilities, /assets/{ip}/vulnerabilities
+router.include_router(sites_router)  # /sites, /sites/assets, /sites/alerts (hub databases)

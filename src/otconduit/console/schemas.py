@@ -58,7 +58,9 @@ class Claim(BaseModel):
 class Asset(BaseModel):
     id: int
     ip: str
-    name: str | None = Field(None, description="policy host name or gateway device name")
+    name: str | None = Field(
+        None, description="policy host name, device name, else the best network host name"
+    )
     mac: str | None
     vlan: int | None
     vendor: str | None
@@ -74,6 +76,7 @@ class Asset(BaseModel):
     model: str | None = Field(None, description="model/product from the best identity claim")
     order_number: str | None = Field(None, description="order/catalog number when stated")
     firmware: str | None = Field(None, description="firmware/revision from the best claim")
+    os: str | None = Field(None, description="operating system the host states (IT side)")
     conflicts: list[dict[str, Any]] = Field(
         default_factory=list, description="identity claims that contradict each other"
     )

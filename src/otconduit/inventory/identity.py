@@ -17,6 +17,12 @@ from typing import Any
 MODEL_FROM = ("product_name", "model_name", "model", "product_code", "module_name")
 FIRMWARE_FROM = ("firmware", "revision", "firmware_version", "software_version")
 ORDER_FROM = ("order_number", "catalog_number")
+# A name an operator gave (policy host name, BACnet object-name) outranks the host name
+# the network uses (DHCP, NetBIOS, DNS, LLDP...: the IT side's ``hostname`` claims, the
+# one with the highest confidence first: a host stating its own name beats a DNS answer).
+# PROFINET's NameOfStation (DCP) is the name the engineering project gave the device;
+# an IEC 61850 logical device name (GOOSE gocbRef) names an IED that states nothing else.
+NAME_FROM = ("name", "device_name", "name_of_station", "hostname", "iec61850_ld")
 # Siemens order numbers (MLFB: 6ES7 315-2EH14-0AB0) and Rockwell-style catalog numbers
 # (1756-ENBT/A) carry the exact hardware variant, which advisories are written against.
 _ORDER_NUMBER = re.compile(r"^(\d[A-Z]{2}\d[\s-]?\d{3}-\w{4,5}-\w{4}|\d{4}-[A-Z0-9]+(/[A-Z])?)$")
@@ -98,10 +104,11 @@ def _conflicts(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarize(rec: dict[str, Any]) -> None:
-    """Add ``name``, ``model``, ``order_number``, ``firmware`` and ``conflicts`` to an asset row
-    (the shape of ``views.assets``)."""
+    """Add ``name``, ``model``, ``order_number``, ``firmware``, ``os`` and ``conflicts`` to
+    an asset row (the shape of ``views.assets``)."""
     identity = rec.get("identity", {})
-    rec["name"] = _first(identity, ("name", "device_name"))  # BACnet: object-name
+    rec["name"] = _first(identity, NAME_FROM)
+    rec["os"] = _first(identity, ("os",))  # stated by DHCP, SMB, SSH, HTTP, LLDP, CDP
     rec["model"] = _first(identity, MODEL_FROM)
     rec["order_number"] = _order_number(identity)
     if rec["model"] is None and rec["order_number"] is not None:

@@ -25,13 +25,15 @@ class Zone:
 class Service:
     """One listening endpoint of a node."""
 
-    protocol: str  # modbus, s7comm, opcua, http
+    protocol: str  # modbus, s7comm, opcua, bacnet, iec104, http
     port: int
+    transport: str = "tcp"
 
 
 @dataclass(frozen=True)
 class Node:
-    """A device (server in the cell) or a host (client or IT machine) of the plant.
+    """A device (a server: in the cell, the building or the substation) or a host
+    (client or IT machine) of the plant.
 
     ``scenario`` names the scenario that brings the node to life; such nodes are absent
     from a ``normal`` run (the attacker, the rogue device).
@@ -55,6 +57,8 @@ ZONES: tuple[Zone, ...] = (
     Zone("operations", 3, "127.0.30.0/24", "Level 3 site operations: MES"),
     Zone("idmz", 3.5, "127.0.35.0/24", "Industrial DMZ: historian mirror for the enterprise"),
     Zone("enterprise", 4, "127.0.40.0/24", "Level 4 enterprise IT: office PCs, web server"),
+    Zone("building", 1, "127.0.60.0/24", "Building automation: HVAC controllers (BACnet/IP)"),
+    Zone("substation", 1, "127.0.70.0/24", "Substation bay level: RTUs (IEC 60870-5-104)"),
 )
 
 MODBUS = Service("modbus", 502)
@@ -62,6 +66,12 @@ S7 = Service("s7comm", 102)
 OPCUA = Service("opcua", 4840)
 HTTP_PORT = 8080
 HTTP = Service("http", HTTP_PORT)
+BACNET = Service("bacnet", 47808, "udp")
+IEC104 = Service("iec104", 2404)
+# bacpypes3 (0.0.110) hands any datagram for 127.x.y.z on its own port straight back up
+# its own stack instead of sending it: a BACnet client in the lab therefore sends from
+# 47809, and only the devices use the standard 47808.
+BACNET_CLIENT_PORT = 47809
 
 CONVEYOR_PLC = Node(
     "conveyor-plc",
@@ -129,9 +139,39 @@ METER_2 = Node(
     "Eastron (emulated)",
     "SDM630-Modbus V2",
 )
+BUILDING_CONTROLLER = Node(
+    "building-controller",
+    "building-controller",
+    "127.0.60.10",
+    "building",
+    1,
+    "HVAC controller for AHU-1 and zone 1 (BACnet/IP, bacpypes3 device)",
+    (BACNET,),
+    "Conduit Lab",
+    "CL-BAC-200 building controller",
+)
+SUBSTATION_RTU = Node(
+    "substation-rtu",
+    "rtu",
+    "127.0.70.10",
+    "substation",
+    1,
+    "Feeder bay RTU of the 20 kV substation (IEC 60870-5-104 outstation, c104)",
+    (IEC104,),
+    "Conduit Lab",
+    "CL-RTU-104 bay controller",
+)
 HMI = Node("hmi-scada", "hmi", "127.0.20.10", "supervisory", 2, "Operator HMI / SCADA server")
 EWS = Node(
     "engineering-ws", "engineering", "127.0.20.20", "supervisory", 2, "Engineering workstation"
+)
+SCADA_MASTER = Node(
+    "scada-master",
+    "scada",
+    "127.0.20.30",
+    "supervisory",
+    2,
+    "Grid SCADA front end: IEC 104 controlling station of the substation RTU",
 )
 MES = Node("mes", "mes", "127.0.30.10", "operations", 3, "MES: reads production counters")
 HISTORIAN = Node(
@@ -142,6 +182,14 @@ HISTORIAN = Node(
     3.5,
     "Process historian: pulls meters and counters; serves trends to the office over HTTP",
     (HTTP,),
+)
+BMS = Node(
+    "bms-workstation",
+    "bms",
+    "127.0.35.30",
+    "idmz",
+    3.5,
+    "Building management workstation: polls and subscribes to the HVAC controller",
 )
 OFFICE_PCS = tuple(
     Node(f"office-pc-{i + 1}", "office", f"127.0.40.{50 + i}", "enterprise", 4, "Office PC")
@@ -165,7 +213,8 @@ ROGUE = Node(
     "127.0.20.99",
     "supervisory",
     2,
-    "Unknown laptop plugged into the supervisory network",
+    "Unknown laptop plugged into the supervisory network (polls the conveyor PLC; in "
+    "bacnet-attack and iec104-command it attacks the building and the substation)",
     scenario="rogue-device",
 )
 
@@ -176,8 +225,17 @@ GATEWAY = Node(
 )
 EXTERNAL: tuple[Node, ...] = (GATEWAY,)
 
-DEVICES: tuple[Node, ...] = (CONVEYOR_PLC, PRESS_PLC, PACKAGING, REMOTE_IO, METER_1, METER_2)
-HOSTS: tuple[Node, ...] = (HMI, EWS, MES, HISTORIAN, *OFFICE_PCS, IT_WEB)
+DEVICES: tuple[Node, ...] = (
+    CONVEYOR_PLC,
+    PRESS_PLC,
+    PACKAGING,
+    REMOTE_IO,
+    METER_1,
+    METER_2,
+    BUILDING_CONTROLLER,
+    SUBSTATION_RTU,
+)
+HOSTS: tuple[Node, ...] = (HMI, EWS, SCADA_MASTER, MES, HISTORIAN, BMS, *OFFICE_PCS, IT_WEB)
 SCENARIO_HOSTS: tuple[Node, ...] = (ATTACKER, ROGUE)
 NODES: tuple[Node, ...] = DEVICES + HOSTS + SCENARIO_HOSTS
 
@@ -221,5 +279,11 @@ def capture_addresses() -> set[str]:
 
 
 def listening_endpoints() -> list[tuple[str, int]]:
-    """(ip, port) of every server the plant runs: what must be free again after a stop."""
-    return [(n.ip, s.port) for n in DEVICES + HOSTS for s in n.services]
+    """(ip, port) of every TCP server the plant runs: what must be free again after a stop."""
+    return [(n.ip, s.port) for n in DEVICES + HOSTS for s in n.services if s.transport == "tcp"]
+
+
+def udp_endpoints() -> list[tuple[str, int]]:
+    """(ip, port) of every UDP endpoint the plant binds (BACnet devices and clients)."""
+    devices = [(n.ip, s.port) for n in DEVICES + HOSTS for s in n.services if s.transport == "udp"]
+    return devices + [(n.ip, BACNET_CLIENT_PORT) for n in (BMS, ROGUE)]

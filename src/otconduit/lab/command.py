@@ -17,8 +17,9 @@ import typer
 if TYPE_CHECKING:
     from otconduit.lab.plant import PlantResult
 
-# The protocol stacks (pymodbus, python-snap7, asyncua) are imported only when the command
-# runs, so registering it costs the rest of the CLI nothing and needs no lab extras.
+# The protocol stacks (pymodbus, python-snap7, asyncua, bacpypes3, c104) are imported only
+# when the command runs, so registering it costs the rest of the CLI nothing and needs no
+# lab extras.
 
 
 def _hhmm(value: str) -> float:
@@ -114,7 +115,8 @@ def lab(
         ),
     ] = 0.0,
 ) -> None:
-    """Run the simulated plant on loopback: real Modbus, S7 and OPC UA servers and clients.
+    """Run the simulated plant on loopback: real Modbus, S7, OPC UA, BACnet/IP and IEC 104
+    servers and clients.
 
     Client cycles run in plant time but never faster than every 0.05 s of wall time.
     """

@@ -35,7 +35,24 @@ OPCUA_SERVICES: dict[str, tuple[int, Operation]] = {
     "Read": (631, "read"),
     "Write": (673, "write"),
 }
-PROTOCOLS: tuple[str, ...] = ("modbus", "s7comm", "enip", "opcua", "tcp")
+PROTOCOLS: tuple[str, ...] = ("modbus", "s7comm", "enip", "opcua", "bacnet", "iec104", "tcp")
+
+# BACnet confirmed services (ASHRAE 135 §21, BACnetConfirmedServiceChoice) -> (choice,
+# operation class). Unconfirmed services (Who-Is) are labelled without a code.
+BACNET_SERVICES: dict[str, tuple[int, Operation]] = {
+    "SubscribeCOV": (5, "read"),
+    "ReadProperty": (12, "read"),
+    "ReadPropertyMultiple": (14, "read"),
+    "WriteProperty": (15, "write"),
+    "DeviceCommunicationControl": (17, "control"),
+    "ReinitializeDevice": (20, "control"),
+}
+# IEC 60870-5-101 §7.2.1 type identifications the lab sends -> (type id, operation class).
+IEC104_TYPES: dict[str, tuple[int, Operation]] = {
+    "C_SC_NA_1": (45, "control"),
+    "C_IC_NA_1": (100, "read"),
+    "C_CS_NA_1": (103, "write"),
+}
 
 # Modbus function code -> (native name, operation class)
 MODBUS_FUNCTIONS: dict[int, tuple[str, Operation]] = {

@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from otconduit.lab import addresses as A
+from otconduit.lab.bacnet_client import BmsWorkstation
 from otconduit.lab.clients import Closer, Historian, HmiOperator, it_servers, role_tasks
+from otconduit.lab.devices_bacnet import BacnetController
+from otconduit.lab.devices_iec104 import Outstation
 from otconduit.lab.devices_modbus import ModbusDevice, RegisterImage, identity
 from otconduit.lab.devices_opcua import OpcUaDevice
 from otconduit.lab.devices_s7 import S7Device
 from otconduit.lab.http_it import HttpServer
+from otconduit.lab.iec104_client import ScadaMaster
 from otconduit.lab.labels import LabelSink
 from otconduit.lab.netbind import BoundEventLoop
 from otconduit.lab.process import DEFAULT_START_OF_DAY, PlantClock, PlantProcess
@@ -39,7 +43,7 @@ from otconduit.lab.sniffer import LoopbackCapture, read_pcap
 log = logging.getLogger("otconduit.lab")
 MAX_DURATION = 86_400.0
 OPCUA_PUSH_PERIOD = 0.2  # wall seconds between status pushes into the OPC UA server
-_QUIET_LOGGERS = ("pymodbus", "asyncua", "snap7", "s7")
+_QUIET_LOGGERS = ("pymodbus", "asyncua", "snap7", "s7", "bacpypes3")
 
 
 @dataclass
@@ -126,6 +130,10 @@ def _sync_devices(rt: PlantRuntime) -> None:
             press.stroke_mm = value
     _load_modbus(rt)
     rt.s7.load(p.press_values())
+    if rt.bacnet is not None:
+        rt.bacnet.tick(p.t)
+    if rt.iec104 is not None:
+        rt.iec104.tick(p.t)
 
 
 def _load_modbus(rt: PlantRuntime) -> None:
@@ -181,6 +189,8 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
     sink = LabelSink()
     # the clock is restarted once the servers are up; plant t = 0 is when clients begin
     rt = PlantRuntime(PlantClock(opts.speed), process, modbus, s7, opcua, sink, opts.seed, horizon)
+    bacnet, outstation = BacnetController(), Outstation(seed=opts.seed)
+    rt.bacnet, rt.iec104 = bacnet, outstation
     capture: LoopbackCapture | None = None
     servers: list[HttpServer] = []
     tasks: list[asyncio.Task[Any]] = []
@@ -212,6 +222,8 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
             await dev.start()
         await asyncio.to_thread(s7.start)
         await opcua.start(process.packer.speed_sp)
+        bacnet.start()
+        outstation.start()
         s7.load(process.press_values(), include_rw=True)
         historian = Historian(rt, closer)
         servers = it_servers(historian)
@@ -231,6 +243,8 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
         factories: list[Callable[[], Coroutine[Any, Any, None]]] = [
             lambda: _process_loop(rt),
             *role_tasks(rt, hmi, historian, closer),
+            BmsWorkstation(rt).run,
+            ScadaMaster(rt).run,
         ]
         tasks = [asyncio.create_task(f()) for f in factories]
         for n in names:
@@ -258,6 +272,8 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
         for dev in modbus.values():
             await dev.stop()
         await opcua.stop()
+        bacnet.stop()
+        await asyncio.to_thread(outstation.stop)
         await asyncio.to_thread(s7.stop)
         if capture is not None:
             await asyncio.to_thread(capture.stop)
@@ -350,6 +366,12 @@ def check_ports_free() -> list[tuple[str, int]]:
             try:
                 s.bind((ip, port))
                 s.listen(1)
+            except OSError:
+                busy.append((ip, port))
+    for ip, port in A.udp_endpoints():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind((ip, port))
             except OSError:
                 busy.append((ip, port))
     return busy

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from otconduit.lab.devices_bacnet import BacnetController
+from otconduit.lab.devices_iec104 import Outstation
 from otconduit.lab.devices_modbus import ModbusDevice
 from otconduit.lab.devices_opcua import OpcUaDevice
 from otconduit.lab.devices_s7 import S7Device
@@ -44,6 +46,8 @@ class PlantRuntime:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     requests: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    bacnet: BacnetController | None = None
+    iec104: Outstation | None = None
 
     def rng(self, name: str) -> random.Random:
         """An RNG private to one role or scenario, derived from the run's seed."""

@@ -28,6 +28,7 @@ from otconduit.lab.netbind import close_writer, open_connection
 from otconduit.lab.register_maps import CONVEYOR_MAP, register
 from otconduit.lab.runtime import NETWORK_ERRORS, PlantRuntime
 from otconduit.lab.s7_client import S7Client
+from otconduit.lab.scenarios_building_grid import bacnet_attack, iec104_command
 
 Runner = Callable[[PlantRuntime, float], Coroutine[Any, Any, None]]
 Setup = Callable[[PlantRuntime], None]
@@ -561,6 +562,18 @@ SCENARIOS: dict[str, Scenario] = {
             "no security) and writes its speed setpoint",
             _opcua_write,
         ),
+        Scenario(
+            "bacnet-attack",
+            "rogue host 127.0.20.99 writes the HVAC controller's zone setpoint (BACnet, "
+            "priority 8), silences its reports and restarts it (ReinitializeDevice)",
+            bacnet_attack,
+        ),
+        Scenario(
+            "iec104-command",
+            "rogue host 127.0.20.99 interrogates the substation RTU over IEC 104 and opens "
+            "the feeder breaker (single command, select then execute)",
+            iec104_command,
+        ),
     )
 }
 MIXED: tuple[str, ...] = (
@@ -571,6 +584,8 @@ MIXED: tuple[str, ...] = (
     "plc-stop",
     "program-download",
     "opcua-write",
+    "bacnet-attack",
+    "iec104-command",
 )
 
 

@@ -191,6 +191,9 @@ class ProtocolSpec:
     defines: tuple[RuleDefinition, ...] = ()  # catalogue rules of its own
     fast_lane: FastLane | None = None
     browse: Browse | None = None  # address-space walks (browse-sweep detection)
+    # Asked only when a connection ends (or fills its probe) with ``verdict`` still
+    # undecided: True claims it (S7 on TPKT/COTP that never showed S7 or MMS data).
+    settle: Verdict | None = None
 
     @property
     def label(self) -> str:

@@ -14,13 +14,23 @@ from functools import cache
 from types import MappingProxyType
 
 from otconduit.model import Operation
-from otconduit.protocols import bacnet, dnp3, enip, iec104, modbus, opcua, s7
+from otconduit.protocols import bacnet, dnp3, enip, iec104, iec61850, modbus, opcua, profinet, s7
 from otconduit.protocols.base import DecoderEvent, Endpoints, ProtocolSpec, Service
 from otconduit.protocols.danger import Hit, OpView, RuleDefinition
 
 
 def default_protocols() -> tuple[ProtocolSpec, ...]:
-    return (modbus.SPEC, dnp3.SPEC, s7.SPEC, enip.SPEC, opcua.SPEC, bacnet.SPEC, iec104.SPEC)
+    return (
+        modbus.SPEC,
+        dnp3.SPEC,
+        iec61850.SPEC,  # before S7: both speak TPKT/COTP on port 102 (see s7.detect)
+        s7.SPEC,
+        enip.SPEC,
+        opcua.SPEC,
+        bacnet.SPEC,
+        iec104.SPEC,
+        profinet.SPEC,
+    )
 
 
 @cache

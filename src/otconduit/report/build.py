@@ -134,7 +134,7 @@ def build_report(
     }
     scope = [
         ("Plant", policy.plant if policy else "(no policy given)"),
-        ("Database", str(db)),
+        ("Database", store.label),  # a URL without its password
         ("Period", _period(f)),
         ("Policy", str(policy_path) if policy_path else "none"),
         ("Gateway", f"{gateway.name} ({gateway_path})" if gateway is not None else "none"),

@@ -23,7 +23,8 @@ from otconduit.policy import Policy
 from otconduit.store import Store, views
 from otconduit.store.match import iso_ns, overlaps
 from otconduit.store.opchunks import OP_CLASSES
-from otconduit.store.violations import ViolationFilter, stored_violations
+from otconduit.store.sensing import sensors_brief
+from otconduit.store.violations import ViolationFilter, policies, stored_violations
 
 ConvKey = tuple[str, str, int, str]  # client, server, server port, protocol
 
@@ -152,10 +153,8 @@ def collect(
     violations = stored_violations(
         store, ViolationFilter(policy=plant, start_ns=window.start_ns, end_ns=window.end_ns)
     )
-    stored_for = sorted(r["policy"] for r in store.query("SELECT DISTINCT policy FROM violations"))
-    sensors = list(
-        store.query("SELECT name, interface, state, started_at, updated_at FROM sensors")
-    )
+    stored_for = policies(store)
+    sensors = sensors_brief(store)
     modes = _opcua_modes(store, window) if any(c["protocol"] == OPCUA for c in convs) else {}
     return Facts(
         db=db,

@@ -37,6 +37,7 @@ from otconduit.report.netmap import NetMap
 from otconduit.report.remediation import PRIORITY_TEXT, VulnEvidence
 from otconduit.report.risk import RiskEvidence
 from otconduit.store import Store
+from otconduit.store.alerts import first_responses
 from otconduit.store.views import iso
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -834,10 +835,7 @@ def detect(f: Facts, problems: int, cov: Coverage) -> Section:
 def _ack_minutes(store: Store, ids: set[int]) -> list[float]:
     """Minutes from an alert being raised to its first change (acknowledged or closed)."""
     out = []
-    for r in store.query(
-        "SELECT a.id, coalesce(a.detected_at, a.created_at) AS raised, min(h.at) AS first "
-        "FROM alerts a JOIN alert_history h ON h.alert_id = a.id GROUP BY a.id"
-    ):
+    for r in first_responses(store):
         if r["id"] not in ids:
             continue
         try:

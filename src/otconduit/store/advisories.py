@@ -54,7 +54,8 @@ def save(store: Store, adv: Advisory, raw: bytes, source: str) -> str:
     ``updated``, ``unchanged`` or ``older`` (a later version is already stored)."""
     sha = hashlib.sha256(raw).hexdigest()
     row = store.conn.execute(
-        "SELECT id, version, sha256 FROM advisories WHERE namespace = ? AND tracking_id = ?",
+        "SELECT id, version, sha256 FROM advisories WHERE namespace = ? "
+        "AND lower(tracking_id) = lower(?)",
         (adv.namespace, adv.tracking_id),
     ).fetchone()
     if row is not None:
@@ -69,7 +70,8 @@ def save(store: Store, adv: Advisory, raw: bytes, source: str) -> str:
     cur = store.conn.execute(
         "INSERT INTO advisories (namespace, publisher, tracking_id, version, doc_status, title, "
         "initial_release, current_release, url, cves, cvss, vector, vendors, source, sha256, "
-        "imported_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "imported_at, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         (
             adv.namespace,
             adv.publisher,
@@ -90,7 +92,7 @@ def save(store: Store, adv: Advisory, raw: bytes, source: str) -> str:
             zlib.compress(raw, 6),
         ),
     )
-    adv_id = cur.lastrowid
+    (adv_id,) = cur.fetchone()
     rows = []
     for st in adv.statuses:
         p = adv.products.get(st.product_id)
@@ -212,7 +214,7 @@ def listing(store: Store, vendor: str | None = None) -> list[dict[str, Any]]:
     rows = store.query(
         "SELECT tracking_id AS id, version, current_release AS released, title, vendors, "
         "cves, cvss, vector, url, publisher, source, imported_at FROM advisories "
-        "ORDER BY current_release DESC, tracking_id"
+        "ORDER BY current_release DESC, lower(tracking_id)"
     )
     want = vendor_keys(vendor) if vendor else frozenset()
     needle = (vendor or "").lower()
@@ -235,7 +237,7 @@ def document(store: Store, tracking_id: str) -> tuple[dict[str, Any], bytes] | N
             "SELECT id AS rowid, tracking_id AS id, version, current_release AS released, "
             "initial_release, title, publisher, namespace, doc_status, vendors, cves, cvss, "
             "vector, url, source, sha256, imported_at, document FROM advisories "
-            "WHERE tracking_id = ? ORDER BY current_release DESC",
+            "WHERE lower(tracking_id) = lower(?) ORDER BY current_release DESC",
             (tracking_id.strip(),),
         )
     )

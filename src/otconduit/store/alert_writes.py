@@ -54,7 +54,8 @@ def merge_target(
             return int(row[0]), int(row[1])
     rule, src, dst = key
     row = store.conn.execute(
-        "SELECT id, severity FROM alerts WHERE rule = ? AND src_ip IS ? AND dst_ip IS ? "
+        "SELECT id, severity FROM alerts WHERE rule = ? AND src_ip IS NOT DISTINCT FROM ? "
+        "AND dst_ip IS NOT DISTINCT FROM ? "
         "AND status != 'closed' AND last_seen + ? >= ? AND first_seen - ? <= ? "
         "ORDER BY last_seen DESC LIMIT 1",
         (rule, src, dst, window_ns, first_ts, window_ns, last_ts),
@@ -94,7 +95,7 @@ def insert(store: Store, a: NewAlert) -> int:
         "INSERT INTO alerts (rule, title, category, severity, techniques, src_ip, "
         "dst_ip, protocol, operation, summary, context, first_seen, last_seen, "
         "count, status, created_at, updated_at, change_seq, detected_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?) RETURNING id",
         (
             a.rule,
             a.title,
@@ -116,8 +117,8 @@ def insert(store: Store, a: NewAlert) -> int:
             a.detected_at,
         ),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    (alert_id,) = cur.fetchone()
+    return int(alert_id)
 
 
 def grow(
@@ -160,9 +161,9 @@ def add_source(
     store.conn.execute(
         "INSERT INTO alert_sources (alert_id, capture_sha256, count, first_seen, "
         "last_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id, capture_sha256) "
-        "DO UPDATE SET count = count + excluded.count, "
-        "first_seen = min(first_seen, excluded.first_seen), "
-        "last_seen = max(last_seen, excluded.last_seen)",
+        "DO UPDATE SET count = alert_sources.count + excluded.count, "
+        "first_seen = min(alert_sources.first_seen, excluded.first_seen), "
+        "last_seen = max(alert_sources.last_seen, excluded.last_seen)",
         (alert_id, sha256, count, first_ts, last_ts),
     )
 
@@ -226,7 +227,7 @@ def record_status(
         (new, now, change, alert_id),
     )
     c.execute(
-        "INSERT INTO alert_history (alert_id, at, user, from_status, to_status, comment) "
+        'INSERT INTO alert_history (alert_id, at, "user", from_status, to_status, comment) '
         "VALUES (?, ?, ?, ?, ?, ?)",
         (alert_id, now, user, old, new, comment),
     )

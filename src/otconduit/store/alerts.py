@@ -131,7 +131,7 @@ def history(store: Store, alert_id: int) -> list[dict[str, Any]]:
     """Every status change of the alert, in order."""
     return list(
         store.query(
-            "SELECT at, user, from_status, to_status, comment FROM alert_history "
+            'SELECT at, "user", from_status, to_status, comment FROM alert_history '
             "WHERE alert_id = ? ORDER BY id",
             (alert_id,),
         )

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from otconduit.inventory.identity import summarize
+from otconduit.inventory.identity import NAME_FROM, summarize
 from otconduit.store.match import iso, names
 from otconduit.store.sqlite import Store
 
@@ -131,7 +131,8 @@ def rows(
 ) -> list[dict[str, Any]]:
     """Base rows (id, ip, vlan, mac, first_seen, last_seen, sent, received, packets)
     matching ``flt`` in the order ``sort`` names (a key of :data:`SORTS`, or ``text``)."""
-    register(store.conn)
+    if isinstance(store.conn, sqlite3.Connection):  # PostgreSQL: ip_key() is in the schema
+        register(store.conn)
     cond, params = where(flt or AssetFilter())
     order = _ORDERS[sort]
     if desc:
@@ -173,19 +174,21 @@ def confirmed_hosts(store: Store) -> set[tuple[str, int]]:
     return {(r["ip"], r["vlan"]) for r in store.query(CONFIRMED_SQL)}
 
 
+# The name the asset list shows (``identity.NAME_FROM``, in that order of preference).
+_NAME_RANK = " ".join(f"WHEN '{n}' THEN {i}" for i, n in enumerate(NAME_FROM))
 _NAME_SQL = (
     "SELECT t.value FROM assets a JOIN asset_attributes t ON t.asset_id = a.id "
-    "WHERE a.ip = ? AND t.kind = 'identity' AND t.name = 'name' "
-    "ORDER BY t.confidence DESC, t.value LIMIT 1"
+    f"WHERE a.ip = ? AND t.kind = 'identity' AND t.name IN ({', '.join('?' * len(NAME_FROM))}) "
+    f"ORDER BY CASE t.name {_NAME_RANK} END, t.confidence DESC, t.value LIMIT 1"
 )
 
 
 def asset_name(store: Store, ip: str | None) -> str | None:
     """The best name the store holds for an address (policy host name, gateway device
-    name), or None."""
+    name, else the host name the network uses for it), or None."""
     if not ip:
         return None
-    row = store.conn.execute(_NAME_SQL, (ip,)).fetchone()
+    row = store.conn.execute(_NAME_SQL, (ip, *NAME_FROM)).fetchone()
     return str(row[0]) if row else None
 
 
@@ -331,9 +334,9 @@ def set_policy_names(store: Store, plant: str, hosts: dict[str, str]) -> int:
             "AND source = 'policy'"
         )
         store.conn.executemany(
-            "INSERT OR IGNORE INTO asset_attributes (asset_id, capture_id, kind, name, value, "
+            "INSERT INTO asset_attributes (asset_id, capture_id, kind, name, value, "
             "source, confidence, evidence) VALUES (?, NULL, 'identity', 'name', ?, 'policy', "
-            "0.95, ?)",
+            "0.95, ?) ON CONFLICT DO NOTHING",
             [(aid, name, f"host name in policy {plant}") for aid, name in found],
         )
     return len(found)

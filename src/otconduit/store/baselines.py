@@ -19,8 +19,10 @@ def save(store: Store, name: str, now: str, captures: str, until_ts: int | None,
     """Write (or replace) the baseline ``name``."""
     with store.transaction():
         store.conn.execute(
-            "INSERT OR REPLACE INTO baselines (name, created_at, captures, until_ts, data) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO baselines (name, created_at, captures, until_ts, data) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "created_at = excluded.created_at, captures = excluded.captures, "
+            "until_ts = excluded.until_ts, data = excluded.data",
             (name, now, captures, until_ts, data),
         )
 

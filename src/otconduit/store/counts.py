@@ -10,7 +10,7 @@ from otconduit.store.sqlite import Store
 
 _CAPTURES = (
     "(SELECT count(*) FROM captures), (SELECT coalesce(max(id), 0) FROM captures), "
-    "(SELECT group_concat(status) FROM (SELECT status FROM captures ORDER BY id))"
+    "(SELECT group_concat(status) FROM (SELECT status FROM captures ORDER BY id) AS c)"
 )
 
 

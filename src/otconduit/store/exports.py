@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from otconduit.store.backend import database_errors
 from otconduit.store.sqlite import Store, StoreError
 
 
@@ -18,17 +17,17 @@ def cursor(store: Store, sink: str) -> int:
 def advance(store: Store, sink: str, change: int, now: str) -> int:
     """Move ``sink``'s cursor to ``change`` -- never backwards, so a concurrent export to
     the same sink cannot undo a newer one -- and return where it now stands. Raises
-    :class:`StoreError` (with SQLite's own words) when it cannot be written."""
+    :class:`StoreError` (with the database's own words) when it cannot be written."""
     try:
         with store.transaction():
             store.conn.execute(
                 "INSERT INTO export_cursors (sink, last_change, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (sink) DO UPDATE SET "
-                "last_change = max(last_change, excluded.last_change), "
+                "last_change = max(export_cursors.last_change, excluded.last_change), "
                 "updated_at = excluded.updated_at",
                 (sink, change, now),
             )
             stands = cursor(store, sink)
-    except sqlite3.Error as exc:
+    except database_errors() as exc:
         raise StoreError(str(exc)) from exc
     return stands

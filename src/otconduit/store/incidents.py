@@ -18,12 +18,12 @@ def numbers(store: Store) -> dict[str, int]:
 
 def add(store: Store, key: str, first_ts: int, now: str) -> int:
     """Number a new incident (inside the caller's transaction); returns the number."""
-    cur = store.conn.execute(
-        "INSERT INTO incidents (key, first_ts, created_at, updated_at) VALUES (?, ?, ?, ?)",
+    (number,) = store.conn.execute(
+        "INSERT INTO incidents (key, first_ts, created_at, updated_at) VALUES (?, ?, ?, ?) "
+        "RETURNING id",
         (key, first_ts, now, now),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    ).fetchone()
+    return int(number)
 
 
 def states(store: Store) -> list[dict[str, Any]]:
@@ -56,7 +56,7 @@ def record_change(
     c = store.conn
     c.execute(f"UPDATE incidents SET {field} = ?, updated_at = ? WHERE id = ?", (new, now, number))
     c.execute(
-        "INSERT INTO incident_history (incident_id, at, user, field, old, new, comment) "
+        'INSERT INTO incident_history (incident_id, at, "user", field, old, new, comment) '
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (number, now, user, field, old, new, comment),
     )
@@ -65,7 +65,7 @@ def record_change(
 def history(store: Store, number: int) -> list[dict[str, Any]]:
     return list(
         store.query(
-            "SELECT at, user, field, old, new, comment FROM incident_history "
+            'SELECT at, "user", field, old, new, comment FROM incident_history '
             "WHERE incident_id = ? ORDER BY id",
             (number,),
         )

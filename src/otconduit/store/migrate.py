@@ -8,7 +8,20 @@ recorded too.
 
 A file is cut into statements where SQLite itself says a statement ends
 (:func:`sqlite3.complete_statement`), never on every ``;``: a semicolon inside a string,
-a comment or a trigger body does not end anything.
+a comment or a trigger body does not end anything. PostgreSQL runs a file whole (one
+multi-statement query inside the migration's transaction), so ``$$`` bodies need no care.
+
+Both backends apply the same names in the same order and record them identically. To
+add a migration for both:
+
+* write ``migrations/NNNN_name.sql`` in SQL both engines take (``BIGINT`` for numbers,
+  ``TEXT`` for JSON, natural keys or ``RETURNING``, no ``AUTOINCREMENT``, no ``PRAGMA``):
+  that one file is applied on SQLite and on PostgreSQL; or
+* when the engines need different text, also write ``migrations/postgresql/NNNN_name.sql``
+  with the same name: PostgreSQL applies it instead of the shared file.
+
+A PostgreSQL file without a shared file of the same name is an error (the histories would
+differ), as are two files sharing a number.
 """
 
 from __future__ import annotations
@@ -18,6 +31,10 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from importlib.abc import Traversable
+from typing import Any
+
+from otconduit.store.backend import POSTGRESQL, SQLITE, PgConnection
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+$")
 TABLE = "schema_migrations"
@@ -33,21 +50,38 @@ class Migration:
     sql: str
 
 
-def load() -> list[Migration]:
-    """Every migration shipped with the package, in the order they apply."""
+def load(kind: str = SQLITE) -> list[Migration]:
+    """Every migration shipped with the package for backend ``kind``, in the order they
+    apply (a ``postgresql/`` file replaces the shared one of the same name)."""
     folder = resources.files("otconduit.store").joinpath("migrations")
-    out: list[Migration] = []
+    shared = _files(folder)
+    if kind == POSTGRESQL:
+        own = _files(folder.joinpath(POSTGRESQL))
+        stray = sorted(set(own) - set(shared))
+        if stray:
+            raise MigrationError(
+                f"postgresql/{stray[0]}.sql has no shared migrations/{stray[0]}.sql: "
+                "both backends must record the same names"
+            )
+        shared.update(own)
+    out = [Migration(name, text) for name, text in sorted(shared.items())]
+    numbers = [m.name[:4] for m in out]
+    if len(set(numbers)) != len(numbers):
+        raise MigrationError(f"two migrations share a number: {numbers}")
+    return out
+
+
+def _files(folder: Traversable) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not folder.is_dir():
+        return out
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):
             continue
         name = entry.name.removesuffix(".sql")
         if not _NAME.match(name):
             raise MigrationError(f"migration file {entry.name}: name it NNNN_words.sql")
-        out.append(Migration(name, entry.read_text(encoding="utf-8")))
-    out.sort(key=lambda m: m.name)
-    numbers = [m.name[:4] for m in out]
-    if len(set(numbers)) != len(numbers):
-        raise MigrationError(f"two migrations share a number: {numbers}")
+        out[name] = entry.read_text(encoding="utf-8")
     return out
 
 
@@ -77,26 +111,40 @@ def _has_code(stmt: str) -> bool:
     return text.strip(" \t\r\n;") != ""
 
 
-def applied(conn: sqlite3.Connection) -> set[str]:
+def applied(conn: Any) -> set[str]:
     """Names of the migrations a database records (creating the record table if new)."""
     conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
     return {r[0] for r in conn.execute(f"SELECT name FROM {TABLE}")}
 
 
-def recorded(conn: sqlite3.Connection) -> list[str]:
+def recorded(conn: Any) -> list[str]:
     """Recorded names in order, without creating anything (a read-only connection)."""
     return [r[0] for r in conn.execute(f"SELECT name FROM {TABLE} ORDER BY 1")]
 
 
-def pending(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
+def pending(conn: Any, migrations: list[Migration]) -> list[str]:
     """Migrations a read-only connection sees missing (raises if not a Conduit database)."""
     done = set(recorded(conn))
     return [m.name for m in migrations if m.name not in done]
 
 
-def upgrade(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
+# Any fixed number: PostgreSQL sessions upgrading the same database take turns.
+_PG_LOCK = 0x0C0D_1700
+
+
+def upgrade(conn: sqlite3.Connection | PgConnection, migrations: list[Migration]) -> list[str]:
     """Apply what the database lacks, each migration atomically with its record (an
     autocommit connection). Returns the names applied."""
+    if isinstance(conn, PgConnection):
+        conn.execute("SELECT pg_advisory_lock(?)", (_PG_LOCK,))
+        try:
+            return _upgrade(conn, migrations)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(?)", (_PG_LOCK,))
+    return _upgrade(conn, migrations)
+
+
+def _upgrade(conn: sqlite3.Connection | PgConnection, migrations: list[Migration]) -> list[str]:
     done = applied(conn)
     ran = []
     for m in migrations:
@@ -104,8 +152,11 @@ def upgrade(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in statements(m.sql):
-                conn.execute(stmt)
+            if isinstance(conn, PgConnection):
+                conn.script(m.sql)
+            else:
+                for stmt in statements(m.sql):
+                    conn.execute(stmt)
             conn.execute(
                 f"INSERT INTO {TABLE} VALUES (?, ?)",
                 (m.name, datetime.now(UTC).isoformat(timespec="seconds")),

@@ -108,13 +108,17 @@ def _pack_int(col: np.ndarray) -> tuple[dict[str, Any], bytes]:
     value minus the smallest in the narrowest unsigned type (0 stands for NULL), or —
     when that is narrower — the differences from one row to the next (timestamps, frame
     numbers and offsets mostly grow by a little)."""
-    present = col != NULL
-    n_present = int(np.count_nonzero(present))
-    if not n_present:
+    # NULL is the smallest int64: the column's maximum says whether any value is there
+    # and its minimum whether any is missing, without a mask (most columns have none).
+    if not len(col):
         return {"kind": "null"}, b""
-    full = n_present == len(col)
-    lo = int(col.min()) if full else int(col[present].min())
-    hi = int(col.max()) if full else int(col[present].max())
+    lo, hi = int(col.min()), int(col.max())
+    if hi == NULL:
+        return {"kind": "null"}, b""
+    full = lo != NULL
+    present = None if full else col != NULL
+    if present is not None:
+        lo = int(col[present].min())
     if full and lo == hi:
         return {"kind": "const", "value": lo}, b""
     span = hi - lo + 1
@@ -132,11 +136,14 @@ def _pack_int(col: np.ndarray) -> tuple[dict[str, Any], bytes]:
                 "dtype": np.dtype(d_dt).str,
             }
             return meta, packed.tobytes()
+    meta = {"kind": "int", "base": lo, "dtype": np.dtype(dt).str}
+    if present is None and -(2**62) < lo <= hi < 2**62:  # no NULLs, no overflow: one pass
+        return meta, (col - (lo - 1)).astype(dt).tobytes()
     # Shift in uint64 arithmetic: span can exceed int64 for extreme values.
     shifted = col.astype(np.uint64) - np.uint64(lo & 0xFFFFFFFFFFFFFFFF) + np.uint64(1)
-    if not full:
+    if present is not None:
         shifted[~present] = 0
-    return {"kind": "int", "base": lo, "dtype": np.dtype(dt).str}, shifted.astype(dt).tobytes()
+    return meta, shifted.astype(dt).tobytes()
 
 
 def _unpack_int(meta: dict[str, Any], raw: bytes, n: int) -> np.ndarray:

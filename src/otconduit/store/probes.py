@@ -51,9 +51,9 @@ def record(
         rows = [("identity", attr, value) for attr, value in claims]
         rows.append(("protocol", protocol, "server"))
         c.executemany(
-            "INSERT OR IGNORE INTO asset_attributes (asset_id, capture_id, kind, name, value, "
+            "INSERT INTO asset_attributes (asset_id, capture_id, kind, name, value, "
             "source, confidence, evidence, first_seen, last_seen) "
-            "VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (asset_id, kind, name, value, SOURCE, CONFIDENCE, evidence, ts_ns, ts_ns)
                 for kind, name, value in rows

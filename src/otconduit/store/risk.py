@@ -45,7 +45,7 @@ def unresolved_alerts(store: Store, ips: Iterable[str] | None = None) -> list[Al
         "SELECT src_ip AS ip, severity, status FROM alerts WHERE status != 'closed' "
         "AND src_ip IS NOT NULL UNION ALL "
         "SELECT dst_ip, severity, status FROM alerts WHERE status != 'closed' "
-        "AND dst_ip IS NOT NULL AND (src_ip IS NULL OR dst_ip != src_ip))"
+        "AND dst_ip IS NOT NULL AND (src_ip IS NULL OR dst_ip != src_ip)) AS ends"
     )
     group = " GROUP BY ip, severity, status"
     if ips is None:

@@ -73,14 +73,13 @@ def open_sensor(store: Store, name: str, interface: str | None, ring_dir: str) -
             sha = f"sensor:{name}"
             cap = _new_capture(store, name, sha, now)
             live = _new_capture(store, f"{name} (connections open now)", f"{sha}:live", now)
-            cur = c.execute(
+            (sid,) = c.execute(
                 "INSERT INTO sensors (name, capture_id, live_capture_id, interface, ring_dir, "
                 "state, started_at, updated_at, cursor, last_chunk, health) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', 0, '{}')",
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', 0, '{}') RETURNING id",
                 (name, cap, live, interface, ring_dir, now, now),
-            )
-            assert cur.lastrowid is not None
-            out = SensorRow(cur.lastrowid, name, cap, live, sha, ring_dir, {}, 0, {}, False)
+            ).fetchone()
+            out = SensorRow(int(sid), name, cap, live, sha, ring_dir, {}, 0, {}, False)
         else:
             sid, cap, live, sha, cursor, last_chunk, health, old_ring = row
             c.execute("DELETE FROM op_chunks WHERE capture_id = ? AND id > ?", (cap, last_chunk))
@@ -105,13 +104,12 @@ def open_sensor(store: Store, name: str, interface: str | None, ring_dir: str) -
 
 
 def _new_capture(store: Store, path: str, sha: str, now: str) -> int:
-    cur = store.conn.execute(
+    (capture_id,) = store.conn.execute(
         "INSERT INTO captures (path, sha256, size, format, status, started_at) "
-        "VALUES (?, ?, 0, 'live', 'running', ?)",
+        "VALUES (?, ?, 0, 'live', 'running', ?) RETURNING id",
         (path, sha, now),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    ).fetchone()
+    return int(capture_id)
 
 
 def _fold_live(store: Store, cap: int, live: int) -> None:
@@ -128,14 +126,14 @@ def _fold_live(store: Store, cap: int, live: int) -> None:
 
 
 _ADD_CONVERSATION = (
-    "connections = connections + excluded.connections, "
-    "packets_c2s = packets_c2s + excluded.packets_c2s, "
-    "packets_s2c = packets_s2c + excluded.packets_s2c, "
-    "bytes_c2s = bytes_c2s + excluded.bytes_c2s, "
-    "bytes_s2c = bytes_s2c + excluded.bytes_s2c, "
-    "first_seen = min(first_seen, excluded.first_seen), "
-    "last_seen = max(last_seen, excluded.last_seen), "
-    "functions = coalesce(excluded.functions, functions)"
+    "connections = conversation_stats.connections + excluded.connections, "
+    "packets_c2s = conversation_stats.packets_c2s + excluded.packets_c2s, "
+    "packets_s2c = conversation_stats.packets_s2c + excluded.packets_s2c, "
+    "bytes_c2s = conversation_stats.bytes_c2s + excluded.bytes_c2s, "
+    "bytes_s2c = conversation_stats.bytes_s2c + excluded.bytes_s2c, "
+    "first_seen = min(conversation_stats.first_seen, excluded.first_seen), "
+    "last_seen = max(conversation_stats.last_seen, excluded.last_seen), "
+    "functions = coalesce(excluded.functions, conversation_stats.functions)"
 )
 
 
@@ -158,8 +156,8 @@ def checkpoint(
             [(cap, *p) for p in delta.problems],
         )
         c.executemany(
-            "INSERT INTO problem_counts VALUES (?, ?, ?, ?) ON CONFLICT "
-            "(capture_id, layer, reason) DO UPDATE SET count = count + excluded.count",
+            "INSERT INTO problem_counts VALUES (?, ?, ?, ?) ON CONFLICT (capture_id, layer, "
+            "reason) DO UPDATE SET count = problem_counts.count + excluded.count",
             [(cap, layer, reason, n) for (layer, reason), n in delta.problem_counts.items()],
         )
         c.execute(
@@ -189,8 +187,9 @@ def _conversation_ids(
     scan's checkpoint can hold a hundred thousand."""
     c = store.conn
     c.executemany(
-        "INSERT OR IGNORE INTO conversations "
-        "(transport, client_ip, server_ip, server_port, vlan, protocol) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO conversations "
+        "(transport, client_ip, server_ip, server_port, vlan, protocol) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
         keys,
     )
     c.execute(
@@ -244,10 +243,11 @@ def _assets(store: Store, capture_id: int, assets: Sequence[AssetRecord]) -> Non
         c.execute(
             "INSERT INTO asset_sightings VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (asset_id, capture_id) DO UPDATE SET "
-            "mac = coalesce(excluded.mac, mac), first_seen = min(first_seen, excluded.first_seen), "
-            "last_seen = max(last_seen, excluded.last_seen), "
-            "packets_sent = packets_sent + excluded.packets_sent, "
-            "packets_received = packets_received + excluded.packets_received",
+            "mac = coalesce(excluded.mac, asset_sightings.mac), "
+            "first_seen = min(asset_sightings.first_seen, excluded.first_seen), "
+            "last_seen = max(asset_sightings.last_seen, excluded.last_seen), "
+            "packets_sent = asset_sightings.packets_sent + excluded.packets_sent, "
+            "packets_received = asset_sightings.packets_received + excluded.packets_received",
             (asset_id, capture_id, a.mac, a.first_seen, a.last_seen, a.packets_sent,
              a.packets_received),
         )  # fmt: skip
@@ -259,8 +259,9 @@ def _assets(store: Store, capture_id: int, assets: Sequence[AssetRecord]) -> Non
         c.executemany(
             "INSERT INTO asset_attributes (asset_id, capture_id, kind, name, value, source, "
             "confidence, evidence, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), "
-            "first_seen = min(first_seen, excluded.first_seen)",
+            "ON CONFLICT (asset_id, kind, name, value, source, ifnull(capture_id, 0)) "
+            "DO UPDATE SET last_seen = max(asset_attributes.last_seen, excluded.last_seen), "
+            "first_seen = min(asset_attributes.first_seen, excluded.first_seen)",
             [
                 (asset_id, capture_id, k, n, v, s, conf, ev, a.first_seen, a.last_seen)
                 for (k, n, v, s, conf, ev) in a.attributes
@@ -297,18 +298,19 @@ def finish_sensor(store: Store, sensor: SensorRow) -> None:
 def save_evidence(store: Store, sha256: str, packets: Iterable[tuple[int, int, int, bytes]]) -> int:
     """Keep packets (frame, ts, linktype, bytes) an alert stands on; returns how many new."""
     c = store.conn
-    before = c.total_changes
+    rows = [(sha256, f, ts, lt, data) for f, ts, lt, data in packets]
+    if not rows:
+        return 0
     c.execute("BEGIN IMMEDIATE")
     try:
-        c.executemany(
-            "INSERT OR IGNORE INTO evidence_packets VALUES (?, ?, ?, ?, ?)",
-            [(sha256, f, ts, lt, data) for f, ts, lt, data in packets],
+        cur = c.executemany(
+            "INSERT INTO evidence_packets VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows
         )
         c.execute("COMMIT")
     except BaseException:
         c.execute("ROLLBACK")
         raise
-    return c.total_changes - before
+    return max(cur.rowcount, 0)
 
 
 def evidence_wanted(store: Store, sha256: str, after_rowid: int) -> tuple[list[int], int]:
@@ -348,6 +350,15 @@ def kept_evidence(store: Store, sha256: str, frames: Iterable[int]) -> list[tupl
             (sha256, *part),
         ).fetchall()
     return [(int(t), int(lt), bytes(d)) for t, lt, d in out]
+
+
+def sensors_brief(store: Store) -> list[dict[str, Any]]:
+    """Name, interface, state and times of every sensor (what a report lists)."""
+    return list(
+        store.query(
+            "SELECT name, interface, state, started_at, updated_at FROM sensors ORDER BY id"
+        )
+    )
 
 
 def sensor_rows(store: Store) -> list[dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""SQLite store: WAL, one writer connection, named migrations.
+"""The monitor store: SQLite (WAL, one writer connection) or PostgreSQL, named migrations.
+
+``Store(target)`` opens a SQLite file (a path or ``sqlite:///path``) or a PostgreSQL
+database (``postgresql://user@host/db``); :mod:`otconduit.store.backend` tells them apart
+and holds the few dialect differences, so every query module runs on both. On PostgreSQL
+the operation chunks go into day partitions made on demand (:mod:`.partitions`).
 
 Analysis writes operations in large batches (``executemany``) while a capture is
 ``running`` and writes its aggregates and the ``complete`` mark in one final
@@ -18,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from otconduit.store import migrate
+from otconduit.store import backend, migrate, partitions
+from otconduit.store.backend import POSTGRESQL, SQLITE, Connection, PgConnection, TargetError
 from otconduit.store.opchunks import OpBatch, pack
 
 
@@ -66,7 +72,7 @@ class ConversationRecord:
 class Transaction:
     """An open write transaction; long imports commit what they have every so often."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def checkpoint(self) -> None:
@@ -84,10 +90,25 @@ class CaptureRow:
 
 
 class Store:
-    """The embedded SQLite store. Use as a context manager or call :meth:`close`."""
+    """The monitor store (SQLite file or PostgreSQL database). Use as a context manager
+    or call :meth:`close`."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
-        self.path = Path(path)
+    conn: Connection
+
+    def __init__(self, target: str | Path, *, readonly: bool = False) -> None:
+        try:
+            self.kind, where = backend.parse(target)
+        except TargetError as exc:
+            raise StoreError(str(exc)) from None
+        # What to pass to open this store again (another thread's writer); ``label`` is
+        # what messages name (a URL without its password).
+        self.target = where
+        self.label = where if self.kind == SQLITE else backend.redact(where)
+        self.path = Path(where)
+        self._days: set[int] = set()  # PostgreSQL partitions known to exist
+        if self.kind == POSTGRESQL:
+            self._open_pg(where, readonly)
+            return
         try:
             if readonly:
                 if not self.path.exists():
@@ -115,6 +136,26 @@ class Store:
                 f"cannot use database {self.path}: {exc} (is it a Conduit database?)"
             ) from exc
 
+    def _open_pg(self, url: str, readonly: bool) -> None:
+        import psycopg
+
+        try:
+            self.conn = backend.connect_pg(url, readonly=readonly)
+        except TargetError as exc:
+            raise StoreError(str(exc)) from None
+        try:
+            if readonly:
+                self._check_schema()
+            else:
+                self._migrate()
+        except psycopg.Error as exc:
+            self.conn.close()
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(f"cannot use database {self.label}: {first}") from None
+        except StoreError:
+            self.conn.close()
+            raise
+
     # -- lifecycle ---------------------------------------------------------
     def close(self) -> None:
         self.conn.close()
@@ -126,19 +167,24 @@ class Store:
         self.close()
 
     def _migrate(self) -> None:
+        assert isinstance(self.conn, sqlite3.Connection | PgConnection)
         try:
-            migrate.upgrade(self.conn, migrate.load())
+            migrate.upgrade(self.conn, migrate.load(self.kind))
         except migrate.MigrationError as exc:
-            raise StoreError(f"cannot upgrade database {self.path}: {exc}") from exc
+            raise StoreError(f"cannot upgrade database {self.label}: {exc}") from exc
 
     def _check_schema(self) -> None:
         try:
-            missing = migrate.pending(self.conn, migrate.load())
+            missing = migrate.pending(self.conn, migrate.load(self.kind))
         except sqlite3.OperationalError as exc:
             raise StoreError(f"{self.path} is not a Conduit database ({exc})") from exc
+        except _pg_undefined_table() as exc:
+            raise StoreError(f"{self.label} is not a Conduit database (no {migrate.TABLE})") from (
+                exc
+            )
         if missing:
             raise StoreError(
-                f"database {self.path} needs migration {missing[0]}: run any writing command "
+                f"database {self.label} needs migration {missing[0]}: run any writing command "
                 "(e.g. `conduit analyze`) to upgrade it"
             )
 
@@ -182,17 +228,16 @@ class Store:
             old = self.find_capture(sha256)
             if old is not None:
                 self._purge(old.id)
-            cur = self.conn.execute(
+            (capture_id,) = self.conn.execute(
                 "INSERT INTO captures (path, sha256, size, format, status, started_at) "
-                "VALUES (?, ?, ?, ?, 'running', ?)",
+                "VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
                 (os.path.abspath(path), sha256, size, fmt, _now()),
-            )
+            ).fetchone()
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return int(capture_id)
 
     def _purge(self, capture_id: int) -> None:
         for table in (
@@ -216,15 +261,22 @@ class Store:
         )
 
     def asset_id(self, ip: str, vlan: int, mac: str | None) -> int:
-        """Id of an asset, created when new; a MAC seen now replaces none (inside the
-        caller's transaction)."""
-        self.conn.execute(
-            "INSERT INTO assets (ip, vlan, mac) VALUES (?, ?, ?) "
-            "ON CONFLICT (ip, vlan) DO UPDATE SET mac = coalesce(excluded.mac, mac)",
-            (ip, vlan, mac),
-        )
-        (asset_id,) = self.conn.execute(
+        """Id of an asset, created when new; a MAC seen now replaces the one recorded,
+        no MAC replaces nothing (inside the caller's transaction). Looked up before
+        inserting: PostgreSQL spends a sequence number on every insert that conflicts,
+        and ids must not depend on the backend."""
+        row = self.conn.execute(
             "SELECT id FROM assets WHERE ip = ? AND vlan = ?", (ip, vlan)
+        ).fetchone()
+        if row is not None:
+            if mac is not None:
+                self.conn.execute(
+                    "UPDATE assets SET mac = ? WHERE id = ? AND (mac IS NULL OR mac != ?)",
+                    (mac, row[0], mac),
+                )
+            return int(row[0])
+        (asset_id,) = self.conn.execute(
+            "INSERT INTO assets (ip, vlan, mac) VALUES (?, ?, ?) RETURNING id", (ip, vlan, mac)
         ).fetchone()
         return int(asset_id)
 
@@ -237,19 +289,23 @@ class Store:
         vlan: int,
         protocol: str,
     ) -> int:
-        """Id of a conversation, creating it (autocommit) so operations can refer to it."""
+        """Id of a conversation, creating it (autocommit) so operations can refer to it
+        (looked up first, for the reason :meth:`asset_id` gives)."""
         key = (transport, client_ip, server_ip, server_port, vlan, protocol)
-        self.conn.execute(
-            "INSERT OR IGNORE INTO conversations "
-            "(transport, client_ip, server_ip, server_port, vlan, protocol) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            key,
-        )
-        row = self.conn.execute(
+        find = (
             "SELECT id FROM conversations WHERE transport=? AND client_ip=? AND server_ip=? "
-            "AND server_port=? AND vlan=? AND protocol=?",
-            key,
-        ).fetchone()
+            "AND server_port=? AND vlan=? AND protocol=?"
+        )
+        row = self.conn.execute(find, key).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "INSERT INTO conversations "
+                "(transport, client_ip, server_ip, server_port, vlan, protocol) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                key,
+            ).fetchone()
+            if row is None:  # another writer made it meanwhile
+                row = self.conn.execute(find, key).fetchone()
         return int(row[0])
 
     def insert_op_chunks(self, capture_id: int, chunks: Sequence[tuple[int, OpBatch]]) -> None:
@@ -264,6 +320,8 @@ class Store:
             )
         if not rows:
             return
+        if self.kind == POSTGRESQL:
+            self.ensure_partitions(r[2] for r in rows)
         self.conn.execute("BEGIN")
         try:
             self.conn.executemany(
@@ -310,9 +368,9 @@ class Store:
                     ),
                 )
                 c.executemany(
-                    "INSERT OR IGNORE INTO asset_attributes (asset_id, capture_id, kind, name, "
+                    "INSERT INTO asset_attributes (asset_id, capture_id, kind, name, "
                     "value, source, confidence, evidence, first_seen, last_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [
                         (asset_id, capture_id, k, n, v, s, conf, ev, a.first_seen, a.last_seen)
                         for (k, n, v, s, conf, ev) in a.attributes
@@ -365,6 +423,16 @@ class Store:
             c.execute("ROLLBACK")
             raise
 
+    def ensure_partitions(self, first_ts: Iterable[int]) -> None:
+        """PostgreSQL: make the day partitions chunks starting at ``first_ts`` go into
+        (outside any transaction; a no-op for days this store already made)."""
+        if isinstance(self.conn, PgConnection):
+            partitions.ensure(self.conn, {partitions.day_of(t) for t in first_ts}, self._days)
+
+    def forget_partitions(self) -> None:
+        """Partitions were dropped: make them again when next written to."""
+        self._days.clear()
+
     # -- queries -----------------------------------------------------------
     def captures(self) -> list[dict[str, Any]]:
         cur = self.conn.execute(
@@ -380,3 +448,10 @@ class Store:
         cols = [d[0] for d in cur.description]
         for r in cur:
             yield dict(zip(cols, r, strict=True))
+
+
+def _pg_undefined_table() -> type[Exception]:
+    """psycopg's "no such table" error, imported only when PostgreSQL is in use."""
+    import psycopg
+
+    return psycopg.errors.UndefinedTable

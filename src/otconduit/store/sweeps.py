@@ -38,7 +38,7 @@ def vertical(
         (src, dst, int(first), int(last), int(n), int(unanswered), str(ports))
         for src, dst, first, last, n, unanswered, ports in store.conn.execute(
             _BASE + "SELECT v.client_ip, v.server_ip, min(s.first_seen), max(s.last_seen), "
-            "count(DISTINCT v.server_port), sum(s.packets_s2c = 0), "
+            "count(DISTINCT v.server_port), sum(CASE WHEN s.packets_s2c = 0 THEN 1 ELSE 0 END), "
             "group_concat(DISTINCT v.server_port) "
             + _JOIN
             + "GROUP BY v.client_ip, v.server_ip HAVING count(DISTINCT v.server_port) >= ?",

@@ -93,7 +93,14 @@ def _stack_padded(parts: Sequence[np.ndarray]) -> np.ndarray:
     """Rows of hole columns of several parts, the narrower ones padded with zeros (a
     part holds as many columns as its templates used then)."""
     width = max(p.shape[1] for p in parts)
-    return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts])
+    if all(p.shape[1] == width for p in parts):
+        return np.concatenate(parts)
+    out = np.zeros((sum(len(p) for p in parts), width), np.result_type(*parts))
+    at = 0
+    for p in parts:
+        out[at : at + len(p), : p.shape[1]] = p
+        at += len(p)
+    return out
 
 
 class TemplatedDetails(list[dict[str, Any]]):

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from otconduit.store import backend
 from otconduit.store.opchunks import OpBatch
 from otconduit.store.sqlite import Store, StoreError
 
@@ -23,7 +24,10 @@ class ChunkWriter:
     """Writes ``(conversation id, batch)`` lists for one capture on its own connection."""
 
     def __init__(self, path: str | Path, capture_id: int, depth: int = 1) -> None:
-        self.path = Path(path)
+        """``path`` is the store's target: a SQLite file or a PostgreSQL URL."""
+        kind, where = backend.parse(path)
+        self.path = where
+        self._label = backend.redact(where) if kind == backend.POSTGRESQL else where
         self.capture_id = capture_id
         self._queue: queue.Queue[Callable[[], Chunks] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
@@ -47,7 +51,7 @@ class ChunkWriter:
 
     def _check(self) -> None:
         if self._error is not None:
-            raise StoreError(f"writing operations to {self.path} failed: {self._error}") from (
+            raise StoreError(f"writing operations to {self._label} failed: {self._error}") from (
                 self._error
             )
 

@@ -90,10 +90,8 @@ def join(slices: Sequence[Slice]) -> OpBatch:
     """One conversation's operations from its slices of one lane's blocks, in order.
     Name tables only grow, so the newest block's serve every slice."""
     newest = max((b for b, _, _ in slices), key=lambda b: len(b.names) + len(b.exceptions))
-    ints = {
-        c: np.concatenate([b.cols[k, lo:hi] for b, lo, hi in slices])
-        for k, c in enumerate(INT_COLUMNS)
-    }
+    cols = np.concatenate([b.cols[:, lo:hi] for b, lo, hi in slices], axis=1)
+    ints = {c: cols[k] for k, c in enumerate(INT_COLUMNS)}  # rows of one copy
     dets = []
     base = 0
     for b, lo, hi in slices:

@@ -88,7 +88,10 @@ _RETRANSMITTED = (
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def ip_u32(ip: str) -> int | None:
+    """An IPv4 address as a number (None: not IPv4). Cached: the per-packet path asks
+    for the same few addresses on every packet of a connection it may hand over."""
     parts = ip.split(".")
     if len(parts) != 4:
         return None
@@ -808,7 +811,9 @@ class Lane:
         why = int(row[T.F_WHY])
         if why:
             self.handovers[WHY_NAMES.get(why, str(why))] += 1
-            if why != T.WHY_NEW:
+            # A new connection, or one whose first data the kernel left the engine to
+            # identify (S7 defers to MMS until the first COTP data), is no bounce.
+            if why not in (T.WHY_NEW, T.WHY_UNDECIDED):
                 self.backoff(conn, s)
             row[T.F_WHY] = 0
         for d in (0, 1):

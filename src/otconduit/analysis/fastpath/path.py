@@ -64,6 +64,9 @@ class FastPath:
         # Which lane holds the engine's connections on each protocol's own ports.
         self._port_lane = {p: lane for lane in self.lanes.values() for p in lane.spec.ports}
         self._cols: dict[str, np.ndarray] = {}
+        # Sub-block length carried from one block to the next: a steady capture does not
+        # start every block over with short kernel calls.
+        self._sub = SUB_BLOCK
 
     def _try_register(self, conn: TcpConnection) -> bool:
         """Register ``conn`` with its lane if it is in a state the kernel takes on; hold
@@ -120,7 +123,7 @@ class FastPath:
         }
         slow_count = 0
         lo = 0
-        sub = SUB_BLOCK
+        sub = self._sub
         while lo < n:
             hi = min(n, lo + sub)
             for name, lane in self.lanes.items():
@@ -160,6 +163,7 @@ class FastPath:
             # fewer kernel calls.
             sub = SUB_BLOCK if registered else min(sub * 2, MAX_SUB_BLOCK)
             lo = hi
+        self._sub = sub
         fast_count = n - slow_count
         self.packets_fast += fast_count
         a.packets += fast_count

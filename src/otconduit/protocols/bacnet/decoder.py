@@ -209,7 +209,7 @@ class BacnetConnectionDecoder:
 
     # -- events --------------------------------------------------------------------------
     def _emit_message(self, msg: Message) -> None:
-        self._out.append(message_operation(msg, self.endpoints))
+        self._out.append(message_operation(msg, self.endpoints, self._heard(msg)))
         for claim in message_claims(msg, self.endpoints):
             self._claim(claim)
 
@@ -219,9 +219,14 @@ class BacnetConnectionDecoder:
             if first.apdu is None:
                 self._out.append(bvlc_operation(tx, self.endpoints))
                 continue
-            self._out.append(transaction_operation(tx, self.endpoints))
+            self._out.append(transaction_operation(tx, self.endpoints, self._heard(first)))
             for claim in transaction_claims(tx, self.endpoints):
                 self._claim(claim)
+
+    def _heard(self, msg: Message) -> bool:
+        """Has the side ``msg`` went to sent anything on this flow (a station that asked
+        or subscribed, not a broadcast address)?"""
+        return self._offsets[1 - msg.direction] > 0
 
     def _cut(self, messages: list[Message]) -> None:
         """Segmented messages that will never be completed: decode what there is."""

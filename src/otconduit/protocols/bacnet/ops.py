@@ -2,7 +2,15 @@
 
 Roles: ``src`` is the side that sent the request (or the unconfirmed service, network
 layer message or BVLC request), ``dst`` the side it went to; a reply without a request
-is reversed. ``transaction_id`` is the invoke id; ``address`` the 32-bit object
+is reversed. A device's report sent to one station (a unicast I-Am or I-Have, a COV or
+event notification: :data:`REPORTS`) is the reverse too, as IEC 104 treats monitor
+information: ``dst`` is the device that reports, ``src`` the station it informs (the
+subscriber, the asker), and the detail says ``report: true``. Otherwise a workstation
+that subscribes to changes of value would look like a BACnet server and every
+controller like a client. A report counts as one only when the station it went to has
+itself sent on the flow (asked, subscribed or acknowledged): one sent to a broadcast
+address, even by Original-Unicast-NPDU to a subnet's .255, keeps the sender as
+``src``. ``transaction_id`` is the invoke id; ``address`` the 32-bit object
 identifier (object type << 22 | instance) of the object the service names first;
 ``quantity`` the properties it names (file services: the octets transferred, else the
 octets or records asked for); ``values``
@@ -52,6 +60,23 @@ DEVICE_IDENTITY: Final = {
     "description": "description",
     "serial-number": "serial_number",
 }
+
+
+# Services by which a device reports to a station (135 §13.1, §13.8, §13.9, §16.9, §16.10).
+REPORTS: Final = frozenset(
+    {("unconfirmed", E.I_AM), ("unconfirmed", E.I_HAVE), ("unconfirmed", 2), ("unconfirmed", 3),
+     ("unconfirmed", 11), ("confirmed", 1), ("confirmed", 2), ("confirmed", 31)}
+)  # fmt: skip
+
+
+def _is_report(kind: str, service: int | None, msg: Message, heard: bool) -> bool:
+    """A report (:data:`REPORTS`) sent by unicast to one station on the IP network that
+    has spoken on the flow (``heard``)."""
+    if not heard or service is None or (kind, service) not in REPORTS:
+        return False
+    npdu = msg.npdu
+    remote = npdu is not None and npdu.dnet is not None
+    return msg.bvlc.function == E.ORIGINAL_UNICAST and not remote
 
 
 def _ends(direction: int, e: Endpoints) -> tuple[str, int, str, int]:
@@ -128,7 +153,7 @@ def _unit(detail: dict[str, Any]) -> int | None:
     return inst if isinstance(inst, int) else None
 
 
-def transaction_operation(tx: Transaction, e: Endpoints) -> Operation:
+def transaction_operation(tx: Transaction, e: Endpoints, heard: bool = False) -> Operation:
     """One confirmed service (request and reply) as an Operation."""
     req, resp = tx.request, tx.response
     first = tx.first
@@ -136,6 +161,8 @@ def transaction_operation(tx: Transaction, e: Endpoints) -> Operation:
     resp_apdu = resp.apdu if resp is not None else None
     if req is not None:
         src_ip, src_port, dst_ip, dst_port = _ends(req.direction, e)
+        if req_apdu is not None and _is_report("confirmed", req_apdu.service, req, heard):
+            dst_ip, dst_port, src_ip, src_port = src_ip, src_port, dst_ip, dst_port
     else:
         assert resp is not None
         if resp_apdu is not None and resp_apdu.pdu_type == E.ABORT and not resp_apdu.server:
@@ -156,6 +183,8 @@ def transaction_operation(tx: Transaction, e: Endpoints) -> Operation:
         _merge(detail, resp.detail)
     if req is None:
         detail["orphan_response"] = True
+    elif req_apdu is not None and _is_report("confirmed", req_apdu.service, req, heard):
+        detail["report"] = True
     if tx.retries:
         detail["retries"] = tx.retries
     if tx.segment_acks:
@@ -217,11 +246,14 @@ def transaction_operation(tx: Transaction, e: Endpoints) -> Operation:
     )
 
 
-def message_operation(msg: Message, e: Endpoints) -> Operation:
+def message_operation(msg: Message, e: Endpoints, heard: bool = False) -> Operation:
     """An unconfirmed service or a network layer message (no reply to wait for)."""
     src_ip, src_port, dst_ip, dst_port = _ends(msg.direction, e)
     detail = _envelope(msg)
     detail.update(msg.detail)
+    if msg.apdu is not None and _is_report("unconfirmed", msg.apdu.service, msg, heard):
+        dst_ip, dst_port, src_ip, src_port = src_ip, src_port, dst_ip, dst_port
+        detail["report"] = True
     if msg.apdu is not None:
         service = msg.apdu.service or 0
         function = E.unconfirmed_service_name(service)

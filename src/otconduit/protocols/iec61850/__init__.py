@@ -4,7 +4,9 @@ GOOSE on Ethernet (publish/subscribe, IEC 61850-8-1 §18).
 Public API::
 
     SPEC                     ProtocolSpec "mms" (variant "goose"): verdict, factory,
-                             dangerous operations; not in the registry's default list yet
+                             dangerous operations; registered before S7 (both on port
+                             102); the engine's layer 2 (:mod:`otconduit.analysis.layer2`)
+                             takes GOOSE frames
     MmsDecoder(endpoints)    ConnectionDecoder for one MMS connection (TCP 102), on the
                              S7 package's TPKT/COTP framers
     GooseMonitor()           frame-oriented GOOSE decoder for a whole capture:

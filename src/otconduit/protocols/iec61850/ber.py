@@ -41,6 +41,9 @@ class Tlv(NamedTuple):
     offset: int  # first identifier byte (the whole element is buf[offset:end])
 
 
+_tuple_new = tuple.__new__  # builds a Tlv without NamedTuple's Python-level __new__
+
+
 def read_tlv(buf: bytes, pos: int, end: int) -> Tlv:
     """The element starting at ``buf[pos]``, which must end by ``end`` (X.690 §8.1)."""
     if pos + 1 < end:  # the common case: low tag number, short length
@@ -48,7 +51,9 @@ def read_tlv(buf: bytes, pos: int, end: int) -> Tlv:
         if first & 0x1F != 0x1F and length < 0x80:
             if pos + 2 + length > end:
                 raise BerError(f"length {length} at offset {pos + 2} exceeds the enclosing")
-            return Tlv(first >> 6, bool(first & 0x20), first & 0x1F, pos + 2, pos + 2 + length, pos)
+            return _tuple_new(  # type: ignore[no-any-return]
+                Tlv, (first >> 6, bool(first & 0x20), first & 0x1F, pos + 2, pos + 2 + length, pos)
+            )
     if pos >= end:
         raise BerError(f"element expected at offset {pos}")
     offset = pos
@@ -218,8 +223,9 @@ def bit_string(raw: bytes) -> str:
     """BIT STRING contents (§8.6) as '0'/'1' text: unused-bit count, then the bits."""
     if not raw or raw[0] > 7 or (len(raw) == 1 and raw[0]):
         raise BerError("bad bit-string padding")
-    bits = "".join(f"{b:08b}" for b in raw[1:])
-    return bits[: len(bits) - raw[0]]
+    width = 8 * (len(raw) - 1)
+    bits = format(int.from_bytes(raw[1:], "big"), f"0{width}b") if width else ""
+    return bits[: width - raw[0]]
 
 
 def data_value(buf: bytes, tlv: Tlv, depth: int = 0) -> Any:
@@ -269,5 +275,9 @@ def data_list(buf: bytes, parent: Tlv, depth: int = 0) -> list[Any]:
 
 
 def count(buf: bytes, parent: Tlv) -> int:
-    """How many elements ``parent`` holds."""
-    return sum(1 for _ in children(buf, parent))
+    """How many elements ``parent`` holds (``children`` without the generator)."""
+    pos, end, n = parent.start, parent.end, 0
+    while pos < end:
+        pos = read_tlv(buf, pos, end).end
+        n += 1
+    return n

@@ -7,33 +7,17 @@ S7comm-plus PDUs start with their protocol ids 0x32 / 0x72, MMS with a session S
 
 from __future__ import annotations
 
-from typing import Final
-
 from otconduit.protocols.iec61850.mms import looks_like_mms
 from otconduit.protocols.iec61850.osi import looks_like_session
-from otconduit.protocols.s7.detect import starts_with_tpkt
-from otconduit.protocols.s7.tpkt import TPDU_DT, TPKT_HEADER, tpdu_code
+from otconduit.protocols.s7.detect import S7_PROTOCOL_IDS, first_dt_data, starts_with_tpkt
 
-S7_PROTOCOL_IDS: Final = frozenset({0x32, 0x72})
+__all__ = ["S7_PROTOCOL_IDS", "carries_mms", "first_data", "verdict"]
 
 
 def first_data(stream: bytes) -> bytes | None:
     """The user data of the first COTP DT in the first bytes of a stream (None: no DT
     complete enough to judge yet, or not TPKT)."""
-    pos = 0
-    while pos + TPKT_HEADER + 3 <= len(stream):
-        if stream[pos] != 3 or stream[pos + 1] != 0:
-            return None
-        length = (stream[pos + 2] << 8) | stream[pos + 3]
-        if length < 7:
-            return None
-        li = stream[pos + 4]
-        if tpdu_code(stream[pos + 5]) == TPDU_DT:
-            start = pos + TPKT_HEADER + 1 + li
-            end = min(pos + length, len(stream))
-            return stream[start:end] if end - start >= 2 else None
-        pos += length
-    return None
+    return first_dt_data(stream, minimum=2)
 
 
 def carries_mms(user_data: bytes) -> bool:

@@ -5,7 +5,8 @@ Ethernet (EtherType 0x8892), and IO context management over connectionless DCE/R
 Public API::
 
     SPEC                     ProtocolSpec "profinet": IO-CM per UDP flow (verdict, factory,
-                             dangerous operations); not in the registry's default list yet
+                             dangerous operations); the engine's layer 2
+                             (:mod:`otconduit.analysis.layer2`) takes the Ethernet frames
     ProfinetDecoder()        a whole capture: feed_frame(ethertype, src_mac, dst_mac,
                              payload, frame, ts_ns, vlan) for layer 2, feed_datagram(src_ip,
                              src_port, dst_ip, dst_port, payload, frame, ts_ns) for IO-CM;
@@ -42,7 +43,11 @@ SPEC = ProtocolSpec(
     verdict=verdict,
     factory=factory,
     title="PROFINET IO",
-    aliases=("pn", "pnio", "profinet-io", "pn-io", "pn-dcp", "pn-rt", "profinet-dcp"),
+    # tshark's dissector names (pn_io, pn_dcp, pn_rt) and Zeek ICSNPP's log name too.
+    aliases=(
+        *("pn", "pnio", "profinet-io", "pn-io", "pn-dcp", "pn-rt", "profinet-dcp"),
+        *("pn_io", "pn_dcp", "pn_rt", "profinet_io_cm"),
+    ),
     services=(Service("udp", PNIO_CM_PORT),),
     cleartext_control=True,
     layers=("dcerpc", "pn-dcp", "pn-rta", "pn-rt"),

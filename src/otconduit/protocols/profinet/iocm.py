@@ -6,8 +6,9 @@ A PNIO call is identified by its DCE/RPC activity UUID and sequence number
 34964 from an ephemeral port, and the controller then sends its Write/Control requests
 to that port. :class:`IoCmDecoder` therefore takes every PNIO datagram of a capture
 (``feed_datagram``) and pairs by activity and sequence; :class:`IoCmFlowDecoder` wraps
-it as a per-flow ConnectionDecoder for the engine as it is today (pairing within one
-UDP flow only; see the package docs).
+it as a per-flow ConnectionDecoder (pairing within one UDP flow only: the spec's factory,
+for the harness and tools that decode flows alone). The engine gives every PROFINET UDP
+flow of a capture one shared decoder instead (:mod:`otconduit.analysis.layer2`).
 
 Fragments (flags1 fragment / last fragment, fragment numbers) are joined per call and
 direction before the body is decoded; fragment acknowledgements, pings, "working" and

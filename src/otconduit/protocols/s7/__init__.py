@@ -8,7 +8,8 @@ Public API::
     parse_pdu(payload)      one S7comm PDU -> S7Pdu (or the reason it is malformed)
     parse_plus(payload)     one S7comm-plus TSDU -> PlusPdu (or the reason)
     parse_szl(body)         a Read SZL list -> SzlList; identity_attributes(SzlList)
-    verdict(c, s, known)    ISO-on-TCP recognition from the first bytes
+    verdict(c, s, known)    S7 recognition from the first COTP data (iso_on_tcp: the
+                            ISO-on-TCP stack alone, what an undecided connection settles on)
 
 Operation ``function_code`` encoding is documented in :mod:`.functions`.
 """
@@ -17,7 +18,7 @@ from otconduit.model import OpClass
 from otconduit.protocols.base import FastLane, ProtocolSpec, Variant
 from otconduit.protocols.s7 import danger
 from otconduit.protocols.s7.decoder import S7Decoder, factory
-from otconduit.protocols.s7.detect import starts_with_tpkt, verdict
+from otconduit.protocols.s7.detect import iso_on_tcp, starts_with_tpkt, verdict
 from otconduit.protocols.s7.pdu import AnyItem, DataItem, S7Pdu, UserdataParam, parse_pdu
 from otconduit.protocols.s7.plus import PlusPdu, parse_plus
 from otconduit.protocols.s7.session import S7Session
@@ -35,6 +36,7 @@ SPEC = ProtocolSpec(
     transports=frozenset({"tcp"}),
     ports=frozenset({102}),
     verdict=verdict,
+    settle=iso_on_tcp,  # undecided at the end (CR/CC only, other data): S7 as before
     factory=factory,
     aliases=("s7", "s7-comm"),
     # S7comm-plus protects its messages (integrity part, session key) from V3 on.
@@ -84,6 +86,7 @@ __all__ = [
     "UserdataParam",
     "factory",
     "identity_attributes",
+    "iso_on_tcp",
     "parse_pdu",
     "parse_plus",
     "parse_szl",

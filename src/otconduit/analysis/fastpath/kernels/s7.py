@@ -421,14 +421,19 @@ def _chain_step(rw, st, qm, s, d, at, n, frame, t, kind, ref, seq):
 
 @njit(cache=True, nogil=True, inline="always")
 def s7_verdict(buf, p, end):
-    """Whether a new connection's first data starts like ISO-on-TCP as the engine's
-    identification says (``protocols.s7.detect``): a TPKT header and a CR, CC, DT or DR."""
-    if end - p < 6 or buf[p] != 3 or buf[p + 1] != 0:
+    """Whether a new connection's first data is S7 as the engine's identification says
+    (``protocols.s7.detect.verdict``): a TPKT header and a COTP DT whose data starts with
+    an S7 protocol id (0x32, 0x72). Anything else (a CR or CC: MMS also runs on ISO-on-TCP)
+    is the engine's to identify."""
+    if end - p < 8 or buf[p] != 3 or buf[p + 1] != 0:
         return False
-    if ((np.int64(buf[p + 2]) << 8) | buf[p + 3]) < 7:
+    length = (np.int64(buf[p + 2]) << 8) | buf[p + 3]
+    if length < 7 or buf[p + 5] & 0xF0 != 0xF0:
         return False
-    code = buf[p + 5] & 0xF0
-    return code == 0xE0 or code == 0xD0 or code == 0xF0 or code == 0x80
+    start = p + 5 + np.int64(buf[p + 4])
+    if start >= min(p + length, end):
+        return False
+    return buf[start] == 0x32 or buf[start] == 0x72
 
 
 @njit(cache=True, nogil=True)
