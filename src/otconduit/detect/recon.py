@@ -181,10 +181,14 @@ def identity_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
     targets: dict[str, dict[str, tuple[int, int, str]]] = defaultdict(dict)
     frames: dict[str, list[int]] = defaultdict(list)
     for (src, dst, proto, _port), st in scan.stats.items():
-        if st.identity_first_ts is None:
+        first, seen = st.identity_first_ts, st.identity_frames
+        if first is None and st.setup_identity_ts is not None and not st.classes["session"]:
+            # asked how to connect (GetEndpoints) and never opened a session: probing
+            first, seen = st.setup_identity_ts, st.setup_identity_frames
+        if first is None:
             continue
-        targets[src][dst] = (st.identity_first_ts, st.last_ts, proto)
-        frames[src] += st.identity_frames[:10]
+        targets[src][dst] = (first, st.last_ts, proto)
+        frames[src] += seen[:10]
     window = int(th.identity_sweep_window_s * 1e9)
     out = []
     for src, dsts in targets.items():

@@ -63,6 +63,9 @@ class ConvStats:
     exception_frames: list[int] = field(default_factory=list)
     identity_frames: list[int] = field(default_factory=list)
     identity_first_ts: int | None = None  # first identity request of this client here
+    # First identity request that is part of opening a session (OPC UA GetEndpoints)
+    setup_identity_ts: int | None = None
+    setup_identity_frames: list[int] = field(default_factory=list)
     exception_ts: list[np.ndarray] = field(default_factory=list)
     # (function, unit) -> address arrays (one per chunk group)
     addresses: dict[tuple[str, int | None], list[np.ndarray]] = field(
@@ -272,7 +275,15 @@ def _stats(
     st.functions[fn] += len(rows)
     st.classes[cls] += len(rows)
     st.codes.update(np.unique(ints["function_code"][rows]).tolist())
-    asking = cls == "identity" and fn not in registry.announcements(chunk.conv["protocol"])
+    proto = chunk.conv["protocol"]
+    asking = cls == "identity" and fn not in registry.announcements(proto)
+    if asking and fn in registry.setup_identity(proto):
+        asking = False
+        t = int(ts.min())
+        st.setup_identity_ts = t if st.setup_identity_ts is None else min(st.setup_identity_ts, t)
+        if len(st.setup_identity_frames) < MAX_EVIDENCE:
+            pairs = _frames(ints, rows[:MAX_EVIDENCE])
+            st.setup_identity_frames += [f for pair in pairs for f in pair]
     if asking:
         t = int(ts.min())
         st.identity_first_ts = t if st.identity_first_ts is None else min(st.identity_first_ts, t)

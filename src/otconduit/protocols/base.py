@@ -185,6 +185,9 @@ class ProtocolSpec:
     # Identity-class functions a device sends about itself (BACnet I-Am): an
     # announcement, never a request for another device's identity (identity sweeps).
     announcements: frozenset[str] = frozenset()
+    # Identity functions a client asks while opening a session (OPC UA GetEndpoints before
+    # CreateSession): part of connecting, a sweep only where no session follows.
+    setup_identity: frozenset[str] = frozenset()
     classify: Classifier | None = None  # dangerous operations (see ``danger``)
     detail_keys: frozenset[str] = frozenset()  # the ``detail`` keys ``classify`` reads
     rules: tuple[DangerRule, ...] = ()  # every rule ``classify`` raises, with examples

@@ -193,6 +193,12 @@ def announcements(name: str) -> frozenset[str]:
     return spec.announcements if spec is not None else frozenset()
 
 
+def setup_identity(name: str) -> frozenset[str]:
+    """Identity functions that are part of opening a session, for a stored protocol name."""
+    spec = spec_for(name)
+    return spec.setup_identity if spec is not None else frozenset()
+
+
 def defined_rules() -> tuple[RuleDefinition, ...]:
     """Catalogue rules that registered protocols bring with them."""
     return tuple(r for s in default_protocols() for r in s.defines)

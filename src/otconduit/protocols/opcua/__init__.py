@@ -60,6 +60,7 @@ SPEC = ProtocolSpec(
             identity.SOURCE_BUILDINFO,
         }
     ),
+    setup_identity=frozenset({"GetEndpoints"}),
     classify=danger.classify,
     detail_keys=frozenset({"nodes", "methods", "references", "updates"}),
     rules=danger.RULES,
