@@ -616,11 +616,18 @@ def test_iec104_command_is_in_the_capture(mixed_run: Run, iec104: list[Apdu104])
     gi = labels["iec104-interrogation"]
     assert any(100 in a.type_id and 6 in a.cause and abs(a.t - gi["ts"]) < 0.5 for a in sent)
     commands = [a for a in sent if 45 in a.type_id and 6 in a.cause]
-    # select (S/E = 1), then execute (S/E = 0), both 'off': the breaker opens
-    assert [a.select for a in commands] == [[1], [0]]
+    # select (S/E = 1), then execute (S/E = 0), both 'off': the breaker opens (flattened:
+    # TCP may carry two APDUs in one segment)
+    assert [se for a in commands for se in a.select] == [1, 0]
     assert all(abs(a.t - labels["iec104-execute"]["ts"]) < 1.0 for a in commands)
-    confirmed = [a for a in iec104 if (a.src, a.dst) == (rtu, rogue) and 45 in a.type_id]
-    assert [a.cause for a in confirmed] == [[7], [7], [10]]  # act con, act con, act term
+    answers = [
+        cause
+        for a in iec104
+        if (a.src, a.dst) == (rtu, rogue)
+        for t, cause in zip(a.type_id, a.cause, strict=False)
+        if t == 45
+    ]
+    assert answers == [7, 7, 10]  # act con (select), act con (execute), act term
     # after the breaker opened, the feeder current the SCADA master reads is zero
     current = [
         a.values
@@ -630,3 +637,18 @@ def test_iec104_command_is_in_the_capture(mixed_run: Run, iec104: list[Apdu104])
     ]  # fmt: skip
     values = [v for row in current for v in row]  # the read's ActCon carries none
     assert values and all(v == 0.0 for v in values), current
+
+
+def test_field_devices_account_for_the_attacks(mixed_run: Run) -> None:
+    """The devices' own account (``truth.field``, counted inside bacpypes3 and c104
+    handlers): the rogue host's setpoint stands, the controller was restarted once and
+    told to stop and resume reporting, the RTU executed one command and its breaker is
+    open."""
+    field = mixed_run.summary["truth"]["field"]
+    building, substation = field["building"], field["substation"]
+    assert building["setpoint"] == 30.0  # nobody relinquished priority 8
+    assert building["reinitialized"] == ["warmstart"]
+    assert len(building["communication_control"]) == 2
+    assert building["communication_control"][-1] == "enable"
+    assert substation["commands"] == [{"select": False, "state": False}]
+    assert substation["breaker_closed"] is False

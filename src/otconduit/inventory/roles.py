@@ -119,6 +119,12 @@ def infer_roles(
         return out
     if b.operations_sent:
         eng = {c: n for c, n in b.classes_sent.items() if c in ENGINEERING_CLASSES}
+        # Asking who a device is at connect time (BACnet Who-Is, OPC UA GetEndpoints) is
+        # what every client does; identity makes an engineering station only where it is
+        # a tenth or more of what the host sends (inventory tools, engineering software).
+        ident = eng.get(OpClass.IDENTITY, 0)
+        if ident and ident * 10 < b.operations_sent:
+            del eng[OpClass.IDENTITY]
         if eng:
             detail = ", ".join(f"{n} {c}" for c, n in sorted(eng.items()))
             out.append(

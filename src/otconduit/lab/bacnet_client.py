@@ -36,7 +36,7 @@ from otconduit.lab.devices_bacnet import (
 from otconduit.lab.runtime import NETWORK_ERRORS, PlantRuntime
 
 BMS_PERIOD = 5.0  # plant s between the BMS workstation's polls
-COV_LIFETIME = 300  # s a COV subscription lasts; the BMS renews it at half that
+COV_LIFETIME = 300  # s (device clock) a subscription lasts; renewed every 150 plant s
 # Error, Reject and Abort answers (bacpypes3 derives them from BaseException).
 BACNET_ERRORS: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, ErrorRejectAbortNack)
 

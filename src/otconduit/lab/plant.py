@@ -39,6 +39,7 @@ from otconduit.lab.register_maps import CONVEYOR_MAP, REMOTE_IO_MAP, SDM630_MAP
 from otconduit.lab.runtime import PlantRuntime
 from otconduit.lab.scenarios import SCENARIOS, parse_scenarios, schedule
 from otconduit.lab.sniffer import LoopbackCapture, read_pcap
+from otconduit.lab.truth import field_truth
 
 log = logging.getLogger("otconduit.lab")
 MAX_DURATION = 86_400.0
@@ -197,6 +198,7 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
     closer = Closer()
     interrupted = False
     handlers: list[int] = []
+    devices_seen: dict[str, Any] = {}
 
     def request_stop(signum: int | None = None) -> None:
         nonlocal interrupted
@@ -272,6 +274,7 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
         for dev in modbus.values():
             await dev.stop()
         await opcua.stop()
+        devices_seen = field_truth(bacnet, outstation)  # before the devices drop their logs
         bacnet.stop()
         await asyncio.to_thread(outstation.stop)
         await asyncio.to_thread(s7.stop)
@@ -309,6 +312,7 @@ async def _amain(opts: PlantOptions, names: list[str]) -> PlantResult:
             "end": rt.clock.to_wall(process.t),  # wall time of the last step
             "speed": opts.speed,
             **process.truth.as_json(),
+            "field": devices_seen,
         },
     )
 

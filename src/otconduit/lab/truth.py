@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from otconduit.lab.register_maps import CONVEYOR_STATES
 
 if TYPE_CHECKING:
+    from otconduit.lab.devices_bacnet import BacnetController
+    from otconduit.lab.devices_iec104 import Outstation
     from otconduit.lab.process import PlantProcess
 
 
@@ -100,3 +102,23 @@ class Witness:
         machines = {n: m.as_json() for n, m in self.machines.items()}
         machines |= {n: m.as_json(counts=False) for n, m in self.meters.items()}
         return {"plant_seconds": round(self.seconds, 3), "machines": machines}
+
+
+def field_truth(building: BacnetController, rtu: Outstation) -> dict[str, Any]:
+    """What the building controller and the substation RTU went through, as they saw it
+    (counted inside the devices, never from the capture): the monitor's alerts for the
+    BACnet and IEC 104 attack steps are checked against it."""
+    app = building.app
+    return {
+        "building": {
+            "setpoint": float(building.setpoint.presentValue),
+            "zone_temperature": round(building.zone_temp, 2),
+            "reinitialized": list(building.reinitialized),
+            "communication_control": list(app.communication) if app is not None else [],
+            "notifications_suppressed": app.suppressed if app is not None else 0,
+        },
+        "substation": {
+            "breaker_closed": rtu.breaker_closed,
+            "commands": [{"select": s, "state": v} for s, v in rtu.commands],
+        },
+    }
