@@ -233,7 +233,9 @@ def main() -> int:
     labels: list[dict[str, object]] = []
     console.print(
         f"[bold]1. Plant[/]: conveyor PLC, press (S7), packaging (OPC UA), remote I/O and "
-        f"energy meters on 127.0.10.x, HMI/engineering/historian/IT hosts around them; "
+        f"energy meters on 127.0.10.x, an HVAC controller (BACnet/IP) on 127.0.60.10, a "
+        f"substation RTU (IEC 104) on 127.0.70.10, HMI/engineering/historian/BMS/SCADA/IT "
+        f"hosts around them; "
         f"scenario 'mixed' for {DURATION:.0f} s at {SPEED:.0f}x plant time ..."
     )
     for f in OUT.glob("gateway*"):
