@@ -224,3 +224,28 @@ def test_fuzz_hub_never_crashes_nor_half_applies(
             assert sum(hub_q.reject_counts(store).values()) == 1
         else:
             assert c["messages"] == 1
+
+
+def test_a_batch_commits_whole_or_not_at_all(tmp_path: Any) -> None:
+    """Group commit keeps every message all-or-nothing: a database error in the middle
+    of a batch leaves none of it (none is acknowledged; the broker sends all again)."""
+    with Store(tmp_path / "hub.db") as store:
+        store.conn.execute(
+            "CREATE TRIGGER no_minute_666 BEFORE INSERT ON hub_op_minutes "
+            "WHEN NEW.minute = 666 BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+        )
+        ing = _ingest(store)
+        batch = [
+            _msg("a", 1, "op_minutes", [_op(60, 1)]),
+            ("conduit/v1/a/assets", b"not json"),
+            _msg("a", 2, "op_minutes", [_op(666, 1)]),
+            _msg("b", 1, "op_minutes", [_op(60, 1)]),
+        ]
+        with pytest.raises(Exception, match="disk on fire"):
+            ing.handle_many(batch)
+        assert hub_q.counts(store)["messages"] == 0 and hub_q.reject_counts(store) == {}
+        assert not ing.counts
+        store.conn.execute("DROP TRIGGER no_minute_666")
+        outs = ing.handle_many([*batch, batch[0]])
+        assert [o.value for o in outs] == ["applied", "refused", "applied", "applied", "duplicate"]
+        assert hub_q.counts(store)["messages"] == 3

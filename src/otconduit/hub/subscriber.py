@@ -5,7 +5,11 @@ subscription and queue what the sites publish while the hub is down; with paho's
 acknowledgement the PUBACK for a message goes out only after its transaction committed,
 so a hub killed between receiving and applying gets it again on reconnect (and drops the
 copy if it had in fact committed). Everything runs on the calling thread: paho's loop
-calls :meth:`Hub._on_message`, which applies the message before the loop reads the next.
+hands messages to :meth:`Hub._on_message`, which collects them while more bytes wait on
+the socket (up to :data:`BATCH`); then :meth:`Hub.flush` applies them in one transaction
+(group commit) and acknowledges them. The broker bounds a batch too: Mosquitto sends at
+most ``max_inflight_messages`` (default 20) unacknowledged messages per client, so raise
+it for a busy hub.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from otconduit.uplink.envelope import PREFIX
 log = logging.getLogger(__name__)
 
 TOPIC = f"{PREFIX}/+/+"
+BATCH = 200  # messages applied in one transaction at most
 
 
 class HubError(Exception):
@@ -62,6 +67,7 @@ class Hub:
         c.on_message = self._on_message
         self.client = c
         self._refused: str | None = None
+        self._pending: list[tuple[str, bytes, int, int]] = []  # received, not yet applied
 
     def _on_connect(self, client: Any, ud: Any, flags: Any, rc: Any, props: Any) -> None:
         if rc.is_failure:
@@ -79,9 +85,32 @@ class Hub:
             topic = msg.topic
         except UnicodeDecodeError:  # brokers check this; the hub does not rely on it
             topic = msg._topic.decode("utf-8", "backslashreplace")
-        self.ingest.handle(topic, bytes(msg.payload))  # a database error propagates
-        if msg.qos > 0:
-            client.ack(msg.mid, msg.qos)
+        self._pending.append((topic, bytes(msg.payload), msg.mid, msg.qos))
+        if len(self._pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Apply what arrived (one transaction), then acknowledge it to the broker."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self.ingest.handle_many([(t, p) for t, p, _, _ in batch])  # a database error propagates
+        for _, _, mid, qos in batch:
+            if qos > 0:
+                self.client.ack(mid, qos)
+
+    def _readable(self) -> bool:
+        """Whether more bytes wait on the broker socket (then keep reading before
+        committing, up to BATCH messages)."""
+        import select
+
+        sock = self.client.socket()
+        if sock is None:
+            return False
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending() > 0:  # TLS: decrypted bytes select() cannot see
+            return True
+        return bool(select.select([sock], [], [], 0)[0])
 
     def run(self, *, first_connect_timeout: float = 10.0) -> None:
         """Serve until :meth:`stop`; reconnects with back-off after an outage."""
@@ -93,16 +122,21 @@ class Hub:
         deadline = time.monotonic() + first_connect_timeout
         delay = m.reconnect.initial
         while not self.stop_event.is_set():
-            rc = self.client.loop(timeout=0.2)
+            rc = self.client.loop(timeout=0.02 if self._pending else 0.2)
             if self._refused is not None:
                 raise HubError(self._refused)
             if rc == paho.MQTT_ERR_SUCCESS:
+                if not self._readable():
+                    self.flush()  # nothing more waiting on the socket: commit the batch
                 if self.on_idle is not None:
                     self.on_idle()
                 if not self.connected and self.sessions == 0 and time.monotonic() > deadline:
                     raise HubError(f"no answer from the broker {m.host}:{m.port}")
                 continue
             self.connected = False
+            # received but not acknowledged: the broker sends these again; applying them
+            # now is harmless (the message ids) and saves the round trip
+            self.flush()
             self.last_error = paho.error_string(rc)
             log.warning("broker connection lost (%s); reconnecting", self.last_error)
             while not self.stop_event.is_set():
@@ -114,6 +148,7 @@ class Hub:
                 except (OSError, ValueError) as exc:
                     self.last_error = str(exc)
                     delay = min(delay * 2, m.reconnect.max)
+        self.flush()
         self.client.disconnect()
 
     def stop(self) -> None:

@@ -192,6 +192,18 @@ def conversation_key(store: Store, conversation_id: int) -> tuple[Any, ...]:
     )
 
 
+def state_fingerprint(store: Store) -> tuple[Any, ...]:
+    """Changes when assets, conversations or violations may have: an analysis, a sensor's
+    checkpoint, a policy check or names set from a policy (a few indexed look-ups)."""
+    from otconduit.store.counts import fingerprint
+
+    row = store.conn.execute(
+        "SELECT (SELECT max(updated_at) FROM sensors), (SELECT count(*) FROM asset_attributes), "
+        "(SELECT count(*) FROM assets)"
+    ).fetchone()
+    return (*fingerprint(store), *row)
+
+
 def sensor_health(store: Store) -> list[dict[str, Any]]:
     return list(store.query("SELECT name, state, health FROM sensors ORDER BY id"))
 

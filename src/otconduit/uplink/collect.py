@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,6 +30,7 @@ MAX_ROWS_PER_MESSAGE = 1000
 ALERTS_PER_COLLECT = 5000
 CHUNKS_PER_COLLECT = 500
 NS_MINUTE = 60_000_000_000
+FULL_EVERY_S = 60.0
 
 Message = tuple[int, str, str]  # (seq, kind, body)
 
@@ -127,6 +129,10 @@ class Collector:
     def __init__(self, store: Store, site: str) -> None:
         self.store = store
         self.site = site
+        # Assets, conversations and violations are compared row by row only when the
+        # store's state fingerprint moved, and at least every FULL_EVERY_S regardless.
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._full_at = 0.0
 
     def collect(self, health: dict[str, Any] | None = None) -> list[Message]:
         """Every message for what changed since the last call (plus ``health`` when
@@ -147,12 +153,15 @@ class Collector:
                 seq += 1
 
         with st.snapshot():
-            for kind, rows, key in (
-                ("assets", asset_rows(st), lambda r: f"{r['ip']}|{r['vlan']}"),
-                ("conversations", conversation_rows(st), _conv_key),
-                ("violations", _violations(st), _viol_key),
-            ):
-                add(kind, self._changed(kind, rows, key, changed))
+            fp = q.state_fingerprint(st)
+            full = fp != self._fingerprint or time.monotonic() - self._full_at > FULL_EVERY_S
+            if full:
+                for kind, rows, key in (
+                    ("assets", asset_rows(st), lambda r: f"{r['ip']}|{r['vlan']}"),
+                    ("conversations", conversation_rows(st), _conv_key),
+                    ("violations", _violations(st), _viol_key),
+                ):
+                    add(kind, self._changed(kind, rows, key, changed))
             since = q.cursor(st, site, "alerts")
             alerts = q.alerts_changed_after(st, since, ALERTS_PER_COLLECT)
             if alerts:
@@ -166,6 +175,8 @@ class Collector:
         if health is not None:
             add("health", health_rows(st, health))
         q.commit(st, site, msgs, cursors, changed)
+        if full:
+            self._fingerprint, self._full_at = fp, time.monotonic()
         return msgs
 
     def pending(self) -> bool:
