@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -249,3 +250,26 @@ def test_a_batch_commits_whole_or_not_at_all(tmp_path: Any) -> None:
         outs = ing.handle_many([*batch, batch[0]])
         assert [o.value for o in outs] == ["applied", "refused", "applied", "applied", "duplicate"]
         assert hub_q.counts(store)["messages"] == 3
+
+
+def test_a_flood_of_refusals_is_counted_but_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site sending bad messages forever cannot grow the hub database: every refusal
+    is counted, only the most recent rows are kept."""
+    monkeypatch.setattr(hub_q, "REJECTS_KEPT", 50)
+    monkeypatch.setattr(hub_q, "PRUNE_EVERY", 10)
+    with Store(tmp_path / "hub.db") as store:
+        for i in range(500):
+            hub_q.reject(
+                store,
+                at=f"2026-12-07T08:{i // 60:02d}:{i % 60:02d}Z",
+                site="plant-a",
+                topic="conduit/v1/plant-a/alerts",
+                reason="malformed",
+                detail=f"bad {i}",
+            )
+        kept = store.conn.execute("SELECT count(*) FROM hub_rejects").fetchone()[0]
+        assert hub_q.reject_counts(store) == {"malformed": 500}
+        assert 50 <= kept <= 60
+        assert hub_q.rejects(store, limit=1)[0]["detail"] == "bad 499"

@@ -38,6 +38,10 @@ _UPSERTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "",
     ),
 }  # fmt: skip
+# Refused messages: every one counted in hub_reject_totals, the most recent kept in full.
+REJECTS_KEPT = 10_000
+PRUNE_EVERY = 100  # per site and reason: how often the oldest rows beyond them go
+
 _TABLES = {
     "assets": "hub_assets",
     "conversations": "hub_conversations",
@@ -147,11 +151,25 @@ def reject(
 def reject_in(
     store: Store, *, at: str, site: str | None, topic: str, reason: str, detail: str
 ) -> None:
-    """Record a refused message inside the caller's transaction."""
+    """Record a refused message inside the caller's transaction: counted for good, its
+    row kept among the :data:`REJECTS_KEPT` most recent."""
+    where = _clean(site) if site else None
     store.conn.execute(
         "INSERT INTO hub_rejects (at, site, topic, reason, detail) VALUES (?, ?, ?, ?, ?)",
-        (at, _clean(site) if site else None, _clean(topic)[:300], reason, _clean(detail)[:500]),
+        (at, where, _clean(topic)[:300], reason, _clean(detail)[:500]),
     )
+    total = store.conn.execute(
+        "INSERT INTO hub_reject_totals (site, reason, count) VALUES (?, ?, 1) "
+        "ON CONFLICT (site, reason) DO UPDATE SET count = hub_reject_totals.count + 1 "
+        "RETURNING count",
+        (where or "", reason),
+    ).fetchone()[0]
+    if int(total) % PRUNE_EVERY == 0:
+        store.conn.execute(
+            "DELETE FROM hub_rejects WHERE at < (SELECT at FROM hub_rejects "
+            "ORDER BY at DESC LIMIT 1 OFFSET ?)",
+            (REJECTS_KEPT,),
+        )
 
 
 def counts(store: Store, site: str | None = None) -> dict[str, int]:
@@ -186,7 +204,7 @@ def sites(store: Store) -> list[dict[str, Any]]:
         "alerts_open": "SELECT site, count(*) FROM hub_alerts WHERE status = 'open' GROUP BY site",
         "operations": "SELECT site, sum(operations) FROM hub_op_minutes GROUP BY site",
         "violations": "SELECT site, count(*) FROM hub_violations GROUP BY site",
-        "refused": "SELECT site, count(*) FROM hub_rejects WHERE site IS NOT NULL GROUP BY site",
+        "refused": "SELECT site, sum(count) FROM hub_reject_totals WHERE site != '' GROUP BY site",
     }
     extra: dict[str, dict[str, int]] = {}
     for name, sql in per.items():
@@ -218,7 +236,9 @@ def rejects(store: Store, limit: int = 100) -> list[dict[str, Any]]:
 def reject_counts(store: Store) -> dict[str, int]:
     return {
         r: int(n)
-        for r, n in store.conn.execute("SELECT reason, count(*) FROM hub_rejects GROUP BY reason")
+        for r, n in store.conn.execute(
+            "SELECT reason, sum(count) FROM hub_reject_totals GROUP BY reason"
+        )
     }
 
 
