@@ -13,12 +13,12 @@ import typer
 from rich.markup import escape
 
 from otconduit.cli import filters
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.store import Store, StoreError
 from otconduit.store.backend import display
 
 _out = make_console()
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 DEFAULT_DB = Path("conduit.db")
 MAX_PROBLEM_LINES = 50  # one line per bad file, up to this many; the summary counts all

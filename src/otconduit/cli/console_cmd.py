@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import err, fail
 
 _out = Console(emoji=False)
 
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 AuthDbOpt = Annotated[
     Path | None,
     typer.Option(

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from otconduit.cli import filters
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.process_opts import (
     GatewayOpt,
@@ -25,7 +26,6 @@ from otconduit.store.match import ip_matcher, is_network, iso_ns, overlaps
 
 _out = make_console()
 
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 RulesOpt = Annotated[
     Path | None,

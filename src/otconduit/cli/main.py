@@ -42,6 +42,7 @@ from otconduit.cli.historian_cmd import history, tags
 from otconduit.cli.hub_cmd import SiteOpt, UplinkOpt, hub, publish_uplink, sites_cmd, uplink_options
 from otconduit.cli.lab_cmd import lab
 from otconduit.cli.maintenance_cmd import maintenance_app
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.policy_cmd import policy_app, violations
 from otconduit.cli.policy_compile import compile_cmd, init_cmd, paths_cmd
@@ -73,14 +74,6 @@ app = typer.Typer(
 )
 out = make_console()
 
-DbOpt = Annotated[
-    Path,
-    typer.Option(
-        "--db",
-        help="SQLite file or postgresql://user@host/db URL (default $CONDUIT_DB, else conduit.db).",
-        envvar="CONDUIT_DB",
-    ),
-]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 FromOpt = Annotated[
     str | None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from otconduit.cli import filters
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.store import Store, StoreError, seen
 from otconduit.store.violations import ViolationFilter, stored_violations
@@ -34,7 +35,6 @@ CheckOpt = Annotated[
         "without it, list the violations stored by the last check.",
     ),
 ]
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 VIOLATION_COLUMNS = [
     "rule",

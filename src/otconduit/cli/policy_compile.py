@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import fail
 from otconduit.store.backend import display
 
@@ -59,9 +60,7 @@ def compile_cmd(
 
 
 def init_cmd(
-    db: Annotated[
-        Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")
-    ] = Path("conduit.db"),
+    db: DbOpt = Path("conduit.db"),
 ) -> None:
     """Propose a policy (YAML on stdout) from the assets and traffic in the database."""
     from otconduit.policy.propose import ProposalError, propose_policy

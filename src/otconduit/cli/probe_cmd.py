@@ -11,12 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.risk_cmd import load_policy_or_fail
 from otconduit.store import Store, StoreError
 
 _out = make_console()
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 DEFAULT_DB = Path("conduit.db")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*s)?\s*$")

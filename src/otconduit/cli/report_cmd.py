@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from otconduit.cli import filters
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import err, fail
 
 KINDS = {".html": "html", ".htm": "html", ".pdf": "pdf"}
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 
 
 def _check_output(output: Path) -> str:

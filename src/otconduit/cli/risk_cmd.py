@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from otconduit.cli import filters
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.store import Store, StoreError
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from otconduit.policy import Policy
 
 _out = make_console()
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 DEFAULT_DB = Path("conduit.db")
 

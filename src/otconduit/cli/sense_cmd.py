@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from otconduit.cli.hub_cmd import SiteOpt, UplinkOpt, uplink_options
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, err, fail, make_console
 from otconduit.cli.process_opts import HistorianOpt, LiveAnnotation, load_process
 from otconduit.store import Store, StoreError
@@ -17,7 +18,6 @@ from otconduit.store.backend import database_errors, display
 sensor_app = typer.Typer(help="The sensor's health.", no_args_is_help=True)
 out = make_console()
 
-DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database file.", envvar="CONDUIT_DB")]
 
 STATUS_KEYS = (
     "state", "interface", "started_at", "packets", "bytes", "drops_kernel", "drops_capture",

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from otconduit.cli.options import DbOpt
 from otconduit.cli.output import Format, emit, fail
 
 store_app = typer.Typer(
@@ -16,10 +17,6 @@ store_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DbOpt = Annotated[
-    Path,
-    typer.Option("--db", help="SQLite file or postgresql://user@host/db URL.", envvar="CONDUIT_DB"),
-]
 DEFAULT_DB = Path("conduit.db")
 
 
