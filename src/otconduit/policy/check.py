@@ -33,6 +33,15 @@ Rows with the same rule, endpoints, protocol and operation are aggregated (count
 first/last seen, evidence = capture + frame of the first occurrence). Conversations with
 hosts only ever seen as scan targets (see ``views.confirmed_hosts``) are a sweep: one row
 per (source, rule, protocol) with the number of targets, not one row per target.
+
+Layer-2 conversations (PROFINET, GOOSE: ``transport`` ``ethernet``) have MAC addresses
+for endpoints (:class:`_Places`). A MAC is placed by a zone listing it, else by the zone
+of the IP asset(s) carrying it (a PROFINET device's RT frames go to the MAC of the IP
+device it is), else by its VLAN member; it exists when its device does. A group address
+(multicast/broadcast: GOOSE 01:0c:cd:..., DCP 01:0e:cf:...) is no host: it is never a
+sweep target nor "in no zone"; unless a zone lists it, frames to it stay in the sender's
+zone (a layer-2 group does not leave its segment; the capture does not show who
+subscribes).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone
+from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone, _norm_mac, is_group_mac
 from otconduit.protocols import registry
 from otconduit.protocols.opcua import danger as opcua_danger
 from otconduit.store import Store, views
@@ -116,6 +125,7 @@ class _Conv:
     row: dict[str, Any]
     src_zone: Zone | None
     dst_zone: Zone | None
+    addrs: tuple[str, str] | None = None  # client, server for conduit host lists (IPs)
     rules: list[tuple[Conduit, ProtocolRule]] = field(default_factory=list)
     ops: Counter[str] = field(default_factory=Counter)
     capture: str | None = None
@@ -164,6 +174,42 @@ def _macs(asset_rows: list[dict[str, Any]]) -> dict[str, tuple[str | None, int |
     for a in asset_rows:
         out.setdefault(a["ip"], (a["mac"], a["vlan"]))
     return out
+
+
+class _Places:
+    """Zones and existence of conversation endpoints, MAC ones included (module doc)."""
+
+    def __init__(self, policy: Policy, asset_rows: list[dict[str, Any]], real: set[str]) -> None:
+        self.policy = policy
+        self.macs = _macs(asset_rows)
+        self.ips_of_mac: dict[str, list[str]] = {}
+        for a in asset_rows:
+            mac = _norm_mac(a["mac"]) if a["mac"] else None
+            if mac and a["ip"] != a["mac"]:
+                self.ips_of_mac.setdefault(mac, []).append(a["ip"])
+        # a MAC exists when the device keyed by it, or an IP asset carrying it, does
+        self.real = real | {
+            m for m, ips in self.ips_of_mac.items() if any(ip in real for ip in ips)
+        }
+
+    def zone(self, endpoint: str, vlan: int | None) -> Zone | None:
+        mac = _norm_mac(endpoint)
+        if mac is None:
+            known, _ = self.macs.get(endpoint, (None, None))
+            return self.policy.zone_of(endpoint, known, vlan)
+        listed = self.policy.zone_of(None, mac, None)
+        if listed is not None:
+            return listed
+        zones = {z.name: z for ip in self.ips_of_mac.get(mac, ()) if (z := self.zone(ip, vlan))}
+        if len(zones) == 1:
+            return next(iter(zones.values()))
+        return self.policy.zone_of(None, None, vlan)
+
+    def address(self, endpoint: str) -> str:
+        """The IP address a conduit's host list knows a MAC endpoint by (the one IP asset
+        carrying it), else the endpoint itself."""
+        ips = self.ips_of_mac.get(_norm_mac(endpoint) or "", [])
+        return ips[0] if len(ips) == 1 else endpoint
 
 
 def asset_levels(store: Store, policy: Policy) -> dict[str, tuple[float | None, str]]:
@@ -225,7 +271,8 @@ def _decide(policy: Policy, conv: _Conv) -> list[Violation]:
         and not policy.restricts_zone(sz.name)
     ):
         return out  # intra-zone traffic is free unless a conduit restricts the zone
-    cands = policy.conduits_between(client, server, src_zone=sz, dst_zone=dz)
+    src, dst = conv.addrs or (client, server)
+    cands = policy.conduits_between(src, dst, src_zone=sz, dst_zone=dz)
     if not cands:
         if policy.default == "deny":
             if sz is None or dz is None:
@@ -341,9 +388,8 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
     """Every violation of ``policy`` in the store, aggregated and ordered by rule."""
     found = _Findings()
     asset_rows = views.assets(store)
-    macs = _macs(asset_rows)
     for a in asset_rows:
-        if not a["confirmed"]:
+        if not a["confirmed"] or is_group_mac(a["ip"]):
             continue  # a scan target is not an asset to place (its sweep is reported)
         if policy.zone_of(a["ip"], a["mac"], a["vlan"]) is None:
             roles = f" ({', '.join(a['roles'])})" if a["roles"] else ""
@@ -360,10 +406,7 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
             )
             found.add(v, a["first_seen"], a["last_seen"])
 
-    def zone(ip: str, vlan: int | None) -> Zone | None:
-        mac, _ = macs.get(ip, (None, None))
-        return policy.zone_of(ip, mac, vlan)
-
+    places = _Places(policy, asset_rows, {ip for ip, _ in views.confirmed_hosts(store)})
     convs: dict[ConvKey, _Conv] = {}
     pending: list[tuple[_Conv, list[Violation]]] = []
     conv_rows = views.conversations(store)
@@ -372,7 +415,11 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
         key = (r["client_ip"], r["server_ip"], r["server_port"], r["protocol"])
         if key in convs:  # same endpoints on another VLAN/transport: judged once
             continue
-        conv = _Conv(key, r, zone(r["client_ip"], r["vlan"]), zone(r["server_ip"], r["vlan"]))
+        client, server = r["client_ip"], r["server_ip"]
+        sz, dz = places.zone(client, r["vlan"]), places.zone(server, r["vlan"])
+        if dz is None and is_group_mac(server):
+            dz = sz  # a layer-2 group stays on the sender's segment
+        conv = _Conv(key, r, sz, dz, (places.address(client), places.address(server)))
         convs[key] = conv
         vios = _decide(policy, conv)
         insecure = _insecure_opcua(policy, conv, weak)
@@ -393,7 +440,7 @@ def evaluate(store: Store, policy: Policy) -> list[Violation]:
         if conv.rules:
             _check_group(policy, conv, g, found)
 
-    real = {ip for ip, _ in views.confirmed_hosts(store)}
+    real = places.real
     sweeps = _Sweeps()
     for conv, vios in pending:
         seen = ", ".join(f"{k} x{n}" for k, n in conv.ops.most_common())
@@ -417,6 +464,8 @@ def _probe(conv: _Conv, real: set[str]) -> bool:
     undecoded TCP port that answered with no more than a handshake or a reset (at most
     two packets a connection, none longer than headers)."""
     r = conv.row
+    if is_group_mac(r["server_ip"]):
+        return False  # a layer-2 group address: never a host that failed to answer
     if r["server_ip"] not in real:
         return True
     if r["protocol"] != "unknown" or r["transport"] != "tcp":

@@ -31,6 +31,10 @@ extensions. Public API (stable; other modules build on it):
 * :class:`MaintenanceWindow` -- ``name``, ``weekday`` (one or a list), ``start``, ``end``
   (``HH:MM``; end <= start crosses midnight); ``contains(local_datetime)``.
 * :class:`PolicyError` -- one-line error; ``loc`` is the path into the YAML document.
+* ``is_group_mac(text)`` -- a multicast/broadcast MAC (a layer-2 group, never an asset).
+
+Devices without IP (PROFINET, GOOSE) are assets keyed by their MAC; a zone holds them by
+listing the MAC (or their ``{vlan: N}``).
 
 Protocol names: the protocol registry's aliases (``cip`` and ``eip`` for ``enip``, ``s7``
 for ``s7comm``, ``opc-ua`` for ``opcua``, ...).
@@ -95,6 +99,13 @@ def _norm_mac(v: str) -> str | None:
     return m.replace("-", ":") if _MAC.match(m) else None
 
 
+def is_group_mac(v: str | None) -> bool:
+    """A multicast or broadcast MAC address (I/G bit of the first octet set): a layer-2
+    group (GOOSE 01:0c:cd:..., PROFINET DCP 01:0e:cf:..., ff:ff:ff:ff:ff:ff), no device."""
+    m = _norm_mac(v) if v else None
+    return m is not None and bool(int(m[:2], 16) & 1)
+
+
 def _parse_net(v: str) -> Network | None:
     try:
         return ipaddress.ip_network(v.strip(), strict=False)
@@ -117,9 +128,23 @@ def _check_member(m: str) -> str:
     return _check_name(m)  # otherwise a host name, resolved against `hosts` by Policy
 
 
+def _sexagesimal_mac(v: Any) -> Any:
+    """YAML 1.1 reads an unquoted all-digit MAC (``12:34:12:34:12:40``) as a base-60
+    integer, as it reads ``02:00`` (see ``MaintenanceWindow``): give the MAC back."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        return v
+    head, groups = v, []
+    for _ in range(5):
+        head, g = divmod(head, 60)
+        groups.append(g)
+    if not 10 <= head <= 99:
+        return v  # not six two-digit groups: left for the member check to refuse
+    return ":".join(f"{g:02d}" for g in [head, *reversed(groups)])
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
 OpName = Annotated[OpClass, BeforeValidator(_parse_op)]
-Member = Annotated[str, AfterValidator(_check_member)]
+Member = Annotated[str, BeforeValidator(_sexagesimal_mac), AfterValidator(_check_member)]
 
 
 class VlanMember(_Strict):

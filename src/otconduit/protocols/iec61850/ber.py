@@ -51,7 +51,7 @@ def read_tlv(buf: bytes, pos: int, end: int) -> Tlv:
         if first & 0x1F != 0x1F and length < 0x80:
             if pos + 2 + length > end:
                 raise BerError(f"length {length} at offset {pos + 2} exceeds the enclosing")
-            return _tuple_new(  # type: ignore[no-any-return]
+            return _tuple_new(
                 Tlv, (first >> 6, bool(first & 0x20), first & 0x1F, pos + 2, pos + 2 + length, pos)
             )
     if pos >= end:

@@ -46,7 +46,7 @@ from otconduit.protocols.base import DecoderEvent
 from otconduit.protocols.events import Malformed
 from otconduit.protocols.iec61850 import ber
 from otconduit.protocols.iec61850.ber import APPLICATION, CONTEXT, BerError
-from otconduit.protocols.iec61850.goose_template import Template, spans_of
+from otconduit.protocols.iec61850.goose_template import Template, template
 
 ETHERTYPE_GOOSE: Final = 0x88B8
 ETHERTYPE_GSE_MANAGEMENT: Final = 0x88B9
@@ -175,7 +175,7 @@ def _decode(payload: bytes) -> Template | str:
             sq_span=(fields[6].start, fields[6].end),
             problem=problem,
         )
-        return Template(payload, pdu, spans_of(fields))
+        return template(payload, pdu, fields)
     except BerError as exc:
         return f"goosePdu: {exc}"
 

@@ -15,7 +15,6 @@ the four fields) are decoded once per template.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from otconduit.protocols.iec61850 import ber
@@ -26,75 +25,73 @@ if TYPE_CHECKING:
 Span = tuple[int, int]
 
 
-@dataclass(slots=True)
-class Spans:
-    """Where the contents of the fields that change between messages lie in a frame."""
-
-    ttl: Span | None  # timeAllowedtoLive [1]
-    t: Span | None  # t [4]
-    st: Span  # stNum [5]
-    sq: Span  # sqNum [6]
-
-    def cuts(self) -> tuple[int, ...]:
-        """Start and end of each span, in frame order (flattened)."""
-        spans = sorted(s for s in (self.ttl, self.t, self.st, self.sq) if s is not None)
-        return tuple(x for s in spans for x in s)
-
-
-@dataclass(slots=True)
 class Template:
-    """A decoded message, its bytes and its variable spans; see the module doc."""
+    """A decoded message, its bytes and where the contents of timeAllowedtoLive, t,
+    stNum and sqNum lie in them (``None``: field absent); see the module doc."""
 
-    payload: bytes
-    pdu: GoosePdu
-    spans: Spans
-    cuts: tuple[int, ...] = ()
-    _values: tuple[list[Any], str | None] | None = field(default=None, repr=False)
-    _time: tuple[bytes | None, str | None] | None = field(default=None, repr=False)
+    __slots__ = ("_fixed", "_time", "_values", "cuts", "payload", "pdu", "sq", "st", "t", "ttl")
 
-    def __post_init__(self) -> None:
-        self.cuts = self.spans.cuts()
+    def __init__(
+        self,
+        payload: bytes,
+        pdu: GoosePdu,
+        *,
+        ttl: Span | None,
+        t: Span | None,
+        st: Span,
+        sq: Span,
+    ) -> None:
+        self.payload = payload
+        self.pdu = pdu
+        self.ttl, self.t, self.st, self.sq = ttl, t, st, sq
+        spans = sorted(x for x in (ttl, t, st, sq) if x is not None)
+        self.cuts: tuple[int, ...] = tuple(x for span in spans for x in span)
+        # the bytes between the spans, last first: a new state differs first in allData,
+        # which follows sqNum; compared in place (bytes.startswith at an offset)
+        bounds = (0, *self.cuts, len(payload))
+        self._fixed = tuple(
+            (a, payload[a:b]) for a, b in zip(bounds[-2::-2], bounds[::-2], strict=True) if b > a
+        )
+        self._values: tuple[list[Any], bool, str | None] | None = None
+        self._time: tuple[bytes | None, str | None] | None = None
 
     def matches(self, payload: bytes) -> bool:
         """``payload`` equals the template outside the variable spans (same length)."""
-        last = self.payload
-        if len(payload) != len(last):
+        if len(payload) != len(self.payload):
             return False
-        pos = 0
-        cuts = self.cuts
-        for i in range(0, len(cuts), 2):
-            a = cuts[i]
-            if payload[pos:a] != last[pos:a]:
+        for pos, fixed in self._fixed:  # noqa: SIM110 (a generator in all() costs more)
+            if not payload.startswith(fixed, pos):
                 return False
-            pos = cuts[i + 1]
-        return payload[pos:] == last[pos:]
+        return True
 
     def st_sq(self, payload: bytes) -> tuple[int, int]:
         """stNum and sqNum of a matching frame (unsigned, as ``ber.unsigned`` reads them)."""
-        (a, b), (c, d) = self.spans.st, self.spans.sq
+        (a, b), (c, d) = self.st, self.sq
         return int.from_bytes(payload[a:b], "big"), int.from_bytes(payload[c:d], "big")
 
     def pdu_for(self, payload: bytes) -> GoosePdu:
         """The message a matching frame carries (what ``parse_goose`` returns for it)."""
         if payload == self.payload:
             return self.pdu
-        s = self.spans
         st, sq = self.st_sq(payload)
         changes: dict[str, Any] = {"st_num": st, "sq_num": sq}
-        if s.ttl is not None:
-            a, b = s.ttl
+        if self.ttl is not None:
+            a, b = self.ttl
             changes["time_allowed_to_live"] = int.from_bytes(payload[a:b], "big", signed=True)
-        if s.t is not None:
-            a, b = s.t
+        if self.t is not None:
+            a, b = self.t
             changes["t"] = payload[a:b]
         return dataclasses.replace(self.pdu, **changes)
 
     def values(self) -> tuple[list[Any], str | None]:
-        """The dataset values (a fresh list each call) and a problem, decoded once."""
+        """The dataset values (a list of its own for each caller) and a problem, decoded
+        once per template."""
         if self._values is None:
-            self._values = self.pdu.values()
-        values, problem = self._values
-        return _fresh(values), problem
+            values, problem = self.pdu.values()
+            flat = not any(isinstance(v, list | dict) for v in values)
+            self._values = (values, flat, problem)
+        values, flat, problem = self._values
+        return (values.copy() if flat else _fresh(values)), problem
 
     def time(self, pdu: GoosePdu) -> str | None:
         """``pdu.time``, remembered for the last ``t`` seen."""
@@ -112,15 +109,18 @@ def _fresh(value: Any) -> Any:
     return value
 
 
-def spans_of(fields: dict[int, ber.Tlv]) -> Spans:
-    """The variable spans of a decoded goosePdu's fields (stNum and sqNum present)."""
+def template(payload: bytes, pdu: GoosePdu, fields: dict[int, ber.Tlv]) -> Template:
+    """The template of a message just decoded from ``payload`` (``fields``: the goosePdu's
+    context-tagged elements by tag, stNum [5] and sqNum [6] among them)."""
+    ttl, t, st, sq = fields.get(1), fields.get(4), fields[5], fields[6]
+    return Template(
+        payload,
+        pdu,
+        ttl=None if ttl is None else (ttl.start, ttl.end),
+        t=None if t is None else (t.start, t.end),
+        st=(st.start, st.end),
+        sq=(sq.start, sq.end),
+    )
 
-    def span(tag: int) -> Span | None:
-        tlv = fields.get(tag)
-        return None if tlv is None else (tlv.start, tlv.end)
 
-    st, sq = fields[5], fields[6]
-    return Spans(ttl=span(1), t=span(4), st=(st.start, st.end), sq=(sq.start, sq.end))
-
-
-__all__ = ["Spans", "Template", "spans_of"]
+__all__ = ["Template", "template"]
