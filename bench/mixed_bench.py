@@ -31,7 +31,7 @@ PARTS = (
     "iti/IEC60870-5-104/090813_diverse.pcap",
     "icsnpp/bacnet/bacnet_example/bacnet_example.pcap",
     "icsnpp/opcua/open62541_client-server_mainloop/open62541_client-server_mainloop.pcap",
-    "iti/IEC61850/GOOSE/GOOSE_DEMO.pcap",
+    "iti/IEC61850/GOOSE/Sample_File_GOOSE.pcap",  # two ABB IEDs: repeats and state changes
 )
 TARGET = 0.5  # of the Modbus rate
 

@@ -532,10 +532,13 @@ def post_incident(
 @router.get(
     "/production",
     response_model=Production,
+    response_model_exclude_unset=True,  # no historian: the three fields it always had
     summary="Lines, machine states, counters (from the gateway)",
 )
-def get_production(user: Viewer, ctx: Ctx) -> dict[str, Any]:
-    return ctx.production.status()
+def get_production(
+    user: Viewer, ctx: Ctx, site: Annotated[str, Query(max_length=64)] = ""
+) -> dict[str, Any]:
+    return ctx.production.status(site or None)
 
 
 # -- administration -----------------------------------------------------------------

@@ -496,12 +496,14 @@ def violations_check(
 
 
 @router.get("/production", response_class=HTMLResponse)
-def production_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
+def production_page(
+    request: Request, user: Viewer, ctx: Ctx, site: Annotated[str, Query(max_length=64)] = ""
+) -> Response:
     import logging
 
     from otconduit.console.prodcharts import production_charts
 
-    prod = ctx.production.status()
+    prod = ctx.production.status(site or None)  # site: the hub pages' filter
     try:  # trends, state timelines, OEE and energy: the page stands without them
         charts = production_charts(ctx.production, ctx.settings.gateway, prod)
     except Exception as exc:
@@ -509,7 +511,8 @@ def production_page(request: Request, user: Viewer, ctx: Ctx) -> Response:
             "production charts unavailable: %s: %s", type(exc).__name__, exc
         )
         charts = {"data": {}, "kpi": {}, "kpi_note": "charts unavailable (see the console's log)"}
-    return render(request, "production.html", nav="production", prod=prod, charts=charts)
+    return render(request, "production.html", nav="production", prod=prod, charts=charts,
+                  params={"site": site}, sites=prod.get("sites", []))  # fmt: skip
 
 
 @router.get("/users", response_class=HTMLResponse)

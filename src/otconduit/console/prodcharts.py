@@ -43,7 +43,8 @@ def production_charts(
     ``status`` is :meth:`Production.status`, whose machines get ``chart_keys``."""
     if not status.get("available"):
         return {"data": {}, "kpi": {}, "kpi_note": None}
-    key = (str(production.target), str(gateway), *production.signature())
+    # The site filter changes which machines are charted: part of the key.
+    key = (str(production.target), str(gateway), status.get("site"), *production.signature())
     with _lock:
         cached = _cache.get(key)
     if cached is None:
@@ -54,12 +55,22 @@ def production_charts(
     for line in status["lines"]:
         for m in line["machines"]:
             m["chart_keys"] = cached["keys"].get((line["line"], m["machine"]), {})
-        # The production model names a line by its ISA-95 line segment ("line1").
+        # The production model names a line by its ISA-95 line segment ("line1"), and
+        # it is the gateway config's site's: another site's "line1" is another line.
         name = next(
-            (k for k in cached["kpi"] if line["line"].split("/")[-1] == k or line["line"] == k),
+            (
+                k
+                for k in cached["kpi"]
+                if _of_site(line["line"], cached.get("kpi_site"))
+                and (line["line"].split("/")[-1] == k or line["line"] == k)
+            ),
             None,
         )
         line["kpi"] = {"name": name, **cached["kpi"][name]} if name else None
+    if status.get("multi_site") and cached.get("kpi"):
+        site = str(cached.get("kpi_site")).split("/")[-1]
+        note = f"OEE and energy: site {site} only (the gateway config's production section)"
+        return {**cached, "kpi_note": note}
     return cached
 
 
@@ -139,20 +150,27 @@ def _build(production: Any, gateway: Path | None, status: dict[str, Any]) -> dic
                 keys[(line["line"], m["machine"])] = mine
     finally:
         store.close()
-    kpi, note = _kpis(production, gateway, kpi_start, newest)
+    kpi, note, kpi_site = _kpis(production, gateway, kpi_start, newest)
     for line_name, charts in kpi.items():
         for kind in ("oee", "energy"):
             if charts.get(kind):
                 data[f"{kind}:{line_name}"] = charts[kind]
-    return {"data": data, "kpi": kpi, "kpi_note": note, "keys": keys}
+    return {"data": data, "kpi": kpi, "kpi_note": note, "keys": keys, "kpi_site": kpi_site}
+
+
+def _of_site(line: str, prefix: str | None) -> bool:
+    """Whether the line path ``line`` is under ``enterprise/site`` ``prefix`` (None: any)."""
+    return prefix is None or line.startswith(prefix + "/")
 
 
 def _kpis(
     production: Any, gateway: Path | None, start: int, newest: int
-) -> tuple[dict[str, Any], str | None]:
-    """OEE and energy per line and shift from ``start`` to ``newest``, or why not."""
+) -> tuple[dict[str, Any], str | None, str | None]:
+    """OEE and energy per line and shift from ``start`` to ``newest``, or why not, and
+    the ``enterprise/site`` they belong to (the gateway config's)."""
     if gateway is None:
-        return {}, "OEE and energy need the gateway config (--gateway) with a production section"
+        note = "OEE and energy need the gateway config (--gateway) with a production section"
+        return {}, note, None
     try:
         from otconduit.production.api import (
             ProductionError,
@@ -163,11 +181,12 @@ def _kpis(
         )
         from otconduit.yamlconf import ConfigError
     except ImportError:  # the production package is not installed with this console
-        return {}, "OEE and energy: not available in this installation"
+        return {}, "OEE and energy: not available in this installation", None
     try:
-        _cfg, plan = load_plan(gateway)
+        cfg, plan = load_plan(gateway)
     except ConfigError as exc:
-        return {}, str(exc).split(": ", 1)[-1]
+        return {}, str(exc).split(": ", 1)[-1], None
+    site = f"{cfg.enterprise}/{cfg.site}"
     by = "machine" if plan.calendar.always else "shift"
     out: dict[str, Any] = defaultdict(dict)
     try:
@@ -176,13 +195,13 @@ def _kpis(
             energy = sustainability_report(plan, reader, start, newest)
     except (ProductionError, ValueError) as exc:
         log.warning("OEE/energy for the Production page: %s", exc)
-        return {}, f"OEE and energy could not be computed: {exc}"
+        return {}, f"OEE and energy could not be computed: {exc}", site
     for line, chart in _oee_by_line(oee).items():
         out[line]["oee"] = chart
     rows = energy["by_shift"] or energy["by_line"]
     for line, chart in _energy_by_line(rows).items():
         out[line]["energy"] = chart
-    return dict(out), None
+    return dict(out), None, site
 
 
 def _bucket(row: dict[str, Any]) -> str:

@@ -126,10 +126,16 @@ class Production:
 
         return list(history(store, path, start, end, MAX_ROWS))
 
-    def status(self) -> dict[str, Any]:
+    def status(self, site: str | None = None) -> dict[str, Any]:
+        """Lines and machines; ``site`` keeps one site's (the ISA-95 site segment). Lines
+        carry their site; ``sites`` lists every site in the historian, ``multi_site`` says
+        whether the page groups by site (one site: the page as it always was)."""
         rows, why = self._tags()
         if rows is None:
             return {"available": False, "message": why, "lines": []}
+        sites = sorted({site_of(r["path"]) for r in rows})
+        if site:
+            rows = [r for r in rows if site_of(r["path"]) == site]
         lines: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         for r in rows:
             parts = r["path"].split("/")
@@ -139,7 +145,8 @@ class Production:
             m = lines[line].setdefault(
                 machine,
                 {"machine": machine, "device": None, "state": None, "faulted": None,
-                 "counters": [], "energy": [], "tags": [], "timeline": []},
+                 "counters": [], "energy": [], "tags": [], "timeline": [],
+                 "site": site_of(r["path"]), "machine_path": f"{line}/{machine}"},
             )  # fmt: skip
             m["device"] = m["device"] or self.devices.get(r["path"])
             tag = {
@@ -180,13 +187,24 @@ class Production:
                     m["timeline"] = segments
         finally:
             store.close()
+        multi = len(sites) > 1
+        where = f" in {len(sites)} sites" if multi and not site else ""
+        if site:
+            where = f" of site {site}" if site in sites else f": no site {site} in the historian"
         return {
             "available": True,
-            "message": f"{len(rows)} tags on {len(lines)} lines from the gateway historian",
+            "message": f"{len(rows)} tags on {len(lines)} lines{where} from the gateway historian",
             "lines": [
-                {"line": name, "machines": sorted(ms.values(), key=lambda m: m["machine"])}
-                for name, ms in sorted(lines.items())
+                {
+                    "line": name,
+                    "site": site_of(name + "/-"),
+                    "machines": sorted(ms.values(), key=lambda m: m["machine"]),
+                }
+                for name, ms in sorted(lines.items(), key=lambda kv: (site_of(kv[0] + "/-"), kv[0]))
             ],
+            "sites": sites,
+            "site": site,
+            "multi_site": multi,
         }
 
     def device_tags(self, address: str) -> list[dict[str, Any]]:
@@ -270,12 +288,13 @@ class Production:
         line = "/".join(parts[:4]) if len(parts) > 4 else None
         asset = self.devices.get(path)
         info = self.info.get(path)
+        site = site_of(path)
         out = []
         prev_q, prev_v = "good", None
         for i, r in enumerate(rows):
             q, v = r["quality"], r["value"]
             base = {"ts": r["ts_ns"], "asset": asset, "cell": None, "tag": path, "line": line,
-                    "machine": machine, "value": v, "quality": q}  # fmt: skip
+                    "machine": machine, "site": site, "value": v, "quality": q}  # fmt: skip
             if q != "good" and prev_q == "good":
                 why = f": {r['reason']}" if r.get("reason") else ""
                 out.append({**base, "title": f"{machine}: tag {parts[-1]} {q}{why}",
@@ -299,6 +318,12 @@ class Production:
             if q == "good":
                 prev_v = v
         return out
+
+
+def site_of(path: str) -> str:
+    """The ISA-95 site segment of a tag path (``enterprise/site/...``), ``-`` if none."""
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[1] else "-"
 
 
 def _state_label(name: str | None, value: Any) -> str:

@@ -314,6 +314,9 @@ class Production(BaseModel):
     available: bool
     message: str
     lines: list[dict[str, Any]]
+    sites: list[str] = Field(default=[], description="ISA-95 sites in the historian")
+    site: str | None = Field(default=None, description="the site filter, if any")
+    multi_site: bool = Field(default=False, description="machines of several sites")
 
 
 class AuditEntry(BaseModel):
