@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/mixed_bench.py --per-part
 	$(BIN)/python -m otconduit.gateway.historian.bench
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/maintenance_bench.py --folders valve1,anomaly-free
