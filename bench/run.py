@@ -24,7 +24,7 @@ many packets the fast path took and why it gave connections back (hand-overs), a
 whether it meets the targets (20x tshark, a million packets/s for Modbus, under 300 MB).
 
     python bench/run.py [--packets 2000000] [--repeat 3] [--skip-tshark] [--skip-dpkt] [--quick]
-                        [--real-only] [--skip-real]
+                        [--real-only] [--skip-real] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ class Result:
 
 
 def measure(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple[float, float, str]:
-    """Wall time, peak RSS (MB) of one child process, and its captured stdout."""
+    """Wall time, peak RSS (MB) of one child process, and its captured stdout (its CPU
+    seconds, user and system, in ``LAST_CPU``)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
@@ -95,9 +96,13 @@ def measure(cmd: list[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple
             raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}): {err[-500:]}")
         out.seek(0)
         text = out.read().decode(errors="replace")
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     return elapsed, usage.ru_maxrss / 1024, text
 
 
+# CPU seconds of the last child measured: on a machine shared with other work, a steadier
+# figure than wall time (which waits for the cores others hold).
+LAST_CPU = [0.0]
 PROTOCOLS = ("modbus", "s7comm", "enip", "dnp3", "mixed")
 # Fields tshark extracts per protocol: enough to pair requests with responses.
 TSHARK_FIELDS = {
@@ -256,11 +261,14 @@ def run_startup(repeat: int) -> Result | None:
     return Result("conduit analyze (start-up)", cap, 1, best, peak, f"best of {repeat}")
 
 
-def run_real(packets: int, repeat: int, tshark: bool) -> list[RealRow]:
-    """The real-traffic rows (see the module docstring)."""
+def run_real(packets: int, repeat: int, tshark: bool, only: str = "") -> list[RealRow]:
+    """The real-traffic rows (see the module docstring); with ``only``, just those whose
+    capture path holds that text."""
     start = run_startup(repeat)
     rows = []
     for protocol, rel in REAL:
+        if only and only.lower() not in rel.lower():
+            continue
         src = CORPUS / rel
         if not src.exists():
             print(f"bench: {src} not found: real row skipped")
@@ -280,11 +288,12 @@ def run_real(packets: int, repeat: int, tshark: bool) -> list[RealRow]:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-        best, peak, ops, stats = float("inf"), 0.0, "", {}
+        stats: dict[str, object] = {}
+        best, peak, ops, cpu = float("inf"), 0.0, "", float("inf")
         for _ in range(repeat):
             secs, mb, ops, stats = _conduit_run(cap, detect=True)
-            best, peak = min(best, secs), max(peak, mb)
-        note = f"{ops} operations stored, best of {repeat}"
+            best, peak, cpu = min(best, secs), max(peak, mb), min(cpu, LAST_CPU[0])
+        note = f"{ops} operations stored, best of {repeat}, CPU {cpu:.2f} s"
         mine = Result("conduit analyze", cap, packets, best, peak, note, int(ops or 0))
         theirs = run_tshark(cap, packets, protocol) if tshark else None
         rows.append(RealRow(rel, mine, stats, theirs, start.seconds if start else 0.0))
@@ -366,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="conduit runs per capture (best)")
     ap.add_argument("--real-only", action="store_true", help="only the real-traffic rows")
     ap.add_argument("--skip-real", action="store_true", help="no real-traffic rows")
+    ap.add_argument("--only", default="", help="real rows whose capture path holds this text")
     args = ap.parse_args(argv)
     print(
         f"bench: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
@@ -374,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     tshark = not args.skip_tshark and shutil.which("tshark") is not None
     if args.real_only:
-        print(real_report(run_real(args.packets, args.repeat, tshark)))
+        print(real_report(run_real(args.packets, args.repeat, tshark, args.only)))
         return 0
     caps = {p: capture(args.packets, 2048, p) for p in PROTOCOLS}  # connections stay open
     results: list[Result] = []
@@ -416,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{big.peak_mb:.0f} MB at {big.packets:,} packets (10x)"
         )
     if not args.skip_real:
-        print(real_report(run_real(args.packets, args.repeat, tshark)))
+        print(real_report(run_real(args.packets, args.repeat, tshark, args.only)))
     return 0
 
 
