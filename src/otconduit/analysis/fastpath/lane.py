@@ -201,6 +201,11 @@ class Lane:
         transaction's ``nth`` operation."""
         return 0, (1 if len(ex.messages) > 1 else -1)
 
+    def learns_as_flush(self, messages: list[tuple[int, bytes, int, int]]) -> bool:
+        """Whether the kernel wrote the miss of ``messages`` with their *flush* shape (a
+        transaction the decoder completes only at ``finish()`` or when released)."""
+        return False
+
     def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """The fields of ``op`` (the transaction's ``nth`` operation) that come from the
         transaction's holes (``tid``, ``unit``, ``address``, ``quantity``, ``values``,
@@ -906,6 +911,8 @@ class Lane:
         ctl[T.CTL_USED] = 0
         while len(self.bfree) < LEND_BUFFERS and len(self.raw) <= MAX_BUFFERS:
             self._grow_buffers(min(2 * len(self.raw), MAX_BUFFERS + 1))
+        if len(self.bfree) < LEND_BUFFERS:  # at the cap: take back what idle slots hold
+            self._release_buffers()
         n = min(LEND_BUFFERS, len(self.bfree))
         self.bufs[:n] = self.bfree[len(self.bfree) - n :]
         self._lent_buffers = n
@@ -942,7 +949,7 @@ class Lane:
                         int(x) for x in row[KS.M_MSG + 5 * k : KS.M_MSG + 5 * k + 5]
                     )
                     messages.append((d, out.mb[at : at + n].tobytes(), frame, ts))
-                learning.learn(self, s, messages)
+                learning.learn(self, s, messages, flush=self.learns_as_flush(messages))
         for s in dict.fromkeys(out.slowed[sl0 : int(cnt[T.C_NSL])].tolist()):
             if s in self.active:
                 self.handover(s, blk)

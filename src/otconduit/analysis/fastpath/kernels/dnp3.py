@@ -3,11 +3,15 @@
 The common case of a DNP3 connection: a master sends one request at a time (a read of
 class data, a control, ...), the outstation answers it in a single-fragment response,
 and the master confirms the response when it asks for it (CON); outstations may also
-send unsolicited responses, which the master confirms. A message is the link frames
-(with valid CRCs) of one whole application fragment, however the segments cut or join
-them; link frames without user data are taken as they come. Anything else
-(multi-fragment responses, CRC errors, pipelined requests, a second association on the
-connection, secondary frames with data) goes to the per-packet path at that message.
+send unsolicited responses, which the master confirms (or not: the next unsolicited
+response releases the earlier one unconfirmed), and answers may match no request
+(orphans). A message is the link frames (with valid CRCs) of one whole application
+fragment, however the segments cut or join them; link frames without user data are
+taken as they come. Up to two associations a direction (an outstation sending
+unsolicited responses to one master and answering another). Anything else
+(multi-fragment responses, CRC errors, bytes that are no link frame, a third
+association, two transactions awaiting confirms at once, secondary frames with data)
+goes to the per-packet path at that message.
 
 Field layouts: IEEE 1815-2012 §9.2.4 (link frame and CRC), §8.2.1 (transport header),
 §4.2.2 (application header, object headers with prefix and range codes) and Annex A
@@ -32,10 +36,21 @@ from otconduit.analysis.fastpath.kernels.borrow import (
     shape_arrays,
     slot_arrays,
 )
-from otconduit.analysis.fastpath.kernels.shapes import X_INT, X_LH, X_LN, room, settle
+from otconduit.analysis.fastpath.kernels.shapes import (
+    M_MSG,
+    T_REFUSED,
+    X_INT,
+    X_LH,
+    X_LN,
+    room,
+    settle,
+    template_of,
+)
 from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
+    C_NMB,
+    C_NMISS,
     C_NX,
     F_BUF,
     F_DECIDED,
@@ -48,14 +63,17 @@ from otconduit.analysis.fastpath.kernels.slots import (
     NEED,
     Q_DIR,
     Q_FIELDS,
+    Q_FRAME,
     Q_KEY,
     Q_KEY2,
     Q_LEN,
     Q_OFF,
+    Q_TS,
     RAW_BYTES,
     WHY_FRAMING,
     WHY_FULL,
     WHY_LARGE,
+    WHY_NEW,
     WHY_NONE,
     WHY_STATE,
     WHY_UNDECIDED,
@@ -85,6 +103,11 @@ P_LLEN = F_P + 5  # + d: length of the last transport segment taken in direction
 P_LSEQ = F_P + 7  # + d: its sequence number
 P_LUSE = F_P + 9  # + d: when direction d last delivered a segment (for the LRU order)
 P_USE = F_P + 11  # counter for P_LUSE
+P_ASSOC1 = F_P + 12  # + d: a second association in direction d (-1: none yet)
+P_META1 = F_P + 14  # + d: its last segment: length | sequence << 8 | use << 16
+P_SEG = F_P + 16  # + SEG_COLS (2 a + d): last segment of association a (0, 1), if short
+SEG_COLS = 10
+SHORT_SEG = 8 * SEG_COLS  # longer ones (first association only) stay in the buffer row
 SEG_AT = RAW_BYTES  # raw[slot, SEG_AT + 256 d:]: the last transport segment of direction d
 AWAITED = 0x7FFFFFFF  # Q_KEY2 of a kept response that awaits its confirm
 NO_RESPONSE_FUNCTIONS = (6, 8, 10, 12, 33)  # 1815 §4.2.2.5 (session.NO_RESPONSE_FUNCTIONS)
@@ -346,6 +369,54 @@ def _settle(st, qm, raw, rw, s, i, tq, ks, nk, th, tinfo, tnorm, norm, xo, lh, l
     )
 
 
+@njit(cache=True, nogil=True)
+def _release(st, qm, raw, rw, s, i, r, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb):
+    """The kept unsolicited response ``r`` awaiting its confirm, which the next one
+    releases unconfirmed (``session._release``): written from the template of the same
+    message held when its connection ends (the *flush* shape: ``confirmed`` false).
+    Without that template yet, it stays kept (the hand-over replays it) and is noted as a
+    miss for the lane to learn it as a flush (``Dnp3Lane.learns_as_flush``): WHY_NEW."""
+    if r < 0:
+        return WHY_STATE
+    ks[0] = r
+    pick(qm, s, ks, 1, tq)
+    nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+    j = cnt[C_NX]
+    size = dnp3_shape(rw, tq, 1, st[s], norm, xo[j], lh, lv, cnt)
+    if size <= 0:
+        cnt[C_NLH], cnt[C_NLV] = nlh, nlv
+        return WHY_STATE
+    norm[0] |= 0x80  # lane.shape(..., flush=True)
+    t = template_of(st, s, th, tinfo, tnorm, norm, size)
+    if t >= 0:
+        return settle(
+            st, qm, raw, s, i, tq, ks, 1, size, th, tinfo, tnorm, norm, xo, cnt, nlh, nlv,
+            miss, mb,
+        )  # fmt: skip
+    cnt[C_NLH], cnt[C_NLV] = nlh, nlv
+    if t == T_REFUSED:
+        return WHY_STATE
+    n = tq[0, Q_LEN]
+    m = cnt[C_NMISS]
+    if m >= len(miss) or cnt[C_NMB] + n > len(mb):
+        return WHY_STATE
+    at = cnt[C_NMB]
+    off = tq[0, Q_OFF]
+    for b in range(n):
+        mb[at + b] = rw[off + b]
+    cnt[C_NMB] = at + n
+    miss[m, 0] = s
+    miss[m, 1] = i
+    miss[m, 2] = 1
+    miss[m, M_MSG] = at
+    miss[m, M_MSG + 1] = n
+    miss[m, M_MSG + 2] = tq[0, Q_FRAME]
+    miss[m, M_MSG + 3] = tq[0, Q_TS]
+    miss[m, M_MSG + 4] = tq[0, Q_DIR]
+    cnt[C_NMISS] = m + 1
+    return WHY_NEW
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _awaited(st, qm, s, mdir):
     """The kept response awaiting a confirm (from the outstation's side), or -1."""
@@ -445,8 +516,10 @@ def _message(
 
     As the session pairs them (``protocols.dnp3.session``): requests wait, several at
     once, keyed by (master, outstation, sequence); a response takes the first with its
-    keys; a response or an unsolicited response asking for a confirm waits for it. What
-    would release a transaction unconfirmed, or answer nothing kept, goes back."""
+    keys (or is an orphan); a response or an unsolicited response asking for a confirm
+    waits for it, and the next unsolicited response between the same pair releases an
+    unsolicited one unconfirmed (:func:`_release`). What would release a solicited
+    response unconfirmed, or leave two awaiting confirms, goes back."""
     end = at + n
     if rw[at + 2] == 5:  # a link frame without user data: counted, nothing more
         return WHY_NONE if link_frame(rw, at, end, True) == n else WHY_FRAMING
@@ -454,10 +527,18 @@ def _message(
     if size != n or fn < 2:
         return WHY_FRAMING
     assoc = (lsrc << 16) | ldst
+    ai = 0  # which of the direction's two associations
     if st[s, P_ASSOC + d] == -1:
         st[s, P_ASSOC + d] = assoc
-    if st[s, P_ASSOC + d] != assoc:
-        return WHY_STATE
+    elif st[s, P_ASSOC + d] != assoc:
+        ai = 1
+        if st[s, P_ASSOC1 + d] == -1:
+            st[s, P_ASSOC1 + d] = assoc
+        elif st[s, P_ASSOC1 + d] != assoc:
+            return WHY_STATE
+    user = np.int64(rw[last + 2]) - 5
+    if ai == 1 and user > SHORT_SEG:
+        return WHY_STATE  # the second association's last segment must fit the slot row
     fc = frag[1]
     aseq = frag[0] & 0x0F
     mdir = st[s, P_MDIR]
@@ -473,8 +554,10 @@ def _message(
         return WHY_FULL
     if fc == 0:  # a confirm
         uns = 2 if frag[0] & 0x10 else 1
-        if awaiting == uns and aseq == st[s, P_SEQ]:
-            r = _awaited(st, qm, s, mdir)
+        r = _awaited(st, qm, s, mdir) if awaiting != 0 else -1
+        if r >= 0 and qm[s, r, Q_KEY] != pair:
+            return WHY_STATE  # awaited between another pair of addresses
+        if r >= 0 and awaiting == uns and aseq == st[s, P_SEQ]:
             if not keep_at(st, qm, s, at, n, frame, t, d, pair, 0):
                 return WHY_FULL
             nk = 0
@@ -511,12 +594,22 @@ def _message(
     elif fc == 0x81:  # a solicited response, in one fragment
         if awaiting == 1 or frag[0] & 0xC0 != 0xC0:
             return WHY_STATE
+        if awaiting == 2 and frag[0] & 0x20:
+            return WHY_STATE  # two would await confirms: the kernel carries one
         k = find(st, qm, s, mdir, pair, aseq)
-        if k < 0:
-            return WHY_STATE  # answers nothing kept
-        if not keep_at(st, qm, s, at, n, frame, t, d, pair, AWAITED):
+        if k < 0:  # answers nothing kept: an orphan, a transaction of its own
+            if frag[0] & 0x20:
+                return WHY_STATE
+            if not keep_at(st, qm, s, at, n, frame, t, d, pair, AWAITED):
+                return WHY_FULL
+            ks[0] = st[s, F_QN] - 1
+            why = _settle(
+                st, qm, raw, rw, s, i, tq, ks, 1, th, tinfo, tnorm, norm, xo, lh, lv, cnt,
+                miss, mb,
+            )  # fmt: skip
+        elif not keep_at(st, qm, s, at, n, frame, t, d, pair, AWAITED):
             return WHY_FULL
-        if frag[0] & 0x20:  # CON: the transaction waits for the confirm
+        elif frag[0] & 0x20:  # CON: the transaction waits for the confirm
             st[s, P_AWAIT] = 1
             st[s, P_SEQ] = aseq
         else:
@@ -527,8 +620,21 @@ def _message(
                 miss, mb,
             )  # fmt: skip
     elif fc == 0x82:  # unsolicited
-        if awaiting == 2:
-            return WHY_STATE  # it would release the earlier one unconfirmed
+        if awaiting == 1 and frag[0] & 0x20:
+            return WHY_STATE  # two would await confirms: the kernel carries one
+        if awaiting == 2:  # it releases the earlier one unconfirmed
+            r = _awaited(st, qm, s, mdir)
+            if r < 0 or qm[s, r, Q_KEY] != pair:
+                return WHY_STATE  # (another pair's would wait on beside it)
+            if not room(xo, lh, lv, cnt, 2, 2):
+                return WHY_FULL
+            why = _release(
+                st, qm, raw, rw, s, i, r, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt,
+                miss, mb,
+            )  # fmt: skip
+            if why != WHY_NONE:
+                return why
+            st[s, P_AWAIT] = 0
         if not keep_at(st, qm, s, at, n, frame, t, d, pair, AWAITED):
             return WHY_FULL
         if frag[0] & 0x20:
@@ -544,23 +650,35 @@ def _message(
         return WHY_STATE
     if why == WHY_NONE:
         # what the transport reassembler keeps of the last segment (its user data)
-        user = rw[last + 2] - 5
+        # (short ones in the slot row, so that an idle connection gives its buffer back)
         k = last + 10
         seg = SEG_AT + 256 * d
+        short = user <= SHORT_SEG
+        col = P_SEG + SEG_COLS * (2 * ai + d)
+        if short:
+            for c in range((user + 7) >> 3):
+                st[s, col + c] = 0
         m = 0
         left = user
         block_left = 16
         while left > 0:
             take_n = min(left, block_left)
             for q in range(take_n):
-                rw[seg + m + q] = rw[k + q]
+                if short:
+                    at_q = m + q
+                    st[s, col + (at_q >> 3)] |= np.int64(rw[k + q]) << (8 * (at_q & 7))
+                else:
+                    rw[seg + m + q] = rw[k + q]
             m += take_n
             k += take_n + 2
             left -= take_n
-        st[s, P_LLEN + d] = user
-        st[s, P_LSEQ + d] = rw[last + 10] & 0x3F
         st[s, P_USE] += 1
-        st[s, P_LUSE + d] = st[s, P_USE]
+        if ai == 0:
+            st[s, P_LLEN + d] = user
+            st[s, P_LSEQ + d] = rw[last + 10] & 0x3F
+            st[s, P_LUSE + d] = st[s, P_USE]
+        else:
+            st[s, P_META1 + d] = user | (np.int64(rw[last + 10] & 0x3F) << 8) | (st[s, P_USE] << 16)
     return why
 
 

@@ -35,29 +35,54 @@ class Dnp3Lane(Lane):
         row[KD.P_ASSOC] = -1
         row[KD.P_ASSOC + 1] = -1
         row[KD.P_MDIR] = -1
+        row[KD.P_ASSOC1] = -1
+        row[KD.P_ASSOC1 + 1] = -1
 
     def holds_state(self, st: np.ndarray) -> np.ndarray:
-        """The last transport segment of each direction is kept in the buffer row."""
-        return (st[:, KD.P_LLEN] > 0) | (st[:, KD.P_LLEN + 1] > 0)
+        """The last transport segment of a direction is kept in the buffer row when it is
+        too long for the slot row."""
+        return (st[:, KD.P_LLEN] > KD.SHORT_SEG) | (st[:, KD.P_LLEN + 1] > KD.SHORT_SEG)
 
     def resume_state(self, s: int) -> Dnp3Resume:
-        """The last transport segment each direction's association delivered (its
-        retries are then dropped silently, as the per-packet path would), least
-        recently used first."""
+        """The last transport segment each association (two a direction) delivered (its
+        retries are then dropped silently, as the per-packet path would), least recently
+        used first."""
         row = self.st[s]
-        used = [d for d in (0, 1) if row[KD.P_LLEN + d] > 0]
+        kept = []  # (use, direction, association, sequence, length, which)
+        for d in (0, 1):
+            if row[KD.P_LLEN + d] > 0:
+                kept.append(
+                    (int(row[KD.P_LUSE + d]), d, int(row[KD.P_ASSOC + d]),
+                     int(row[KD.P_LSEQ + d]), int(row[KD.P_LLEN + d]), 0)
+                )  # fmt: skip
+            meta = int(row[KD.P_META1 + d])
+            if meta & 0xFF:
+                kept.append(
+                    (meta >> 16, d, int(row[KD.P_ASSOC1 + d]), (meta >> 8) & 0x3F, meta & 0xFF, 1)
+                )
         segments = []
-        for d in sorted(used, key=lambda d: int(row[KD.P_LUSE + d])):
-            assoc = int(row[KD.P_ASSOC + d])
-            n = int(row[KD.P_LLEN + d])
-            at = KD.SEG_AT + 256 * d
-            b = self.buffer(s)
-            data = self.raw[b, at : at + n].tobytes()
-            segments.append(
-                TransportSegment(d, assoc >> 16, assoc & 0xFFFF, int(row[KD.P_LSEQ + d]), data)
-            )
+        for _, d, assoc, seq, n, a in sorted(kept):
+            if n <= KD.SHORT_SEG:
+                col = KD.P_SEG + KD.SEG_COLS * (2 * a + d)
+                data = row[col : col + (n + 7) // 8].astype("<i8").tobytes()[:n]
+            else:
+                at = KD.SEG_AT + 256 * d
+                data = self.raw[self.buffer(s), at : at + n].tobytes()
+            segments.append(TransportSegment(d, assoc >> 16, assoc & 0xFFFF, seq, data))
+        for d in (0, 1):
             row[KD.P_LLEN + d] = 0
+            row[KD.P_META1 + d] = 0
         return Dnp3Resume(tuple(segments))
+
+    def learns_as_flush(self, messages: list[tuple[int, bytes, int, int]]) -> bool:
+        """An unsolicited response asking for a confirm, alone: the kernel writes it when
+        the next one releases it unconfirmed, as the connection's end would."""
+        if len(messages) != 1:
+            return False
+        b = np.frombuffer(messages[0][1], np.uint8)
+        frag = np.empty(len(b), np.uint8)
+        size, n, _, _, _ = KD.fragment(b, 0, len(b), frag, False)
+        return bool(size == len(b) and n >= 2 and frag[1] == 0x82 and frag[0] & 0x20)
 
     def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
         if ex.ints(7):  # the first message is a request
