@@ -283,3 +283,59 @@ def alert_count(store: Store, site: str | None) -> int:
 
 def site_names(store: Store) -> list[str]:
     return [r[0] for r in store.conn.execute("SELECT site FROM hub_sites ORDER BY site")]
+
+
+_CONV_KEY = ("transport", "client_ip", "server_ip", "server_port", "vlan", "protocol")
+_VIOL_KEY = ("policy", "rule", "src_ip", "dst_ip", "protocol", "operation")
+
+
+def conversation_page(
+    store: Store, site: str | None, limit: int, offset: int = 0, since: int = 0
+) -> list[dict[str, Any]]:
+    """A page of conversations in primary-key order (paging needs no sort on a large hub),
+    each with its operations in total and since ``since`` (unix seconds), counted for the
+    page's rows only: two index range scans per row instead of grouping every minute."""
+    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    order = ", ".join(("site", *_CONV_KEY))
+    match = " AND ".join(f"m.{k} = p.{k}" for k in ("site", *_CONV_KEY))
+    return list(
+        store.query(
+            "SELECT p.*, "
+            f"(SELECT coalesce(sum(m.operations), 0) FROM hub_op_minutes m WHERE {match}) "
+            "AS operations, "
+            f"(SELECT coalesce(sum(m.operations), 0) FROM hub_op_minutes m WHERE {match} "
+            "AND m.minute >= ?) AS operations_recent "
+            "FROM (SELECT site, transport, client_ip, server_ip, server_port, vlan, protocol, "
+            "connections, packets, bytes, first_seen, last_seen, functions "
+            f"FROM hub_conversations{cond} ORDER BY {order} LIMIT ? OFFSET ?) p "
+            f"ORDER BY {', '.join(f'p.{k}' for k in ('site', *_CONV_KEY))}",
+            [since, *params, limit, offset],
+        )
+    )
+
+
+def conversation_count(store: Store, site: str | None) -> int:
+    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    sql = f"SELECT count(*) FROM hub_conversations{cond}"
+    return int(store.conn.execute(sql, params).fetchone()[0])
+
+
+def violation_page(
+    store: Store, site: str | None, limit: int, offset: int = 0
+) -> list[dict[str, Any]]:
+    """A page of policy violations in primary-key order (site, policy, rule, ...)."""
+    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    return list(
+        store.query(
+            "SELECT site, policy, rule, src_ip, dst_ip, protocol, operation, reason, count, "
+            f"first_seen, last_seen FROM hub_violations{cond} "
+            f"ORDER BY {', '.join(('site', *_VIOL_KEY))} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    )
+
+
+def violation_count(store: Store, site: str | None) -> int:
+    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    sql = f"SELECT count(*) FROM hub_violations{cond}"
+    return int(store.conn.execute(sql, params).fetchone()[0])
