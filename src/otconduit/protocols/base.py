@@ -44,6 +44,14 @@ class Endpoints:
     server_ip: str
     server_port: int
 
+    def addresses(self, direction: int) -> dict[str, Any]:
+        """``src_ip``/``src_port``/``dst_ip``/``dst_port`` of a message sent in ``direction``."""
+        if direction == CLIENT_TO_SERVER:
+            return {"src_ip": self.client_ip, "src_port": self.client_port,
+                    "dst_ip": self.server_ip, "dst_port": self.server_port}  # fmt: skip
+        return {"src_ip": self.server_ip, "src_port": self.server_port,
+                "dst_ip": self.client_ip, "dst_port": self.client_port}  # fmt: skip
+
 
 class ConnectionDecoder(Protocol):
     """Both directions of one connection of one protocol.

@@ -203,14 +203,6 @@ class MmsSession:
         return out
 
     # --- operations -------------------------------------------------------------------
-    def _address(self, direction: int) -> dict[str, Any]:
-        """src/dst of a message sent in ``direction``."""
-        e = self.endpoints
-        client = (e.client_ip, e.client_port)
-        server = (e.server_ip, e.server_port)
-        src, dst = (client, server) if direction == 0 else (server, client)
-        return {"src_ip": src[0], "src_port": src[1], "dst_ip": dst[0], "dst_port": dst[1]}
-
     def _operation(
         self, request: _Msg | None, response: _Msg | None, *, push: bool = False
     ) -> Operation:
@@ -231,7 +223,7 @@ class MmsSession:
         fields: dict[str, Any] = {
             "ts_ns": first.ts_ns,
             "protocol": PROTOCOL,
-            **self._address(direction),
+            **self.endpoints.addresses(direction),
             "function": function,
             "function_code": code,
             "operation": op_class,

@@ -372,7 +372,7 @@ class OpcUaSession:
             Operation(
                 ts_ns=c.first[1],
                 protocol=PROTOCOL,
-                **self._address(self.client_dir),
+                **self.endpoints.addresses(self.client_dir),
                 operation=OpClass.OTHER,
                 function="EncryptedMessages",
                 function_code=ENCRYPTED_CODE,
@@ -451,14 +451,6 @@ class OpcUaSession:
 
     # --- operations -----------------------------------------------------------------------
 
-    def _address(self, direction: int) -> dict[str, Any]:
-        """src/dst of a message sent in ``direction``."""
-        e = self.endpoints
-        client = (e.client_ip, e.client_port)
-        server = (e.server_ip, e.server_port)
-        src, dst = (client, server) if direction == 0 else (server, client)
-        return {"src_ip": src[0], "src_port": src[1], "dst_ip": dst[0], "dst_port": dst[1]}
-
     def _operation(
         self, request: _Msg | None, response: _Msg | None, *, one_way: bool = False
     ) -> Operation:
@@ -473,7 +465,7 @@ class OpcUaSession:
             "response_frame": response.frame if response else None,
             "latency_ns": response.ts_ns - request.ts_ns if request and response else None,
             "status": OpStatus.OK,
-            **self._address(direction),
+            **self.endpoints.addresses(direction),
         }
         detail: dict[str, Any] = {}
         if request is None:

@@ -150,7 +150,7 @@ class S7Session:
         request = self._connect.pop(1 - direction, None)
         if request is not None:  # the peer refused the connection
             return [self._operation(request, _Msg(ev, direction, ev.frame, ev.ts_ns))]
-        src = self._address(direction)
+        src = self.endpoints.addresses(direction)
         return [
             Operation(
                 ts_ns=ev.ts_ns,
@@ -276,7 +276,7 @@ class S7Session:
     def _claims(
         self, response: _Msg, pairs: list[tuple[str, str]], confidence: float
     ) -> list[DecoderEvent]:
-        ip = self._address(1 - response.direction)["dst_ip"]
+        ip = self.endpoints.addresses(1 - response.direction)["dst_ip"]
         out: list[DecoderEvent] = []
         for attribute, value in pairs:
             if (ip, attribute, value) in self._claimed:
@@ -320,14 +320,6 @@ class S7Session:
 
     # --- operations -------------------------------------------------------------------
 
-    def _address(self, direction: int) -> dict[str, Any]:
-        """src/dst of a request sent in ``direction``."""
-        e = self.endpoints
-        client = (e.client_ip, e.client_port)
-        server = (e.server_ip, e.server_port)
-        src, dst = (client, server) if direction == 0 else (server, client)
-        return {"src_ip": src[0], "src_port": src[1], "dst_ip": dst[0], "dst_port": dst[1]}
-
     def _operation(
         self,
         request: _Msg | None,
@@ -345,7 +337,7 @@ class S7Session:
             "request_frame": request.frame if request else None,
             "response_frame": response.frame if response else None,
             "latency_ns": response.ts_ns - request.ts_ns if request and response else None,
-            **self._address(direction),
+            **self.endpoints.addresses(direction),
         }
         if request is None:
             fields["status"] = OpStatus.OK
@@ -372,7 +364,7 @@ class S7Session:
             # In a download the PLC pulls the blocks from the programming device with its
             # own jobs; the change is still the programming device's doing, so the
             # operation runs from it to the PLC (the wire direction stays in detail).
-            fields.update(self._address(0))
+            fields.update(self.endpoints.addresses(0))
             detail["wire_direction"] = "plc_to_pg"
         fields.setdefault("protocol", PROTOCOL)
         fields.setdefault("status", OpStatus.OK)
