@@ -81,6 +81,19 @@ def test_applied_once_replays_dropped(hub_db: str) -> None:
         assert site["delay_ms"] == 500
 
 
+def test_missing_counts_ids_below_the_highest_that_never_came(hub_db: str) -> None:
+    with Store(hub_db) as store:
+        ing = _ingest(store)
+        ing.handle(*_msg("a", 1, "op_minutes", [_op(60, 1)]))
+        ing.handle(*_msg("a", 4, "op_minutes", [_op(60, 2)]))  # 2 and 3 not (yet) here
+        (site,) = hub_q.sites(store)
+        assert (site["messages"], site["last_seq"], site["missing"]) == (2, 4, 2)
+        ing.handle(*_msg("a", 3, "op_minutes", [_op(60, 3)]))
+        ing.handle(*_msg("a", 2, "op_minutes", [_op(60, 4)]))
+        (site,) = hub_q.sites(store)
+        assert site["missing"] == 0
+
+
 def test_alert_lifecycle_newest_state_wins_whatever_the_order(hub_db: str) -> None:
     with Store(hub_db) as store:
         ing = _ingest(store)

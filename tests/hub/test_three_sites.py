@@ -132,12 +132,27 @@ class Rig:
         with Store(self.tmp / f"{site}.db", readonly=True) as s:
             return hub_outbox.totals(s), hub_outbox.next_seq(s, site) - 1
 
+    def missing(self, site: str) -> list[int]:
+        """The message ids the site made that the hub has not applied (for reports)."""
+        last = self.site_truth(site)[1]
+        try:
+            with Store(self.hub_db, readonly=True) as s:
+                got = {
+                    r[0]
+                    for r in s.conn.execute("SELECT seq FROM hub_messages WHERE site = ?", (site,))
+                }
+        except StoreError:
+            return []
+        return [n for n in range(1, last + 1) if n not in got]
+
     def wait(self, pred: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while not pred():
             if time.monotonic() > deadline:
                 logs = {p.name: p.read_text()[-1500:] for p in self.tmp.glob("*.log")}
-                state = {s: (self.hub_counts(s), self.site_truth(s)) for s in SITES}
+                state = {
+                    s: (self.hub_counts(s), self.site_truth(s), self.missing(s)) for s in SITES
+                }
                 raise AssertionError(f"timed out waiting for {what}: {state}; logs: {logs}")
             time.sleep(0.2)
 
@@ -172,6 +187,9 @@ def _publish(port: int, user: str, topic: str, payload: bytes) -> None:
 
 def test_three_sites_outages_and_kills_lose_and_double_nothing(rig: Rig) -> None:
     rig.start_hub()
+    # the broker keeps messages for a session it knows: sites start once the hub's exists
+    hub_log = rig.tmp / "hub.log"
+    rig.wait(lambda: "hub: subscribed" in hub_log.read_text(), 60, "the hub's subscription")
     rig.feed(0.0, 0.3)
     for site in SITES:
         rig.start_sensor(site)

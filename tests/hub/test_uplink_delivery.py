@@ -112,6 +112,16 @@ def _hub_counts(db: Path, site: str) -> dict[str, int]:
         return {}
 
 
+def _start_hub(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """``conduit hub`` with its stderr in ``log``, once the broker confirmed its
+    subscription (before that the broker drops what sites publish)."""
+    with open(log, "wb") as f:
+        hub = subprocess.Popen([CONDUIT, "hub", *args], stdout=subprocess.DEVNULL, stderr=f)
+    _wait(lambda: "hub: subscribed" in log.read_text() or hub.poll() is not None)
+    assert hub.poll() is None, log.read_text()
+    return hub
+
+
 def _wait(pred: object, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not pred():  # type: ignore[operator]
@@ -140,14 +150,9 @@ def test_sites_with_client_certificates(tmp_path: Path) -> None:
             f"&cert={pki / (cn + '.pem')}&key={pki / (cn + '.key')}"
         )
 
-    hub = subprocess.Popen(
-        [CONDUIT, "hub", "--broker", url("hub"), "--db", str(hub_db)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    hub_log = tmp_path / "hub.log"
+    hub = _start_hub(["--broker", url("hub"), "--db", str(hub_db)], hub_log)
     try:
-        _wait(lambda: _hub_counts(hub_db, "north") is not None and hub_db.exists())
-        time.sleep(1.0)  # subscribed
         for site in ("north", "south"):
             r = _analyze(tmp_path / f"{site}.db", url(site), site)
             assert r.returncode == 0, r.stderr
@@ -169,9 +174,9 @@ def test_sites_with_client_certificates(tmp_path: Path) -> None:
         assert r.returncode == 0 and "queued for the next run" in r.stderr
     finally:
         hub.terminate()
-        _, err = hub.communicate(timeout=20)
+        hub.wait(20)
         broker.stop()
-    assert hub.returncode == 0, err
+    assert hub.returncode == 0, hub_log.read_text()
 
 
 def test_broker_down_during_analysis_then_delivered_once(tmp_path: Path) -> None:
@@ -188,13 +193,10 @@ def test_broker_down_during_analysis_then_delivered_once(tmp_path: Path) -> None
         truth, last = hub_outbox.totals(s), hub_outbox.next_seq(s, "plant") - 1
     broker.start()
     hub_db = tmp_path / "hub.db"
-    hub = subprocess.Popen(
-        [CONDUIT, "hub", "--broker", url, "--db", str(hub_db), "--duration", "20"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    hub = _start_hub(
+        ["--broker", url, "--db", str(hub_db), "--duration", "20"], tmp_path / "hub.log"
     )
     try:
-        time.sleep(1.5)
         # the same capture again (re-analysed: its operation chunks are replaced, and the
         # minutes they cover are stated again as totals, not added); the first run's queue
         # goes out first

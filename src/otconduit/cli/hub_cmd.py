@@ -123,6 +123,12 @@ def hub(
     ingest = Ingest(store, accepted, max_skew_s=max_skew)
     h = Hub(mqtt, ingest, client_id=client_id)
     signal.signal(signal.SIGTERM, lambda *_: h.stop())
+    h.on_subscribed = lambda: err.print(
+        f"hub: subscribed as {client_id}; the broker keeps this "
+        "session's messages from now on, also while the hub is stopped",
+        highlight=False,
+        markup=False,
+    )
     timer = threading.Timer(duration, h.stop) if duration is not None else None
     if timer is not None:
         timer.start()
@@ -156,8 +162,9 @@ def hub(
 
 
 SITE_COLUMNS = [
-    "site", "last_message_at", "delay_ms", "messages", "duplicates", "refused", "backlog",
-    "dropped", "drops", "assets", "conversations", "alerts_open", "operations", "violations",
+    "site", "last_message_at", "delay_ms", "messages", "duplicates", "missing", "refused",
+    "backlog", "dropped", "drops", "assets", "conversations", "alerts_open", "operations",
+    "violations",
 ]  # fmt: skip
 
 

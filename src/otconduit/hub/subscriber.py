@@ -47,6 +47,10 @@ class Hub:
         self.sessions = 0
         self.last_error = ""
         self.on_idle: Callable[[], None] | None = None
+        # called once, when the broker first confirmed the subscription: from then on it
+        # keeps the hub's messages while the hub is away (before, it drops them)
+        self.on_subscribed: Callable[[], None] | None = None
+        self.subscribed = False
         c = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -65,6 +69,7 @@ class Hub:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         self.client = c
         self._refused: str | None = None
         self._pending: list[tuple[str, bytes, int, int]] = []  # received, not yet applied
@@ -76,6 +81,15 @@ class Hub:
         self.connected = True
         self.sessions += 1
         client.subscribe(TOPIC, qos=1)
+
+    def _on_subscribe(self, client: Any, ud: Any, mid: Any, rcs: Any, props: Any) -> None:
+        if any(getattr(rc, "is_failure", False) for rc in rcs):
+            self._refused = f"broker refused the hub's subscription to {TOPIC}: {rcs[0]}"
+            return
+        if not self.subscribed:
+            self.subscribed = True
+            if self.on_subscribed is not None:
+                self.on_subscribed()
 
     def _on_disconnect(self, client: Any, ud: Any, flags: Any, rc: Any, props: Any) -> None:
         self.connected = False

@@ -158,7 +158,20 @@ class Sensor:
         self.stop_requested = True
 
     def run(self) -> Health:
-        """Run until stopped (SIGTERM, SIGINT, ``duration``); returns the final health."""
+        """Run until stopped (SIGTERM, SIGINT, ``duration``); returns the final health.
+
+        The handlers come first: a stop asked for while the sensor starts (a warm-up
+        after a restart can take a while) is honoured once it is up, as a clean stop."""
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._run()
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+    def _run(self) -> Health:
         from otconduit.analysis.live import LiveAnalysis
         from otconduit.detect import baseline
         from otconduit.detect.config import load_config
@@ -205,9 +218,6 @@ class Sensor:
             for k in ("packets", "bytes", "drops_kernel", "drops_capture", "alerts_raised"):
                 setattr(h, k, int(row.health.get(k, 0)))
         self._drops_reported = h.drops_kernel + h.drops_capture
-        old = {}
-        if threading.current_thread() is threading.main_thread():
-            old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             if self.engine is not None:
                 try:
@@ -227,8 +237,6 @@ class Sensor:
             sensing.set_state(self.store, row.id, "failed", h.as_dict())
             raise
         finally:
-            for s, handler in old.items():
-                signal.signal(s, handler)
             if self.engine is not None:
                 self.engine.stop()
             follower.close()

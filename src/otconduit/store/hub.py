@@ -218,6 +218,9 @@ def sites(store: Store) -> list[dict[str, Any]]:
         r["dropped"] = sum(int(h.get("dropped_uplink") or 0) for h in health) if health else None
         r["drops"] = sum(int(h.get("drops") or 0) for h in health) if health else None
         r["sensors"] = [h.get("sensor") for h in health]
+        # ids below the highest applied that never came: late, or lost before the hub's
+        # broker session existed (nothing flows back to a site to ask for them again)
+        r["missing"] = max(0, int(r.get("last_seq") or 0) - int(r.get("messages") or 0))
         for name in per:
             r[name] = extra[name].get(s, 0)
         out.append(r)

@@ -45,6 +45,7 @@ from otconduit.analysis.fastpath.kernels import slots as _kt
 from otconduit.analysis.fastpath.learning import Exemplar
 from otconduit.analysis.fastpath.templates import TemplateStore
 from otconduit.analysis.ports import ICS_TCP_PORTS
+from otconduit.capture.tcp import StreamData
 from otconduit.model import Operation
 from otconduit.protocols.base import Endpoints, Pending, ProtocolSpec
 
@@ -723,7 +724,8 @@ class Lane:
         once (:meth:`_flush`); when none fits, it becomes an engine connection, which
         the engine folds."""
         row = self.st[s]
-        if row[T.F_CARRY] or row[T.F_CARRY + 1] or not self._flush(s):
+        undecided = not row[T.F_DECIDED] and row[T.F_QN]  # the engine settles what it is
+        if undecided or row[T.F_CARRY] or row[T.F_CARRY + 1] or not self._flush(s):
             self.handover(s, None)
             conn = self.conns[s]
             if conn is not None:
@@ -852,7 +854,12 @@ class Lane:
         row[T.F_CARRY : T.F_CARRY + 2] = 0
         row[T.F_PEND] = -1
         dec: Any = conn.decoder
-        if dec is None:  # a connection whose protocol the engine is yet to identify
+        if dec is None:
+            # A connection whose protocol the engine is yet to identify (S7 holds the
+            # ISO-on-TCP set-up MMS shares): what the kernel held is its first data.
+            pending.sort(key=lambda m: m.frame)
+            for m in pending:
+                self.a._stream(conn, m.direction, [StreamData(m.data, m.frame, m.ts_ns)])
             return
         dec.resume(state, pending)
         self.a._events(conn, dec.events())

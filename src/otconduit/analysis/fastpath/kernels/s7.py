@@ -49,6 +49,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     F_DECIDED,
     F_P,
     F_QN,
+    F_QUSED,
     K_TPKT,
     LARGE,
     MAX_MSGS,
@@ -56,6 +57,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     NEED,
     Q_DIR,
     Q_FIELDS,
+    Q_KEY2,
     Q_LEN,
     Q_OFF,
     WHY_FRAMING,
@@ -279,6 +281,12 @@ KEY_USERDATA = 1
 KEY_CONNECT = 2
 KEY_FRAGMENT = 3  # a response fragment (kept only as part of its chain)
 KEY_PLUS = 4  # an S7comm-plus request, by sequence number
+KEY_CONFIRM = 5  # a CC answering the kept CR before the first data said S7 (held)
+
+# what a new connection's first data says (s7_verdict)
+V_OTHER = 0  # not S7comm: the engine identifies it
+V_S7 = 1  # a COTP DT whose data is S7comm or S7comm-plus
+V_SETUP = 2  # a COTP CR or CC: the set-up MMS shares, undecided until the first DT
 
 # A userdata answer in fragments (a long SZL list): request, fragment, follow-up request,
 # ..., last fragment. The session joins the fragments (``S7Session._szl_response``);
@@ -421,19 +429,55 @@ def _chain_step(rw, st, qm, s, d, at, n, frame, t, kind, ref, seq):
 
 @njit(cache=True, nogil=True, inline="always")
 def s7_verdict(buf, p, end):
-    """Whether a new connection's first data is S7 as the engine's identification says
-    (``protocols.s7.detect.verdict``): a TPKT header and a COTP DT whose data starts with
-    an S7 protocol id (0x32, 0x72). Anything else (a CR or CC: MMS also runs on ISO-on-TCP)
-    is the engine's to identify."""
+    """What a new connection's data at ``buf[p:end]`` says, as the engine's identification
+    does (``protocols.s7.detect.verdict``): a TPKT header and a COTP DT whose data starts
+    with an S7 protocol id (0x32, 0x72) is S7 (V_S7); a CR or CC is the ISO-on-TCP set-up
+    that MMS shares, which the kernel follows undecided (V_SETUP) until the first DT;
+    anything else is the engine's to identify (V_OTHER)."""
     if end - p < 8 or buf[p] != 3 or buf[p + 1] != 0:
-        return False
+        return V_OTHER
     length = (np.int64(buf[p + 2]) << 8) | buf[p + 3]
-    if length < 7 or buf[p + 5] & 0xF0 != 0xF0:
-        return False
+    code = buf[p + 5] & 0xF0
+    if length < 7:
+        return V_OTHER
+    if code == 0xE0 or code == 0xD0:
+        return V_SETUP if length >= 11 else V_OTHER
+    if code != 0xF0:
+        return V_OTHER
     start = p + 5 + np.int64(buf[p + 4])
     if start >= min(p + length, end):
-        return False
-    return buf[start] == 0x32 or buf[start] == 0x72
+        return V_OTHER
+    return V_S7 if buf[start] == 0x32 or buf[start] == 0x72 else V_OTHER
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _setup_done(
+    st, qm, raw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss, mb
+):  # fmt: skip
+    """The first data said S7 on a connection whose CR and CC the kernel held undecided:
+    write their transaction now (WHY_NONE). When no template fits yet, the CC is kept
+    again (``settle`` forgets the last message, which it expects in the packet at hand)
+    and the whole set-up goes to the hand-over, the miss noted for the lane to learn."""
+    if st[s, F_QN] != 2 or qm[s, 1, Q_KEY2] != KEY_CONFIRM or qm[s, 0, Q_KEY2] != KEY_CONNECT:
+        return WHY_NONE  # a CR alone waits for its CC as on any decided connection
+    size = qm[s, 0, Q_LEN] + qm[s, 1, Q_LEN]
+    if not room(xo, lh, lv, cnt, size // 4 + 2, size):
+        return WHY_FULL
+    ks[0] = 0
+    ks[1] = 1
+    pick(qm, s, ks, 2, tq)
+    nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+    j = cnt[C_NX]
+    size = s7_shape(raw[st[s, F_BUF]], tq, 2, st[s], norm, xo[j], lh, lv, cnt)
+    why = settle(
+        st, qm, raw, s, i, tq, ks, 2, size, th, tinfo, tnorm, norm, xo, cnt, nlh, nlv, miss, mb
+    )  # fmt: skip
+    if why != WHY_NONE:
+        for f in range(Q_FIELDS):
+            qm[s, 1, f] = tq[1, f]
+        st[s, F_QN] = 2
+        st[s, F_QUSED] = max(st[s, F_QUSED], tq[1, Q_OFF] + tq[1, Q_LEN])
+    return why
 
 
 @njit(cache=True, nogil=True)
@@ -470,10 +514,15 @@ def s7_pass(b, sl, sh, out, lo, hi):
                 return i  # no room to hold the flow for the engine: the lane makes some
             continue
         if why == WHY_NONE and st[s, F_DECIDED] == 0 and end > p:
-            if s7_verdict(buf, p, end):
+            verdict = s7_verdict(buf, p, end)
+            if verdict == V_S7:
                 st[s, F_DECIDED] = 1
-            else:
-                why = WHY_UNDECIDED  # the engine identifies it from here
+                why = _setup_done(
+                    st, qm, raw, s, i, tq, ks, th, tinfo, tnorm, norm, xo, lh, lv, cnt, miss,
+                    mb,
+                )  # fmt: skip
+            elif verdict == V_OTHER:
+                why = WHY_UNDECIDED  # the engine identifies it from here (and what is held)
         if why != WHY_NONE:
             make_slow(st, s, why, slowed, cnt)
             continue
@@ -515,6 +564,11 @@ def s7_pass(b, sl, sh, out, lo, hi):
                 elif kind == M_CONFIRM:
                     k = find(st, qm, s, 1 - d, -1, KEY_CONNECT)
                     why = WHY_NONE if k >= 0 else WHY_STATE
+                    if k >= 0 and st[s, F_DECIDED] == 0:
+                        # MMS or S7: held with its CR until the first DT says which
+                        k = -1
+                        if not keep_at(st, qm, s, at, n, frame, t, d, -1, KEY_CONFIRM):
+                            why = WHY_FULL
                 elif kind in (M_ACK, M_UD_RESPONSE):
                     k = find(st, qm, s, 1 - d, ref, key2)
                     why = WHY_NONE if k >= 0 else WHY_STATE  # held until its request comes
