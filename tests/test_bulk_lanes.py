@@ -605,3 +605,50 @@ def test_identity_claims_on_a_one_host_capture_are_templated(tmp_path: Path) -> 
     assert min(compare(tmp_path, cap)) >= len(packets) - 10
     with Store(tmp_path / "fast0.db") as store:
         assert {a["vendor"] for a in views.assets(store)} == {"Siemens"}
+
+
+def test_s7_connection_set_up_stays_in_the_lane_and_mms_goes_to_the_engine(
+    tmp_path: Path,
+) -> None:
+    """An HMI with many short connections (CR, CC, set-up, one read each) and an MMS
+    client on the same port 102: the kernel follows the ISO-on-TCP set-up undecided and
+    decides on the first DT, as the engine does. The S7 connections stay in the lane;
+    the MMS ones go to the engine with the CR and CC the kernel held; the records are
+    the engine's either way."""
+    from tests.protocols import iec61850_helpers as mh
+
+    read = sh.var_param(0x04, [sh.any_item(0x84, 1, 0)])
+    conns = [
+        Conn(
+            102,
+            [
+                (0, sh.cr()),
+                (1, sh.cc()),
+                (0, sh.job(1, sh.setup_param())),
+                (1, sh.ack_data(1, sh.setup_param(240))),
+                (0, sh.job(2, read)),
+                (1, sh.ack_data(2, b"\x04\x01", sh.data_item(b"\x00\x07"))),
+            ],
+            client_port=41000 + k,
+        )
+        for k in range(40)
+    ]
+    mms_request = mh.session_connect(mh.cp_type(mh.aarq(mh.initiate_request())))
+    mms_answer = mh.session_connect(mh.cp_type(mh.aare(mh.initiate_response())), si=14)
+    conns += [
+        Conn(
+            102,
+            [(0, sh.cr()), (1, sh.cc()), (0, sh.dt(mms_request)), (1, sh.dt(mms_answer))],
+            client="10.1.0.9",
+            server="10.2.0.9",
+            client_port=42000 + k,
+        )
+        for k in range(3)
+    ]
+    cap = tmp_path / "iso.pcap"
+    write(cap, conns, [k for k, c in enumerate(conns) for _ in c.packets])
+    s7_packets = 40 * (6 + 3 + 2)  # data, handshake and FINs of the S7 connections
+    assert min(compare(tmp_path, cap)) >= 0.9 * s7_packets
+    with Store(tmp_path / "fast0.db") as store:
+        protocols = {c["protocol"]: c["connections"] for c in views.conversations(store)}
+    assert protocols == {"s7comm": 40, "mms": 3}
