@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otconduit.model import OpClass, Operation, OpStatus
+from otconduit.store import opchunks
 from otconduit.store.opchunks import (
     DETAIL_INDEX_INLINE,
     INT_COLUMNS,
@@ -208,3 +209,54 @@ def test_one_value_is_read_without_the_column(values: list[int], data: st.DataOb
     i = data.draw(st.integers(0, len(values) - 1))
     assert b.ints.at("address", i) == values[i]  # type: ignore[attr-defined]
     assert b.ints["address"].tolist() == values
+
+
+def _polling(n: int) -> list[Operation]:
+    """What a poller writes: the same few reads again and again, values changing."""
+    return [
+        Operation(
+            ts_ns=1_700_000_000_000_000_000 + i * 1_000_000,
+            protocol="modbus",
+            src_ip="10.0.0.1",
+            src_port=40000,
+            dst_ip="10.0.0.2",
+            dst_port=502,
+            operation=OpClass.READ,
+            function="READ_HOLDING_REGISTERS",
+            function_code=3,
+            unit=1,
+            address=(i % 4) * 100,
+            quantity=10,
+            request_frame=2 * i + 1,
+            response_frame=2 * i + 2,
+            transaction_id=i % 65536,
+            latency_ns=900_000 + (i % 3) * 1000,
+            detail={"response_values": [i % 7, 1200, 0, 0, 55, 0, 0, 0, 1, i % 2]},
+        )
+        for i in range(n)
+    ]
+
+
+def test_polling_chunks_are_deflated_and_read_back() -> None:
+    ops = _polling(5_000)
+    batch = from_operations(ops)
+    blob = pack(batch)
+    plain = opchunks._pack_plain(batch)
+    assert blob[:4] == b"OPZ1" and plain[:4] == b"OPC1"
+    assert len(blob) * 5 < len(plain)  # repetition is what polling is made of
+    assert _rows(blob) == [_expected(o) for o in ops]
+    # chunks written before deflating existed read as they did
+    assert _rows(plain) == [_expected(o) for o in ops]
+
+
+def test_a_chunk_deflate_does_not_shrink_stays_plain() -> None:
+    ops = _polling(1)
+    blob = pack(from_operations(ops))
+    assert blob[:4] == b"OPC1" or len(blob) < len(opchunks._pack_plain(from_operations(ops)))
+    assert _rows(blob) == [_expected(o) for o in ops]
+
+
+def test_a_damaged_deflated_chunk_is_one_error() -> None:
+    blob = pack(from_operations(_polling(2_000)))
+    with pytest.raises(ValueError, match="damaged operation chunk"):
+        unpack(blob[: len(blob) // 2])
