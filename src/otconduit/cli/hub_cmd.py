@@ -128,6 +128,7 @@ def hub(
         "session's messages from now on, also while the hub is stopped",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
     timer = threading.Timer(duration, h.stop) if duration is not None else None
     if timer is not None:
