@@ -286,3 +286,42 @@ def test_a_flood_of_refusals_is_counted_but_not_kept(
         assert hub_q.reject_counts(store) == {"malformed": 500}
         assert 50 <= kept <= 60
         assert hub_q.rejects(store, limit=1)[0]["detail"] == "bad 499"
+
+
+def test_retention_on_a_hub_prunes_minutes_and_old_message_ids(hub_db: str) -> None:
+    from otconduit.store.retention import DAY_NS, prune_hub
+
+    def at(days: float) -> datetime:
+        return NOW - timedelta(days=days)
+
+    def iso(t: datetime) -> str:
+        return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    now_ns = int(NOW.timestamp()) * 1_000_000_000
+    old_minute = int(at(100).timestamp()) // 60 * 60
+    new_minute = int(at(1).timestamp()) // 60 * 60
+    with Store(hub_db) as store:
+        for seq, days in ((1, 30), (2, 30), (3, 3)):
+            ing = Ingest(store, frozenset({"a"}), clock=lambda d=days: at(d))  # type: ignore[misc]
+            rows = [_op(old_minute, 4), _op(new_minute, seq)]
+            assert ing.handle(*_msg("a", seq, "op_minutes", rows, sent=iso(at(days)))).value == (
+                "applied"
+            )
+        kept = prune_hub(store, 90 * DAY_NS, now_ns)  # ids younger than the 90-day cut stay
+        assert (kept.minutes, kept.message_ids) == (1, 0)
+        assert hub_q.counts(store, "a")["operations"] == 3  # the newest statement, kept
+        cut = prune_hub(store, 2 * DAY_NS, now_ns)  # ids older than 8 days go, never younger
+        assert (cut.minutes, cut.message_ids) == (0, 2)
+        (site,) = hub_q.sites(store)
+        assert (site["messages"], site["last_seq"], site["missing"]) == (3, 3, 0)
+        seqs = [r[0] for r in store.conn.execute("SELECT seq FROM hub_messages ORDER BY seq")]
+        assert seqs == [3]
+        with pytest.raises(ValueError):
+            prune_hub(store, DAY_NS // 2, now_ns)
+    # the command says what went on a hub's database (nothing left to prune now)
+    from tests.store.test_backends import run
+
+    res = run("store", "retention", "--keep", "36500d", "--db", hub_db, "-f", "json")
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.output)
+    assert (row["site_minutes"], row["message_ids"]) == (0, 0)

@@ -29,12 +29,14 @@ def retention_cmd(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
 ) -> None:
     """Drop operations older than --keep (cut at a UTC midnight). On PostgreSQL whole day
-    partitions go; assets, conversations and alerts stay."""
+    partitions go; assets, conversations and alerts stay. On a hub's database the sites'
+    per-minute summaries go too, and message ids older than 8 days."""
     from otconduit.detect.config import parse_duration
     from otconduit.store import Store, StoreError
+    from otconduit.store import hub as hub_q
     from otconduit.store.backend import store_exists
     from otconduit.store.match import iso
-    from otconduit.store.retention import prune_operations
+    from otconduit.store.retention import prune_hub, prune_operations
 
     try:
         keep_ns = round(parse_duration(keep) * 1e9)
@@ -45,16 +47,20 @@ def retention_cmd(
     try:
         with Store(db) as store:
             done = prune_operations(store, keep_ns)
+            hub = prune_hub(store, keep_ns) if hub_q.has_hub_rows(store) else None
     except StoreError as exc:
         raise fail(str(exc)) from None
     except ValueError as exc:
         raise fail(f"--keep: {exc}") from None
-    row = {
+    row: dict[str, object] = {
         "before": iso(done.cutoff_ns),
         "chunks": done.chunks,
         "operations": done.operations,
         "partitions_dropped": len(done.partitions),
     }
+    if hub is not None:  # a hub's database: its per-minute summaries and message ids too
+        row["site_minutes"] = hub.minutes
+        row["message_ids"] = hub.message_ids
     emit([row], fmt, columns=tuple(row))
 
 

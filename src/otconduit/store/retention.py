@@ -5,12 +5,17 @@ conversations, alerts and their evidence are small and stay. The cut is at a UTC
 midnight (``now - keep``, rounded down to the day) so that both backends remove exactly
 the same chunks: on PostgreSQL whole day partitions are dropped (no row-by-row delete,
 no bloat); on SQLite the chunks starting before the cut are deleted.
+
+A hub's database grows the same way with its per-minute summaries and the ids of the
+messages it applied: :func:`prune_hub` cuts both (message ids never younger than the
+sites may still replay).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from otconduit.store import partitions
 from otconduit.store.backend import PgConnection
@@ -48,3 +53,41 @@ def prune_operations(store: Store, keep_ns: int, now_ns: int | None = None) -> P
         # midnight) unless a partition of another shape was attached by hand.
         store.conn.execute("DELETE FROM op_chunks WHERE first_ts < ?", (cut,))
     return Pruned(cut, int(chunks), int(operations), dropped)
+
+
+# A site's uplink keeps an undelivered message for 7 days (the buffer's max_age) and may
+# send it again until then: a hub forgets a message id only after that, plus a day, so
+# that a late replay is still recognised and dropped, whatever --keep says.
+MESSAGE_IDS_KEPT_NS = 8 * DAY_NS
+
+
+@dataclass(frozen=True, slots=True)
+class HubPruned:
+    minutes: int  # per-minute operation summaries removed
+    message_ids: int  # applied message ids forgotten (older than MESSAGE_IDS_KEPT_NS too)
+
+
+def prune_hub(store: Store, keep_ns: int, now_ns: int | None = None) -> HubPruned:
+    """On a hub's database: the per-minute operation summaries older than the same cut
+    as :func:`prune_operations`, and applied message ids older than that cut and than
+    :data:`MESSAGE_IDS_KEPT_NS`. The sites' counters (messages, missing) stay as they
+    are; assets, conversations, alerts and violations are state and stay."""
+    if keep_ns < DAY_NS:
+        raise ValueError("keep at least one day of operations")
+    now = time.time_ns() if now_ns is None else now_ns
+    cut = cutoff(keep_ns, now)
+    ids_cut = min(cut, now - MESSAGE_IDS_KEPT_NS)
+    ids_before = datetime.fromtimestamp(ids_cut / 1e9, UTC).isoformat(timespec="milliseconds")
+    with store.transaction():
+        c = store.conn
+        (minutes,) = c.execute(
+            "SELECT count(*) FROM hub_op_minutes WHERE minute < ?", (cut // 1_000_000_000,)
+        ).fetchone()
+        c.execute("DELETE FROM hub_op_minutes WHERE minute < ?", (cut // 1_000_000_000,))
+        # received_at is written as ISO 8601 UTC with milliseconds and a Z: it sorts as text
+        before = ids_before.replace("+00:00", "Z")
+        (ids,) = c.execute(
+            "SELECT count(*) FROM hub_messages WHERE received_at < ?", (before,)
+        ).fetchone()
+        c.execute("DELETE FROM hub_messages WHERE received_at < ?", (before,))
+    return HubPruned(int(minutes), int(ids))
