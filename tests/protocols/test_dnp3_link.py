@@ -9,6 +9,7 @@ from otconduit.protocols.dnp3.link import (
     LinkFrame,
     LinkFramer,
     crc16,
+    frame_octets,
     frame_size,
     header_problem,
 )
@@ -58,6 +59,19 @@ class TestFraming:
         assert frame.dir and frame.prm and frame.function == 4
         assert (frame.frame, frame.ts_ns, frame.offset) == (7, 70, 0)
         assert framer.buffered == 0
+
+    @pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 250])
+    def test_a_frame_is_given_back_as_it_came(self, size: int) -> None:
+        """What a fast path is handed when it takes a connection over (a response
+        awaiting its confirm): the frame's octets exactly as on the wire."""
+        wire = link_frame(
+            bytes((7 + i) % 256 for i in range(size)), dst=3, src=0x0405, control=0x44
+        )
+        framer = LinkFramer()
+        framer.feed(wire, 1, 1)
+        (frame,) = collect(framer)
+        assert isinstance(frame, LinkFrame)
+        assert frame_octets(frame) == wire
 
     def test_secondary_frame_bits(self) -> None:
         framer = LinkFramer()

@@ -27,7 +27,7 @@ from otconduit.model import IdentityClaim
 from otconduit.protocols.base import DecoderEvent, Endpoints, Pending
 from otconduit.protocols.dnp3.app import parse_fragment
 from otconduit.protocols.dnp3.functions import LINK_USER_DATA, link_function_name
-from otconduit.protocols.dnp3.link import LinkFrame, LinkFramer
+from otconduit.protocols.dnp3.link import LinkFrame, LinkFramer, frame_octets
 from otconduit.protocols.dnp3.ops import identity_claims, transaction_to_operation
 from otconduit.protocols.dnp3.session import Dnp3Message, Dnp3Session, Dnp3Transaction
 from otconduit.protocols.dnp3.transport import Transport
@@ -44,6 +44,22 @@ class TransportSegment:
     dst: int
     seq: int
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dnp3Export:
+    """What a fast path takes on with a connection: the unsolicited response awaiting a
+    confirm (its octets as on the wire, the direction, frame and time it came in)."""
+
+    direction: int
+    data: bytes
+    frame: int
+    ts_ns: int
+    master: int
+    outstation: int
+    link_src: int
+    link_dst: int
+    seq: int  # its application sequence number
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +126,30 @@ class Dnp3ConnectionDecoder:
             and self.session.idle
         )
 
-    def export_state(self) -> None:
-        """Nothing to hand over: a quiescent DNP3 connection has nothing in flight."""
-        return None
+    def exportable(self) -> bool:
+        """Quiescent but for one unsolicited response awaiting a confirm, which
+        :meth:`export_state` can hand over (a master that never confirms)."""
+        return (
+            not self._datagrams
+            and not self._out
+            and all(f.idle for f in self.framers)
+            and self.transport.idle
+            and self.session.lone_unsolicited() is not None
+        )
+
+    def export_state(self) -> Dnp3Export | None:
+        """What is in flight, handed over (the decoder forgets it; :meth:`resume` feeds it
+        again when it comes back): nothing when quiescent, else the lone unsolicited
+        response awaiting a confirm."""
+        msg = self.session.lone_unsolicited()
+        if msg is None or msg.link is None:
+            return None
+        self.session.hand_over(msg)
+        return Dnp3Export(
+            direction=msg.direction, data=frame_octets(msg.link), frame=msg.frame,
+            ts_ns=msg.ts_ns, master=msg.master, outstation=msg.outstation,
+            link_src=msg.link_src, link_dst=msg.link_dst, seq=msg.fragment.seq,
+        )  # fmt: skip
 
     def resume(self, state: Dnp3Resume | None, pending: Sequence[Pending]) -> None:
         if state is not None:
@@ -174,6 +211,7 @@ class Dnp3ConnectionDecoder:
             frame=link.frame,
             ts_ns=link.ts_ns,
             offset=link.offset,
+            link=link if link.crc_ok and link.data[0] & 0xC0 == 0xC0 else None,
         )
         self._emit(self.session.message(msg))
 

@@ -124,6 +124,18 @@ class LinkFrame:
         return not self.bad_blocks
 
 
+def frame_octets(link: LinkFrame) -> bytes:
+    """The octets of a frame whose CRCs were all right, as they were on the wire: the
+    header and every data block followed by its CRC (computed again: the same)."""
+    head = bytes((0x05, 0x64, link.length, link.control)) + link.dst.to_bytes(2, "little")
+    head += link.src.to_bytes(2, "little")
+    out = bytearray(head + crc16(head).to_bytes(2, "little"))
+    for at in range(0, len(link.data), BLOCK_SIZE):
+        block = link.data[at : at + BLOCK_SIZE]
+        out += block + crc16(block).to_bytes(2, "little")
+    return bytes(out)
+
+
 Event = LinkFrame | Malformed | NeedData
 
 

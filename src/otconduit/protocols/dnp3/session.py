@@ -36,6 +36,7 @@ from otconduit.protocols.dnp3.functions import (
     RESPONSE,
     UNSOLICITED_RESPONSE,
 )
+from otconduit.protocols.dnp3.link import LinkFrame
 
 DEFAULT_MAX_OUTSTANDING = 1024
 DEFAULT_MAX_PAIRS = 64
@@ -57,6 +58,9 @@ class Dnp3Message:
     frame: int
     ts_ns: int
     offset: int
+    # the one link frame that carried the whole fragment (FIR and FIN, CRCs right), kept
+    # so that a fast path can be handed the message as it was on the wire
+    link: LinkFrame | None = None
 
     @property
     def master(self) -> int:
@@ -127,6 +131,29 @@ class Dnp3Session:
     def idle(self) -> bool:
         """No request open, no response half received, nothing awaiting a confirm."""
         return not (self._open or self._partial or self._awaiting)
+
+    def lone_unsolicited(self) -> Dnp3Message | None:
+        """The unsolicited response awaiting a confirm, when it is all the session holds
+        (no open request, no partial response, nothing else awaiting) and came whole in
+        one well-formed link frame; else None. Outstations whose master never confirms
+        keep one such response awaiting for the whole connection."""
+        if self._open or self._partial or len(self._awaiting) != 1:
+            return None
+        ((key, tx),) = self._awaiting.items()
+        if not key[2] or tx.request is not None or len(tx.responses) != 1:
+            return None
+        msg = tx.responses[0]
+        if msg.link is None or msg.bad_crc or msg.fragment.problem is not None:
+            return None
+        return msg
+
+    def hand_over(self, msg: Dnp3Message) -> None:
+        """Forget the awaiting unsolicited response ``msg`` (:meth:`lone_unsolicited`):
+        a fast path holds it now and gives it back as bytes to feed again."""
+        key = (msg.master, msg.outstation, True)
+        tx = self._awaiting.get(key)
+        if tx is not None and tx.responses[0] is msg:
+            del self._awaiting[key]
 
     def message(self, msg: Dnp3Message) -> list[Dnp3Transaction]:
         """Process one fragment; returns the transactions it completes."""

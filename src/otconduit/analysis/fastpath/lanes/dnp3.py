@@ -15,7 +15,13 @@ from otconduit.analysis.fastpath.learning import Exemplar
 from otconduit.analysis.fastpath.templates import Hole
 from otconduit.model import Operation
 from otconduit.protocols import dnp3
-from otconduit.protocols.dnp3.decoder import Dnp3ConnectionDecoder, Dnp3Resume, TransportSegment
+from otconduit.protocols.base import Pending
+from otconduit.protocols.dnp3.decoder import (
+    Dnp3ConnectionDecoder,
+    Dnp3Export,
+    Dnp3Resume,
+    TransportSegment,
+)
 from otconduit.store.detail_holes import H_FRAME, H_INT
 
 KD: Any = _kd
@@ -28,8 +34,24 @@ class Dnp3Lane(Lane):
     shape_fn = KD.dnp3_shape
 
     def eligible(self, conn: TcpConnection) -> bool:
+        """Quiescent, or holding only an unsolicited response that waits for a confirm
+        (an outstation whose master never confirms: the kernel takes that one over)."""
         dec = conn.decoder
-        return isinstance(dec, Dnp3ConnectionDecoder) and dec.quiescent()
+        return isinstance(dec, Dnp3ConnectionDecoder) and (dec.quiescent() or dec.exportable())
+
+    def prepare(self, row: np.ndarray, state: Any) -> list[tuple[Pending, int, int]]:
+        """The unsolicited response awaiting its confirm, kept as the kernel keeps its
+        own (its pair of addresses, ``AWAITED``), with the session columns it set."""
+        self.initial_row(row)
+        if not isinstance(state, Dnp3Export):
+            return []
+        d = state.direction
+        row[KD.P_AWAIT] = 2
+        row[KD.P_SEQ] = state.seq
+        row[KD.P_MDIR] = 1 - d  # an outstation sent it: the master is the other side
+        row[KD.P_ASSOC + d] = (state.link_src << 16) | state.link_dst
+        pair = (state.master << 16) | state.outstation
+        return [(Pending(d, state.data, state.frame, state.ts_ns), pair, KD.AWAITED)]
 
     def initial_row(self, row: np.ndarray) -> None:
         row[KD.P_ASSOC] = -1
