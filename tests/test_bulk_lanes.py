@@ -16,6 +16,7 @@ import sqlite3
 import struct
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -652,3 +653,35 @@ def test_s7_connection_set_up_stays_in_the_lane_and_mms_goes_to_the_engine(
     with Store(tmp_path / "fast0.db") as store:
         protocols = {c["protocol"]: c["connections"] for c in views.conversations(store)}
     assert protocols == {"s7comm": 40, "mms": 3}
+
+
+def test_a_client_port_that_is_another_lanes_server_port(tmp_path: Path) -> None:
+    """Modbus clients whose ephemeral ports happen to be EtherNet/IP's (44818) and
+    DNP3's (20000): the packets' server side is 502, so the Modbus kernel takes them;
+    the other lanes neither load nor run, and the records are the per-packet path's."""
+    from otconduit.analysis.fastpath.lane import Lane
+
+    conns = []
+    for k, client_port in enumerate((44818, 20000)):
+        packets: list[tuple[int, bytes]] = []
+        for ref in range(1, 80):
+            job = struct.pack(">HHHBBHH", ref, 0, 6, 1, 3, 10 * k, 2)
+            ack = struct.pack(">HHHBBB", ref, 0, 7, 1, 3, 4) + bytes([ref] * 4)
+            packets += [(0, job), (1, ack)]
+        conns.append(Conn(502, packets, client_port=client_port))
+    cap = tmp_path / "ports.pcap"
+    write(cap, conns, [k % 2 for k in range(2 * 158)])
+    ran: set[str] = set()
+    original = Lane.begin_block
+
+    def begin_block(self: Lane, n: int) -> Any:
+        ran.add(self.protocol)
+        return original(self, n)
+
+    Lane.begin_block = begin_block  # type: ignore[method-assign]
+    try:
+        taken = compare(tmp_path, cap)
+    finally:
+        Lane.begin_block = original  # type: ignore[method-assign]
+    assert min(taken) >= 2 * 158
+    assert ran == {"modbus"}

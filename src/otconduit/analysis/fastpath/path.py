@@ -63,6 +63,7 @@ class FastPath:
         }
         # Which lane holds the engine's connections on each protocol's own ports.
         self._port_lane = {p: lane for lane in self.lanes.values() for p in lane.spec.ports}
+        self._lane_ports = np.array(sorted(self._port_lane), np.int64)
         self._cols: dict[str, np.ndarray] = {}
         # Sub-block length carried from one block to the next: a steady capture does not
         # start every block over with short kernel calls.
@@ -114,12 +115,17 @@ class FastPath:
         KH.parse_headers(block.offsets, block.caplens, block.linktypes, blk)
         outs: dict[str, Any] = {}  # output buffers of the lanes that ran in this block
         done, ts = blk.done, blk.ts
-        # Lanes whose ports the block uses run even before they hold a connection: the
-        # kernel opens connections itself (a capture of many short ones may never give
-        # the engine one to hand over).
-        ports = np.concatenate([blk.sport, blk.dport])
+        # Lanes whose ports the block uses as a server's run even before they hold a
+        # connection: the kernel opens connections itself (a capture of many short ones
+        # may never give the engine one to hand over). A packet's server side is its
+        # lower port when that is a lane's, else its higher one: a Modbus client whose
+        # ephemeral port happens to be 44818 does not load and run the EtherNet/IP
+        # kernel (the engine, which decides by content, would hand such a connection to
+        # its lane anyway).
+        low = np.minimum(blk.sport, blk.dport)
+        servers = np.where(np.isin(low, self._lane_ports), low, np.maximum(blk.sport, blk.dport))
         wanted = {
-            name for name, lane in self.lanes.items() if np.isin(lane.born_ports, ports).any()
+            name for name, lane in self.lanes.items() if np.isin(lane.born_ports, servers).any()
         }
         slow_count = 0
         lo = 0
