@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from otconduit.analysis.run import analyze_file
+from otconduit.inventory.macs import is_group_mac
 from otconduit.policy import parse_policy
 from otconduit.policy.check import Violation, evaluate
-from otconduit.policy.model import is_group_mac
 from otconduit.store import Store
 from tests.conftest import CORPUS
 from tests.protocols.iec61850_helpers import goose_payload

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Final, Self
 from otconduit.analysis.connections import ConnStats, UdpFlow
 from otconduit.analysis.tally import HostSeen
 from otconduit.capture.packet import Packet
+from otconduit.inventory.macs import is_group_mac
 from otconduit.model import Operation
 from otconduit.protocols import iec61850, profinet
 from otconduit.protocols.base import DecoderEvent, Endpoints, Pending, ProtocolSpec
@@ -64,14 +65,6 @@ ETHERTYPE_OF: Final = {"profinet": profinet.ETHERTYPE_PROFINET, "goose": iec6185
 
 L2Key = tuple[str, str, int, int]  # sender MAC, receiver MAC, EtherType, VLAN (-1: none)
 UdpKey = tuple[str, int, str, int, int]
-
-
-def is_group(mac: str) -> bool:
-    """A multicast or broadcast MAC (I/G bit of the first octet): no device's own."""
-    try:
-        return bool(int(mac[:2], 16) & 1)
-    except ValueError:
-        return False
 
 
 class Layer2:
@@ -114,7 +107,7 @@ class Layer2:
         ts = pkt.ts_ns
         self.frames += 1
         self._host(src, vlan, ts, True)
-        if dst and not is_group(dst):
+        if dst and not is_group_mac(dst):
             self._host(dst, vlan, ts, False)
         etype = pkt.ethertype
         tag = None if vlan < 0 else vlan
@@ -143,7 +136,7 @@ class Layer2:
     def _host(self, mac: str, vlan: int, ts: int, sending: bool) -> None:
         """A device seen by its MAC (the tally takes unicast IP addresses only)."""
         hosts = self.a.tally.hosts
-        if (mac, vlan) not in hosts and not is_group(mac):
+        if (mac, vlan) not in hosts and not is_group_mac(mac):
             hosts[(mac, vlan)] = HostSeen(ts, ts)
         self.a.tally.host(mac, vlan, mac, ts, ts, 1, sending)
 
@@ -330,4 +323,4 @@ class _SharedIoCm:
         return type(self)(self.l2, self.endpoints)
 
 
-__all__ = ["ETHERTYPES", "TRANSPORT", "Layer2", "is_group"]
+__all__ = ["ETHERTYPES", "TRANSPORT", "Layer2"]

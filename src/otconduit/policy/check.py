@@ -51,7 +51,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone, _norm_mac, is_group_mac
+from otconduit.inventory.macs import is_group_mac, norm_mac
+from otconduit.policy.model import Conduit, Policy, ProtocolRule, Zone
 from otconduit.protocols import registry
 from otconduit.protocols.opcua import danger as opcua_danger
 from otconduit.store import Store, views
@@ -184,7 +185,7 @@ class _Places:
         self.macs = _macs(asset_rows)
         self.ips_of_mac: dict[str, list[str]] = {}
         for a in asset_rows:
-            mac = _norm_mac(a["mac"]) if a["mac"] else None
+            mac = norm_mac(a["mac"]) if a["mac"] else None
             if mac and a["ip"] != a["mac"]:
                 self.ips_of_mac.setdefault(mac, []).append(a["ip"])
         # a MAC exists when the device keyed by it, or an IP asset carrying it, does
@@ -193,7 +194,7 @@ class _Places:
         }
 
     def zone(self, endpoint: str, vlan: int | None) -> Zone | None:
-        mac = _norm_mac(endpoint)
+        mac = norm_mac(endpoint)
         if mac is None:
             known, _ = self.macs.get(endpoint, (None, None))
             return self.policy.zone_of(endpoint, known, vlan)
@@ -208,7 +209,7 @@ class _Places:
     def address(self, endpoint: str) -> str:
         """The IP address a conduit's host list knows a MAC endpoint by (the one IP asset
         carrying it), else the endpoint itself."""
-        ips = self.ips_of_mac.get(_norm_mac(endpoint) or "", [])
+        ips = self.ips_of_mac.get(norm_mac(endpoint) or "", [])
         return ips[0] if len(ips) == 1 else endpoint
 
 

@@ -31,7 +31,6 @@ extensions. Public API (stable; other modules build on it):
 * :class:`MaintenanceWindow` -- ``name``, ``weekday`` (one or a list), ``start``, ``end``
   (``HH:MM``; end <= start crosses midnight); ``contains(local_datetime)``.
 * :class:`PolicyError` -- one-line error; ``loc`` is the path into the YAML document.
-* ``is_group_mac(text)`` -- a multicast/broadcast MAC (a layer-2 group, never an asset).
 
 Devices without IP (PROFINET, GOOSE) are assets keyed by their MAC; a zone holds them by
 listing the MAC (or their ``{vlan: N}``).
@@ -60,6 +59,7 @@ from pydantic import (
     model_validator,
 )
 
+from otconduit.inventory.macs import norm_mac
 from otconduit.model import OpClass
 from otconduit.protocols import registry
 
@@ -71,7 +71,6 @@ IDMZ_LEVEL = 3.5
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # The registry's aliases (protocols not registered yet would add theirs here).
 PROTOCOL_ALIASES = {**registry.aliases()}
-_MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -94,18 +93,6 @@ def _check_name(v: str) -> str:
     return v
 
 
-def _norm_mac(v: str) -> str | None:
-    m = v.strip().lower()
-    return m.replace("-", ":") if _MAC.match(m) else None
-
-
-def is_group_mac(v: str | None) -> bool:
-    """A multicast or broadcast MAC address (I/G bit of the first octet set): a layer-2
-    group (GOOSE 01:0c:cd:..., PROFINET DCP 01:0e:cf:..., ff:ff:ff:ff:ff:ff), no device."""
-    m = _norm_mac(v) if v else None
-    return m is not None and bool(int(m[:2], 16) & 1)
-
-
 def _parse_net(v: str) -> Network | None:
     try:
         return ipaddress.ip_network(v.strip(), strict=False)
@@ -121,7 +108,7 @@ def _parse_op(v: Any) -> OpClass:
 
 
 def _check_member(m: str) -> str:
-    if _norm_mac(m) or _parse_net(m):
+    if norm_mac(m) or _parse_net(m):
         return m
     if "/" in m or m.replace(".", "").isdigit() or ":" in m:
         raise ValueError(f"{m!r} is not a valid CIDR, IP or MAC address")
@@ -271,7 +258,7 @@ class Zone(_Strict):
         for i, m in enumerate(self.members):
             if isinstance(m, VlanMember):
                 self._vlans.add(m.vlan)
-            elif mac := _norm_mac(m):
+            elif mac := norm_mac(m):
                 self._macs.add(mac)
             elif (net := _parse_net(m)) is not None:
                 self._nets.append(net)
@@ -299,7 +286,7 @@ class Zone(_Strict):
         self, ip: str | None, mac: str | None = None, vlan: int | None = None
     ) -> int | None:
         """Specificity of the best member matching (higher wins), or None if none does."""
-        if mac and (m := _norm_mac(mac)) and m in self._macs:
+        if mac and (m := norm_mac(mac)) and m in self._macs:
             return 1000
         best: int | None = None
         if ip:

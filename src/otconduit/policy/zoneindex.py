@@ -8,6 +8,8 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
+from otconduit.inventory.macs import norm_mac
+
 if TYPE_CHECKING:
     from otconduit.policy.model import Policy, Zone
 
@@ -36,9 +38,7 @@ class ZoneIndex:
         key = (ip, mac, vlan)
         if key in self._memo:
             return self._memo[key]
-        from otconduit.policy.model import _norm_mac
-
-        m = _norm_mac(mac) if mac else None
+        m = norm_mac(mac) if mac else None
         addr: tuple[int, int] | None = None
         if ip:
             try:
