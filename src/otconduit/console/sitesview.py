@@ -114,13 +114,23 @@ def _functions(text: Any) -> dict[str, int] | str | None:
 
 
 def _rows(ctx: Console, nav: str, site: str, offset: int) -> dict[str, Any]:
-    """One page of hub conversations or violations: what the page and the API show."""
+    """One page of a site listing (assets, alerts, conversations or violations): what
+    the page and the API show."""
     from otconduit.console.pages import _offset
 
     offset = _offset(offset)
     store = ctx.stores.reader()
     chosen = site or None
-    if nav == "site-conversations":
+    items: list[dict[str, Any]]
+    if nav == "site-assets":
+        total = hub_q.asset_count(store, chosen)
+        items = hub_q.asset_page(store, chosen, PAGE, offset)
+    elif nav == "site-alerts":
+        total = hub_q.alert_count(store, chosen)
+        items = hub_q.alert_page(store, chosen, PAGE, offset)
+        for a in items:
+            a["severity"] = _severity(a["severity"])
+    elif nav == "site-conversations":
         total = hub_q.conversation_count(store, chosen)
         since = int(time.time()) - RECENT_S
         items = hub_q.conversation_page(store, chosen, PAGE, offset, since)
@@ -142,30 +152,13 @@ def _severity(n: Any) -> str:
 def _listing(
     request: Request, ctx: Console, template: str, nav: str, site: str, offset: int
 ) -> Response:
-    from otconduit.console.pages import _offset, _pages, _qs, render
+    from otconduit.console.pages import _pages, _qs, render
 
-    store = ctx.stores.reader()
-    names = hub_q.site_names(store)
+    names = hub_q.site_names(ctx.stores.reader())
     unknown = bool(site) and site not in names  # an empty list and a note, not an error
-    if nav in ("site-conversations", "site-violations"):
-        got = _rows(ctx, nav, site, offset)
-        return render(
-            request, template, nav=nav, items=got["items"], sites=names, unknown=unknown,
-            p=_pages(got["total"], got["offset"], PAGE), qs=_qs, params={"site": site},
-            shown=FUNCTIONS_SHOWN,
-        )  # fmt: skip
-    offset = _offset(offset)
-    chosen = site or None
-    if nav == "site-assets":
-        total = hub_q.asset_count(store, chosen)
-        items: list[dict[str, Any]] = hub_q.asset_page(store, chosen, PAGE, offset)
-    else:
-        total = hub_q.alert_count(store, chosen)
-        items = hub_q.alert_page(store, chosen, PAGE, offset)
-        for a in items:
-            a["severity"] = _severity(a["severity"])
-    params = {"site": site}
+    got = _rows(ctx, nav, site, offset)
     return render(
-        request, template, nav=nav, items=items, p=_pages(total, offset, PAGE), qs=_qs,
-        params=params, sites=names, unknown=unknown,
+        request, template, nav=nav, items=got["items"], sites=names, unknown=unknown,
+        p=_pages(got["total"], got["offset"], PAGE), qs=_qs, params={"site": site},
+        shown=FUNCTIONS_SHOWN,
     )  # fmt: skip

@@ -251,7 +251,7 @@ def has_hub_rows(store: Store) -> bool:
 
 
 def asset_page(store: Store, site: str | None, limit: int, offset: int = 0) -> list[dict[str, Any]]:
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    cond, params = _site_filter(site)
     return list(
         store.query(
             "SELECT site, ip, vlan, mac, name, vendor, model, roles, protocols, first_seen, "
@@ -263,7 +263,7 @@ def asset_page(store: Store, site: str | None, limit: int, offset: int = 0) -> l
 
 
 def alert_page(store: Store, site: str | None, limit: int, offset: int = 0) -> list[dict[str, Any]]:
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    cond, params = _site_filter(site)
     return list(
         store.query(
             "SELECT site, alert_id, rule, title, severity, src_ip, dst_ip, protocol, summary, "
@@ -274,14 +274,23 @@ def alert_page(store: Store, site: str | None, limit: int, offset: int = 0) -> l
     )
 
 
+def _site_filter(site: str | None) -> tuple[str, list[str]]:
+    """The WHERE clause (and its parameter) keeping one site's rows; every site's when
+    ``site`` is None or empty."""
+    return (" WHERE site = ?", [site]) if site else ("", [])
+
+
+def _count(store: Store, table: str, site: str | None) -> int:
+    cond, params = _site_filter(site)
+    return int(store.conn.execute(f"SELECT count(*) FROM {table}{cond}", params).fetchone()[0])
+
+
 def asset_count(store: Store, site: str | None) -> int:
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
-    return int(store.conn.execute(f"SELECT count(*) FROM hub_assets{cond}", params).fetchone()[0])
+    return _count(store, "hub_assets", site)
 
 
 def alert_count(store: Store, site: str | None) -> int:
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
-    return int(store.conn.execute(f"SELECT count(*) FROM hub_alerts{cond}", params).fetchone()[0])
+    return _count(store, "hub_alerts", site)
 
 
 def site_names(store: Store) -> list[str]:
@@ -298,7 +307,7 @@ def conversation_page(
     """A page of conversations in primary-key order (paging needs no sort on a large hub),
     each with its operations in total and since ``since`` (unix seconds), counted for the
     page's rows only: two index range scans per row instead of grouping every minute."""
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    cond, params = _site_filter(site)
     order = ", ".join(("site", *_CONV_KEY))
     match = " AND ".join(f"m.{k} = p.{k}" for k in ("site", *_CONV_KEY))
     return list(
@@ -318,16 +327,14 @@ def conversation_page(
 
 
 def conversation_count(store: Store, site: str | None) -> int:
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
-    sql = f"SELECT count(*) FROM hub_conversations{cond}"
-    return int(store.conn.execute(sql, params).fetchone()[0])
+    return _count(store, "hub_conversations", site)
 
 
 def violation_page(
     store: Store, site: str | None, limit: int, offset: int = 0
 ) -> list[dict[str, Any]]:
     """A page of policy violations in primary-key order (site, policy, rule, ...)."""
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
+    cond, params = _site_filter(site)
     return list(
         store.query(
             "SELECT site, policy, rule, src_ip, dst_ip, protocol, operation, reason, count, "
@@ -339,6 +346,4 @@ def violation_page(
 
 
 def violation_count(store: Store, site: str | None) -> int:
-    cond, params = (" WHERE site = ?", [site]) if site else ("", [])
-    sql = f"SELECT count(*) FROM hub_violations{cond}"
-    return int(store.conn.execute(sql, params).fetchone()[0])
+    return _count(store, "hub_violations", site)
