@@ -37,11 +37,11 @@ from otconduit.analysis.fastpath.kernels.borrow import (
     slot_arrays,
 )
 from otconduit.analysis.fastpath.kernels.shapes import (
-    M_MSG,
     T_REFUSED,
     X_INT,
     X_LH,
     X_LN,
+    note_miss,
     room,
     settle,
     template_of,
@@ -49,8 +49,6 @@ from otconduit.analysis.fastpath.kernels.shapes import (
 from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
     C_NLV,
-    C_NMB,
-    C_NMISS,
     C_NX,
     F_BUF,
     F_DECIDED,
@@ -63,12 +61,10 @@ from otconduit.analysis.fastpath.kernels.slots import (
     NEED,
     Q_DIR,
     Q_FIELDS,
-    Q_FRAME,
     Q_KEY,
     Q_KEY2,
     Q_LEN,
     Q_OFF,
-    Q_TS,
     RAW_BYTES,
     WHY_FRAMING,
     WHY_FULL,
@@ -394,26 +390,8 @@ def _release(st, qm, raw, rw, s, i, r, tq, ks, th, tinfo, tnorm, norm, xo, lh, l
             miss, mb,
         )  # fmt: skip
     cnt[C_NLH], cnt[C_NLV] = nlh, nlv
-    if t == T_REFUSED:
+    if t == T_REFUSED or not note_miss(st, raw, s, i, tq, 1, cnt, miss, mb):
         return WHY_STATE
-    n = tq[0, Q_LEN]
-    m = cnt[C_NMISS]
-    if m >= len(miss) or cnt[C_NMB] + n > len(mb):
-        return WHY_STATE
-    at = cnt[C_NMB]
-    off = tq[0, Q_OFF]
-    for b in range(n):
-        mb[at + b] = rw[off + b]
-    cnt[C_NMB] = at + n
-    miss[m, 0] = s
-    miss[m, 1] = i
-    miss[m, 2] = 1
-    miss[m, M_MSG] = at
-    miss[m, M_MSG + 1] = n
-    miss[m, M_MSG + 2] = tq[0, Q_FRAME]
-    miss[m, M_MSG + 3] = tq[0, Q_TS]
-    miss[m, M_MSG + 4] = tq[0, Q_DIR]
-    cnt[C_NMISS] = m + 1
     return WHY_NEW
 
 

@@ -205,29 +205,39 @@ def settle(
     drop(st, qm, s, ks[nk - 1])
     if size <= 0 or t == T_REFUSED:
         return WHY_REFUSED
+    note_miss(st, raw, s, i, tq, nk, cnt, miss, mb)
+    return WHY_NEW
+
+
+@njit(cache=True, nogil=True, inline="always")
+def note_miss(st, raw, s, i, tq, nk, cnt, miss, mb):
+    """Note the messages ``tq[:nk]`` of slot ``s`` (the last from packet ``i``) as a miss,
+    copied out for the lane to learn their template from; False when the miss output
+    has no room left (nothing is noted)."""
     need = 0
     for k in range(nk):
         need += tq[k, Q_LEN]
     r = cnt[C_NMISS]
-    if r < len(miss) and cnt[C_NMB] + need <= len(mb):
-        miss[r, 0] = s
-        miss[r, 1] = i
-        miss[r, 2] = nk
-        for k in range(nk):
-            at = cnt[C_NMB]
-            off = tq[k, Q_OFF]
-            n = tq[k, Q_LEN]
-            row = st[s, F_BUF]
-            for b in range(n):
-                mb[at + b] = raw[row, off + b]
-            cnt[C_NMB] = at + n
-            miss[r, M_MSG + 5 * k] = at
-            miss[r, M_MSG + 5 * k + 1] = n
-            miss[r, M_MSG + 5 * k + 2] = tq[k, Q_FRAME]
-            miss[r, M_MSG + 5 * k + 3] = tq[k, Q_TS]
-            miss[r, M_MSG + 5 * k + 4] = tq[k, Q_DIR]
-        cnt[C_NMISS] = r + 1
-    return WHY_NEW
+    if r >= len(miss) or cnt[C_NMB] + need > len(mb):
+        return False
+    miss[r, 0] = s
+    miss[r, 1] = i
+    miss[r, 2] = nk
+    row = st[s, F_BUF]
+    for k in range(nk):
+        at = cnt[C_NMB]
+        off = tq[k, Q_OFF]
+        n = tq[k, Q_LEN]
+        for b in range(n):
+            mb[at + b] = raw[row, off + b]
+        cnt[C_NMB] = at + n
+        miss[r, M_MSG + 5 * k] = at
+        miss[r, M_MSG + 5 * k + 1] = n
+        miss[r, M_MSG + 5 * k + 2] = tq[k, Q_FRAME]
+        miss[r, M_MSG + 5 * k + 3] = tq[k, Q_TS]
+        miss[r, M_MSG + 5 * k + 4] = tq[k, Q_DIR]
+    cnt[C_NMISS] = r + 1
+    return True
 
 
 __all__ = [
@@ -235,6 +245,7 @@ __all__ = [
     "T_REFUSED",
     "X_FIELDS",
     "fnv",
+    "note_miss",
     "put_bits",
     "put_list",
     "room",
