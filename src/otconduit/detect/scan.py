@@ -67,14 +67,56 @@ class ConvStats:
     setup_identity_ts: int | None = None
     setup_identity_frames: list[int] = field(default_factory=list)
     exception_ts: list[np.ndarray] = field(default_factory=list)
-    # (function, unit) -> address arrays (one per chunk group)
-    addresses: dict[tuple[str, int | None], list[np.ndarray]] = field(
-        default_factory=lambda: defaultdict(list)
+    # Addressed operations as the chunks gave them: (function, read request?, unit,
+    # address, quantity, ts) columns, grouped once when asked (``addresses``, ``polls``):
+    # grouped per chunk, they cost a Modbus capture more than the rest of its scan.
+    addressed: list[tuple[str, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=list
     )
-    # (function, unit, address, quantity) -> request timestamps of cyclic reads
-    polls: dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    _addresses: dict[tuple[str, int | None], list[np.ndarray]] | None = None
+    _polls: dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]] | None = None
+
+    @property
+    def addresses(self) -> dict[tuple[str, int | None], list[np.ndarray]]:
+        """(function, unit) -> the addresses it named (arrays, in chunk order)."""
+        if self._addresses is None:
+            self._addresses = defaultdict(list)
+            for fn, _read, unit, addr, _qty, _ts in self._by_function():
+                have = addr != NULL
+                if not have.any():
+                    continue
+                unit, addr = unit[have], addr[have]
+                for u in np.unique(unit).tolist():
+                    self._addresses[(fn, _opt(u))].append(addr[unit == u])
+        return self._addresses
+
+    @property
+    def polls(self) -> dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]]:
+        """(function, unit, address, quantity) -> request timestamps of cyclic reads."""
+        if self._polls is None:
+            self._polls = defaultdict(list)
+            for fn, read, unit, addr, qty, ts in self._by_function():
+                if not read:
+                    continue
+                key = np.stack([unit, addr, qty], 1)
+                for sub in _groups(key):
+                    r0 = sub[0]
+                    k = (fn, _opt(unit[r0]), _opt(addr[r0]), _opt(qty[r0]))
+                    self._polls[k].append(ts[sub])
+        return self._polls
+
+    def _by_function(
+        self,
+    ) -> list[tuple[str, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """``addressed`` joined per (function, read request?), first seen first."""
+        parts: dict[tuple[str, bool], list[tuple[np.ndarray, ...]]] = {}
+        for fn, read, *cols in self.addressed:
+            parts.setdefault((fn, read), []).append(tuple(cols))
+        return [
+            (fn, read, *(np.concatenate([c[i] for c in cs]) for i in range(4)))  # type: ignore[misc]
+            for (fn, read), cs in parts.items()
+        ]
+
     # Address-space walks (OPC UA Browse ...): (ts, request frame, item, 1) per item a
     # request names, (ts, request frame, None, n) for the n it walks without naming them
     walked: list[tuple[int, int | None, str | None, int]] = field(default_factory=list)
@@ -158,12 +200,28 @@ def _signature(d: dict[str, Any]) -> str | None:
     return json.dumps(sub, sort_keys=True) if sub else None
 
 
+def _row_keys(*cols: np.ndarray) -> np.ndarray:
+    """The columns as one int64 per row that sorts as the rows do, when their values
+    (small codes and indexes, never NULL here) fit 12 bits each; else the rows."""
+    if len(cols[0]) and all(int(c.min()) >= 0 and int(c.max()) < 1 << 12 for c in cols):
+        key = np.zeros(len(cols[0]), np.int64)
+        for c in cols:
+            key <<= 12
+            key |= c
+        return key
+    return np.stack(cols, 1)
+
+
 def _groups(key: np.ndarray) -> list[np.ndarray]:
     """Row numbers grouped by equal key rows (in row order within a group), groups in
     key order. A stable sort on the columns: ``np.unique(axis=0)`` sorts row bytes,
-    several times slower."""
+    several times slower. A one-dimensional key is one packed by :func:`_row_keys`."""
     if len(key) == 0:
         return []
+    if key.ndim == 1:
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        return np.split(order, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1)
     order = np.lexsort(key.T[::-1])
     ordered = key[order]
     cuts = np.flatnonzero((ordered[1:] != ordered[:-1]).any(axis=1)) + 1
@@ -222,7 +280,7 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
     quiet = np.isin(ints["op_class"], quiet_codes)
     relevant = ~quiet | (ints["status"] == _ST_MALFORMED)
     sig = _signatures(chunk, relevant)
-    key = np.stack([rev, ints["op_class"], ints["function"], ints["status"], sig], 1)
+    key = _row_keys(rev, ints["op_class"], ints["function"], ints["status"], sig)
     if until_ns is None:
         groups = _groups(key)
     else:  # baseline learning period: only what happened before its end
@@ -306,20 +364,11 @@ def _stats(
                 st.unsupported += 1
     if fn.startswith(("UNKNOWN_", "USER_DEFINED_")):
         st.unsupported += len(rows) - len(exc)  # exceptions were counted above
-    unit = ints["unit"][rows]
+    read = cls == "read" and not (ints["reversed"][rows] == 1).any()
     addr = ints["address"][rows]
-    qty = ints["quantity"][rows]
-    have = addr != NULL
-    if have.any():
-        for u in np.unique(unit[have]).tolist():
-            sel = have & (unit == u)
-            st.addresses[(fn, _opt(u))].append(addr[sel])
-    if cls == "read" and not (ints["reversed"][rows] == 1).any():
-        poll_key = np.stack([unit, addr, qty], 1)
-        for sub in _groups(poll_key):
-            r0 = sub[0]
-            k = (fn, _opt(unit[r0]), _opt(addr[r0]), _opt(qty[r0]))
-            st.polls[k].append(ts[sub])
+    if read or (addr != NULL).any():
+        st.addressed.append((fn, read, ints["unit"][rows], addr, ints["quantity"][rows], ts))
+        st._addresses = st._polls = None
 
 
 def _walks(chunk: CaptureChunk, rows: np.ndarray, st: ConvStats, fn: str) -> None:

@@ -168,7 +168,14 @@ def _unpack_int(meta: dict[str, Any], raw: bytes, n: int) -> np.ndarray:
         np.cumsum(steps + meta["base"], out=out[1:])
         out[1:] += meta["first"]
         return out
-    arr = np.frombuffer(raw, dtype=np.dtype(meta["dtype"])).astype(np.uint64)
+    stored = np.frombuffer(raw, dtype=np.dtype(meta["dtype"]))
+    base_ = int(meta["base"])
+    if -(2**62) < base_ < 2**62 and stored.dtype.itemsize < 8 and (n == 0 or stored.min() > 0):
+        # no NULL, and no value near the int64 ends (the packer's own one-pass case)
+        out = stored.astype(np.int64)
+        out += base_ - 1
+        return out
+    arr = stored.astype(np.uint64)
     base = np.uint64(meta["base"] & 0xFFFFFFFFFFFFFFFF)
     vals = (arr + base - np.uint64(1)).view(np.int64)
     return np.where(arr == 0, NULL, vals)
