@@ -82,10 +82,10 @@ class Baseline:
         for (src, dst, proto, port), st in stats.items():
             ck = _k(src, dst, proto, port)
             self.functions.setdefault(ck, set()).update(st.functions)
-            for (fn, unit), parts in st.addresses.items():
-                a = np.concatenate(parts)
+            for (fn, unit), tally in st.addresses.items():
+                a, _ = tally.counts()
                 key = _k(ck, fn, unit)
-                lo, hi = int(a.min()), int(a.max())
+                lo, hi = int(a[0]), int(a[-1])
                 old = self.addresses.get(key)
                 self.addresses[key] = [min(lo, old[0]), max(hi, old[1])] if old else [lo, hi]
             for (fn, unit, addr, qty), parts in st.polls.items():
@@ -110,7 +110,7 @@ def learn(store: Store, config: DetectConfig, name: str = "default") -> Baseline
         if b.until_ts is not None and c.first_ts is not None and c.first_ts > b.until_ts:
             continue
         b.captures.append(c.sha256)
-        scan = scan_capture(store, c.id, b.until_ts)
+        scan = scan_capture(store, c.id, b.until_ts, polls=True)
         b._add_stats(scan.stats)
         b.assets.update(captures.learned_assets(store, c.id, b.until_ts))
         for r in captures.learned_conversations(store, c.id, b.until_ts):
@@ -202,19 +202,20 @@ def deviations(
                         note=f"{fn} x{n}; learned: {', '.join(sorted(known))[:200]}",
                     )
                 )
-        for (fn, unit), parts in st.addresses.items():
+        for (fn, unit), tally in st.addresses.items():
             rng = b.addresses.get(_k(ck, fn, unit))
             if rng is None:
                 continue
-            a = np.concatenate(parts)
-            outside = a[(a < rng[0]) | (a > rng[1])]
+            a, counts = tally.counts()
+            away = (a < rng[0]) | (a > rng[1])
+            outside = a[away]
             if len(outside):
                 out.append(
                     Finding(
                         rule="new-address-range",
                         first_ts=st.first_ts,
                         last_ts=st.last_ts,
-                        count=len(outside),
+                        count=int(counts[away].sum()),
                         src_ip=src,
                         dst_ip=dst,
                         protocol=proto,

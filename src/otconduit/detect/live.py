@@ -105,7 +105,9 @@ class LiveDetector:
 
     def _epoch(self) -> tuple[StoreReport, int]:
         th = self.config.thresholds
-        scan = scan_capture(self.store, self.capture_id, after_chunk=self.epoch_after)
+        scan = scan_capture(
+            self.store, self.capture_id, after_chunk=self.epoch_after, polls=self.base is not None
+        )
         found = list(scan.findings)
         found += recon.function_scans(scan, th)
         found += recon.address_sweeps(scan, th)

@@ -73,12 +73,12 @@ def function_scans(scan: ScanResult, th: Thresholds) -> list[Finding]:
 def address_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
     out = []
     for (src, dst, proto, port), st in scan.stats.items():
-        for (fn, unit), parts in st.addresses.items():
-            addrs = np.concatenate(parts)
-            uniq = np.unique(addrs)
+        for (fn, unit), tally in st.addresses.items():
+            uniq, counts = tally.counts()
             if len(uniq) < th.sweep_min_addresses:
                 continue
-            per_addr = len(addrs) / len(uniq)
+            total = int(counts.sum())
+            per_addr = total / len(uniq)
             if per_addr > th.sweep_max_reads_per_address:
                 continue
             out.append(
@@ -86,7 +86,7 @@ def address_sweeps(scan: ScanResult, th: Thresholds) -> list[Finding]:
                     rule="address-sweep",
                     first_ts=st.first_ts,
                     last_ts=st.last_ts,
-                    count=len(addrs),
+                    count=total,
                     src_ip=src,
                     dst_ip=dst,
                     protocol=proto,

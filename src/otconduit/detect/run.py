@@ -121,7 +121,7 @@ def detect_capture(
         raise ValueError(f"no capture {capture_id} in the store")
     sha, path = cap.sha256, cap.path
     th = config.thresholds
-    scan = scan_capture(store, capture_id)
+    scan = scan_capture(store, capture_id, polls=base is not None)
     found = list(scan.findings)
     found += recon.function_scans(scan, th)
     found += recon.address_sweeps(scan, th)

@@ -48,6 +48,45 @@ def _quiet(protocol: str) -> tuple[frozenset[str], np.ndarray]:
 EVIDENCE_SAMPLES = 3  # decoded operations kept per finding
 
 
+class AddressTally:
+    """The addresses one function named on one unit, each once with its count: what
+    sweeps and baselines ask (how many distinct, how many requests, which range) in
+    memory that grows with the address space, not with the operations (a capture of
+    millions of polls names a few hundred addresses)."""
+
+    __slots__ = ("_counts", "_parts", "_raw")
+
+    FOLD_AT = 1 << 16  # addresses kept as given before they are counted up
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._raw = 0
+        self._counts: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, addresses: np.ndarray) -> None:
+        self._parts.append((addresses, np.ones(0, np.int64)))  # counts: one each
+        self._raw += len(addresses)
+        self._counts = None
+        if self._raw >= self.FOLD_AT:
+            self._parts, self._raw = [self.counts()], 0
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct addresses (ascending) and how many operations named each."""
+        if self._counts is None:
+            values = np.concatenate([v for v, _ in self._parts])
+            weights = np.concatenate(
+                [n if len(n) else np.ones(len(v), np.int64) for v, n in self._parts]
+            )
+            uniq, inv = np.unique(values, return_inverse=True)
+            counts = np.bincount(inv.reshape(-1), weights, len(uniq)).astype(np.int64)
+            self._counts = (uniq, counts)
+        return self._counts
+
+    @property
+    def total(self) -> int:
+        return int(self.counts()[1].sum())
+
+
 @dataclass(slots=True)
 class ConvStats:
     """What one client did to one server over one protocol (direction-aware)."""
@@ -67,56 +106,13 @@ class ConvStats:
     setup_identity_ts: int | None = None
     setup_identity_frames: list[int] = field(default_factory=list)
     exception_ts: list[np.ndarray] = field(default_factory=list)
-    # Addressed operations as the chunks gave them: (function, read request?, unit,
-    # address, quantity, ts) columns, grouped once when asked (``addresses``, ``polls``):
-    # grouped per chunk, they cost a Modbus capture more than the rest of its scan.
-    addressed: list[tuple[str, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(
-        default_factory=list
+    # (function, unit) -> the addresses it named, with how often
+    addresses: dict[tuple[str, int | None], AddressTally] = field(default_factory=dict)
+    # (function, unit, address, quantity) -> request timestamps of cyclic reads: only
+    # when the scan was asked for them (a baseline's learning and deviations)
+    polls: dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]] = field(
+        default_factory=lambda: defaultdict(list)
     )
-    _addresses: dict[tuple[str, int | None], list[np.ndarray]] | None = None
-    _polls: dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]] | None = None
-
-    @property
-    def addresses(self) -> dict[tuple[str, int | None], list[np.ndarray]]:
-        """(function, unit) -> the addresses it named (arrays, in chunk order)."""
-        if self._addresses is None:
-            self._addresses = defaultdict(list)
-            for fn, _read, unit, addr, _qty, _ts in self._by_function():
-                have = addr != NULL
-                if not have.any():
-                    continue
-                unit, addr = unit[have], addr[have]
-                for u in np.unique(unit).tolist():
-                    self._addresses[(fn, _opt(u))].append(addr[unit == u])
-        return self._addresses
-
-    @property
-    def polls(self) -> dict[tuple[str, int | None, int | None, int | None], list[np.ndarray]]:
-        """(function, unit, address, quantity) -> request timestamps of cyclic reads."""
-        if self._polls is None:
-            self._polls = defaultdict(list)
-            for fn, read, unit, addr, qty, ts in self._by_function():
-                if not read:
-                    continue
-                key = np.stack([unit, addr, qty], 1)
-                for sub in _groups(key):
-                    r0 = sub[0]
-                    k = (fn, _opt(unit[r0]), _opt(addr[r0]), _opt(qty[r0]))
-                    self._polls[k].append(ts[sub])
-        return self._polls
-
-    def _by_function(
-        self,
-    ) -> list[tuple[str, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """``addressed`` joined per (function, read request?), first seen first."""
-        parts: dict[tuple[str, bool], list[tuple[np.ndarray, ...]]] = {}
-        for fn, read, *cols in self.addressed:
-            parts.setdefault((fn, read), []).append(tuple(cols))
-        return [
-            (fn, read, *(np.concatenate([c[i] for c in cs]) for i in range(4)))  # type: ignore[misc]
-            for (fn, read), cs in parts.items()
-        ]
-
     # Address-space walks (OPC UA Browse ...): (ts, request frame, item, 1) per item a
     # request names, (ts, request frame, None, n) for the n it walks without naming them
     walked: list[tuple[int, int | None, str | None, int]] = field(default_factory=list)
@@ -267,7 +263,9 @@ def _finding(
     )
 
 
-def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) -> None:
+def _chunk(
+    chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None, polls: bool = False
+) -> None:
     b = chunk.batch
     ints = b.ints
     n = len(b)
@@ -295,7 +293,8 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
         src, dst = conv["client_ip"], conv["server_ip"]
         if reversed_:
             src, dst = dst, src
-        _stats(chunk, rows, out, (src, dst, conv["protocol"], conv["server_port"]), fn, cls)
+        ckey = (src, dst, conv["protocol"], conv["server_port"])
+        _stats(chunk, rows, out, ckey, fn, cls, polls)
         if status == _ST_MALFORMED:
             op = chunk.row(first)
             out.findings.append(
@@ -303,7 +302,7 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
                          status=str(STATUSES[status]))
             )  # fmt: skip
         if not reversed_:
-            _walks(chunk, rows, out.stats[(src, dst, conv["protocol"], conv["server_port"])], fn)
+            _walks(chunk, rows, out.stats[ckey], fn)
         if cls in quiet_classes:
             continue
         op = chunk.row(first)
@@ -320,7 +319,13 @@ def _chunk(chunk: CaptureChunk, out: ScanResult, until_ns: int | None = None) ->
 
 
 def _stats(
-    chunk: CaptureChunk, rows: np.ndarray, out: ScanResult, key: ConvKey, fn: str, cls: str
+    chunk: CaptureChunk,
+    rows: np.ndarray,
+    out: ScanResult,
+    key: ConvKey,
+    fn: str,
+    cls: str,
+    polls: bool,
 ) -> None:
     ints = chunk.batch.ints
     st = out.stats.get(key)
@@ -364,11 +369,19 @@ def _stats(
                 st.unsupported += 1
     if fn.startswith(("UNKNOWN_", "USER_DEFINED_")):
         st.unsupported += len(rows) - len(exc)  # exceptions were counted above
-    read = cls == "read" and not (ints["reversed"][rows] == 1).any()
+    unit = ints["unit"][rows]
     addr = ints["address"][rows]
-    if read or (addr != NULL).any():
-        st.addressed.append((fn, read, ints["unit"][rows], addr, ints["quantity"][rows], ts))
-        st._addresses = st._polls = None
+    have = addr != NULL
+    if have.any():
+        for u in np.unique(unit[have]).tolist():
+            sel = addr[have & (unit == u)]
+            st.addresses.setdefault((fn, _opt(u)), AddressTally()).add(sel)
+    if polls and cls == "read" and not (ints["reversed"][rows] == 1).any():
+        poll_key = np.stack([unit, addr, ints["quantity"][rows]], 1)
+        for sub in _groups(poll_key):
+            r0 = sub[0]
+            k = (fn, _opt(unit[r0]), _opt(addr[r0]), _opt(poll_key[r0, 2]))
+            st.polls[k].append(ts[sub])
 
 
 def _walks(chunk: CaptureChunk, rows: np.ndarray, st: ConvStats, fn: str) -> None:
@@ -388,14 +401,21 @@ def _walks(chunk: CaptureChunk, rows: np.ndarray, st: ConvStats, fn: str) -> Non
 
 
 def scan_capture(
-    store: Store, capture_id: int, until_ns: int | None = None, after_chunk: int = 0
+    store: Store,
+    capture_id: int,
+    until_ns: int | None = None,
+    after_chunk: int = 0,
+    *,
+    polls: bool = False,
 ) -> ScanResult:
     """Op-level findings and conversation statistics for one stored capture (only
-    operations up to ``until_ns`` when given, only chunks after ``after_chunk``)."""
+    operations up to ``until_ns`` when given, only chunks after ``after_chunk``); the
+    timestamps of cyclic reads (``ConvStats.polls``: eight bytes an operation) only
+    with ``polls``."""
     out = ScanResult()
     for chunk in capture_chunks(store, capture_id, after_chunk):
         out.capture = chunk.capture
-        _chunk(chunk, out, until_ns)
+        _chunk(chunk, out, until_ns, polls)
     out.findings = _merged(out.findings)
     return out
 
