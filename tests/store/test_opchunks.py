@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -242,21 +244,52 @@ def test_polling_chunks_are_deflated_and_read_back() -> None:
     batch = from_operations(ops)
     blob = pack(batch)
     plain = opchunks._pack_plain(batch)
-    assert blob[:4] == b"OPZ1" and plain[:4] == b"OPC1"
+    assert blob[:4] == b"OPZ2" and plain[:4] == b"OPC1"
     assert len(blob) * 5 < len(plain)  # repetition is what polling is made of
     assert _rows(blob) == [_expected(o) for o in ops]
-    # chunks written before deflating existed read as they did
+    # chunks written before deflating existed read as they did, and those deflated whole
     assert _rows(plain) == [_expected(o) for o in ops]
+    whole = b"OPZ1" + zlib.compress(plain, 1)
+    assert _rows(whole) == [_expected(o) for o in ops]
+
+
+def test_a_reader_inflates_only_the_columns_it_reads() -> None:
+    """Each column is deflated apart: reading two columns inflates two."""
+    blob = pack(from_operations(_polling(5_000)))
+    batch = unpack(blob, lazy_details=True)
+    calls: list[int] = []
+    real = opchunks.zlib.decompress
+
+    def counting(data: bytes) -> bytes:
+        calls.append(len(data))
+        return real(data)
+
+    opchunks.zlib.decompress = counting  # type: ignore[assignment]
+    try:
+        ts = batch.ints["ts"]
+        addr = batch.ints["address"]
+    finally:
+        opchunks.zlib.decompress = real
+    assert ts.tolist() == [o.ts_ns for o in _polling(5_000)]
+    assert sorted(set(addr.tolist())) == [0, 100, 200, 300]
+    assert len(calls) <= 2  # (a column too small to deflate is read as it is)
 
 
 def test_a_chunk_deflate_does_not_shrink_stays_plain() -> None:
     ops = _polling(1)
     blob = pack(from_operations(ops))
-    assert blob[:4] == b"OPC1" or len(blob) < len(opchunks._pack_plain(from_operations(ops)))
+    assert len(blob) <= len(opchunks._pack_plain(from_operations(ops))) + 8
     assert _rows(blob) == [_expected(o) for o in ops]
 
 
-def test_a_damaged_deflated_chunk_is_one_error() -> None:
+@pytest.mark.parametrize("cut", [0.1, 0.5, 0.9, 0.99])
+def test_a_damaged_deflated_chunk_is_one_error(cut: float) -> None:
     blob = pack(from_operations(_polling(2_000)))
     with pytest.raises(ValueError, match="damaged operation chunk"):
-        unpack(blob[: len(blob) // 2])
+        batch = unpack(blob[: int(len(blob) * cut)])
+        dict(batch.ints.items())
+    flipped = bytearray(blob)
+    flipped[len(blob) // 2] ^= 0xFF
+    with pytest.raises(ValueError, match="damaged operation chunk"):
+        batch = unpack(bytes(flipped))
+        dict(batch.ints.items())
