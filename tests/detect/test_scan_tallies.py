@@ -5,11 +5,15 @@ grouping of a chunk's rows by one packed key equal to the grouping by its column
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from otconduit.analysis.run import analyze_file
+from otconduit.detect import scan as scan_mod
 from otconduit.detect.scan import AddressTally, _groups, _row_keys, scan_capture
+from otconduit.store import views
 from otconduit.store.sqlite import Store
 from tests.conftest import SHARED, needs_shared
 
@@ -69,3 +73,55 @@ def test_poll_timestamps_only_when_asked(tmp_path: Path) -> None:
         for k, tally in st.addresses.items():
             assert tally.counts()[0].tolist() == other.addresses[k].counts()[0].tolist()
             assert tally.total <= st.ops
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "rel", ["iti/EthernetIP/EthernetIP-CIP.pcap", "iti/ModbusTCP/ModbusTCP.pcap"]
+)
+def test_many_chunks_decode_only_the_samples_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rel: str
+) -> None:
+    """Operations stored in many small chunks: the scan decodes the evidence samples
+    its findings keep (and one operation per kind of group to classify), and finds
+    exactly what decoding every chunk's samples as it went found."""
+    from otconduit.analysis import engine
+
+    monkeypatch.setattr(engine, "CHUNK_MIN_OPS", 16)
+    monkeypatch.setattr(engine, "MAX_PENDING_OPS", 64)
+    monkeypatch.setattr(engine, "OPS_BATCH", 32)
+    with Store(tmp_path / "c.db") as store:
+        res = analyze_file(store, SHARED / "corpus" / rel)
+        assert res.capture_id is not None
+        chunks = store.conn.execute("SELECT count(*) FROM op_chunks").fetchone()[0]
+        assert chunks > 20
+        decoded: list[int] = []
+        real_row = views.CaptureChunk.row
+
+        def counting(self: views.CaptureChunk, i: int) -> dict[str, Any]:
+            decoded.append(i)
+            return real_row(self, i)
+
+        monkeypatch.setattr(views.CaptureChunk, "row", counting)
+        now = scan_capture(store, res.capture_id)
+        rows_now = len(decoded)
+        # as before: every chunk's samples decoded while scanning it (no chunk id)
+        real_chunks = scan_mod.capture_chunks
+
+        def anonymous(*a: Any, **k: Any) -> Any:
+            for c in real_chunks(*a, **k):
+                c.chunk_id = 0
+                yield c
+
+        monkeypatch.setattr(scan_mod, "capture_chunks", anonymous)
+        before = scan_capture(store, res.capture_id)
+    assert now.findings
+    assert rows_now < len(decoded) - rows_now
+    assert [_shown(f) for f in now.findings] == [_shown(f) for f in before.findings]
+
+
+def _shown(f: Any) -> tuple[Any, ...]:
+    return (
+        f.rule, f.count, f.src_ip, f.dst_ip, f.operation, f.note, f.first_ts, f.last_ts,
+        [(e.frames, e.ts, e.record) for e in f.evidence],
+    )  # fmt: skip

@@ -18,6 +18,9 @@ class Evidence:
     frames: list[int]
     ts: int | None
     record: dict[str, Any]
+    # (chunk id, row) of a stored operation whose record is read once the finding's
+    # evidence is settled (a scan keeps the earliest few of many chunks' samples)
+    source: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)

@@ -18,20 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from otconduit.detect.classify import QUIET_CLASSES, classify
+from otconduit.detect.classify import QUIET_CLASSES, Hit, classify
 from otconduit.detect.findings import MAX_EVIDENCE, Evidence, Finding
 from otconduit.model import OpClass, OpStatus
 from otconduit.protocols import registry
 from otconduit.store.opchunks import NULL, OP_CLASS_CODE, OP_CLASSES, STATUS_CODE, STATUSES
 from otconduit.store.sqlite import Store
 from otconduit.store.tdetails import HOLE
-from otconduit.store.views import CaptureChunk, capture_chunks
+from otconduit.store.views import CaptureChunk, capture_chunks, chunk_rows
 
 # The detail keys the protocols' classifiers read (their specs say which). Two handled
 # apart: "objects" (only the groups matter) and "class_id" (only beside "dangerous").
 _SIG_KEYS = tuple(sorted(registry.detail_keys() - {"objects", "class_id"}))
 # A chunk whose detail text names none of these keys has no signature to compute.
-_SIG_NEEDLES = tuple(f'"{k}"'.encode() for k in (*_SIG_KEYS, "objects"))
+_SIG_NEEDLE = re.compile(b"|".join(re.escape(f'"{k}"'.encode()) for k in (*_SIG_KEYS, "objects")))
 _UNSUPPORTED = re.compile(r"illegal.?function|not.?supported|no.?func|unknown service", re.I)
 _ST_EXC = STATUS_CODE[OpStatus.EXCEPTION]
 _ST_MALFORMED = STATUS_CODE[OpStatus.MALFORMED]
@@ -127,24 +127,48 @@ class ScanResult:
     stats: dict[ConvKey, ConvStats] = field(default_factory=dict)
     capture: str = ""
     operations: int = 0
+    # classify's answers by what decides them (see _chunk): one decoded operation per
+    # kind of group, not one per kind per chunk
+    verdicts: dict[tuple[Any, ...], list[Hit]] = field(default_factory=dict)
 
 
-def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> np.ndarray:
-    """Per row, a small integer naming the detail keys rules look at; only for
-    ``relevant`` rows (the others are never classified), so chunks of routine reads never
-    parse their details at all."""
+MAX_VERDICTS = 4096
+
+
+def _brief(chunk: CaptureChunk, row: int, reversed_: bool, fn: str, cls: str) -> dict[str, Any]:
+    """What a finding takes from its first operation (ends, protocol, function, class)
+    without decoding the operation."""
+    conv = chunk.conv
+    client_port = int(chunk.batch.ints["src_port"][row])
+    client, server = (conv["client_ip"], client_port), (conv["server_ip"], conv["server_port"])
+    src, dst = (server, client) if reversed_ else (client, server)
+    return {
+        "protocol": conv["protocol"],
+        "src_ip": src[0],
+        "dst_ip": dst[0],
+        "dst_port": dst[1],
+        "function": fn,
+        "operation": cls,
+    }
+
+
+def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Per row, a small integer naming the detail keys rules look at (0: none), and the
+    text each integer stands for; only for ``relevant`` rows (the others are never
+    classified), so chunks of routine reads never parse their details at all."""
     b = chunk.batch
     sig = np.zeros(len(b), np.int64)
+    codes: dict[str, int] = {}
+    texts: list[str | None] = [None]
     if not len(b.detail_index):
-        return sig
+        return sig, texts
     wanted = np.flatnonzero(relevant[b.detail_index])
     if not len(wanted):
-        return sig
+        return sig, texts
     details = b.details
     probe = getattr(details, "probe_text", None)
-    if probe is not None and not any(n in probe for n in _SIG_NEEDLES):
-        return sig  # nothing rules look at: leave the details unparsed (and unrendered)
-    codes: dict[str, int] = {}
+    if probe is not None and _SIG_NEEDLE.search(probe) is None:
+        return sig, texts  # nothing rules look at: leave the details unparsed (and unrendered)
     index = b.detail_index
     by_template = getattr(details, "by_template", lambda: None)()
     if by_template is not None:
@@ -165,7 +189,8 @@ def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> np.ndarray:
         key = _signature(details[k])
         if key is not None:
             sig[int(index[k])] = codes.setdefault(key, len(codes) + 1)
-    return sig
+    texts += list(codes)
+    return sig, texts
 
 
 # Fields of listed items (OPC UA nodes written, methods called) that carry values, not
@@ -229,6 +254,13 @@ def _frames(ints: dict[str, np.ndarray], rows: np.ndarray) -> list[list[int]]:
     return [[int(f) for f in pair if f != NULL] for pair in zip(req, resp, strict=True)]
 
 
+def _distinct(values: np.ndarray) -> list[int]:
+    """The distinct values, ascending: most often there is one (a group's function code,
+    a poller's unit), which two reductions tell without ``np.unique``'s sort."""
+    lo, hi = int(values.min()), int(values.max())
+    return [lo] if lo == hi else np.unique(values).tolist()
+
+
 def _opt(v: int) -> int | None:
     return None if v == NULL else int(v)
 
@@ -244,8 +276,12 @@ def _finding(
     frames = _frames(ints, keep)
     evidence = []
     for k, (row, fr) in enumerate(zip(keep.tolist(), frames, strict=True)):
-        record = chunk.row(row) if k < EVIDENCE_SAMPLES else {}
-        evidence.append(Evidence(fr, int(ts[k]), record))
+        if k >= EVIDENCE_SAMPLES:
+            evidence.append(Evidence(fr, int(ts[k]), {}))
+        elif chunk.chunk_id:  # decoded once the scan knows which samples it keeps
+            evidence.append(Evidence(fr, int(ts[k]), {}, (chunk.chunk_id, row)))
+        else:
+            evidence.append(Evidence(fr, int(ts[k]), chunk.row(row)))
     return Finding(
         rule=rule,
         first_ts=int(ts[0]),
@@ -277,7 +313,7 @@ def _chunk(
     quiet_classes, quiet_codes = _quiet(conv["protocol"])
     quiet = np.isin(ints["op_class"], quiet_codes)
     relevant = ~quiet | (ints["status"] == _ST_MALFORMED)
-    sig = _signatures(chunk, relevant)
+    sig, sig_texts = _signatures(chunk, relevant)
     key = _row_keys(rev, ints["op_class"], ints["function"], ints["status"], sig)
     if until_ns is None:
         groups = _groups(key)
@@ -295,8 +331,8 @@ def _chunk(
             src, dst = dst, src
         ckey = (src, dst, conv["protocol"], conv["server_port"])
         _stats(chunk, rows, out, ckey, fn, cls, polls)
+        op = _brief(chunk, first, reversed_, fn, cls)
         if status == _ST_MALFORMED:
-            op = chunk.row(first)
             out.findings.append(
                 _finding(chunk, rows, op, "malformed-pdu", note="decoded as malformed",
                          status=str(STATUSES[status]))
@@ -305,8 +341,18 @@ def _chunk(
             _walks(chunk, rows, out.stats[ckey], fn)
         if cls in quiet_classes:
             continue
-        op = chunk.row(first)
-        for hit in classify(op):
+        # What the group's first operation triggers, as the same kind of group of an
+        # earlier chunk did: rows that agree on these agree for every classifier (the
+        # signature holds the detail keys they read).
+        code = int(ints["function_code"][first])
+        verdict = (conv["protocol"], reversed_, cls, fn, status, code, sig_texts[sig[first]])
+        hits = out.verdicts.get(verdict)
+        if hits is None:
+            hits = classify(chunk.row(first))
+            if len(out.verdicts) >= MAX_VERDICTS:
+                out.verdicts.clear()
+            out.verdicts[verdict] = hits
+        for hit in hits:
             note = hit.note
             if status == _ST_EXC:
                 note = (note + "; " if note else "") + "refused by the device"
@@ -337,7 +383,7 @@ def _stats(
     st.last_ts = max(st.last_ts, int(ts.max()))
     st.functions[fn] += len(rows)
     st.classes[cls] += len(rows)
-    st.codes.update(np.unique(ints["function_code"][rows]).tolist())
+    st.codes.update(_distinct(ints["function_code"][rows]))
     proto = chunk.conv["protocol"]
     asking = cls == "identity" and fn not in registry.announcements(proto)
     if asking and fn in registry.setup_identity(proto):
@@ -373,8 +419,9 @@ def _stats(
     addr = ints["address"][rows]
     have = addr != NULL
     if have.any():
-        for u in np.unique(unit[have]).tolist():
-            sel = addr[have & (unit == u)]
+        units = _distinct(unit[have])
+        for u in units:
+            sel = addr[have & (unit == u)] if len(units) > 1 else addr[have]
             st.addresses.setdefault((fn, _opt(u)), AddressTally()).add(sel)
     if polls and cls == "read" and not (ints["reversed"][rows] == 1).any():
         poll_key = np.stack([unit, addr, ints["quantity"][rows]], 1)
@@ -417,7 +464,27 @@ def scan_capture(
         out.capture = chunk.capture
         _chunk(chunk, out, until_ns, polls)
     out.findings = _merged(out.findings)
+    _read_samples(store, out.findings)
     return out
+
+
+def _read_samples(store: Store, findings: list[Finding]) -> None:
+    """The decoded records of the evidence samples the findings kept: a scan that
+    decoded each chunk's few samples as it went decoded thousands (a capture of millions
+    of operations writes hundreds of chunks) to keep a handful."""
+    wanted: dict[int, list[int]] = {}
+    for f in findings:
+        for e in f.evidence:
+            if e.source is not None:
+                wanted.setdefault(e.source[0], []).append(e.source[1])
+    if not wanted:
+        return
+    rows = chunk_rows(store, wanted)
+    for f in findings:
+        for e in f.evidence:
+            if e.source is not None:
+                e.record = dict(rows.get(e.source, {}))
+                e.source = None
 
 
 def _merged(findings: list[Finding]) -> list[Finding]:
@@ -443,7 +510,7 @@ def _merged(findings: list[Finding]) -> list[Finding]:
         evidence = evidence[:MAX_EVIDENCE]
         for k, e in enumerate(evidence):
             if k >= EVIDENCE_SAMPLES:
-                e.record = {}
+                e.record, e.source = {}, None
         first = fs[0]
         first.first_ts, first.last_ts = int(ts[0]), int(ts[-1])
         first.count = sum(f.count for f in fs)

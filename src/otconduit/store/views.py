@@ -463,6 +463,7 @@ class CaptureChunk:
     conv: dict[str, Any]  # protocol, client_ip, server_ip, server_port
     capture: str
     _cursor: _Cursor | None = None
+    chunk_id: int = 0  # its row in op_chunks (0: not a stored chunk)
 
     def row(self, i: int) -> dict[str, Any]:
         """Row ``i`` of the batch in the ``operations()`` dict shape."""
@@ -490,4 +491,25 @@ def capture_chunks(store: Store, capture_id: int, after_chunk: int = 0) -> Itera
         if row is None:  # removed meanwhile (the capture was re-analysed)
             continue
         conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
-        yield CaptureChunk(unpack(row[0], lazy_details=True), conv, path)
+        yield CaptureChunk(unpack(row[0], lazy_details=True), conv, path, chunk_id=chunk_id)
+
+
+def chunk_rows(store: Store, wanted: dict[int, list[int]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Rows of stored chunks in the ``operations()`` dict shape, by (chunk id, row): each
+    chunk read once. A chunk gone meanwhile (its capture re-analysed) gives none."""
+    sql = (
+        "SELECT k.data, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
+        "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
+        "JOIN captures c ON c.id = k.capture_id WHERE k.id = ?"
+    )
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for chunk_id, rows in wanted.items():
+        found = store.conn.execute(sql, (chunk_id,)).fetchone()
+        if found is None:
+            continue
+        data, proto, client, server, port, path = found
+        conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
+        chunk = CaptureChunk(unpack(data, lazy_details=True), conv, path, chunk_id=chunk_id)
+        for r in rows:
+            out[(chunk_id, r)] = chunk.row(r)
+    return out
