@@ -10,11 +10,10 @@ never used twice under one key. The common header is associated data.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:  # the library loads with the first Sealer: 14 MB every command paid
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 TAG_LEN = 16
 _INFO = b"conduit diode payload v1"
@@ -33,6 +32,10 @@ class Sealer:
     def _aead(self, session: bytes) -> ChaCha20Poly1305:
         aead = self._sessions.get(session)
         if aead is None:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
             hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=session, info=_INFO)
             aead = self._sessions[session] = ChaCha20Poly1305(hkdf.derive(self._key))
             if len(self._sessions) > _CACHED_SESSIONS:
@@ -46,6 +49,8 @@ class Sealer:
 
     def open(self, session: bytes, counter: int, header: bytes, sealed: bytes) -> bytes | None:
         """The plaintext, or None if the ciphertext or header was altered."""
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self._aead(session).decrypt(_nonce(counter), sealed, header)
         except InvalidTag:
