@@ -152,6 +152,21 @@ def _brief(chunk: CaptureChunk, row: int, reversed_: bool, fn: str, cls: str) ->
     }
 
 
+_PROBED: dict[bytes, bool] = {}  # probe text -> whether it names a key rules look at
+
+
+def _names_sig_keys(probe: bytes) -> bool:
+    """Whether ``probe`` names a key rules look at. The chunks of one conversation share
+    their template text: remembered, it is hashed and compared, not searched again."""
+    found = _PROBED.get(probe)
+    if found is None:
+        found = _SIG_NEEDLE.search(probe) is not None
+        if len(_PROBED) >= 256:
+            _PROBED.clear()
+        _PROBED[probe] = found
+    return found
+
+
 def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
     """Per row, a small integer naming the detail keys rules look at (0: none), and the
     text each integer stands for; only for ``relevant`` rows (the others are never
@@ -167,7 +182,7 @@ def _signatures(chunk: CaptureChunk, relevant: np.ndarray) -> tuple[np.ndarray, 
         return sig, texts
     details = b.details
     probe = getattr(details, "probe_text", None)
-    if probe is not None and _SIG_NEEDLE.search(probe) is None:
+    if probe is not None and not _names_sig_keys(probe):
         return sig, texts  # nothing rules look at: leave the details unparsed (and unrendered)
     index = b.detail_index
     by_template = getattr(details, "by_template", lambda: None)()
@@ -330,7 +345,7 @@ def _chunk(
         if reversed_:
             src, dst = dst, src
         ckey = (src, dst, conv["protocol"], conv["server_port"])
-        _stats(chunk, rows, out, ckey, fn, cls, polls)
+        _stats(chunk, rows, out, ckey, fn, cls, status, polls)
         op = _brief(chunk, first, reversed_, fn, cls)
         if status == _ST_MALFORMED:
             out.findings.append(
@@ -371,16 +386,19 @@ def _stats(
     key: ConvKey,
     fn: str,
     cls: str,
+    status: int,
     polls: bool,
 ) -> None:
+    """Add a group of rows (one function, class and status) to its conversation's stats."""
     ints = chunk.batch.ints
     st = out.stats.get(key)
     ts = ints["ts"][rows]
+    t_lo, t_hi = int(ts.min()), int(ts.max())
     if st is None:
-        st = out.stats[key] = ConvStats(first_ts=int(ts.min()), last_ts=int(ts.max()))
+        st = out.stats[key] = ConvStats(first_ts=t_lo, last_ts=t_hi)
     st.ops += len(rows)
-    st.first_ts = min(st.first_ts, int(ts.min()))
-    st.last_ts = max(st.last_ts, int(ts.max()))
+    st.first_ts = min(st.first_ts, t_lo)
+    st.last_ts = max(st.last_ts, t_hi)
     st.functions[fn] += len(rows)
     st.classes[cls] += len(rows)
     st.codes.update(_distinct(ints["function_code"][rows]))
@@ -388,18 +406,17 @@ def _stats(
     asking = cls == "identity" and fn not in registry.announcements(proto)
     if asking and fn in registry.setup_identity(proto):
         asking = False
-        t = int(ts.min())
+        t = t_lo
         st.setup_identity_ts = t if st.setup_identity_ts is None else min(st.setup_identity_ts, t)
         if len(st.setup_identity_frames) < MAX_EVIDENCE:
             pairs = _frames(ints, rows[:MAX_EVIDENCE])
             st.setup_identity_frames += [f for pair in pairs for f in pair]
     if asking:
-        t = int(ts.min())
+        t = t_lo
         st.identity_first_ts = t if st.identity_first_ts is None else min(st.identity_first_ts, t)
     if asking and len(st.identity_frames) < MAX_EVIDENCE:
         st.identity_frames += [f for pair in _frames(ints, rows[:MAX_EVIDENCE]) for f in pair]
-    status = ints["status"][rows]
-    exc = rows[status == _ST_EXC]
+    exc = rows if status == _ST_EXC else rows[:0]
     if len(exc):
         st.exceptions += len(exc)
         st.exception_ts.append(ints["ts"][exc])
