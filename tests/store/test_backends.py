@@ -50,6 +50,8 @@ LISTINGS = [
     ["alerts"],
     ["alerts", "--technique", "T0836"],
     ["alerts", "--severity", "low", "--ip", "127.0.0.0/8"],
+    ["alert", "show", "1"],  # evidence records: read back from the chunks by id
+    ["alert", "show", "2"],
     ["conversations"],
     ["conversations", "--port", "502"],
     ["operations"],

@@ -100,12 +100,18 @@ def exists(store: Store, alert_id: int) -> bool:
     return found is not None
 
 
+# Packet time, then the evidence's own content: rows of one time (the same exchange seen in
+# two captures, or operations of one packet) come out alike from SQLite, which would give
+# them in insertion order, and PostgreSQL, whose sort does not keep any.
+_EVIDENCE_ORDER = "ts, capture_sha256, frames, record"
+
+
 def evidence_frames(
     store: Store, alert_id: int, *, oldest_first: bool = False
 ) -> list[tuple[str, str, str]]:
     """(capture key, capture path, frames as JSON) of each evidence row (in packet time
     order with ``oldest_first``, else as stored)."""
-    order = " ORDER BY ts" if oldest_first else ""
+    order = f" ORDER BY {_EVIDENCE_ORDER}" if oldest_first else ""
     return [
         (str(sha), str(path), str(frames))
         for sha, path, frames in store.conn.execute(
@@ -119,7 +125,10 @@ def evidence_frames(
 def records(store: Store, alert_id: int, limit: int | None = None) -> list[str]:
     """The decoded operations (or a detector's detail) an alert keeps, as JSON, oldest
     first."""
-    sql = "SELECT record FROM alert_evidence WHERE alert_id = ? AND record IS NOT NULL ORDER BY ts"
+    sql = (
+        "SELECT record FROM alert_evidence WHERE alert_id = ? AND record IS NOT NULL "
+        f"ORDER BY {_EVIDENCE_ORDER}"
+    )
     params: list[Any] = [alert_id]
     if limit is not None:
         sql += " LIMIT ?"
