@@ -59,12 +59,12 @@ class AddressTally:
     FOLD_AT = 1 << 16  # addresses kept as given before they are counted up
 
     def __init__(self) -> None:
-        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray | None]] = []  # counts None: one each
         self._raw = 0
         self._counts: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, addresses: np.ndarray) -> None:
-        self._parts.append((addresses, np.ones(0, np.int64)))  # counts: one each
+        self._parts.append((addresses, None))
         self._raw += len(addresses)
         self._counts = None
         if self._raw >= self.FOLD_AT:
@@ -75,7 +75,7 @@ class AddressTally:
         if self._counts is None:
             values = np.concatenate([v for v, _ in self._parts])
             weights = np.concatenate(
-                [n if len(n) else np.ones(len(v), np.int64) for v, n in self._parts]
+                [np.ones(len(v), np.int64) if n is None else n for v, n in self._parts]
             )
             uniq, inv = np.unique(values, return_inverse=True)
             counts = np.bincount(inv.reshape(-1), weights, len(uniq)).astype(np.int64)
@@ -281,8 +281,10 @@ def _opt(v: int) -> int | None:
 
 
 def _finding(
-    chunk: CaptureChunk, rows: np.ndarray, op: dict[str, Any], rule: str, **kw: Any
+    chunk: CaptureChunk, rows: np.ndarray, ends: tuple[bool, str, str], rule: str, **kw: Any
 ) -> Finding:
+    """A finding over a group's ``rows``; ``ends``: its direction, function and class."""
+    op = _brief(chunk, int(rows[0]), *ends)
     ints = chunk.batch.ints
     ts = ints["ts"][rows]
     order = np.argsort(ts, kind="stable")
@@ -346,10 +348,10 @@ def _chunk(
             src, dst = dst, src
         ckey = (src, dst, conv["protocol"], conv["server_port"])
         _stats(chunk, rows, out, ckey, fn, cls, status, polls)
-        op = _brief(chunk, first, reversed_, fn, cls)
+        ends = (reversed_, fn, cls)
         if status == _ST_MALFORMED:
             out.findings.append(
-                _finding(chunk, rows, op, "malformed-pdu", note="decoded as malformed",
+                _finding(chunk, rows, ends, "malformed-pdu", note="decoded as malformed",
                          status=str(STATUSES[status]))
             )  # fmt: skip
         if not reversed_:
@@ -374,7 +376,7 @@ def _chunk(
             elif status == _ST_MALFORMED:
                 note = (note + "; " if note else "") + "malformed request"
             out.findings.append(
-                _finding(chunk, rows, op, hit.rule, severity=hit.severity, note=note,
+                _finding(chunk, rows, ends, hit.rule, severity=hit.severity, note=note,
                          status=str(STATUSES[status]))
             )  # fmt: skip
 

@@ -474,14 +474,27 @@ class CaptureChunk:
         return self._cursor.row(i)
 
 
+# A chunk's conversation and capture (what CaptureChunk carries beside the batch).
+_CHUNK_CONV = (
+    "v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
+    "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
+    "JOIN captures c ON c.id = k.capture_id"
+)
+
+
+def _capture_chunk(
+    chunk_id: int, data: bytes, proto: str, client: str, server: str, port: int, path: str
+) -> CaptureChunk:
+    conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
+    return CaptureChunk(unpack(data, lazy_details=True), conv, path, chunk_id=chunk_id)
+
+
 def capture_chunks(store: Store, capture_id: int, after_chunk: int = 0) -> Iterator[CaptureChunk]:
     """Every operation chunk of one capture (those written after chunk ``after_chunk``),
     conversation by conversation. The order is found first and each chunk read when its
     turn comes: sorting the rows themselves would hold every chunk in memory at once."""
     sql = (
-        "SELECT k.id, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
-        "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
-        "JOIN captures c ON c.id = k.capture_id WHERE k.capture_id = ? AND k.id > ? "
+        f"SELECT k.id, {_CHUNK_CONV} WHERE k.capture_id = ? AND k.id > ? "
         "ORDER BY k.conversation_id, k.first_ts, k.id"
     )
     rows = store.conn.execute(sql, (capture_id, after_chunk)).fetchall()
@@ -490,26 +503,19 @@ def capture_chunks(store: Store, capture_id: int, after_chunk: int = 0) -> Itera
         row = found.fetchone()
         if row is None:  # removed meanwhile (the capture was re-analysed)
             continue
-        conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
-        yield CaptureChunk(unpack(row[0], lazy_details=True), conv, path, chunk_id=chunk_id)
+        yield _capture_chunk(chunk_id, row[0], proto, client, server, port, path)
 
 
 def chunk_rows(store: Store, wanted: dict[int, list[int]]) -> dict[tuple[int, int], dict[str, Any]]:
     """Rows of stored chunks in the ``operations()`` dict shape, by (chunk id, row): each
     chunk read once. A chunk gone meanwhile (its capture re-analysed) gives none."""
-    sql = (
-        "SELECT k.data, v.protocol, v.client_ip, v.server_ip, v.server_port, c.path "
-        "FROM op_chunks k JOIN conversations v ON v.id = k.conversation_id "
-        "JOIN captures c ON c.id = k.capture_id WHERE k.id = ?"
-    )
+    sql = f"SELECT k.data, {_CHUNK_CONV} WHERE k.id = ?"
     out: dict[tuple[int, int], dict[str, Any]] = {}
     for chunk_id, rows in wanted.items():
         found = store.conn.execute(sql, (chunk_id,)).fetchone()
         if found is None:
             continue
-        data, proto, client, server, port, path = found
-        conv = {"protocol": proto, "client_ip": client, "server_ip": server, "server_port": port}
-        chunk = CaptureChunk(unpack(data, lazy_details=True), conv, path, chunk_id=chunk_id)
+        chunk = _capture_chunk(chunk_id, *found)
         for r in rows:
             out[(chunk_id, r)] = chunk.row(r)
     return out
