@@ -896,10 +896,15 @@ class Lane:
         self._out.cnt[:] = 0
         return self._out
 
-    def _lend(self, packets: int) -> int:
+    def _lend(self, packets: int, now: int) -> int:
         """Free slots, registration ids and table room for the connections a pass over
-        ``packets`` packets may open; returns how many slots it lends."""
+        ``packets`` packets may open; returns how many slots it lends. Short of slots or
+        buffer rows, the connections that closed or went silent before ``now`` (the
+        pass's first packet) are folded first: a capture of many short connections
+        would otherwise hold every one of a block's until the block ends."""
         want = min(packets, LEND_SLOTS)
+        if len(self.free) < want or len(self.bfree) < LEND_BUFFERS:
+            self.sweep_born(now)
         while len(self.free) < want:
             if self.max_slots and len(self.st) >= self.max_slots:
                 self._evict_born(want - len(self.free))
@@ -943,7 +948,7 @@ class Lane:
         output filled up)."""
         cnt = out.cnt
         sl0, miss0, born0 = int(cnt[T.C_NSL]), int(cnt[T.C_NMISS]), int(cnt[T.C_NBORN])
-        lent = self._lend(hi - lo)
+        lent = self._lend(hi - lo, int(blk.ts[lo]))
         stop = int(type(self).pass_fn(blk, self.slots(), self.shapes(), out, lo, hi))
         self._settle_loan(lent)
         self._births(out, born0)
