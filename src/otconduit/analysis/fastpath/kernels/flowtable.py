@@ -10,14 +10,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_HASH_A = np.uint64(0x9E3779B97F4A7C15)
-_HASH_B = np.uint64(0xC2B2AE3D27D4EB4F)
+_MIX_1 = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3's 64-bit finalizer constants
+_MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(x):
+    x ^= x >> _S33
+    x *= _MIX_1
+    x ^= x >> _S33
+    x *= _MIX_2
+    x ^= x >> _S33
+    return x
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _slot_hash(k1, k2, mask):
-    h = (np.uint64(k1) * _HASH_A) ^ (np.uint64(k2) * _HASH_B)
-    h ^= h >> np.uint64(29)
+    """Every bit of both words reaches the index. A multiply alone carries bits upward
+    only: the client port, high in ``k2``, never reached a small table's index, so all
+    the connections of one client to one server shared one probe chain."""
+    h = _mix(np.uint64(k1) ^ _mix(np.uint64(k2)))
     return np.int64(h & np.uint64(mask))
 
 
