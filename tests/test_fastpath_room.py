@@ -3,7 +3,8 @@ flight, the way a test rig or a scanner leaves them) must not make the fast path
 every connection a read block opened until the block ends: short of slots or buffer rows,
 a pass first folds the connections that went silent an hour before it (as the idle
 timeout would at the block's end). The tables stay small and the records are what the
-per-packet path makes."""
+per-packet path makes, hosts and counters included (told for many connections at
+once)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def test_silent_connections_are_folded_before_the_tables_grow(
 ) -> None:
     cap = tmp_path / "short.pcap"
     pw.write_pcap(cap, _frames())
-    biggest = {"buffers": 0, "slots": 0}
-    grow_buffers, grow = Lane._grow_buffers, Lane._grow
+    biggest = {"buffers": 0, "slots": 0, "absorbed_together": 0}
+    grow_buffers, grow, absorb_born = Lane._grow_buffers, Lane._grow, Lane._absorb_born
 
     def watch_buffers(self: Any, n: int) -> None:
         biggest["buffers"] = max(biggest["buffers"], n)
@@ -67,6 +68,11 @@ def test_silent_connections_are_folded_before_the_tables_grow(
         biggest["slots"] = max(biggest["slots"], n)
         grow(self, n)
 
+    def watch_absorb(self: Any, rows: Any) -> None:
+        biggest["absorbed_together"] = max(biggest["absorbed_together"], len(rows))
+        absorb_born(self, rows)
+
+    monkeypatch.setattr(Lane, "_absorb_born", watch_absorb)
     monkeypatch.setattr(Lane, "_grow_buffers", watch_buffers)
     monkeypatch.setattr(Lane, "_grow", watch_slots)
     slow = snapshot(tmp_path / "slow.db", cap, bulk=False, block_size=8 << 20)
@@ -81,3 +87,6 @@ def test_silent_connections_are_folded_before_the_tables_grow(
     # for its unanswered read) never are.
     assert biggest["buffers"] <= 2 * LEND_BUFFERS
     assert biggest["slots"] <= 2 * LEND_SLOTS
+    # The hosts and counters of the connections the kernel opened were told in batches
+    # (Lane._absorb_born), and came out as the per-packet path's above.
+    assert biggest["absorbed_together"] > 16

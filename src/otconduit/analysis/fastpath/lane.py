@@ -78,6 +78,7 @@ OUT_VALUES = 1 << 19
 OUT_MISSES = 1024
 OUT_MISS_BYTES = 1 << 20
 LEND_SLOTS = 1024  # free slots lent to one pass for the connections it opens (at most)
+_ABSORB_TOGETHER = 16  # more slots than this in one absorb: those the kernel opened go together
 LEND_BUFFERS = 256  # free buffer rows lent to one pass (it stops when they run out)
 # Buffer rows a lane holds at most (17 KB each): connections that hold messages in flight
 # at once. Past that, a connection whose data needs one goes to the per-packet path (a
@@ -1021,9 +1022,15 @@ class Lane:
         kernel opened, its totals) and the tally."""
         a = self.a
         tally = a.tally
+        slots = [s for s in slots if 0 <= s < len(self.conns)]
+        if len(slots) > _ABSORB_TOGETHER:
+            conns = self.conns
+            apart = [s for s in slots if conns[s] is not None]
+            together = np.setdiff1d(np.asarray(slots, np.int64), apart)
+            together = together[self.st[together, T.F_BORN] == 1]
+            self._absorb_born(together)
+            slots = apart
         for s in slots:
-            if s < 0 or s >= len(self.conns):
-                continue
             row = self.st[s]
             conn = self.conns[s]
             born = row[T.F_BORN] == 1
@@ -1081,6 +1088,63 @@ class Lane:
                     conn.finished_ts = int(row[T.F_FIN_TS])
                     a.closing.append(conn)
                 row[T.F_FIN] = 0
+
+    def _absorb_born(self, rows: np.ndarray) -> None:
+        """:meth:`absorb` for slots the kernel opened and the engine never held, all at
+        once: a capture of many short connections has thousands in one drain, mostly
+        between the same two hosts. Hosts are told in the order the one-by-one loop
+        would tell them (a host's first MAC stays first)."""
+        if not len(rows):
+            return
+        st = self.st
+        a = self.a
+        r = st[rows]
+        ntx = r[:, T.F_NTX]
+        has = ntx != 0
+        if has.any():
+            st[rows[has], T.F_TTX] += ntx[has]
+            rid_tx = self.rid_tx
+            for rid, n in zip(r[has, T.F_RID].tolist(), ntx[has].tolist(), strict=True):
+                rid_tx[rid] = rid_tx.get(rid, 0) + n
+        for d in (0, 1):
+            retx = int(r[:, T.F_RETX + d].sum())
+            if retx:
+                a.problem_counts[_RETRANSMITTED[d]] += retx
+        # Four host records per slot, in the loop's order: (ip, vlan, mac, sending),
+        # first, last and packets; those of a direction without packets are left out.
+        n = len(rows)
+        keys = np.empty((n, 4, 4), np.int64)
+        vals = np.empty((n, 4, 3), np.int64)
+        pos = 0
+        for d in (0, 1):
+            src, dst = (T.F_CIP, T.F_SIP) if d == 0 else (T.F_SIP, T.F_CIP)
+            for ip, mac, sending in ((src, T.F_SMAC + d, 1), (dst, T.F_DMAC + d, 0)):
+                keys[:, pos] = np.stack(
+                    (r[:, ip], r[:, T.F_VLAN], r[:, mac], np.full(n, sending)), axis=1
+                )
+                vals[:, pos] = np.stack((r[:, T.F_FIRST], r[:, T.F_LAST], r[:, T.F_PK + d]), 1)
+                pos += 1
+        flat_keys, flat_vals = keys.reshape(-1, 4), vals.reshape(-1, 3)
+        kept = flat_vals[:, 2] != 0
+        hk, hv = flat_keys[kept], flat_vals[kept]
+        if len(hk):
+            uniq, first_at, group = np.unique(hk, axis=0, return_index=True, return_inverse=True)
+            group = group.reshape(-1)
+            lo = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
+            hi = np.full(len(uniq), np.iinfo(np.int64).min, np.int64)
+            count = np.zeros(len(uniq), np.int64)
+            np.minimum.at(lo, group, hv[:, 0])
+            np.maximum.at(hi, group, hv[:, 1])
+            np.add.at(count, group, hv[:, 2])
+            tally = a.tally
+            for g in np.argsort(first_at, kind="stable").tolist():
+                ip, vlan, mac, sending = (int(x) for x in uniq[g])
+                tally.host(
+                    self._ip(ip), vlan, mac_str(mac) if mac else None, int(lo[g]), int(hi[g]),
+                    int(count[g]), bool(sending),
+                )  # fmt: skip
+        for f in (T.F_NTX, T.F_RETX, T.F_RETX + 1, T.F_PK, T.F_PK + 1, T.F_BY, T.F_BY + 1):
+            st[rows, f] = 0
 
 
 __all__ = ["WHY_NAMES", "Lane", "ip_u32", "mac_str"]
