@@ -426,12 +426,15 @@ def _stats(
             st.exception_frames += [f for pair in _frames(ints, exc[:MAX_EVIDENCE]) for f in pair]
         names = chunk.batch.exceptions
         unsupported = registry.unsupported_codes(chunk.conv["protocol"])
-        for code, x in zip(
-            ints["exception_code"][exc].tolist(), ints["exception"][exc].tolist(), strict=True
-        ):
+        kinds, counts = np.unique(
+            np.stack((ints["exception_code"][exc], ints["exception"][exc]), axis=1),
+            axis=0,
+            return_counts=True,
+        )  # a scan answered with the same exception thousands of times: judged once
+        for (code, x), n in zip(kinds.tolist(), counts.tolist(), strict=True):
             text = names[x] if x != NULL else ""
             if code in unsupported or _UNSUPPORTED.search(text):
-                st.unsupported += 1
+                st.unsupported += n
     if fn.startswith(("UNKNOWN_", "USER_DEFINED_")):
         st.unsupported += len(rows) - len(exc)  # exceptions were counted above
     unit = ints["unit"][rows]

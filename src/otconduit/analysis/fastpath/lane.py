@@ -132,9 +132,10 @@ class Lane:
         self.active: set[int] = set()
         self.store = TemplateStore()
         # Per registration id: conversation per protocol (-1: not looked up yet), the
-        # connection's ends, and (client port, server port, same ip).
+        # connection's ends (client and server IPv4 as integers, server port, VLAN), and
+        # (client port, server port, same ip).
         self.rid_conv = np.full((64, len(self.protocols)), -1, np.int64)
-        self.rid_ends: dict[int, tuple[str, str, int, int]] = {}
+        self.rid_ends = np.zeros((64, 4), np.int64)
         self.rid_port = np.zeros((64, 3), np.int64)
         self.rids = 0
         self.rid_tx: dict[int, int] = {}  # transactions taken per live registration
@@ -426,7 +427,9 @@ class Lane:
         row[T.F_LAST] = conn.stats.last_ts
         row[T.F_PEND] = -1
         rid = row[T.F_RID] = self._new_rid()
-        self.rid_ends[rid] = (conn.client_ip, conn.server_ip, conn.server_port, conn.vlan)
+        c_ip, s_ip = ip_u32(conn.client_ip), ip_u32(conn.server_ip)
+        assert c_ip is not None and s_ip is not None  # IPv4: it has keys
+        self.rid_ends[rid] = (c_ip, s_ip, conn.server_port, conn.vlan)
         same = int(conn.client_ip == conn.server_ip)
         self.rid_port[rid] = (conn.client_port, conn.server_port, same)
         self.rid_tx[rid] = 0
@@ -459,6 +462,7 @@ class Lane:
         while n > len(self.rid_conv):
             self.rid_conv = np.concatenate([self.rid_conv, np.full_like(self.rid_conv, -1)])
             self.rid_port = np.concatenate([self.rid_port, np.zeros_like(self.rid_port)])
+            self.rid_ends = np.concatenate([self.rid_ends, np.zeros_like(self.rid_ends)])
 
     def compact_rids(self) -> None:
         """Renumber the registrations still held, so what is kept per registration
@@ -478,10 +482,11 @@ class Lane:
         conv[:k] = self.rid_conv[old]
         port = np.zeros((size, 3), np.int64)
         port[:k] = self.rid_port[old]
+        ends = np.zeros((size, 4), np.int64)
+        ends[:k] = self.rid_ends[old]
         olds = old.tolist()
-        self.rid_ends = {i: self.rid_ends[r] for i, r in enumerate(olds) if r in self.rid_ends}
         self.rid_tx = {i: self.rid_tx[r] for i, r in enumerate(olds) if r in self.rid_tx}
-        self.rid_conv, self.rid_port = conv, port
+        self.rid_conv, self.rid_port, self.rid_ends = conv, port, ends
         st[held, T.F_RID] = np.arange(k, dtype=np.int64)
         self.rids = k
 
@@ -493,8 +498,24 @@ class Lane:
         conv = self.rid_conv[rid, proto]
         missing = conv < 0
         if missing.any():
-            for r, p in set(zip(rid[missing].tolist(), proto[missing].tolist(), strict=True)):
-                self.rid_conv[r, p] = self._conv_of(*self.rid_ends[r], protocol=p)
+            # Many connections share their ends (one client polling one server): each
+            # distinct (ends, protocol) is looked up once.
+            k = len(self.protocols)
+            pairs = np.unique(rid[missing] * k + proto[missing])
+            rs, ps = pairs // k, pairs % k
+            looked: dict[tuple[int, ...], int] = {}
+            ids = []
+            for c, sv, port, vlan, p in zip(
+                *self.rid_ends[rs].T.tolist(), ps.tolist(), strict=True
+            ):
+                key = (c, sv, port, vlan, p)
+                cid = looked.get(key)
+                if cid is None:
+                    cid = looked[key] = self._conv_of(
+                        self._ip(c), self._ip(sv), port, vlan, protocol=p
+                    )
+                ids.append(cid)
+            self.rid_conv[rs, ps] = ids
             conv = self.rid_conv[rid, proto]
         return conv
 
@@ -557,15 +578,13 @@ class Lane:
         if not len(born):
             return
         self.born_count += len(born)
-        for s in born.tolist():
-            row = self.st[s]
-            client, server = self._ip(int(row[T.F_CIP])), self._ip(int(row[T.F_SIP]))
-            port, vlan = int(row[T.F_SPORT]), int(row[T.F_VLAN])
-            rid = int(row[T.F_RID])
-            self.rid_ends[rid] = (client, server, port, vlan)
-            self.rid_port[rid] = (int(row[T.F_CPORT]), port, int(client == server))
-            self.rid_tx[rid] = 0
-            self.active.add(s)
+        rows = self.st[born]
+        rid = rows[:, T.F_RID]
+        self.rid_ends[rid] = rows[:, [T.F_CIP, T.F_SIP, T.F_SPORT, T.F_VLAN]]
+        same = (rows[:, T.F_CIP] == rows[:, T.F_SIP]).astype(np.int64)
+        self.rid_port[rid] = np.stack((rows[:, T.F_CPORT], rows[:, T.F_SPORT], same), axis=1)
+        self.rid_tx.update(dict.fromkeys(rid.tolist(), 0))
+        self.active.update(born.tolist())
 
     def materialize(self, s: int) -> TcpConnection:
         """The engine's connection for slot ``s``, which the kernel opened: what the
@@ -1128,14 +1147,17 @@ class Lane:
         kept = flat_vals[:, 2] != 0
         hk, hv = flat_keys[kept], flat_vals[kept]
         if len(hk):
-            uniq, first_at, group = np.unique(hk, axis=0, return_index=True, return_inverse=True)
-            group = group.reshape(-1)
-            lo = np.full(len(uniq), np.iinfo(np.int64).max, np.int64)
-            hi = np.full(len(uniq), np.iinfo(np.int64).min, np.int64)
-            count = np.zeros(len(uniq), np.int64)
-            np.minimum.at(lo, group, hv[:, 0])
-            np.maximum.at(hi, group, hv[:, 1])
-            np.add.at(count, group, hv[:, 2])
+            # Group equal keys: a stable sort puts each group's first record first.
+            order = np.lexsort(hk.T[::-1])
+            sk = hk[order]
+            new = np.ones(len(sk), bool)
+            new[1:] = (sk[1:] != sk[:-1]).any(axis=1)
+            starts = np.flatnonzero(new)
+            uniq, first_at = sk[starts], order[starts]
+            sv = hv[order]
+            lo = np.minimum.reduceat(sv[:, 0], starts)
+            hi = np.maximum.reduceat(sv[:, 1], starts)
+            count = np.add.reduceat(sv[:, 2], starts)
             tally = a.tally
             for g in np.argsort(first_at, kind="stable").tolist():
                 ip, vlan, mac, sending = (int(x) for x in uniq[g])
