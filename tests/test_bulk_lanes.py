@@ -390,6 +390,40 @@ def test_enip_replies_whose_request_was_never_seen_stay_in_the_lane(tmp_path: Pa
         assert len(orphans) == 40
 
 
+def test_modbus_responses_whose_request_was_never_seen_stay_in_the_lane(tmp_path: Path) -> None:
+    """Connections the capture starts inside: the first message of each is a response
+    to a request sent before it, and the last an exception nobody asked for. Each
+    orphan is the decoder's orphan operation, and the lane keeps the connection: no
+    hand-over for its state."""
+
+    def adu(tid: int, pdu: bytes) -> bytes:
+        return struct.pack(">HHHB", tid, 0, len(pdu) + 1, 0xFF) + pdu
+
+    conns = []
+    for c in range(12):
+        orphan = adu(0x7CFE, bytes([4, 6]) + bytes([0, c, 0, 1, 0, 2]))
+        packets: list[tuple[int, bytes]] = [(1, orphan)]
+        for tid in range(1, 26):
+            packets += [
+                (0, adu(tid, bytes([3, 0, tid, 0, 2]))),
+                (1, adu(tid, bytes([3, 4, 0, c, 0, tid]))),
+            ]
+        packets.append((1, adu(0x0101, bytes([0x84, 2]))))  # an exception nobody asked for
+        conns.append(Conn(502, packets, client_port=41000 + c))
+    order = [k for k in range(12) for _ in conns[k].packets]
+    cap = tmp_path / "modbus_orphans.pcap"
+    write(cap, conns, order, midstream=frozenset(range(12)))
+    total = sum(len(c.packets) for c in conns)
+    assert min(compare(tmp_path, cap)) >= total - 2 * 3  # the first connection teaches
+    with Store(tmp_path / "fast0.db") as store:
+        ops = views.operations(store)
+        orphans = [o for o in ops if o["request_frame"] is None]
+        assert len(orphans) == 2 * 12
+    stats = sqlite3.connect(tmp_path / "fast0.db").execute("SELECT stats FROM captures")
+    handovers = json.loads(stats.fetchone()[0]).get("handovers", {})
+    assert "protocol_state" not in handovers.get("modbus", {})
+
+
 @SETTINGS
 @given(st.lists(enip_conn(), min_size=1, max_size=3), st.lists(st.integers(0, 2), max_size=60))
 def test_enip_lane(tmp_path_factory, conns: list[Conn], order: list[int]) -> None:

@@ -53,6 +53,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     NEED,
     Q_DIR,
     Q_FIELDS,
+    Q_KEY,
     Q_LEN,
     Q_OFF,
     WHY_FRAMING,
@@ -91,6 +92,36 @@ def _seg(norm, pos, raw, off, a, b):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _orphan_shape(raw, tq, norm, xrow, cnt):
+    off = tq[0, Q_OFF]
+    ln = tq[0, Q_LEN]
+    if ln < 8:
+        return -1
+    for k in range(8):
+        xrow[X_INT + k] = 0
+    xrow[X_INT] = (np.int64(raw[off]) << 8) | raw[off + 1]
+    xrow[X_INT + 1] = raw[off + 6]
+    xrow[X_INT + 5] = 1
+    norm[0] = LANE_TAG
+    norm[1] = 2  # not a message index: a response alone
+    norm[2] = ln
+    pos = _seg(norm, 3, raw, off, 2, 6)  # protocol id, length
+    pos = _seg(norm, pos, raw, off, 7, ln)  # the whole PDU
+    xrow[X_LH] = cnt[C_NLH]
+    xrow[X_LN] = 0
+    return pos
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tid_kept(st, qm, s, tid):
+    """The first kept request with transaction id ``tid`` (whatever its function), or -1."""
+    for k in range(st[s, F_QN]):
+        if qm[s, k, Q_DIR] == 0 and qm[s, k, Q_KEY] == tid:
+            return k
+    return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def modbus_shape(raw, tq, qn, st_row, norm, xrow, lh, lv, cnt):
     """Shape of a request and its response (``tq[:2]`` rows into ``raw``, a slot's
     row) into ``norm``, holes into ``xrow`` and the list holes. Returns the shape
@@ -98,7 +129,13 @@ def modbus_shape(raw, tq, qn, st_row, norm, xrow, lh, lv, cnt):
 
     The shape is each ADU's length and its bytes outside the holes (which the bytes in
     the shape locate: function code, lengths, byte counts), so a read of 125 registers
-    is hashed and compared in a dozen bytes, not in 260."""
+    is hashed and compared in a dozen bytes, not in 260.
+
+    A response alone (``qn`` 1: its request was never seen, as when a capture starts
+    between the two) is an orphan: its shape is all its bytes but the transaction id
+    and unit (holes 0 and 1), and hole 5 says so."""
+    if qn == 1 and tq[0, Q_DIR] == 1:
+        return _orphan_shape(raw, tq, norm, xrow, cnt)
     if qn != 2 or tq[0, Q_DIR] != 0 or tq[1, Q_DIR] != 1:
         return -1
     for k in range(8):
@@ -257,8 +294,21 @@ def modbus_pass(b, sl, sh, out, lo, hi):
                         why = WHY_NONE
                 else:
                     k = find(st, qm, s, 0, tid, fc & 0x7F)
-                    if k < 0:
-                        why = WHY_STATE  # an orphan, or an answer to another function code
+                    if k < 0 and _tid_kept(st, qm, s, tid) >= 0:
+                        why = WHY_STATE  # an answer to another function code
+                    elif k < 0:  # an orphan: its request was never seen
+                        if room(xo, lh, lv, cnt, 0, 0) and keep_at(
+                            st, qm, s, at, n, frame, t, 1, -2, -2
+                        ):
+                            ks[0] = st[s, F_QN] - 1
+                            pick(qm, s, ks, 1, tq)
+                            nlh, nlv = cnt[C_NLH], cnt[C_NLV]
+                            j = cnt[C_NX]
+                            size = modbus_shape(rw, tq, 1, st[s], norm, xo[j], lh, lv, cnt)
+                            why = settle(
+                                st, qm, raw, s, i, tq, ks, 1, size, th, tinfo, tnorm, norm,
+                                xo, cnt, nlh, nlv, miss, mb,
+                            )  # fmt: skip
                     elif room(xo, lh, lv, cnt, 2, MAX_LIST_VALUES) and keep_at(
                         st, qm, s, at, n, frame, t, 1, -2, -2
                     ):

@@ -40,12 +40,19 @@ class ModbusLane(Lane):
         """The open requests, paired by transaction id and function code."""
         return [(p, (p.data[0] << 8) | p.data[1], p.data[7]) for p in state.open]
 
+    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+        """A request and its response; or a response alone (an orphan, ``ints(5)``)."""
+        return (-1, 0) if ex.ints(5) else (0, 1)
+
     def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
-        """Transaction id, unit, address, written values and values read back."""
+        """Transaction id, unit, address, written values and values read back (of an
+        orphan response: its transaction id and unit; the rest is in its shape)."""
         request = ex.messages[0][1]
         if op.transaction_id != ex.ints(0) or op.unit != ex.ints(1):
             return None
         out: dict[str, Any] = {"tid": Hole(H_INT, 0), "unit": Hole(H_INT, 1)}
+        if ex.ints(5):
+            return out
         if request[7] in _ADDRESSED and len(request) >= 10:
             if op.address != ex.ints(2):
                 return None
