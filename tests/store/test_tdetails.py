@@ -194,3 +194,21 @@ def test_merge_pads_parts_that_use_fewer_holes() -> None:
     assert merged.ints[0].tolist() == [5] + [0] * (K.N_INTS - 1)
     expected = [{"a": 5, "l": [6], "f": 2}, {"svc": "Read Tag", "ctx": "ab", "n": 42}]
     assert json.loads(b"[" + merged.render() + b"]") == [*expected, expected[0]]
+
+
+def test_a_reader_of_columns_alone_never_parses_the_templates() -> None:
+    """The templates are the bulk of a templated chunk's header (tens of kB on a busy
+    conversation): detection's scan reads columns and parses them only for the details
+    it renders."""
+    items = [(k % 2, [k] * 8, [k, k, k], [[k % 256], [0xAB]]) for k in range(30)]
+    blob = pack(_batch(len(items), _details(items, _templates()), list(range(30))))
+    back = unpack(blob, lazy_details=True)
+    lazy = back.details
+    assert isinstance(lazy, LazyDetails)
+    stored = lazy._templated
+    assert stored is not None and stored._templates is None
+    assert len(back.ints["ts"]) == 30 and len(stored) == 30  # columns, which template each
+    assert stored._templates is None
+    assert lazy.one(3) == _expected(*items[3])
+    assert stored._templates is not None
+    assert list(back.details) == list(unpack(blob).details)

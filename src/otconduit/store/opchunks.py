@@ -353,17 +353,27 @@ class StoredTemplated:
     the hole columns decoded only when a detail is rendered (``details()``); which
     template each detail uses (``op``) alone is cheap."""
 
-    def __init__(self, head: dict[str, Any], cols: LazyColumns) -> None:
-        text = head["text"].encode("ascii")
-        self.templates = Templates(
-            np.asarray(head["seg_at"], np.int64).reshape(-1, 2),
-            np.asarray(head["sg"], np.int64).reshape(-1, 4),
-            np.frombuffer(text or b" ", np.uint8),
-            -1,
-        )
+    def __init__(
+        self, head: dict[str, Any] | Callable[[], dict[str, Any]], cols: LazyColumns
+    ) -> None:
+        self._head = head  # or what parses it: a scan that reads no detail never does
+        self._templates: Templates | None = None
         self._cols = cols
         self._built: TemplatedDetails | None = None
         self._sums: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def templates(self) -> Templates:
+        if self._templates is None:
+            head = self._head() if callable(self._head) else self._head
+            text = head["text"].encode("ascii")
+            self._templates = Templates(
+                np.asarray(head["seg_at"], np.int64).reshape(-1, 2),
+                np.asarray(head["sg"], np.int64).reshape(-1, 4),
+                np.frombuffer(text or b" ", np.uint8),
+                -1,
+            )
+        return self._templates
 
     @property
     def op(self) -> np.ndarray:
@@ -497,6 +507,7 @@ class LazyDetails(list[dict[str, Any]]):
 
 
 _DETAILS_KEY = b',"details":'
+_TEMPLATES_KEY = b',"templates":'  # the header's last key too, when there are templates
 
 
 class LazyColumns(dict[str, Any]):
@@ -607,6 +618,16 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
         except json.JSONDecodeError:  # the key text inside a name: parse it all
             header = None
     lazy_text = head_bytes[cut + len(_DETAILS_KEY) : -1] if header is not None else None
+    lazy_templates: Callable[[], dict[str, Any]] | None = None
+    t_cut = head_bytes.find(_TEMPLATES_KEY) if lazy_details and header is None else -1
+    if t_cut >= 0:
+        try:
+            header = json.loads(head_bytes[:t_cut] + b"}")
+        except json.JSONDecodeError:
+            header = None
+        else:
+            lazy_templates = partial(json.loads, head_bytes[t_cut + len(_TEMPLATES_KEY) : -1])
+            header["templates"] = None
     if header is None:
         header = json.loads(head_bytes)
     n = header["n"]
@@ -639,7 +660,7 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
         }
     )
     if "templates" in header:
-        templated = StoredTemplated(header["templates"], aside)
+        templated = StoredTemplated(lazy_templates or header["templates"], aside)
         render: Callable[[], bytes] = lambda: b"[" + templated.details().render() + b"]"  # noqa: E731
         lazy = LazyDetails(render, len(templated), templated)
         if not lazy_details:
