@@ -694,32 +694,44 @@ class Lane:
         totals, as the engine counts a connection it folds (``Analyzer._accumulate``);
         the rows are only read (a sensor's checkpoint counts connections still open)."""
         a = self.a
-        cip, sip = rows[:, T.F_CIP].tolist(), rows[:, T.F_SIP].tolist()
-        port, vlan = rows[:, T.F_SPORT].tolist(), rows[:, T.F_VLAN].tolist()
-        first, last = rows[:, T.F_FIRST].tolist(), rows[:, T.F_LAST].tolist()
-        totals = [rows[:, f].tolist() for f in (T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1)]
+        if not len(rows):
+            return
+        # Connections with the same ends and the same protocols seen are summed together
+        # (a stable sort puts each group's first connection first; groups are told in
+        # the order of their first connection, as one by one they would be).
+        keys = rows[:, [T.F_CIP, T.F_SIP, T.F_SPORT, T.F_VLAN, T.F_DECIDED, T.F_SEEN]]
+        order = np.lexsort(keys.T[::-1])
+        sk = keys[order]
+        new = np.ones(len(sk), bool)
+        new[1:] = (sk[1:] != sk[:-1]).any(axis=1)
+        starts = np.flatnonzero(new)
+        sr = rows[order]
+        sums = np.add.reduceat(sr[:, [T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1]], starts)
+        firsts = np.minimum.reduceat(sr[:, T.F_FIRST], starts)
+        lasts = np.maximum.reduceat(sr[:, T.F_LAST], starts)
+        counts = np.diff(np.append(starts, len(sr)))
         kinds: dict[tuple[int, int], tuple[str, set[str]]] = {}
         convs: dict[tuple[int, int, int, int, str], list[int]] = {}
-        pairs = zip(rows[:, T.F_DECIDED].tolist(), rows[:, T.F_SEEN].tolist(), strict=True)
-        for j, (decided, seen) in enumerate(pairs):
+        for g in np.argsort(order[starts], kind="stable").tolist():
+            c_ip, s_ip, port, vlan, decided, seen = sk[starts[g]].tolist()
             kind = kinds.get((decided, seen))
             if kind is None:
                 kind = kinds[(decided, seen)] = self.fold_protocol(bool(decided), seen)
             protocol, others = kind
+            first, last = int(firsts[g]), int(lasts[g])
             for other in others:
-                okey = ("tcp", self._ip(cip[j]), self._ip(sip[j]), port[j], vlan[j], other)
-                a.note_conversation(okey, first[j], last[j])
-            ckey = (cip[j], sip[j], port[j], vlan[j], protocol)
+                okey = ("tcp", self._ip(c_ip), self._ip(s_ip), port, vlan, other)
+                a.note_conversation(okey, first, last)
+            ckey = (c_ip, s_ip, port, vlan, protocol)
             c = convs.get(ckey)
             if c is None:
-                convs[ckey] = [1, totals[0][j], totals[1][j], totals[2][j], totals[3][j],
-                              first[j], last[j]]  # fmt: skip
+                convs[ckey] = [int(counts[g]), *sums[g].tolist(), first, last]
             else:
-                c[0] += 1
+                c[0] += int(counts[g])
                 for k in range(4):
-                    c[k + 1] += totals[k][j]
-                c[5] = min(c[5], first[j])
-                c[6] = max(c[6], last[j])
+                    c[k + 1] += int(sums[g, k])
+                c[5] = min(c[5], first)
+                c[6] = max(c[6], last)
         for (c_ip, s_ip, p, v, protocol), c in convs.items():
             a.accumulate(("tcp", self._ip(c_ip), self._ip(s_ip), p, v, protocol), *c)
 
