@@ -92,7 +92,7 @@ def _seg(norm, pos, raw, off, a, b):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _orphan_shape(raw, tq, norm, xrow, cnt):
+def _orphan_shape(raw, tq, norm, xrow, lh, lv, cnt):
     off = tq[0, Q_OFF]
     ln = tq[0, Q_LEN]
     if ln < 8:
@@ -102,13 +102,23 @@ def _orphan_shape(raw, tq, norm, xrow, cnt):
     xrow[X_INT] = (np.int64(raw[off]) << 8) | raw[off + 1]
     xrow[X_INT + 1] = raw[off + 6]
     xrow[X_INT + 5] = 1
+    first_list = cnt[C_NLH]
     norm[0] = LANE_TAG
     norm[1] = 2  # not a message index: a response alone
     norm[2] = ln
     pos = _seg(norm, 3, raw, off, 2, 6)  # protocol id, length
-    pos = _seg(norm, pos, raw, off, 7, ln)  # the whole PDU
-    xrow[X_LH] = cnt[C_NLH]
-    xrow[X_LN] = 0
+    fc = raw[off + 7]
+    bc = np.int64(raw[off + 8]) if ln >= 9 else -1
+    if (fc == 3 or fc == 4) and bc > 0 and bc % 2 == 0 and ln == 9 + bc:
+        # registers read: the values the decoder reports without the request are a
+        # list hole (a lossy mirror port's orphans share one template per length)
+        put_list(lh, lv, cnt, raw, off + 9, bc // 2, 2, False)
+        xrow[X_INT + 4] = 1
+        pos = _seg(norm, pos, raw, off, 7, 9)  # function code, byte count
+    else:
+        pos = _seg(norm, pos, raw, off, 7, ln)  # the whole PDU
+    xrow[X_LH] = first_list
+    xrow[X_LN] = cnt[C_NLH] - first_list
     return pos
 
 
@@ -135,7 +145,7 @@ def modbus_shape(raw, tq, qn, st_row, norm, xrow, lh, lv, cnt):
     between the two) is an orphan: its shape is all its bytes but the transaction id
     and unit (holes 0 and 1), and hole 5 says so."""
     if qn == 1 and tq[0, Q_DIR] == 1:
-        return _orphan_shape(raw, tq, norm, xrow, cnt)
+        return _orphan_shape(raw, tq, norm, xrow, lh, lv, cnt)
     if qn != 2 or tq[0, Q_DIR] != 0 or tq[1, Q_DIR] != 1:
         return -1
     for k in range(8):
@@ -297,7 +307,7 @@ def modbus_pass(b, sl, sh, out, lo, hi):
                     if k < 0 and _tid_kept(st, qm, s, tid) >= 0:
                         why = WHY_STATE  # an answer to another function code
                     elif k < 0:  # an orphan: its request was never seen
-                        if room(xo, lh, lv, cnt, 0, 0) and keep_at(
+                        if room(xo, lh, lv, cnt, 1, 128) and keep_at(
                             st, qm, s, at, n, frame, t, 1, -2, -2
                         ):
                             ks[0] = st[s, F_QN] - 1

@@ -46,12 +46,19 @@ class ModbusLane(Lane):
 
     def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """Transaction id, unit, address, written values and values read back (of an
-        orphan response: its transaction id and unit; the rest is in its shape)."""
+        orphan response: its transaction id, unit and the registers it carries; the
+        rest is in its shape)."""
         request = ex.messages[0][1]
         if op.transaction_id != ex.ints(0) or op.unit != ex.ints(1):
             return None
         out: dict[str, Any] = {"tid": Hole(H_INT, 0), "unit": Hole(H_INT, 1)}
         if ex.ints(5):
+            if ex.ints(4):  # the registers an orphan read response carries
+                read = op.detail.get("response_values")
+                lists = ex.lists()
+                if read is None or len(lists) != 1 or tuple(read) != lists[0]:
+                    return None
+                out["response_values"] = Hole(H_LIST, 0)
             return out
         if request[7] in _ADDRESSED and len(request) >= 10:
             if op.address != ex.ints(2):
