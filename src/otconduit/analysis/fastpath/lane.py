@@ -108,6 +108,17 @@ def mac_str(v: int) -> str:
     return ":".join(f"{x:02x}" for x in raw)
 
 
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``keys`` grouped by equal rows: the order that sorts them, and where each
+    group starts in it. The sort is stable, so a group's first row in that order is its
+    first in ``keys``."""
+    order = np.lexsort(keys.T[::-1])
+    sk = keys[order]
+    new = np.ones(len(sk), bool)
+    new[1:] = (sk[1:] != sk[:-1]).any(axis=1)
+    return order, np.flatnonzero(new)
+
+
 class Lane:
     """Slots, kernel passes, hand-overs, learning and output for one protocol."""
 
@@ -700,12 +711,8 @@ class Lane:
         # (a stable sort puts each group's first connection first; groups are told in
         # the order of their first connection, as one by one they would be).
         keys = rows[:, [T.F_CIP, T.F_SIP, T.F_SPORT, T.F_VLAN, T.F_DECIDED, T.F_SEEN]]
-        order = np.lexsort(keys.T[::-1])
-        sk = keys[order]
-        new = np.ones(len(sk), bool)
-        new[1:] = (sk[1:] != sk[:-1]).any(axis=1)
-        starts = np.flatnonzero(new)
-        sr = rows[order]
+        order, starts = _groups(keys)
+        sk, sr = keys[order], rows[order]
         sums = np.add.reduceat(sr[:, [T.F_TPK, T.F_TPK + 1, T.F_TBY, T.F_TBY + 1]], starts)
         firsts = np.minimum.reduceat(sr[:, T.F_FIRST], starts)
         lasts = np.maximum.reduceat(sr[:, T.F_LAST], starts)
@@ -1159,13 +1166,8 @@ class Lane:
         kept = flat_vals[:, 2] != 0
         hk, hv = flat_keys[kept], flat_vals[kept]
         if len(hk):
-            # Group equal keys: a stable sort puts each group's first record first.
-            order = np.lexsort(hk.T[::-1])
-            sk = hk[order]
-            new = np.ones(len(sk), bool)
-            new[1:] = (sk[1:] != sk[:-1]).any(axis=1)
-            starts = np.flatnonzero(new)
-            uniq, first_at = sk[starts], order[starts]
+            order, starts = _groups(hk)
+            uniq, first_at = hk[order][starts], order[starts]
             sv = hv[order]
             lo = np.minimum.reduceat(sv[:, 0], starts)
             hi = np.maximum.reduceat(sv[:, 1], starts)
