@@ -351,14 +351,37 @@ def operations(store: Store, flt: OperationFilter | None = None) -> Iterator[dic
             heapq.heappush(heap, (cur.ts[k + 1], seq, k + 1, cur))
 
 
+def _distinct_functions(
+    fc: np.ndarray, fn: np.ndarray, oc: np.ndarray
+) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    """The distinct (function code, function, class) rows of a chunk and each operation's
+    index among them. The three columns are packed into one integer first: a 1-D unique
+    sorts a million operations in milliseconds, where ``np.unique(axis=0)`` took half a
+    second (it sorts rows as opaque records)."""
+    fc64, fn64, oc64 = (c.astype(np.int64) for c in (fc, fn, oc))
+    if not len(fc64):
+        return [], np.zeros(0, dtype=np.int64)
+    lo = int(fc64.min())
+    n_fn, n_oc = int(fn64.max()) + 1, int(oc64.max()) + 1
+    span = int(fc64.max()) - lo + 1
+    if int(fn64.min()) < 0 or int(oc64.min()) < 0 or span * n_fn * n_oc >= 1 << 62:
+        rows, inv = np.unique(np.stack([fc64, fn64, oc64], axis=1), axis=0, return_inverse=True)
+        return [tuple(r) for r in rows.tolist()], inv.reshape(-1)
+    keys, inv = np.unique(((fc64 - lo) * n_fn + fn64) * n_oc + oc64, return_inverse=True)
+    out = []
+    for k in keys.tolist():
+        rest, o = divmod(k, n_oc)
+        c, f = divmod(rest, n_fn)
+        out.append((c + lo, f, o))
+    return out, inv.reshape(-1)
+
+
 def function_summary(store: Store) -> list[dict[str, Any]]:
     """Operation counts per protocol and function, with exceptions and unanswered requests."""
     agg: dict[tuple[str, int, str, str], list[int]] = {}
     for ch in _chunks(store, OperationFilter()):
         ints = ch.batch.ints
-        key_cols = np.stack([ints["function_code"], ints["function"], ints["op_class"]], axis=1)
-        uniq, inv = np.unique(key_cols, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
+        uniq, inv = _distinct_functions(ints["function_code"], ints["function"], ints["op_class"])
         counts = np.bincount(inv, minlength=len(uniq))
         exc = np.bincount(
             inv, weights=ints["status"] == STATUS_CODE[OpStatus.EXCEPTION], minlength=len(uniq)
@@ -366,7 +389,7 @@ def function_summary(store: Store) -> list[dict[str, Any]]:
         nores = np.bincount(
             inv, weights=ints["status"] == STATUS_CODE[OpStatus.NO_RESPONSE], minlength=len(uniq)
         )
-        for j, (fc, fn, oc) in enumerate(uniq.tolist()):
+        for j, (fc, fn, oc) in enumerate(uniq):
             key = (ch.conv["protocol"], fc, ch.batch.names[fn], str(OP_CLASSES[oc]))
             acc = agg.setdefault(key, [0, 0, 0])
             acc[0] += int(counts[j])
