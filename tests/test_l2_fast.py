@@ -67,8 +67,23 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         built.append(1)
         return pdu
 
+    real_relayout = goose_template.Template.relayout
+
+    def relayout(self: goose_template.Template, payload: bytes) -> Any:
+        tpl = real_relayout(self, payload)
+        if tpl is not None:
+            full = parse_goose(payload)
+            assert tpl.pdu == full
+            assert tpl.values() == full.values()
+            relaid.append(1)
+        return tpl
+
     monkeypatch.setattr(goose_template.Template, "pdu_for", pdu_for)
+    monkeypatch.setattr(goose_template.Template, "relayout", relayout)
     return built
+
+
+relaid: list[int] = []  # frames built by ``relayout`` (checked in the ``checked`` fixture)
 
 
 def assert_same(frames: Sequence[Frame]) -> GooseMonitor:
@@ -95,6 +110,8 @@ def test_corpus_repeated_gives_the_full_decode(capture: Path, checked: list[int]
     frames = list(_repeated(capture, 40))
     fast = assert_same(frames)
     assert fast.templated > len(frames) // 3, "the template route was hardly taken"
+    if capture.name == "Sample_File_GOOSE.pcap":  # new states with new values, same shape
+        assert fast.relaid > len(frames) // 4
     if capture.name == "GOOSE_DEMO.pcap":  # one frame: every repetition a replay
         assert len(checked) == len(frames) - 1
 
@@ -115,6 +132,30 @@ def _seq(*payloads: bytes | tuple[str, bytes], gap: int = 5 * MS) -> list[Frame]
 
 
 G = goose_payload
+
+
+def _D(i: int) -> bytes:
+    """A flat dataset (boolean, bit-string, integer, float, utc-time) with values of ``i``."""
+    return (
+        bytes([0x83, 1, i & 1, 0x84, 2, 6, (i << 6) & 0xC0, 0x85, 1, i])
+        + b"\x87\x05\x08"
+        + struct.pack(">f", i / 4)
+        + b"\x91\x08"
+        + struct.pack(">I", 1_700_000_000 + i)
+        + b"\x00\x00\x00\x0a"
+    )
+
+
+def _NESTED(i: int) -> bytes:
+    """A structure of a boolean and an array of two integers, then an integer."""
+    inner = bytes([0x85, 1, i, 0x85, 1, 2 * i])
+    return (
+        bytes([0xA2, 3 + 2 + len(inner), 0x83, 1, i & 1, 0xA1, len(inner)])
+        + inner
+        + bytes([0x85, 1, 100 + i])
+    )
+
+
 CASES = {
     "retransmissions": _seq(*(G(5, sq) for sq in range(20))),
     "t-and-ttl-change": _seq(
@@ -142,12 +183,45 @@ CASES = {
         *(G(5, sq, gocb="IED1LD0/LLN0$GO$a" if sq % 2 else "IED1LD0/LLN0$GO$b") for sq in range(12))
     ),
     "malformed-between": _seq(G(5, 0), G(5, 1)[:20], G(5, 2), b"\x00\x01", G(5, 3)),
+    # new states in the same dataset shape (built from the template, values decoded
+    # element by element), in a nested one, with a value that does not decode, and a
+    # shape change (an integer one byte longer: decoded whole)
+    "new-values-same-shape": _seq(*(G(5 + i, 0, data=_D(i)) for i in range(8))),
+    "new-values-nested": _seq(*(G(5 + i, 0, data=_NESTED(i)) for i in range(6))),
+    "bad-bit-string-padding": _seq(
+        G(5, 0, data=b"\x84\x02\x06\x80"),
+        G(6, 0, data=b"\x84\x02\x09\x80"),
+        G(7, 0, data=b"\x84\x02\x06\xc0"),
+    ),
+    "shape-changes": _seq(
+        G(5, 0, data=b"\x85\x01\x05"),
+        G(6, 0, data=b"\x85\x02\x01\x05"),
+        G(7, 0, data=b"\x85\x02\x01\x06"),
+    ),
 }
 
 
 @pytest.mark.parametrize("frames", CASES.values(), ids=CASES.keys())
 def test_crafted_sequences_give_the_full_decode(frames: list[Frame], checked: list[int]) -> None:
     assert_same(frames)
+
+
+def test_new_values_in_a_known_shape_are_built_from_the_template(checked: list[int]) -> None:
+    relaid.clear()
+    m = assert_same(CASES["new-values-same-shape"] + [(PUB, G(13, 1, data=_D(7)), 2 * 10**9)])
+    assert m.relaid == 7 and len(relaid) == 7  # every state after the first
+    nested = GooseMonitor()
+    ops = [e for e in run(nested, CASES["new-values-nested"]) if hasattr(e, "detail")]
+    assert nested.relaid == 5
+    assert ops[-1].detail["values"] == [[True, [5, 10]], 105]
+    relaid.clear()
+    m = assert_same(CASES["bad-bit-string-padding"])
+    assert m.relaid == 2 and len(relaid) == 2
+    bad = [e for e in run(GooseMonitor(), CASES["bad-bit-string-padding"]) if hasattr(e, "detail")]
+    assert bad[1].detail["problems"] == ["allData: bad bit-string padding"]
+    assert bad[2].detail["values"] == ["11"]
+    m = assert_same(CASES["shape-changes"])
+    assert m.relaid == 1  # the third frame: the second one's shape
 
 
 def test_template_route_is_taken_and_signals_still_fire(checked: list[int]) -> None:

@@ -11,6 +11,7 @@ reported), tags up to four continuation bytes (§8.1.2.4), and the MMS ``Data`` 
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -228,6 +229,12 @@ def bit_string(raw: bytes) -> str:
     return bits[: width - raw[0]]
 
 
+# Status and quality bit strings of a dataset are a few bytes and take few values: their
+# text is remembered (a state change of a protection IED carries a dozen of them).
+_short_bits: Final = functools.lru_cache(maxsize=4096)(bit_string)
+_SHORT_BITS: Final = 8
+
+
 def data_value(buf: bytes, tlv: Tlv, depth: int = 0) -> Any:
     """One MMS ``Data`` element as a JSON-friendly value: bool, int, float, str, a list
     for arrays and structures, or ``{"type": ..., "raw": hex}`` for the rest."""
@@ -246,7 +253,7 @@ def data_value(buf: bytes, tlv: Tlv, depth: int = 0) -> Any:
     if kind == 3:
         return boolean(buf, tlv)
     if kind == 4:
-        return bit_string(raw)
+        return _short_bits(raw) if len(raw) <= _SHORT_BITS else bit_string(raw)
     if kind == 5:
         return integer(buf, tlv)
     if kind == 6:

@@ -30,6 +30,8 @@ timeAllowedtoLive (the cyclic traffic a mirror port is full of) is read from tha
 message as a template (:mod:`.goose_template`) instead of being decoded: a plain
 retransmission is counted on the spot, anything else (a replay, a sqNum reset, a new
 state) goes through the same watch with the same message ``parse_goose`` would give. A
+new state whose dataset keeps its shape (only the contents of its elements differ) is
+built from the template as well, its values decoded element by element. A
 value change without a new stNum is not an anomaly here: the corpus' ABB IEDs do it at
 sqNum 2 (18 times in ``Sample_File_GOOSE.pcap``); it is decoded and watched like any
 message. An identical frame within :data:`DUPLICATE_NS` of the last (mirror-port
@@ -240,6 +242,7 @@ class GooseMonitor:
         self.frames = 0
         self.gse_management = 0
         self.templated = 0  # frames taken from a template, without the BER walk
+        self.relaid = 0  # ... new values in a known dataset shape, without the walk
         self._out: list[DecoderEvent] = []
         self._claimed: set[tuple[str, str, str]] = set()
 
@@ -282,7 +285,16 @@ class GooseMonitor:
                 s, tpl.pdu_for(payload), tpl, src_mac, dst_mac, payload, frame, ts_ns, vlan
             )
             return
-        decoded = _decode(payload)
+        # A new state with other values in the same dataset shape: built from the
+        # template too, its values decoded element by element (see .goose_template).
+        decoded: Template | str | None = None
+        for s in self._recent.get((src_mac, payload[:2]), ()):
+            decoded = s.template.relayout(payload)
+            if decoded is not None:
+                self.relaid += 1
+                break
+        if decoded is None:
+            decoded = _decode(payload)
         if isinstance(decoded, str):
             self._out.append(
                 Malformed(
