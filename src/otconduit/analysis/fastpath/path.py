@@ -130,6 +130,8 @@ class FastPath:
         slow_count = 0
         lo = 0
         sub = self._sub
+        buf = memoryview(block.buf)  # a packet's bytes: copied out of a view's slice
+        first_frame = block.first_frame
         while lo < n:
             hi = min(n, lo + sub)
             for name, lane in self.lanes.items():
@@ -142,24 +144,31 @@ class FastPath:
             # becomes eligible is registered at once and the kernels resume right after
             # its packet.
             registered = False
-            for i in (np.flatnonzero(done[lo:hi] == 0) + lo).tolist():
-                off = int(block.offsets[i])
-                res = decode_frame(
-                    block.buf[off : off + int(block.caplens[i])].tobytes(),
-                    int(block.linktypes[i]),
-                    block.first_frame + i,
-                    int(ts[i]),
-                    int(block.wirelens[i]),
-                )
+            slow = np.flatnonzero(done[lo:hi] == 0) + lo
+            # the packets' fields as Python numbers at once (numpy scalars one by one
+            # cost more than decoding some of these packets)
+            fields = zip(
+                slow.tolist(),
+                block.offsets[slow].tolist(),
+                block.caplens[slow].tolist(),
+                block.linktypes[slow].tolist(),
+                ts[slow].tolist(),
+                block.wirelens[slow].tolist(),
+                strict=True,
+            )
+            taken = 0
+            for i, off, caplen, linktype, t, wirelen in fields:
+                res = decode_frame(buf[off : off + caplen], linktype, first_frame + i, t, wirelen)
                 a.last_conn = None
-                a.feed(res, int(ts[i]))
-                done[i] = 1
-                slow_count += 1
+                a.feed(res, t)
+                taken += 1
                 conn = a.last_conn
                 if conn is not None and self._try_register(conn):
                     hi = i + 1
                     registered = True
                     break
+            done[slow[:taken]] = 1
+            slow_count += taken
             touched, a.touched = a.touched, set()
             for conn in touched:
                 registered |= self._try_register(conn)
