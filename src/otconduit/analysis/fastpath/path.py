@@ -130,7 +130,7 @@ class FastPath:
         slow_count = 0
         lo = 0
         sub = self._sub
-        buf = memoryview(block.buf)  # a packet's bytes: copied out of a view's slice
+        buf = block.buf.data  # a packet's bytes: copied out of a view's slice
         first_frame = block.first_frame
         while lo < n:
             hi = min(n, lo + sub)

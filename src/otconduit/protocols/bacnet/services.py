@@ -497,9 +497,40 @@ UNCONFIRMED_REQUESTS: Final[dict[int, Decoder]] = {
 }
 
 
+# Polling repeats the same service data (a ReadProperty of the same property, its ACK
+# while the value holds): what a body decodes to is remembered, bounded, and handed out
+# as a copy of its own (the operations built from it must not share lists and dicts).
+_MEMO: Final[dict[tuple[int, int, bytes], tuple[Detail, str | None]]] = {}
+MEMO_ENTRIES: Final = 4096
+MEMO_BODY: Final = 256  # octets: longer service data (files, many properties) is decoded
+
+
 def decode(table: dict[int, Decoder], service: int, body: bytes) -> tuple[Detail, str | None]:
     """The service data ``body`` of ``service`` decoded with ``table`` (detail, problem);
     services without a decoder give an empty detail."""
+    if len(body) > MEMO_BODY:
+        return _decode(table, service, body)
+    key = (id(table), service, body)
+    hit = _MEMO.get(key)
+    if hit is None:
+        hit = _decode(table, service, body)
+        if len(_MEMO) >= MEMO_ENTRIES:
+            _MEMO.clear()
+        _MEMO[key] = (_copy(hit[0]), hit[1])
+        return hit
+    return _copy(hit[0]), hit[1]
+
+
+def _copy(value: Any) -> Any:
+    """A copy of decoded detail that shares no list or dict with ``value``."""
+    if isinstance(value, dict):
+        return {k: _copy(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) if isinstance(v, dict | list) else v for v in value]
+    return value
+
+
+def _decode(table: dict[int, Decoder], service: int, body: bytes) -> tuple[Detail, str | None]:
     decoder = table.get(service)
     detail: Detail = {}
     if decoder is None:
