@@ -2,14 +2,16 @@
 
 A framer's ``next_event()`` has exactly three kinds of answer, never one value meaning
 two things: a protocol message, :data:`NEED_DATA` (nothing complete yet, feed more
-bytes), or a :class:`Malformed` event (bytes that were discarded, and why).
+bytes), or a :class:`Malformed` event (bytes that were discarded, and why). A decoder that
+hands out again what it decoded once (a GOOSE template's values, a remembered BACnet
+detail) gives each caller :func:`own_copy` of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 
 class NeedData(Enum):
@@ -40,3 +42,14 @@ class Malformed:
     frame: int
     ts_ns: int
     data: bytes = b""
+
+
+def own_copy(value: Any) -> Any:
+    """A copy of decoded values (JSON-like lists and dicts) that shares no list or dict
+    with ``value``: what a decoder remembers and hands out again (a template's values, a
+    remembered detail), each operation owning what it holds."""
+    if isinstance(value, list):
+        return [own_copy(v) if isinstance(v, list | dict) else v for v in value]
+    if isinstance(value, dict):
+        return {k: own_copy(v) if isinstance(v, list | dict) else v for k, v in value.items()}
+    return value

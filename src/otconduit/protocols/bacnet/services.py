@@ -44,6 +44,7 @@ from otconduit.protocols.bacnet.tags import (
     unsigned,
 )
 from otconduit.protocols.bacnet.vendors import vendor_name
+from otconduit.protocols.events import own_copy
 
 Detail = dict[str, Any]
 MAX_ITEMS: Final = 64  # objects / properties / results kept per operation
@@ -516,18 +517,9 @@ def decode(table: dict[int, Decoder], service: int, body: bytes) -> tuple[Detail
         hit = _decode(table, service, body)
         if len(_MEMO) >= MEMO_ENTRIES:
             _MEMO.clear()
-        _MEMO[key] = (_copy(hit[0]), hit[1])
+        _MEMO[key] = (own_copy(hit[0]), hit[1])
         return hit
-    return _copy(hit[0]), hit[1]
-
-
-def _copy(value: Any) -> Any:
-    """A copy of decoded detail that shares no list or dict with ``value``."""
-    if isinstance(value, dict):
-        return {k: _copy(v) if isinstance(v, dict | list) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) if isinstance(v, dict | list) else v for v in value]
-    return value
+    return own_copy(hit[0]), hit[1]
 
 
 def _decode(table: dict[int, Decoder], service: int, body: bytes) -> tuple[Detail, str | None]:

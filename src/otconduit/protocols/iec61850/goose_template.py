@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from otconduit.protocols.events import own_copy
 from otconduit.protocols.iec61850 import ber
 
 if TYPE_CHECKING:
@@ -36,28 +37,40 @@ Span = tuple[int, int]
 Plan = list["ber.Tlv | Plan"]
 
 
-class Layout:
-    """Where a dataset's primitive elements lie (see the module doc): the bytes outside
-    them and outside the template's variable fields (``_fixed``), and the nesting of the
-    elements (``plan``, positions in the frame's payload)."""
+class Outside:
+    """The bytes of a payload outside some spans: a frame of the same length that has
+    them too equals that payload but for the spans' contents. The runs are kept last
+    first (a new state differs first in allData, which follows sqNum) and compared in
+    place (``bytes.startswith`` at an offset)."""
 
-    __slots__ = ("_fixed", "flat", "plan", "size")
+    __slots__ = ("runs", "size")
 
-    def __init__(self, payload: bytes, plan: Plan, flat: bool, variable: list[Span]) -> None:
-        self.plan, self.flat, self.size = plan, flat, len(payload)
-        cuts = [x for span in sorted(variable) for x in span]
-        bounds = (0, *cuts, len(payload))
-        self._fixed = tuple(
+    def __init__(self, payload: bytes, spans: list[Span]) -> None:
+        self.size = len(payload)
+        bounds = (0, *(x for span in sorted(spans) for x in span), len(payload))
+        self.runs = tuple(
             (a, payload[a:b]) for a, b in zip(bounds[-2::-2], bounds[::-2], strict=True) if b > a
         )
 
     def matches(self, payload: bytes) -> bool:
         if len(payload) != self.size:
             return False
-        for pos, fixed in self._fixed:  # noqa: SIM110 (as Template.matches)
+        for pos, fixed in self.runs:  # noqa: SIM110 (a generator in all() costs more)
             if not payload.startswith(fixed, pos):
                 return False
         return True
+
+
+class Layout:
+    """Where a dataset's primitive elements lie (see the module doc): the bytes outside
+    them and outside the template's variable fields (``fixed``), and the nesting of the
+    elements (``plan``, positions in the frame's payload)."""
+
+    __slots__ = ("fixed", "flat", "plan")
+
+    def __init__(self, payload: bytes, plan: Plan, flat: bool, variable: list[Span]) -> None:
+        self.plan, self.flat = plan, flat
+        self.fixed = Outside(payload, variable)
 
     def values(self, payload: bytes) -> list[Any]:
         """The dataset values of a matching frame (raises what ``ber.data_value`` raises)."""
@@ -123,7 +136,6 @@ class Template:
         "_time",
         "_values",
         "all_data",
-        "cuts",
         "payload",
         "pdu",
         "sq",
@@ -150,25 +162,13 @@ class Template:
         self.all_data = all_data  # allData's element: offset of its identifier, end
         # the dataset's shape: False until first needed, None when there is none to reuse
         self._layout: Layout | bool | None = shape
-        spans = sorted(x for x in (ttl, t, st, sq) if x is not None)
-        self.cuts: tuple[int, ...] = tuple(x for span in spans for x in span)
-        # the bytes between the spans, last first: a new state differs first in allData,
-        # which follows sqNum; compared in place (bytes.startswith at an offset)
-        bounds = (0, *self.cuts, len(payload))
-        self._fixed = tuple(
-            (a, payload[a:b]) for a, b in zip(bounds[-2::-2], bounds[::-2], strict=True) if b > a
-        )
+        self._fixed = Outside(payload, self._variable())
         self._values: tuple[list[Any], bool, str | None] | None = None
         self._time: tuple[bytes | None, str | None] | None = None
 
     def matches(self, payload: bytes) -> bool:
         """``payload`` equals the template outside the variable spans (same length)."""
-        if len(payload) != len(self.payload):
-            return False
-        for pos, fixed in self._fixed:  # noqa: SIM110 (a generator in all() costs more)
-            if not payload.startswith(fixed, pos):
-                return False
-        return True
+        return self._fixed.matches(payload)
 
     def st_sq(self, payload: bytes) -> tuple[int, int]:
         """stNum and sqNum of a matching frame (unsigned, as ``ber.unsigned`` reads them)."""
@@ -199,12 +199,12 @@ class Template:
         shape = self._layout
         if shape is False:
             shape = self._layout = layout(self.payload, self.all_data, self._variable())
-        if shape is None or not shape.matches(payload):  # type: ignore[union-attr]
+        if not isinstance(shape, Layout) or not shape.fixed.matches(payload):
             return None
+        assert self.all_data is not None  # a layout is only found in an allData
+        a, b = self.all_data
         changes = self._changes(payload)
-        if self.all_data is not None:
-            a, b = self.all_data
-            changes["all_data"] = payload[a:b]
+        changes["all_data"] = payload[a:b]
         return Template(
             payload,
             dataclasses.replace(self.pdu, **changes),
@@ -227,7 +227,7 @@ class Template:
             flat = not any(isinstance(v, list | dict) for v in values)
             self._values = (values, flat, problem)
         values, flat, problem = self._values
-        return (values.copy() if flat else _fresh(values)), problem
+        return (values.copy() if flat else own_copy(values)), problem
 
     def _decoded_values(self) -> tuple[list[Any], str | None]:
         """Element by element where the shape is known; a value that does not decode
@@ -247,15 +247,6 @@ class Template:
         return self._time[1]
 
 
-def _fresh(value: Any) -> Any:
-    """A copy of decoded values: every operation owns its lists and dicts."""
-    if isinstance(value, list):
-        return [_fresh(v) if isinstance(v, list | dict) else v for v in value]
-    if isinstance(value, dict):
-        return {k: _fresh(v) for k, v in value.items()}
-    return value
-
-
 def template(payload: bytes, pdu: GoosePdu, fields: dict[int, ber.Tlv]) -> Template:
     """The template of a message just decoded from ``payload`` (``fields``: the goosePdu's
     context-tagged elements by tag, stNum [5] and sqNum [6] among them)."""
@@ -271,4 +262,4 @@ def template(payload: bytes, pdu: GoosePdu, fields: dict[int, ber.Tlv]) -> Templ
     )
 
 
-__all__ = ["Layout", "Template", "layout", "template"]
+__all__ = ["Layout", "Outside", "Template", "layout", "template"]
