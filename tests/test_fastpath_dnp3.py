@@ -78,6 +78,10 @@ def test_part1_handovers(repeated: Path, tmp_path: Path) -> None:
     handovers: dict[str, int] = stats["handovers"]["dnp3"]  # type: ignore[index]
     repeats = PACKETS // 181 + 1
     assert handovers.get("framing", 0) <= repeats
+    # Connections that end holding an unsolicited response and requests with other
+    # sequence numbers and problem reports (broadcast DISABLE_UNSOLICITED with a reserved
+    # qualifier) are written from their flush templates, not ended by the decoder.
+    assert "held_at_end" not in handovers
     assert "protocol_state" not in handovers
     assert "buffers_full" not in handovers
 
@@ -121,3 +125,93 @@ def test_an_outstation_whose_master_never_confirms_goes_to_the_kernel(tmp_path: 
     dh.write_tcp_capture(cap, payloads)
     taken = compare(tmp_path, cap)
     assert min(taken) > 0.9 * len(payloads), taken
+
+
+def _held_at_end(stats: dict[str, object]) -> int:
+    handovers: dict[str, dict[str, int]] = stats.get("handovers", {})  # type: ignore[assignment]
+    return handovers.get("dnp3", {}).get("held_at_end", 0)
+
+
+def _ending_with_held(tmp_path: Path, *, one_segment: bool) -> list[int]:
+    """Polls, then an unsolicited response asking for a confirm that never comes and two
+    DISABLE_UNSOLICITED requests with another sequence number and a reserved qualifier
+    (0xED: a decode problem each), unanswered when the capture ends; with
+    ``one_segment`` the two requests share a TCP segment (one frame)."""
+    from tests.bulkcap import compare
+    from tests.protocols import dnp3_helpers as dh
+
+    payloads: list[tuple[int, bytes]] = []
+    for n in range(40):
+        payloads.append((0, dh.request(1, n & 0x0F, bytes.fromhex("3c0206"))))
+        payloads.append((1, dh.response(0x81, n & 0x0F, control=0xC0 | (n & 0x0F))))
+    payloads.append((1, dh.response(0x82, 5, bytes.fromhex("020100000001"), control=0xF5)))
+    disable = dh.request(21, 1, bytes.fromhex("3c02063c03063c04ed"))
+    if one_segment:
+        payloads.append((0, disable + disable))
+    else:
+        payloads += [(0, disable), (0, disable)]
+    cap = tmp_path / ("one_segment.pcap" if one_segment else "apart.pcap")
+    dh.write_tcp_capture(cap, payloads)
+    return compare(tmp_path, cap)
+
+
+def test_a_connection_ending_with_mixed_sequence_numbers_is_written_from_a_template(
+    tmp_path: Path,
+) -> None:
+    """What the connection holds at its end carries two sequence numbers and two decode
+    problems: the flush template names each operation's messages by frame and number
+    and reports the problems, so the decoder is not needed to end it; the records and
+    problem counts are the per-packet path's (``compare``)."""
+    taken = _ending_with_held(tmp_path, one_segment=False)
+    assert min(taken) > 80
+    for k in range(len(taken)):
+        stats = _stats(tmp_path / f"fast{k}.db")
+        assert _held_at_end(stats) == 0, stats["handovers"]
+    problems = (
+        sqlite3.connect(tmp_path / "fast0.db")
+        .execute("SELECT frame, reason FROM problems ORDER BY frame")
+        .fetchall()
+    )
+    assert [r for _, r in problems] == ["application layer: g60v4: reserved qualifier 0xed"] * 2
+    assert problems[0][0] != problems[1][0]  # each request's own frame
+
+
+def test_two_alike_requests_in_one_frame_are_left_to_the_decoder(tmp_path: Path) -> None:
+    """Two identical requests in one segment: which operation (and which problem) came
+    from which message cannot be told from their frames, so no template is made from
+    such an exemplar (nor is its shape refused); the records are still the per-packet
+    path's (``compare``)."""
+    import numpy as np
+
+    from otconduit.analysis.fastpath.kernels import shapes as ks
+    from otconduit.analysis.fastpath.lanes.dnp3 import _kinds, _message_of
+    from otconduit.analysis.fastpath.learning import Exemplar, Unclear, _problem_message
+    from otconduit.protocols.events import Malformed
+    from tests.protocols import dnp3_helpers as dh
+
+    taken = _ending_with_held(tmp_path, one_segment=True)
+    assert min(taken) > 80
+    disable = dh.request(21, 1, bytes.fromhex("3c02063c03063c04ed"))
+    uns = dh.response(0x82, 5, bytes.fromhex("020100000001"), control=0xF5)
+    messages = [(1, uns, 7, 70), (0, disable, 9, 90), (0, disable, 9, 90)]
+    ex = Exemplar(
+        messages, np.zeros(0, np.uint8), np.zeros(ks.X_FIELDS, np.int64),
+        np.zeros((0, 2), np.int64), np.zeros(0, np.int64),
+    )  # fmt: skip
+    kinds = _kinds(ex)
+    assert kinds == [(0x82, 5), (21, 1), (21, 1)]
+    assert _message_of(ex, kinds, 7, 5, False) == 0
+    assert _message_of(ex, kinds, 7, 5, True) == -1  # no request in frame 7
+    assert _message_of(ex, kinds, 9, 2, True) == -1  # none with that number
+    with pytest.raises(Unclear):
+        _message_of(ex, kinds, 9, 1, True)
+    with pytest.raises(Unclear):
+        _problem_message(
+            ex, Malformed(reason="application layer: x", offset=0, frame=9, ts_ns=90, data=b"")
+        )
+    assert (
+        _problem_message(
+            ex, Malformed(reason="application layer: x", offset=0, frame=7, ts_ns=70, data=b"")
+        )
+        == 0
+    )

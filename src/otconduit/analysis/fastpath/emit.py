@@ -224,6 +224,7 @@ def account(lane: Lane, xo: np.ndarray, conv: np.ndarray) -> None:
         settle(lane)
     _units(lane, conv, tmpl, xo)
     _claims(lane, conv, tmpl)
+    _problems(lane, conv, tmpl, xo)
 
 
 def settle(lane: Lane) -> None:
@@ -289,3 +290,19 @@ def _claims(lane: Lane, conv: np.ndarray, tmpl: np.ndarray) -> None:
         for claim in store.claims[t]:
             ip = client_ip if claim.role == 0 else server_ip
             tally.claim(ip, vlan, claim.attribute, claim.value, claim.source, claim.confidence)
+
+
+def _problems(lane: Lane, conv: np.ndarray, tmpl: np.ndarray, xo: np.ndarray) -> None:
+    """Decode problems of the templates that report some, once per transaction (as
+    the decoder reports them, with the frame of the message they are about)."""
+    store = lane.store
+    if not any(store.problems):
+        return
+    with_problems = np.fromiter((bool(p) for p in store.problems), bool, len(store.problems))
+    a = lane.a
+    layer = lane.spec.name
+    for j in np.flatnonzero(with_problems[tmpl]).tolist():
+        _, client_ip, server_ip, _, _, _ = lane.conv_keys[int(conv[j])]
+        for m, reason in store.problems[int(tmpl[j])]:
+            frame = int(xo[j, KS.X_F + 2 * m]) if m >= 0 else None
+            a.problem(frame, layer, reason, layer, client_ip, server_ip)

@@ -68,6 +68,7 @@ WHY_NAMES = {
     T.WHY_UNDECIDED: "first_data_unclear",
     T.WHY_LINGER: "after_close",
 }
+HELD_AT_END = "held_at_end"  # a connection ended holding what no template wrote
 BACKOFF_PACKETS = 8  # a bounced connection's own packets before it is taken again ...
 BACKOFF_MAX_DOUBLINGS = 12  # ... doubling with each bounce, up to 8 << 12 = 32,768
 STEADY_TRANSACTIONS = 256  # a run this long in the kernel forgives earlier bounces
@@ -210,9 +211,14 @@ class Lane:
         """What the kernel changed of the protocol state, for the decoder's resume()."""
         return None
 
-    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+    # Whether a template may report the decode problems its exemplar had: only where
+    # no problem's text can depend on a hole (DNP3: its holes are sequence numbers and
+    # the response octets the decoder steps over without looking).
+    carries_problems: ClassVar[bool] = False
+
+    def frame_roles(self, ex: Exemplar, nth: int, op: Operation) -> tuple[int, int]:
         """Which messages are the request and the response (-1: none) of the
-        transaction's ``nth`` operation."""
+        transaction's ``nth`` operation (``op``, as the decoder made it)."""
         return 0, (1 if len(ex.messages) > 1 else -1)
 
     def learns_as_flush(self, messages: list[tuple[int, bytes, int, int]]) -> bool:
@@ -765,6 +771,7 @@ class Lane:
         row = self.st[s]
         undecided = not row[T.F_DECIDED] and row[T.F_QN]  # the engine settles what it is
         if undecided or row[T.F_CARRY] or row[T.F_CARRY + 1] or not self._flush(s):
+            self.handovers[HELD_AT_END] += 1  # its end is the decoder's to make
             self.handover(s, None)
             conn = self.conns[s]
             if conn is not None:

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 KS: Any = _ks
 
 
+class Unclear(Exception):
+    """This exemplar cannot say which of its messages an operation came from (two
+    alike in one frame); another transaction of the same shape may: no template is
+    made from this one, and the shape is not refused."""
+
+
 @dataclass(slots=True)
 class Exemplar:
     """A transaction the kernel had no template for: its messages, shape and holes."""
@@ -83,17 +89,20 @@ def learn(
     if flush:
         events += sample.finish()
     roles = _claim_roles(lane, ep, messages, events, flush)
-    made = _template(lane, ep, ex, events, roles)
+    try:
+        made = _template(lane, ep, ex, events, roles)
+    except Unclear:
+        return -1
     if made is None:
         store.refuse(ex.norm)
         return KS.T_REFUSED
-    ops, claims, protocol = made
+    ops, claims, protocol, problems = made
     try:
         built = store.build(ops)
     except ValueError:
         store.refuse(ex.norm)
         return KS.T_REFUSED
-    t = store.add(ex.norm, built, ops, claims, protocol)
+    t = store.add(ex.norm, built, ops, claims, protocol, problems)
     if not check(lane, t, ex, ep, [ev for ev in events if isinstance(ev, Operation)]):
         tinfo = store.tinfo
         for e in range(store.entries):
@@ -137,15 +146,19 @@ def _template(
     ex: Exemplar,
     events: list[DecoderEvent],
     roles: list[int] | None = None,
-) -> tuple[list[OpTemplate], list[ClaimTemplate], int] | None:
+) -> tuple[list[OpTemplate], list[ClaimTemplate], int, list[tuple[int, str]]] | None:
     ops: list[OpTemplate] = []
     claims: list[ClaimTemplate] = []
+    problems: list[tuple[int, str]] = []
     protocols: set[str] = set()
     client = (ep.client_ip, ep.client_port)
     server = (ep.server_ip, ep.server_port)
     for ev in events:
         if isinstance(ev, Malformed):
-            return None
+            if not lane.carries_problems:
+                return None
+            problems.append((_problem_message(ex, ev), ev.reason))
+            continue
         if isinstance(ev, IdentityClaim):
             if ep.client_ip == ep.server_ip:
                 if roles is None:
@@ -165,7 +178,7 @@ def _template(
         if ends not in ((client, server), (server, client)):
             return None
         nth = len(ops)
-        rq, rs = lane.frame_roles(ex, nth)
+        rq, rs = lane.frame_roles(ex, nth, ev)
         rq_frame, rq_ts = (ex.messages[rq][2], ex.messages[rq][3]) if rq >= 0 else (None, 0)
         rs_frame, rs_ts = (ex.messages[rs][2], ex.messages[rs][3]) if rs >= 0 else (None, 0)
         marked = lane.holes(ev, ex, nth)
@@ -206,7 +219,18 @@ def _template(
         )
     if not ops:
         return None
-    return ops, claims, lane.protocols.index(protocols.pop())
+    return ops, claims, lane.protocols.index(protocols.pop()), problems
+
+
+def _problem_message(ex: Exemplar, ev: Malformed) -> int:
+    """Which message of the transaction a decode problem is about (by its frame; -1:
+    none named). Two messages of that frame cannot be told apart: :class:`Unclear`."""
+    if ev.frame is None:
+        return -1
+    found = [m for m, msg in enumerate(ex.messages) if msg[2] == ev.frame]
+    if len(found) != 1:
+        raise Unclear("a problem of no one message")
+    return found[0]
 
 
 def check(lane: Lane, t: int, ex: Exemplar, ep: Endpoints, real: list[Operation]) -> bool:

@@ -190,6 +190,8 @@ class TemplateStore:
         self.count: list[int] = []
         self.t_proto: list[int] = []  # per template: its operations' protocol (Lane.protocols)
         self.claims: list[list[ClaimTemplate]] = []
+        # per template: the decode problems it reports, (which message's frame, reason)
+        self.problems: list[list[tuple[int, str]]] = []
         self.names: list[str] = []
         self.exceptions: list[str] = []
         self.static_values: list[int] = []
@@ -294,9 +296,10 @@ class TemplateStore:
         ops: list[OpTemplate],
         claims: list[ClaimTemplate],
         protocol: int = 0,
+        problems: list[tuple[int, str]] | None = None,
     ) -> int:
         """Store a template for shape ``norm`` (its operations of the lane's protocol
-        ``protocol``); returns its id."""
+        ``protocol``, the decode problems it reports); returns its id."""
         t = self.templates
         self.t_proto.append(protocol)
         with_hole = [op for op in ops if isinstance(op.unit, Hole)]
@@ -305,6 +308,7 @@ class TemplateStore:
         self.first.append(len(self._rows))
         self.count.append(len(built))
         self.claims.append(claims)
+        self.problems.append(problems or [])
         for (row, segs), op in zip(built, ops, strict=True):
             self._rows.append(row)
             self.protocol_ops.append(op)

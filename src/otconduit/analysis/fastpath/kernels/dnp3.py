@@ -19,10 +19,12 @@ Field layouts: IEEE 1815-2012 §9.2.4 (link frame and CRC), §8.2.1 (transport h
 
 Shape and holes (see ``kernels.shapes``): per message the link
 headers (length, control, addresses; not the CRCs) and the transport FIR/FIN bits, then
-the reassembled fragment; the application sequence number is integer hole 0 (the
-first message's; the others must carry the same), and in responses the octets of the
-objects the decoder only steps over (measured values, flags, timestamps) are left out.
-Integer hole 7 says whether the first message is a request.
+the reassembled fragment; the application sequence number of message k is integer
+hole k (k < 7), and the shape says, per message, which message first carried its
+number (the session pairs messages by it: what pairs with what is part of the shape;
+a number first carried after the seventh message is not taken). In responses the
+octets of the objects the decoder only steps over (measured values, flags,
+timestamps) are left out.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ P_SEG = F_P + 16  # + SEG_COLS (2 a + d): last segment of association a (0, 1), 
 SEG_COLS = 10
 SHORT_SEG = 8 * SEG_COLS  # longer ones (first association only) stay in the buffer row
 SEG_AT = RAW_BYTES  # raw[slot, SEG_AT + 256 d:]: the last transport segment of direction d
+SEQ_HOLES = 7  # integer holes 0..6: the sequence numbers of the first seven messages
 AWAITED = 0x7FFFFFFF  # Q_KEY2 of a kept response that awaits its confirm
 NO_RESPONSE_FUNCTIONS = (6, 8, 10, 12, 33)  # 1815 §4.2.2.5 (session.NO_RESPONSE_FUNCTIONS)
 DECODED_GROUPS = (12, 41, 50, 52)  # objects whose values app.py decodes (app._DECODERS)
@@ -307,18 +310,17 @@ def _response_objects(f, n, norm, base):
 @njit(cache=True, nogil=True)
 def dnp3_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
     """Shape of the ``qn`` messages of one transaction (``qm`` rows into ``raw``), their
-    sequence number into ``xrow``. Returns the shape length, or -1."""
+    sequence numbers into ``xrow``. Returns the shape length, or -1."""
     frag = norm[4 * RAW_BYTES :]  # scratch: the shape itself stays below
     norm[0] = LANE_TAG
     norm[1] = qn
     pos = 2
-    seq0 = -1
-    fc0 = 0
     for m in range(qn):
         off = qm[m, Q_OFF]
         end = off + qm[m, Q_LEN]
         norm[pos] = qm[m, Q_DIR]
-        pos += 1
+        seq_at = pos + 1  # which earlier message first had this one's sequence number
+        pos += 2
         size, n, _src, _dst, _last = fragment(raw, off, end, frag, False)
         if size != end - off or n < 2:
             return -1
@@ -334,19 +336,22 @@ def dnp3_shape(raw, qm, qn, st_row, norm, xrow, lh, lv, cnt):
         pos += 2
         norm[pos : pos + n] = frag[:n]
         seq = frag[0] & 0x0F
-        if m == 0:
-            seq0 = seq
-            fc0 = frag[1]
-        elif seq != seq0:
+        first = m
+        for k in range(min(m, SEQ_HOLES)):
+            if xrow[X_INT + k] == seq:
+                first = k
+                break
+        if first >= SEQ_HOLES:
             return -1
+        if m < SEQ_HOLES:
+            xrow[X_INT + m] = seq
+        norm[seq_at] = first
         norm[pos] &= 0xF0
         if frag[1] >= 0x81:
             if n < 4:
                 return -1
             _response_objects(frag, n, norm, pos)
         pos += n
-    xrow[X_INT] = seq0
-    xrow[X_INT + 7] = 1 if fc0 < 0x81 else 0
     xrow[X_LH] = cnt[C_NLH]
     xrow[X_LN] = 0
     return pos

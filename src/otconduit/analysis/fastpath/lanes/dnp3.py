@@ -11,7 +11,7 @@ import numpy as np
 from otconduit.analysis.connections import TcpConnection
 from otconduit.analysis.fastpath.kernels import dnp3 as _kd
 from otconduit.analysis.fastpath.lane import Lane
-from otconduit.analysis.fastpath.learning import Exemplar
+from otconduit.analysis.fastpath.learning import Exemplar, Unclear
 from otconduit.analysis.fastpath.templates import Hole
 from otconduit.model import Operation
 from otconduit.protocols import dnp3
@@ -32,6 +32,7 @@ class Dnp3Lane(Lane):
     op_protocol = "dnp3"
     pass_fn = KD.dnp3_pass
     shape_fn = KD.dnp3_shape
+    carries_problems = True
 
     def eligible(self, conn: TcpConnection) -> bool:
         """Quiescent, or holding only an unsolicited response that waits for a confirm
@@ -106,14 +107,27 @@ class Dnp3Lane(Lane):
         size, n, _, _, _ = KD.fragment(b, 0, len(b), frag, False)
         return bool(size == len(b) and n >= 2 and frag[1] == 0x82 and frag[0] & 0x20)
 
-    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
-        if ex.ints(7):  # the first message is a request
-            return 0, 1 if len(ex.messages) > 1 else -1
-        return -1, 0
+    def frame_roles(self, ex: Exemplar, nth: int, op: Operation) -> tuple[int, int]:
+        """The operation's request and answer, found by their frames and sequence
+        number: a transaction is a request and its answer (and a confirm), but what a
+        connection held at its end may be several (an unsolicited response awaiting its
+        confirm, then requests nothing answered)."""
+        kinds = _kinds(ex)
+        return (
+            _message_of(ex, kinds, op.request_frame, op.transaction_id, True),
+            _message_of(ex, kinds, op.response_frame, op.transaction_id, False),
+        )
 
     def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
-        """The application sequence number, and the frame of the confirm."""
-        if op.transaction_id != ex.ints(0):
+        """The application sequence number (that of the operation's first message,
+        named by the first message that carried it), and the frame of the confirm."""
+        rq, rs = self.frame_roles(ex, nth, op)
+        kinds = _kinds(ex)
+        m = rq if rq >= 0 else rs
+        if m < 0 or kinds[m][1] != op.transaction_id:
+            return None
+        first = next(k for k, (_, seq) in enumerate(kinds) if seq == op.transaction_id)
+        if first >= KD.SEQ_HOLES or ex.ints(first) != op.transaction_id:
             return None
         detail = copy.deepcopy(op.detail)
         if "confirm_frame" in detail:
@@ -121,7 +135,37 @@ class Dnp3Lane(Lane):
             if detail["confirm_frame"] != ex.messages[last][2]:
                 return None
             detail["confirm_frame"] = Hole(H_FRAME, last)
-        return {"tid": Hole(H_INT, 0), "detail": detail}
+        return {"tid": Hole(H_INT, first), "detail": detail}
+
+
+def _kinds(ex: Exemplar) -> list[tuple[int, int]]:
+    """(function code, application sequence number) of each message of a transaction
+    (-1, -1: a link frame without a fragment)."""
+    out = []
+    for _, data, _, _ in ex.messages:
+        b = np.frombuffer(data, np.uint8)
+        frag = np.empty(len(b), np.uint8)
+        size, n, _, _, _ = KD.fragment(b, 0, len(b), frag, False)
+        out.append((int(frag[1]), int(frag[0]) & 0x0F) if size > 0 and n >= 2 else (-1, -1))
+    return out
+
+
+def _message_of(
+    ex: Exemplar, kinds: list[tuple[int, int]], frame: int | None, seq: int | None, request: bool
+) -> int:
+    """The one message of frame ``frame`` that is a request (or a response) with
+    sequence number ``seq``; -1 when there is none. Two alike in one frame cannot be
+    told apart by this exemplar: :class:`Unclear` (a later one may tell)."""
+    if frame is None or seq is None:
+        return -1
+    found = [
+        m
+        for m, ((fc, s), msg) in enumerate(zip(kinds, ex.messages, strict=True))
+        if msg[2] == frame and s == seq and fc > 0 and (fc < 0x81) == request
+    ]
+    if len(found) > 1:
+        raise Unclear("two alike messages in one frame")
+    return found[0] if found else -1
 
 
 __all__ = ["Dnp3Lane"]

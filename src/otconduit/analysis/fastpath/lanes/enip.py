@@ -63,11 +63,11 @@ class EnipLane(Lane):
         pairs = tuple((int(row[KE.P_PAIR + 2 * k]), int(row[KE.P_PAIR + 2 * k + 1])) for k in new)
         return EnipResume(pairs)
 
-    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+    def frame_roles(self, ex: Exemplar, nth: int, op: Operation) -> tuple[int, int]:
         """A request and its reply, or a reply alone (its request never seen)."""
         if len(ex.messages) == 1 and ex.messages[0][0] == 1:
             return -1, 0
-        return super().frame_roles(ex, nth)
+        return super().frame_roles(ex, nth, op)
 
     def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """Session handle, sender context, connection ids and sequence count."""

@@ -40,7 +40,7 @@ class ModbusLane(Lane):
         """The open requests, paired by transaction id and function code."""
         return [(p, (p.data[0] << 8) | p.data[1], p.data[7]) for p in state.open]
 
-    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+    def frame_roles(self, ex: Exemplar, nth: int, op: Operation) -> tuple[int, int]:
         """A request and its response; or a response alone (an orphan, ``ints(5)``)."""
         return (-1, 0) if ex.ints(5) else (0, 1)
 

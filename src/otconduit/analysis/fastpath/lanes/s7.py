@@ -31,7 +31,7 @@ class S7Lane(Lane):
         dec = conn.decoder
         return isinstance(dec, S7Decoder) and dec.quiescent()
 
-    def frame_roles(self, ex: Exemplar, nth: int) -> tuple[int, int]:
+    def frame_roles(self, ex: Exemplar, nth: int, op: Operation) -> tuple[int, int]:
         """Operation ``nth`` is request ``2 nth`` and its answer (a chain's rounds)."""
         rq, rs = 2 * nth, 2 * nth + 1
         return rq, (rs if rs < len(ex.messages) else -1)
