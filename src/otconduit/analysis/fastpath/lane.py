@@ -78,6 +78,8 @@ OUT_LISTS = 1 << 15
 OUT_VALUES = 1 << 19
 OUT_MISSES = 1024
 OUT_MISS_BYTES = 1 << 20
+SHAPE_MEMO = 4096  # shapes of held messages remembered per lane (Lane.shape) ...
+SHAPE_MEMO_BYTES = 1024  # ... of at most this many bytes each
 LEND_SLOTS = 1024  # free slots lent to one pass for the connections it opens (at most)
 _ABSORB_TOGETHER = 16  # more slots than this in one absorb: those the kernel opened go together
 LEND_BUFFERS = 256  # free buffer rows lent to one pass (it stops when they run out)
@@ -134,6 +136,9 @@ class Lane:
     # (``shape_fn(raw_row, tq, qn, st_row, norm, xrow, lh, lv, cnt) -> shape length``).
     pass_fn: ClassVar[Any]
     shape_fn: ClassVar[Any]
+    # Whether shape_fn reads the slot row (EtherNet/IP: the connections it opened); if
+    # not, the shapes of messages seen before are remembered (:meth:`shape`).
+    shape_reads_row: ClassVar[bool] = False
 
     def __init__(self, analyzer: Analyzer, *, slots: int = 64) -> None:
         self.protocol = self.spec.name
@@ -161,6 +166,8 @@ class Lane:
         self.max_slots = 0  # a sensor caps the connections a lane holds (0: no cap)
         self.evicted = 0  # connections ended early at that cap
         self.handovers: Counter[str] = Counter()
+        # (flush, messages' directions and bytes) -> (shape, holes): bounded
+        self._shapes: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, Any, Any]] = {}
         self.st = np.zeros((0, T.N_FIELDS), np.int64)
         self.qm = np.zeros((0, T.MAX_KEPT, T.Q_FIELDS), np.int64)
         # Buffer rows (kept messages, carries): a slot takes one with its first data; row
@@ -250,7 +257,20 @@ class Lane:
         """Shape and holes of ``messages`` (a transaction of slot ``s``) as the kernel
         computes them (empty shape: not a transaction of this lane). A *flush* shape is
         that of messages still held when their connection ends: its first byte is
-        marked, so that it never meets the shape of a finished transaction."""
+        marked, so that it never meets the shape of a finished transaction.
+
+        Connections that end alike hold alike messages (a poll whose answer never came):
+        where the shape depends on the bytes alone, the shape and holes of messages seen
+        before are reused; only their frames and times are the new ones'."""
+        key: tuple[Any, ...] | None = None
+        if not self.shape_reads_row and sum(len(m[1]) for m in messages) <= SHAPE_MEMO_BYTES:
+            key = (flush, *((m[0], m[1]) for m in messages))
+            known = self._shapes.get(key)
+            if known is not None:
+                norm, xrow, lh, lv = known
+                xrow = xrow.copy()
+                self._frames_into(xrow, messages)
+                return Exemplar(messages, norm, xrow, lh, lv)
         raw = np.frombuffer(b"".join(m[1] for m in messages), np.uint8).copy()
         tq = np.zeros((T.MAX_MSGS, T.Q_FIELDS), np.int64)
         off = 0
@@ -264,13 +284,23 @@ class Lane:
         size = int(fn(raw, tq, len(messages), self.st[s].copy(), self.norm, xrow, lh, lv, cnt))
         lh = lh[: int(cnt[T.C_NLH])].copy()
         lv = lv[: int(cnt[T.C_NLV])].copy()
-        for k in range(T.MAX_MSGS):
-            _, _, frame, ts = messages[min(k, len(messages) - 1)]
-            xrow[KS.X_F + 2 * k], xrow[KS.X_F + 2 * k + 1] = frame, ts
         norm = self.norm[: max(size, 0)].copy()
         if flush and len(norm):
             norm[0] |= 0x80
+        if key is not None:
+            if len(self._shapes) >= SHAPE_MEMO:
+                self._shapes.clear()
+            self._shapes[key] = (norm, xrow.copy(), lh, lv)
+        self._frames_into(xrow, messages)
         return Exemplar(messages, norm, xrow, lh, lv)
+
+    @staticmethod
+    def _frames_into(xrow: np.ndarray, messages: list[tuple[int, bytes, int, int]]) -> None:
+        """The frame and time of each message into a transaction row (the last one's
+        repeated in the columns of messages it does not have)."""
+        for k in range(T.MAX_MSGS):
+            _, _, frame, ts = messages[min(k, len(messages) - 1)]
+            xrow[KS.X_F + 2 * k], xrow[KS.X_F + 2 * k + 1] = frame, ts
 
     def endpoints(self, s: int) -> Endpoints:
         """Who is client and server of the connection in slot ``s``."""
@@ -663,8 +693,19 @@ class Lane:
             return
         rows = self.st[slots]
         quiet = (rows[:, T.F_QN] == 0) & (rows[:, T.F_CARRY] == 0) & (rows[:, T.F_CARRY + 1] == 0)
-        for s in slots[~quiet].tolist():
-            self.fold_born(s)
+        if not quiet.all():
+            held = ~quiet & (rows[:, T.F_CARRY] == 0) & (rows[:, T.F_CARRY + 1] == 0)
+            held &= rows[:, T.F_DECIDED] != 0
+            for s in slots[held].tolist():
+                if self._flush(s):  # written from their template: quiet now
+                    continue
+                self.fold_born(s, flush=False)
+            for s in slots[~quiet & ~held].tolist():
+                self.fold_born(s, flush=False)
+            slots = slots[self.st[slots, T.F_BORN] == 1]
+            rows = self.st[slots]
+            quiet = (rows[:, T.F_QN] == 0) & (rows[:, T.F_CARRY] == 0)
+            quiet &= rows[:, T.F_CARRY + 1] == 0
         slots, rows = slots[quiet], rows[quiet]
         if not len(slots):
             return
@@ -762,15 +803,16 @@ class Lane:
         self.fold_many(oldest)
         self._emit_flushed()
 
-    def fold_born(self, s: int) -> None:
+    def fold_born(self, s: int, *, flush: bool = True) -> None:
         """Add a connection the kernel opened to its conversation and free its slot.
         Messages still in flight become what the decoder makes of them when a connection
         ends (unanswered requests, an unconfirmed response), from a template learned
-        once (:meth:`_flush`); when none fits, it becomes an engine connection, which
-        the engine folds."""
+        once (:meth:`_flush`); when none fits (or ``flush`` is false: the caller found
+        none), it becomes an engine connection, which the engine folds."""
         row = self.st[s]
         undecided = not row[T.F_DECIDED] and row[T.F_QN]  # the engine settles what it is
-        if undecided or row[T.F_CARRY] or row[T.F_CARRY + 1] or not self._flush(s):
+        held = undecided or row[T.F_CARRY] or row[T.F_CARRY + 1]
+        if held or not flush or not self._flush(s):
             self.handovers[HELD_AT_END] += 1  # its end is the decoder's to make
             self.handover(s, None)
             conn = self.conns[s]
@@ -802,11 +844,11 @@ class Lane:
             return True
         if qn > T.MAX_MSGS:
             return False
-        messages = []
-        for k in range(qn):
-            off, n, frame, ts, d = (int(x) for x in self.qm[s, k, : T.Q_DIR + 1])
-            b = self.buffer(s)
-            messages.append((d, self.raw[b, off : off + n].tobytes(), frame, ts))
+        raw = self.raw[self.buffer(s)]
+        messages = [
+            (d, raw[off : off + n].tobytes(), frame, ts)
+            for off, n, frame, ts, d in self.qm[s, :qn, : T.Q_DIR + 1].tolist()
+        ]
         ex = self.shape(messages, s, flush=True)
         if not len(ex.norm):
             return False

@@ -35,6 +35,7 @@ class EnipLane(Lane):
     out_transactions = 1 << 12  # a Multiple Service Packet is a dozen operations
     pass_fn = KE.enip_pass
     shape_fn = KE.enip_shape
+    shape_reads_row = True
 
     def eligible(self, conn: TcpConnection) -> bool:
         dec = conn.decoder
