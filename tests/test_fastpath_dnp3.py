@@ -17,6 +17,7 @@ from otconduit.analysis.fastpath.lanes.dnp3 import Dnp3Lane
 from otconduit.analysis.run import analyze_file
 from otconduit.store import Store
 from tests.conftest import CORPUS
+from tests.protocols import dnp3_helpers as dh
 from tests.test_bulk_equivalence import _repeat_module, _snapshot
 
 PART1 = CORPUS / "iti" / "dnp3" / "dnp3_test_data_part1.pcap"
@@ -105,7 +106,6 @@ def test_an_outstation_whose_master_never_confirms_goes_to_the_kernel(tmp_path: 
     never quiescent and the kernel never took the connection: now the lane takes it
     over with that response kept, and the records stay the per-packet path's."""
     from tests.bulkcap import compare
-    from tests.protocols import dnp3_helpers as dh
 
     payloads: list[tuple[int, bytes]] = [(0, b"\xa5" * 48)]  # no link header: skipped
     tseq = {0: 0, 1: 0}
@@ -138,7 +138,6 @@ def _ending_with_held(tmp_path: Path, *, one_segment: bool) -> list[int]:
     (0xED: a decode problem each), unanswered when the capture ends; with
     ``one_segment`` the two requests share a TCP segment (one frame)."""
     from tests.bulkcap import compare
-    from tests.protocols import dnp3_helpers as dh
 
     payloads: list[tuple[int, bytes]] = []
     for n in range(40):
@@ -187,7 +186,6 @@ def test_two_alike_requests_in_one_frame_are_left_to_the_decoder(tmp_path: Path)
     from otconduit.analysis.fastpath.lanes.dnp3 import _kinds, _message_of
     from otconduit.analysis.fastpath.learning import Exemplar, Unclear, _problem_message
     from otconduit.protocols.events import Malformed
-    from tests.protocols import dnp3_helpers as dh
 
     taken = _ending_with_held(tmp_path, one_segment=True)
     assert min(taken) > 80
@@ -215,3 +213,84 @@ def test_two_alike_requests_in_one_frame_are_left_to_the_decoder(tmp_path: Path)
         )
         == 0
     )
+
+
+JUNK = bytes.fromhex("050511c40400030046a2c2c2143c02063c03063c0406d32f")  # part1: "05 05 ..."
+
+
+def _polls_with_junk(tmp_path: Path, name: str, junk: list[tuple[int, bytes]]) -> Path:
+    """200 polls; before poll k of ``junk``, the master sends those octets (no frame)."""
+    at = dict(junk)
+    payloads: list[tuple[int, bytes]] = []
+    for n in range(200):
+        if n in at:
+            payloads.append((0, at[n]))
+        payloads.append((0, dh.request(1, n & 0x0F, bytes.fromhex("3c0206"))))
+        payloads.append((1, dh.response(0x81, n & 0x0F, control=0xC0 | (n & 0x0F))))
+    cap = tmp_path / name
+    dh.write_tcp_capture(cap, payloads)
+    return cap
+
+
+def _problem_rows(db: Path) -> list[tuple[int, str, str, str]]:
+    rows = sqlite3.connect(db).execute(
+        "SELECT frame, layer, reason, src_ip FROM problems ORDER BY frame, reason"
+    )
+    return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("case", "junk", "framing"),
+    [
+        # a whole segment of octets that start no frame (as in dnp3_test_data_part1)
+        ("segment", [(20, JUNK), (90, JUNK), (150, JUNK)], 0),
+        # octets, then a whole request, in one segment
+        ("then_frame", [(30, JUNK[:7] + dh.request(1, 3, bytes.fromhex("3c0206")))], 0),
+        # two segments of them before the next frame: one skipped run, one report
+        ("two_segments", [(40, JUNK[:10]), (41, JUNK[10:])], 0),
+        # a last 05 may start a header with the next segment: the decoder's to judge
+        ("trailing_05", [(50, JUNK[:9] + b"\x05")], 1),
+        # more than the slot keeps (JUNK_MAX): the decoder skips them
+        ("long", [(60, JUNK * 3)], 1),
+    ],
+)
+def test_octets_that_start_no_frame_are_skipped_by_the_kernel(
+    tmp_path: Path, case: str, junk: list[tuple[int, bytes]], framing: int
+) -> None:
+    """The kernel skips what the link framer skips and reports the run when the next
+    frame comes, at the frame of its last octet: the same records and problem rows
+    as the per-packet path, and no hand-over but where the framer would judge more
+    than a skipped run."""
+    from tests.bulkcap import compare
+
+    cap = _polls_with_junk(tmp_path, f"{case}.pcap", junk)
+    taken = compare(tmp_path, cap)
+    slow = _problem_rows(tmp_path / "slow.db")
+    assert slow and all("no link header (05 64); skipped" in r[2] for r in slow)
+    for k in range(len(taken)):
+        assert _problem_rows(tmp_path / f"fast{k}.db") == slow
+        stats = _stats(tmp_path / f"fast{k}.db")
+        handovers: dict[str, dict[str, int]] = stats.get("handovers", {})  # type: ignore[assignment]
+        assert handovers.get("dnp3", {}).get("framing", 0) == framing, handovers
+
+
+def test_octets_left_at_the_end_are_reported_at_the_end(tmp_path: Path) -> None:
+    """A run that no frame follows is reported when the connection ends, as the
+    decoder's framer reports it at the end of its stream."""
+    from tests.bulkcap import compare
+
+    payloads: list[tuple[int, bytes]] = []
+    for n in range(100):
+        payloads.append((0, dh.request(1, n & 0x0F, bytes.fromhex("3c0206"))))
+        payloads.append((1, dh.response(0x81, n & 0x0F, control=0xC0 | (n & 0x0F))))
+    payloads.append((0, JUNK))
+    cap = tmp_path / "end.pcap"
+    dh.write_tcp_capture(cap, payloads)
+    taken = compare(tmp_path, cap)
+    assert min(taken) > 150
+    slow = _problem_rows(tmp_path / "slow.db")
+    assert [r[2] for r in slow] == ["no link header (05 64); skipped 24 octets"]
+    for k in range(len(taken)):
+        assert _problem_rows(tmp_path / f"fast{k}.db") == slow
+        stats = _stats(tmp_path / f"fast{k}.db")
+        assert _held_at_end(stats) == 0, stats["handovers"]  # reported by the lane

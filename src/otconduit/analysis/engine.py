@@ -121,6 +121,16 @@ class Analyzer:
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append((frame, layer, protocol, reason, src, dst))
 
+    def add_problems(
+        self, rows: list[tuple[int | None, str, str | None, str, str | None, str | None]]
+    ) -> None:
+        """Many :meth:`problem` at once: rows of (frame, layer, protocol, reason, src, dst)."""
+        for _, layer, _, reason, _, _ in rows:
+            self.problem_counts[(layer, reason.split(":", 1)[0].strip())] += 1
+        room = MAX_PROBLEMS_KEPT - len(self.problems)
+        if room > 0:
+            self.problems += rows[:room]
+
     # -- input ---------------------------------------------------------------
     def feed_block(self, block: RawBlock) -> None:
         """Per-packet processing of a whole block."""

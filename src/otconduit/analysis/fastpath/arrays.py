@@ -12,7 +12,8 @@ structs: one argument instead of a score of positional ones, fields by name).
 - :class:`Shapes` — the lane's shape index and the scratch buffer shapes are built in.
 - :class:`Out` — what a pass produces: transaction rows (``xo``) with their list holes
   (``lh``, ``lv``), counters, the slots it gave back, the transactions it had no
-  template for (``miss``, their messages in ``mb``) and the connections it opened.
+  template for (``miss``, their messages in ``mb``), the connections it opened and the
+  decode problems it reports (``probs``).
 """
 
 from __future__ import annotations
@@ -43,4 +44,4 @@ Slots = namedtuple(
     "Slots", "tk1 tk2 tv ports st qm raw carry init born_ports known_ports freelist bufs ctl"
 )
 Shapes = namedtuple("Shapes", "th tinfo tnorm norm")
-Out = namedtuple("Out", "xo lh lv cnt slowed miss mb born")
+Out = namedtuple("Out", "xo lh lv cnt slowed miss mb born probs")

@@ -294,15 +294,24 @@ def _claims(lane: Lane, conv: np.ndarray, tmpl: np.ndarray) -> None:
 
 def _problems(lane: Lane, conv: np.ndarray, tmpl: np.ndarray, xo: np.ndarray) -> None:
     """Decode problems of the templates that report some, once per transaction (as
-    the decoder reports them, with the frame of the message they are about)."""
+    the decoder reports them, with the frame of the message they are about), in frame
+    order: grouped per conversation and template, each group's frames taken together."""
     store = lane.store
     if not any(store.problems):
         return
     with_problems = np.fromiter((bool(p) for p in store.problems), bool, len(store.problems))
-    a = lane.a
+    rows = np.flatnonzero(with_problems[tmpl])
+    if not len(rows):
+        return
     layer = lane.spec.name
-    for j in np.flatnonzero(with_problems[tmpl]).tolist():
-        _, client_ip, server_ip, _, _, _ = lane.conv_keys[int(conv[j])]
-        for m, reason in store.problems[int(tmpl[j])]:
-            frame = int(xo[j, KS.X_F + 2 * m]) if m >= 0 else None
-            a.problem(frame, layer, reason, layer, client_ip, server_ip)
+    key = conv[rows] * len(store.problems) + tmpl[rows]
+    order = np.argsort(key, kind="stable")
+    rows = rows[order]
+    out: list[tuple[int | None, str, str | None, str, str | None, str | None]] = []
+    for group in np.split(rows, np.flatnonzero(np.diff(key[order])) + 1):
+        _, client_ip, server_ip, _, _, _ = lane.conv_keys[int(conv[group[0]])]
+        for m, reason in store.problems[int(tmpl[group[0]])]:
+            frames = xo[group, KS.X_F + 2 * m].tolist() if m >= 0 else [None] * len(group)
+            out += [(f, layer, layer, reason, client_ip, server_ip) for f in frames]
+    out.sort(key=lambda p: -1 if p[0] is None else p[0])
+    lane.a.add_problems(out)

@@ -16,7 +16,7 @@ templates. What it cannot take ends the run at that message: the lane hands the
 connection back (:meth:`Lane.handover`; one it opened becomes an engine connection
 first, :meth:`Lane.materialize`), its decoder resumes with the state the kernel changed
 and the bytes it held, and decodes that message itself. A connection the kernel opened
-and carried to its end is folded into its conversation here (:meth:`Lane.fold_born`),
+and carried to its end is folded into its conversation here (:meth:`Lane.fold_many`),
 never seen by the engine.
 
 A transaction shape the lane has no template for is learned from that hand-over
@@ -78,8 +78,9 @@ OUT_LISTS = 1 << 15
 OUT_VALUES = 1 << 19
 OUT_MISSES = 1024
 OUT_MISS_BYTES = 1 << 20
-SHAPE_MEMO = 4096  # shapes of held messages remembered per lane (Lane.shape) ...
-SHAPE_MEMO_BYTES = 1024  # ... of at most this many bytes each
+OUT_PROBLEMS = 1024  # decode problems one pass may report (more: a hand-over reports them)
+FLUSH_MEMO = 4096  # flushes of held messages remembered per lane (Lane._flush) ...
+FLUSH_MEMO_BYTES = 1024  # ... of at most this many bytes each
 LEND_SLOTS = 1024  # free slots lent to one pass for the connections it opens (at most)
 _ABSORB_TOGETHER = 16  # more slots than this in one absorb: those the kernel opened go together
 LEND_BUFFERS = 256  # free buffer rows lent to one pass (it stops when they run out)
@@ -137,7 +138,7 @@ class Lane:
     pass_fn: ClassVar[Any]
     shape_fn: ClassVar[Any]
     # Whether shape_fn reads the slot row (EtherNet/IP: the connections it opened); if
-    # not, the shapes of messages seen before are remembered (:meth:`shape`).
+    # not, the flushes of messages seen before are remembered (:meth:`_flush`).
     shape_reads_row: ClassVar[bool] = False
 
     def __init__(self, analyzer: Analyzer, *, slots: int = 64) -> None:
@@ -166,8 +167,9 @@ class Lane:
         self.max_slots = 0  # a sensor caps the connections a lane holds (0: no cap)
         self.evicted = 0  # connections ended early at that cap
         self.handovers: Counter[str] = Counter()
-        # (flush, messages' directions and bytes) -> (shape, holes): bounded
-        self._shapes: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, Any, Any]] = {}
+        # held messages' directions and bytes -> their flush row (template, holes) and
+        # list holes (Lane._flush; bounded)
+        self._flushes: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.st = np.zeros((0, T.N_FIELDS), np.int64)
         self.qm = np.zeros((0, T.MAX_KEPT, T.Q_FIELDS), np.int64)
         # Buffer rows (kept messages, carries): a slot takes one with its first data; row
@@ -196,6 +198,7 @@ class Lane:
         self._ips: dict[int, str] = {}
         self._out: Any = None  # Out bundle, made by begin_block
         self._flushed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._flushed_rows: list[np.ndarray] = []  # flushes without list holes, as rows
         self._shape_lh = np.zeros((520, 2), np.int64)
         self._shape_lv = np.zeros(8 * T.RAW_BYTES, np.int64)
 
@@ -217,6 +220,19 @@ class Lane:
     def resume_state(self, s: int) -> Any:
         """What the kernel changed of the protocol state, for the decoder's resume()."""
         return None
+
+    def held_bytes(self, s: int) -> list[Pending]:
+        """Octets the kernel took but the decoder has not seen (after the messages kept,
+        before the carries): given back, and forgotten by the slot."""
+        return []
+
+    def holds_bytes(self, st: np.ndarray) -> np.ndarray:
+        """Per slot row: whether it holds such octets."""
+        return np.zeros(len(st), bool)
+
+    def end_held_bytes(self, s: int) -> None:
+        """The connection in slot ``s`` ended: report its held octets as the decoder
+        would at its end (and forget them)."""
 
     # Whether a template may report the decode problems its exemplar had: only where
     # no problem's text can depend on a hole (DNP3: its holes are sequence numbers and
@@ -257,20 +273,7 @@ class Lane:
         """Shape and holes of ``messages`` (a transaction of slot ``s``) as the kernel
         computes them (empty shape: not a transaction of this lane). A *flush* shape is
         that of messages still held when their connection ends: its first byte is
-        marked, so that it never meets the shape of a finished transaction.
-
-        Connections that end alike hold alike messages (a poll whose answer never came):
-        where the shape depends on the bytes alone, the shape and holes of messages seen
-        before are reused; only their frames and times are the new ones'."""
-        key: tuple[Any, ...] | None = None
-        if not self.shape_reads_row and sum(len(m[1]) for m in messages) <= SHAPE_MEMO_BYTES:
-            key = (flush, *((m[0], m[1]) for m in messages))
-            known = self._shapes.get(key)
-            if known is not None:
-                norm, xrow, lh, lv = known
-                xrow = xrow.copy()
-                self._frames_into(xrow, messages)
-                return Exemplar(messages, norm, xrow, lh, lv)
+        marked, so that it never meets the shape of a finished transaction."""
         raw = np.frombuffer(b"".join(m[1] for m in messages), np.uint8).copy()
         tq = np.zeros((T.MAX_MSGS, T.Q_FIELDS), np.int64)
         off = 0
@@ -287,20 +290,10 @@ class Lane:
         norm = self.norm[: max(size, 0)].copy()
         if flush and len(norm):
             norm[0] |= 0x80
-        if key is not None:
-            if len(self._shapes) >= SHAPE_MEMO:
-                self._shapes.clear()
-            self._shapes[key] = (norm, xrow.copy(), lh, lv)
-        self._frames_into(xrow, messages)
-        return Exemplar(messages, norm, xrow, lh, lv)
-
-    @staticmethod
-    def _frames_into(xrow: np.ndarray, messages: list[tuple[int, bytes, int, int]]) -> None:
-        """The frame and time of each message into a transaction row (the last one's
-        repeated in the columns of messages it does not have)."""
         for k in range(T.MAX_MSGS):
             _, _, frame, ts = messages[min(k, len(messages) - 1)]
             xrow[KS.X_F + 2 * k], xrow[KS.X_F + 2 * k + 1] = frame, ts
+        return Exemplar(messages, norm, xrow, lh, lv)
 
     def endpoints(self, s: int) -> Endpoints:
         """Who is client and server of the connection in slot ``s``."""
@@ -410,14 +403,6 @@ class Lane:
         ):
             k1, k2 = KF.flow_keys(a, b, ap, bp, conn.vlan)
             out.append((int(k1), int(k2)))
-        return out
-
-    def _row_keys(self, s: int) -> list[tuple[int, int]]:
-        row = self.st[s]
-        c, sv, cp, sp, v = (int(row[f]) for f in (T.F_CIP, T.F_SIP, T.F_CPORT, T.F_SPORT, T.F_VLAN))
-        out = []
-        for key in (KF.flow_keys(c, sv, cp, sp, v), KF.flow_keys(sv, c, sp, cp, v)):
-            out.append((int(key[0]), int(key[1])))
         return out
 
     def takes_port(self, port: int) -> bool:
@@ -686,22 +671,29 @@ class Lane:
         self._emit_flushed()
 
     def fold_many(self, slots: np.ndarray) -> None:
-        """:meth:`fold_born` for many slots: those that hold nothing in flight (most: a
-        connection ends after its last answer) are folded together, their counters
-        summed per host and per conversation; the others one by one."""
+        """Add connections the kernel opened to their conversations and free their
+        slots. What they still hold in flight becomes what the decoder makes of it when
+        a connection ends (unanswered requests, an unconfirmed response), written from
+        a template learned once (:meth:`_flush`), and skipped octets are reported as
+        the decoder reports them at the end; a connection for which there is no such
+        template ends in the engine. The rest are folded together, their counters
+        summed per host and per conversation."""
         if not len(slots):
             return
         rows = self.st[slots]
         quiet = (rows[:, T.F_QN] == 0) & (rows[:, T.F_CARRY] == 0) & (rows[:, T.F_CARRY + 1] == 0)
+        ended = quiet | (rows[:, T.F_DECIDED] != 0)  # a carry makes the decoder's end anyway
+        ended &= (rows[:, T.F_CARRY] == 0) & (rows[:, T.F_CARRY + 1] == 0)
+        for s in slots[ended & self.holds_bytes(rows)].tolist():
+            self.end_held_bytes(s)
         if not quiet.all():
             held = ~quiet & (rows[:, T.F_CARRY] == 0) & (rows[:, T.F_CARRY + 1] == 0)
             held &= rows[:, T.F_DECIDED] != 0
-            for s in slots[held].tolist():
-                if self._flush(s):  # written from their template: quiet now
-                    continue
-                self.fold_born(s, flush=False)
+            for s in self._flush_many(slots[held]):
+                if not self._flush(s):  # (when written from their template: quiet now)
+                    self._end_by_decoder(s)
             for s in slots[~quiet & ~held].tolist():
-                self.fold_born(s, flush=False)
+                self._end_by_decoder(s)
             slots = slots[self.st[slots, T.F_BORN] == 1]
             rows = self.st[slots]
             quiet = (rows[:, T.F_QN] == 0) & (rows[:, T.F_CARRY] == 0)
@@ -803,41 +795,23 @@ class Lane:
         self.fold_many(oldest)
         self._emit_flushed()
 
-    def fold_born(self, s: int, *, flush: bool = True) -> None:
-        """Add a connection the kernel opened to its conversation and free its slot.
-        Messages still in flight become what the decoder makes of them when a connection
-        ends (unanswered requests, an unconfirmed response), from a template learned
-        once (:meth:`_flush`); when none fits (or ``flush`` is false: the caller found
-        none), it becomes an engine connection, which the engine folds."""
-        row = self.st[s]
-        undecided = not row[T.F_DECIDED] and row[T.F_QN]  # the engine settles what it is
-        held = undecided or row[T.F_CARRY] or row[T.F_CARRY + 1]
-        if held or not flush or not self._flush(s):
-            self.handovers[HELD_AT_END] += 1  # its end is the decoder's to make
-            self.handover(s, None)
-            conn = self.conns[s]
-            if conn is not None:
-                self.a._fold(conn)
-            return
-        self.absorb({s})
-        ep = self.endpoints(s)
-        protocol, others = self.fold_protocol(bool(row[T.F_DECIDED]), int(row[T.F_SEEN]))
-        ends = ("tcp", ep.client_ip, ep.server_ip, ep.server_port, int(row[T.F_VLAN]))
-        for other in others:
-            self.a.note_conversation((*ends, other), int(row[T.F_FIRST]), int(row[T.F_LAST]))
-        self.a.accumulate(
-            (*ends, protocol),
-            1, int(row[T.F_TPK]), int(row[T.F_TPK + 1]), int(row[T.F_TBY]),
-            int(row[T.F_TBY + 1]), int(row[T.F_FIRST]), int(row[T.F_LAST]),
-        )  # fmt: skip
-        for k1, k2 in self._row_keys(s):
-            KF.table_delete(self.tk1, self.tk2, self.tv, k1, k2)
-        self._free(s)
+    def _end_by_decoder(self, s: int) -> None:
+        """A connection the kernel opened ends holding what no template writes: it
+        becomes an engine connection, whose decoder ends it, and the engine folds it."""
+        self.handovers[HELD_AT_END] += 1
+        self.handover(s, None)
+        conn = self.conns[s]
+        if conn is not None:
+            self.a._fold(conn)
 
     def _flush(self, s: int) -> bool:
         """The messages slot ``s`` holds at the end of its connection, written from
         their *flush* template (learned from the decoder's ``finish()`` the first time
-        their shape is seen); False when there is none."""
+        their shape is seen); False when there is none.
+
+        Connections end alike, holding alike messages (a poll whose answer never came):
+        where the shape depends on the bytes alone, the template and holes found for
+        the same messages before are reused; only their frames and times are new."""
         row = self.st[s]
         qn = int(row[T.F_QN])
         if qn == 0:
@@ -845,30 +819,91 @@ class Lane:
         if qn > T.MAX_MSGS:
             return False
         raw = self.raw[self.buffer(s)]
-        messages = [
-            (d, raw[off : off + n].tobytes(), frame, ts)
-            for off, n, frame, ts, d in self.qm[s, :qn, : T.Q_DIR + 1].tolist()
-        ]
-        ex = self.shape(messages, s, flush=True)
-        if not len(ex.norm):
-            return False
-        t = self.store.find(ex.norm)
-        if t == -1:
-            t = learning.learn(self, s, messages, flush=True, ex=ex)
-        if t < 0:
-            return False
-        xrow = ex.xrow.copy()
+        q = self.qm[s, :qn, : T.Q_DIR + 1]
+        held = [(d, raw[off : off + n].tobytes(), frame, ts) for off, n, frame, ts, d in q.tolist()]
+        key: tuple[Any, ...] | None = None
+        if not self.shape_reads_row and sum(len(m[1]) for m in held) <= FLUSH_MEMO_BYTES:
+            key = tuple((m[0], m[1]) for m in held)
+        known = self._flushes.get(key) if key is not None else None
+        if known is not None:
+            xrow, lh, lv = known
+            xrow = xrow.copy()
+            frames = q[np.minimum(np.arange(T.MAX_MSGS), qn - 1)][:, T.Q_FRAME : T.Q_TS + 1]
+            xrow[KS.X_F : KS.X_F + 2 * T.MAX_MSGS] = frames.ravel()
+            t = int(xrow[KS.X_TMPL])
+        else:
+            ex = self.shape(held, s, flush=True)
+            if not len(ex.norm):
+                return False
+            t = self.store.find(ex.norm)
+            if t == -1:
+                t = learning.learn(self, s, held, flush=True, ex=ex)
+            if t < 0:
+                return False
+            xrow, lh, lv = ex.xrow.copy(), ex.lh, ex.lv
+            xrow[KS.X_TMPL] = t
+            if key is not None:  # (a template once found stays: find gives it again)
+                if len(self._flushes) >= FLUSH_MEMO:
+                    self._flushes.clear()
+                self._flushes[key] = (xrow.copy(), lh, lv)
         xrow[KS.X_RID] = row[T.F_RID]
-        xrow[KS.X_TMPL] = t
-        self._flushed.append((xrow, ex.lh, ex.lv))
+        self._flushed.append((xrow, lh, lv))
         row[T.F_QN] = 0
         row[T.F_QUSED] = 0
         row[T.F_TTX] += 1
         row[T.F_SEEN] |= 1 << self.store.t_proto[t]
         return True
 
+    def _flush_many(self, slots: np.ndarray) -> list[int]:
+        """:meth:`_flush` for many slots at once where the flush of the same messages
+        was found before and has no list holes (connections that end alike); returns
+        the other slots, for :meth:`_flush` one by one."""
+        if self.shape_reads_row or not len(slots):
+            return slots.tolist()
+        st = self.st
+        qn = st[slots, T.F_QN]
+        held = self.qm[slots, : T.MAX_MSGS, : T.Q_DIR + 1]
+        raws = [self.raw[b] for b in st[slots, T.F_BUF].tolist()]
+        rest: list[int] = []
+        found: list[int] = []
+        rows: list[np.ndarray] = []
+        for j, s in enumerate(slots.tolist()):
+            n = int(qn[j])
+            raw = raws[j]
+            key = tuple(
+                (d, raw[off : off + size].tobytes())
+                for off, size, _, _, d in held[j, : min(n, T.MAX_MSGS)].tolist()
+            )
+            known = self._flushes.get(key) if n <= T.MAX_MSGS else None
+            if known is None or known[0][KS.X_LN]:
+                rest.append(s)
+                continue
+            found.append(j)
+            rows.append(known[0])
+        if not found:
+            return rest
+        at = np.array(found, np.int64)
+        xs = np.stack(rows)  # a copy
+        pick = np.minimum(np.arange(T.MAX_MSGS)[None, :], qn[at, None] - 1)
+        frames = held[at[:, None], pick][:, :, T.Q_FRAME : T.Q_TS + 1]
+        xs[:, KS.X_F : KS.X_F + 2 * T.MAX_MSGS] = frames.reshape(len(at), -1)
+        done = slots[at]
+        xs[:, KS.X_RID] = st[done, T.F_RID]
+        self._flushed_rows.append(xs)
+        st[done, T.F_QN] = 0
+        st[done, T.F_QUSED] = 0
+        st[done, T.F_TTX] += 1
+        st[done, T.F_SEEN] |= 1 << self.store.protocols()[xs[:, KS.X_TMPL]]
+        return rest
+
     def _emit_flushed(self) -> None:
         """Operations of the flushes of the last sweep, as one output batch."""
+        if self._flushed_rows:
+            xs = np.concatenate(self._flushed_rows)
+            self._flushed_rows = []
+            self.tx_bulk += len(xs)
+            xs[:, KS.X_LH] = 0
+            _emit.emit(self, xs, np.zeros((1, 2), np.int64), np.zeros(1, np.int64))
         if not self._flushed:
             return
         rows: list[np.ndarray] = []
@@ -922,6 +957,7 @@ class Lane:
             off, n, frame, ts, d = (int(x) for x in self.qm[s, k, : T.Q_DIR + 1])
             b = self.buffer(s)
             pending.append(Pending(d, self.raw[b, off : off + n].tobytes(), frame, ts))
+        pending += self.held_bytes(s)
         i = int(row[T.F_PEND])
         last = int(row[T.F_PEND_D]) if i >= 0 else 1
         for d in (1 - last, last):
@@ -975,6 +1011,7 @@ class Lane:
                 np.empty((OUT_MISSES, KS.M_FIELDS), np.int64),
                 np.empty(OUT_MISS_BYTES, np.uint8),
                 np.empty(n + 1, np.int64),
+                np.empty((OUT_PROBLEMS, T.PR_FIELDS), np.int64),
             )
         if len(self._out.slowed) < n + 1:
             size = 2 * n + 2
@@ -1040,6 +1077,9 @@ class Lane:
         stop = int(type(self).pass_fn(blk, self.slots(), self.shapes(), out, lo, hi))
         self._settle_loan(lent)
         self._births(out, born0)
+        if cnt[T.C_NPROB]:
+            self._problems(out.probs[: int(cnt[T.C_NPROB])])
+            cnt[T.C_NPROB] = 0
         for row in out.miss[miss0 : int(cnt[T.C_NMISS])]:
             s, nk = int(row[0]), int(row[2])
             if s in self.active:
@@ -1056,6 +1096,19 @@ class Lane:
         if stop < hi:
             self.drain(out)
         return stop
+
+    def _problems(self, rows: np.ndarray) -> None:
+        """Decode problems the kernel reported, as the decoder reports them (with its
+        connection's client and server)."""
+        layer = self.spec.name
+        for rid, frame, kind, n in rows.tolist():
+            c_ip, s_ip = (int(v) for v in self.rid_ends[rid, :2])
+            reason = self.problem_text(kind, n)
+            self.a.problem(frame, layer, reason, layer, self._ip(c_ip), self._ip(s_ip))
+
+    def problem_text(self, kind: int, n: int) -> str:
+        """The decoder's words for a problem the kernel reported (``PR_KIND``, ``PR_N``)."""
+        raise NotImplementedError(f"{self.protocol}: problem {kind}")
 
     def drain(self, out: Any) -> None:
         """Turn what the passes finished into operations and counters, and empty the

@@ -73,5 +73,5 @@ def out_arrays(out):
     """The arrays of an ``Out`` bundle, borrowed."""
     return (
         borrow(out.xo), borrow(out.lh), borrow(out.lv), borrow(out.cnt), borrow(out.slowed),
-        borrow(out.miss), borrow(out.mb), borrow(out.born),
+        borrow(out.miss), borrow(out.mb), borrow(out.born), borrow(out.probs),
     )  # fmt: skip

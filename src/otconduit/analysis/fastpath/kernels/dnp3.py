@@ -49,18 +49,26 @@ from otconduit.analysis.fastpath.kernels.shapes import (
     template_of,
 )
 from otconduit.analysis.fastpath.kernels.slots import (
+    BAD,
     C_NLH,
     C_NLV,
+    C_NPROB,
     C_NX,
     F_BUF,
+    F_CARRY,
     F_DECIDED,
     F_P,
     F_QN,
+    F_RID,
     K_DNP3,
     LARGE,
     MAX_MSGS,
     MSG,
     NEED,
+    PR_FRAME,
+    PR_KIND,
+    PR_N,
+    PR_RID,
     Q_DIR,
     Q_FIELDS,
     Q_KEY,
@@ -107,6 +115,16 @@ P_SEG = F_P + 16  # + SEG_COLS (2 a + d): last segment of association a (0, 1), 
 SEG_COLS = 10
 SHORT_SEG = 8 * SEG_COLS  # longer ones (first association only) stay in the buffer row
 SEG_AT = RAW_BYTES  # raw[slot, SEG_AT + 256 d:]: the last transport segment of direction d
+# Octets that start no link frame (no 05 64), skipped as the link framer skips them and
+# reported (PROB_NO_HEADER) when the next frame that way comes; the octets themselves
+# are kept (JUNK_MAX at most, in the slot row) for a hand-over to replay.
+P_SKIP = F_P + 56  # + d: octets skipped in direction d and not reported yet
+P_SKIPF = F_P + 58  # + d: the frame of the last of them
+P_SKIPT = F_P + 60  # + d: its time
+P_JUNK = F_P + 62  # + JUNK_COLS d: the octets
+JUNK_COLS = 8
+JUNK_MAX = 8 * JUNK_COLS
+PROB_NO_HEADER = 1
 SEQ_HOLES = 7  # integer holes 0..6: the sequence numbers of the first seven messages
 AWAITED = 0x7FFFFFFF  # Q_KEY2 of a kept response that awaits its confirm
 NO_RESPONSE_FUNCTIONS = (6, 8, 10, 12, 33)  # 1815 §4.2.2.5 (session.NO_RESPONSE_FUNCTIONS)
@@ -418,6 +436,53 @@ def dnp3_verdict(buf, p, end):
     return _crc_ok(buf, p, 8)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _junk_end(buf, p, end):
+    """Where the octets from ``p`` that start no link frame end, as the link framer
+    skips them: at the next 05 64 of the packet, or its end; -1 when the framer would
+    not simply skip them (a header with a problem of its own, or a last 05 that may
+    start one with the next segment's octets)."""
+    if buf[p] == 0x05 and (end - p < 2 or buf[p + 1] == 0x64):
+        return -1
+    for q in range(p + 1, end - 1):
+        if buf[q] == 0x05 and buf[q + 1] == 0x64:
+            return q
+    if buf[end - 1] == 0x05:
+        return -1
+    return end
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _skip(st, s, d, buf, p, q, frame, t):
+    """Add ``buf[p:q]`` to direction ``d``'s skipped run; False when it would not fit."""
+    run = st[s, P_SKIP + d]
+    if run + q - p > JUNK_MAX:
+        return False
+    col = P_JUNK + JUNK_COLS * d
+    if run == 0:
+        for c in range(JUNK_COLS):
+            st[s, col + c] = 0
+    for k in range(q - p):
+        at = run + k
+        st[s, col + (at >> 3)] |= np.int64(buf[p + k]) << (8 * (at & 7))
+    st[s, P_SKIP + d] = run + q - p
+    st[s, P_SKIPF + d] = frame
+    st[s, P_SKIPT + d] = t
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _report(st, s, d, probs, cnt):
+    """A frame came after direction ``d``'s skipped run: report the run."""
+    r = cnt[C_NPROB]
+    probs[r, PR_RID] = st[s, F_RID]
+    probs[r, PR_FRAME] = st[s, P_SKIPF + d]
+    probs[r, PR_KIND] = PROB_NO_HEADER
+    probs[r, PR_N] = st[s, P_SKIP + d]
+    cnt[C_NPROB] = r + 1
+    st[s, P_SKIP + d] = 0
+
+
 @njit(cache=True, nogil=True)
 def dnp3_pass(b, sl, sh, out, lo, hi):
     """One pass over packets ``lo..hi-1`` (see ``kernels.modbus.modbus_pass``). A
@@ -428,7 +493,7 @@ def dnp3_pass(b, sl, sh, out, lo, hi):
         slot_arrays(sl)
     )
     th, tinfo, tnorm, norm = shape_arrays(sh)
-    xo, lh, lv, cnt, slowed, miss, mb, born = out_arrays(out)
+    xo, lh, lv, cnt, slowed, miss, mb, born, probs = out_arrays(out)
     tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
     ks = np.zeros(MAX_MSGS, np.int64)
     frag = np.empty(RAW_BYTES, np.uint8)
@@ -472,14 +537,21 @@ def dnp3_pass(b, sl, sh, out, lo, hi):
             )
             if status == NEED:
                 break
+            if status == BAD and st[s, F_CARRY + d] == 0:  # octets that start no frame
+                q = _junk_end(buf, p, end)
+                if q > p and _skip(st, s, d, buf, p, q, frame, t):
+                    p = q
+                    continue
             why = WHY_LARGE if status == LARGE else (WHY_FRAMING if status != MSG else WHY_FULL)
-            if status == MSG:
+            if status == MSG and (st[s, P_SKIP + d] == 0 or cnt[C_NPROB] < len(probs)):
                 why = _message(
                     st, qm, raw, rw, s, d, i, at, n, frame, t, tq, ks, th, tinfo, tnorm, norm,
                     xo, lh, lv, cnt, miss, mb, frag,
                 )  # fmt: skip
                 if why == WHY_NONE:
                     consumed(st, s, d)
+                    if st[s, P_SKIP + d]:
+                        _report(st, s, d, probs, cnt)
                     continue
             pend(st, s, d, i, rest)
             make_slow(st, s, why, slowed, cnt)

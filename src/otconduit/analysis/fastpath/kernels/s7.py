@@ -489,7 +489,7 @@ def s7_pass(b, sl, sh, out, lo, hi):
         slot_arrays(sl)
     )
     th, tinfo, tnorm, norm = shape_arrays(sh)
-    xo, lh, lv, cnt, slowed, miss, mb, born = out_arrays(out)
+    xo, lh, lv, cnt, slowed, miss, mb, born, _probs = out_arrays(out)
     tq = np.zeros((MAX_MSGS, Q_FIELDS), np.int64)
     ks = np.zeros(MAX_MSGS, np.int64)
     for i in range(lo, hi):

@@ -79,8 +79,8 @@ F_SPORT = 49
 F_VLAN = 50
 F_BUF = 51  # its row of raw and carry (0: none yet; taken with its first data)
 F_SEEN = 52  # bit p: an operation of the lane's protocol p was written (Lane.protocols)
-F_P = 56  # 56..111: protocol-specific
-N_FIELDS = 112
+F_P = 56  # 56..143: protocol-specific
+N_FIELDS = 144
 
 # -- kept messages: qm[slot, k, Q_*] ---------------------------------------------------
 Q_OFF = 0
@@ -140,7 +140,14 @@ C_NSL = 3  # slots turned slow (listed in slowed)
 C_NMISS = 4  # shapes without a template (listed in miss, their messages in mb)
 C_NMB = 5  # bytes used in mb
 C_NBORN = 6  # connections the kernel opened (listed in born)
-N_COUNTERS = 7
+C_NPROB = 7  # decode problems reported (rows of probs: PR_*)
+N_COUNTERS = 8
+# -- decode problems a pass reports: probs[r, PR_*] -------------------------------------
+PR_RID = 0  # registration id of the connection
+PR_FRAME = 1  # the frame the problem is reported at
+PR_KIND = 2  # which problem (the lane words it)
+PR_N = 3  # how many octets
+PR_FIELDS = 4
 
 # -- ctl[]: what the lane lends a pass for opening connections --------------------------
 CTL_FREE = 0  # free slots left in freelist (popped from the end)

@@ -97,6 +97,40 @@ class Dnp3Lane(Lane):
             row[KD.P_META1 + d] = 0
         return Dnp3Resume(tuple(segments))
 
+    def held_bytes(self, s: int) -> list[Pending]:
+        """Octets that start no link frame, skipped but not reported yet: the decoder
+        skips and reports them itself."""
+        row = self.st[s]
+        out = []
+        for d in (0, 1):
+            n = int(row[KD.P_SKIP + d])
+            if n:
+                col = KD.P_JUNK + KD.JUNK_COLS * d
+                data = row[col : col + KD.JUNK_COLS].astype("<i8").tobytes()[:n]
+                out.append(Pending(d, data, int(row[KD.P_SKIPF + d]), int(row[KD.P_SKIPT + d])))
+                row[KD.P_SKIP + d] = 0
+        return out
+
+    def holds_bytes(self, st: np.ndarray) -> np.ndarray:
+        return (st[:, KD.P_SKIP] > 0) | (st[:, KD.P_SKIP + 1] > 0)
+
+    def end_held_bytes(self, s: int) -> None:
+        """A skipped run is reported at the end of the stream as at the next frame
+        (``LinkFramer.end``)."""
+        row = self.st[s]
+        rid = int(row[KD.F_RID])
+        for d in (0, 1):
+            n = int(row[KD.P_SKIP + d])
+            if n:
+                frame = int(row[KD.P_SKIPF + d])
+                self._problems(np.array([[rid, frame, KD.PROB_NO_HEADER, n]], np.int64))
+                row[KD.P_SKIP + d] = 0
+
+    def problem_text(self, kind: int, n: int) -> str:
+        if kind == KD.PROB_NO_HEADER:  # as LinkFramer words a skipped run
+            return f"no link header (05 64); skipped {n} octets"
+        return super().problem_text(kind, n)
+
     def learns_as_flush(self, messages: list[tuple[int, bytes, int, int]]) -> bool:
         """An unsolicited response asking for a confirm, alone: the kernel writes it when
         the next one releases it unconfirmed, as the connection's end would."""
