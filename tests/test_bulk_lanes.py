@@ -722,3 +722,29 @@ def test_a_client_port_that_is_another_lanes_server_port(tmp_path: Path) -> None
         Lane.begin_block = original  # type: ignore[method-assign]
     assert min(taken) >= 2 * 158
     assert ran == {"modbus"}
+
+
+def test_modbus_connections_ending_on_an_unanswered_request(tmp_path: Path) -> None:
+    """Short Modbus connections (a poller that reconnects), each ending on a request
+    its server never answered: the lane writes that request's "no response" operation
+    from a flush template, as the decoder's end makes it, instead of ending each
+    connection in the engine; the records are the per-packet path's."""
+    conns = []
+    for k in range(40):
+        packets = []
+        for tid in range(5):
+            t = 100 * k + tid
+            packets.append((0, struct.pack(">HHHBBHH", t, 0, 6, 1, 3, 10 + tid, 2)))
+            packets.append((1, struct.pack(">HHHBBBHH", t, 0, 7, 1, 3, 4, t & 0xFFFF, 7)))
+        packets.append((0, struct.pack(">HHHBBHH", 100 * k + 9, 0, 6, 1, 4, 7 * k, 3)))
+        conns.append(Conn(502, packets, client_port=41000 + k))
+    order = [k for k in range(40) for _ in range(11)]
+    taken = _run(tmp_path, conns, order)
+    assert min(taken) > 0.9 * 40 * 11
+    for k in range(len(taken)):
+        row = sqlite3.connect(tmp_path / f"fast{k}.db").execute("SELECT stats FROM captures")
+        handovers = json.loads(row.fetchone()[0]).get("handovers", {}).get("modbus", {})
+        assert "held_at_end" not in handovers, handovers
+    with Store(tmp_path / "fast0.db") as store:
+        statuses = Counter(o["status"] for o in views.operations(store))
+    assert statuses["no_response"] == 40

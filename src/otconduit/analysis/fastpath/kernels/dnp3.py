@@ -7,11 +7,12 @@ send unsolicited responses, which the master confirms (or not: the next unsolici
 response releases the earlier one unconfirmed), and answers may match no request
 (orphans). A message is the link frames (with valid CRCs) of one whole application
 fragment, however the segments cut or join them; link frames without user data are
-taken as they come. Up to two associations a direction (an outstation sending
-unsolicited responses to one master and answering another). Anything else
-(multi-fragment responses, CRC errors, bytes that are no link frame, a third
-association, two transactions awaiting confirms at once, secondary frames with data)
-goes to the per-packet path at that message.
+taken as they come. Octets that start no link frame (no 05 64) are skipped up to the
+next 05 64 and reported as one run when the next frame comes, as the link framer does.
+Up to two associations a direction (an outstation sending unsolicited responses to one
+master and answering another). Anything else (multi-fragment responses, CRC errors,
+headers with a problem, a third association, two transactions awaiting confirms at
+once, secondary frames with data) goes to the per-packet path at that message.
 
 Field layouts: IEEE 1815-2012 §9.2.4 (link frame and CRC), §8.2.1 (transport header),
 §4.2.2 (application header, object headers with prefix and range codes) and Annex A

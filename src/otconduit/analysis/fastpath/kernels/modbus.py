@@ -143,10 +143,11 @@ def modbus_shape(raw, tq, qn, st_row, norm, xrow, lh, lv, cnt):
 
     A response alone (``qn`` 1: its request was never seen, as when a capture starts
     between the two) is an orphan: its shape is all its bytes but the transaction id
-    and unit (holes 0 and 1), and hole 5 says so."""
+    and unit (holes 0 and 1), and hole 5 says so. A request alone is one its
+    connection ended without an answer to (the lane's flush of what a slot held)."""
     if qn == 1 and tq[0, Q_DIR] == 1:
         return _orphan_shape(raw, tq, norm, xrow, lh, lv, cnt)
-    if qn != 2 or tq[0, Q_DIR] != 0 or tq[1, Q_DIR] != 1:
+    if qn < 1 or qn > 2 or tq[0, Q_DIR] != 0 or (qn == 2 and tq[1, Q_DIR] != 1):
         return -1
     for k in range(8):
         xrow[X_INT + k] = 0
@@ -168,7 +169,7 @@ def modbus_shape(raw, tq, qn, st_row, norm, xrow, lh, lv, cnt):
     elif fc == 16:
         bc = np.int64(raw[q + 12]) if n >= 13 else -1
         good = n == 13 + bc and bc == 2 * qty and qty >= 1 and qty <= 123
-    for m in range(2):
+    for m in range(qn):
         off = tq[m, Q_OFF]
         ln = tq[m, Q_LEN]
         # holes after the MBAP header: [a1, b1) and [a2, b2) (b1 <= a2), offsets in the ADU

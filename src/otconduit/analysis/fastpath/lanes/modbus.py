@@ -41,8 +41,11 @@ class ModbusLane(Lane):
         return [(p, (p.data[0] << 8) | p.data[1], p.data[7]) for p in state.open]
 
     def frame_roles(self, ex: Exemplar, nth: int, op: Operation) -> tuple[int, int]:
-        """A request and its response; or a response alone (an orphan, ``ints(5)``)."""
-        return (-1, 0) if ex.ints(5) else (0, 1)
+        """A request and its response; a response alone (an orphan, ``ints(5)``); or a
+        request alone (its connection ended before an answer)."""
+        if ex.ints(5):
+            return -1, 0
+        return 0, (1 if len(ex.messages) > 1 else -1)
 
     def holes(self, op: Operation, ex: Exemplar, nth: int) -> dict[str, Any] | None:
         """Transaction id, unit, address, written values and values read back (of an
