@@ -8,7 +8,7 @@ case off its hands and must produce exactly the same records.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from otconduit.analysis.connections import ConnStats, TcpConnection, UdpFlow
@@ -116,13 +116,10 @@ class Analyzer:
         src: str | None = None,
         dst: str | None = None,
     ) -> None:
-        kind = reason.split(":", 1)[0].strip()
-        self.problem_counts[(layer, kind)] += 1
-        if len(self.problems) < MAX_PROBLEMS_KEPT:
-            self.problems.append((frame, layer, protocol, reason, src, dst))
+        self.add_problems([(frame, layer, protocol, reason, src, dst)])
 
     def add_problems(
-        self, rows: list[tuple[int | None, str, str | None, str, str | None, str | None]]
+        self, rows: Sequence[tuple[int | None, str, str | None, str, str | None, str | None]]
     ) -> None:
         """Many :meth:`problem` at once: rows of (frame, layer, protocol, reason, src, dst)."""
         for _, layer, _, reason, _, _ in rows:

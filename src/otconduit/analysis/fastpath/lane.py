@@ -818,18 +818,13 @@ class Lane:
             return True
         if qn > T.MAX_MSGS:
             return False
-        raw = self.raw[self.buffer(s)]
         q = self.qm[s, :qn, : T.Q_DIR + 1]
-        held = [(d, raw[off : off + n].tobytes(), frame, ts) for off, n, frame, ts, d in q.tolist()]
-        key: tuple[Any, ...] | None = None
-        if not self.shape_reads_row and sum(len(m[1]) for m in held) <= FLUSH_MEMO_BYTES:
-            key = tuple((m[0], m[1]) for m in held)
+        held, key = self._held(self.raw[self.buffer(s)], q)
         known = self._flushes.get(key) if key is not None else None
         if known is not None:
             xrow, lh, lv = known
             xrow = xrow.copy()
-            frames = q[np.minimum(np.arange(T.MAX_MSGS), qn - 1)][:, T.Q_FRAME : T.Q_TS + 1]
-            xrow[KS.X_F : KS.X_F + 2 * T.MAX_MSGS] = frames.ravel()
+            xrow[KS.X_F : KS.X_F + 2 * T.MAX_MSGS] = _frame_columns(q[None], np.array([qn]))[0]
             t = int(xrow[KS.X_TMPL])
         else:
             ex = self.shape(held, s, flush=True)
@@ -854,6 +849,16 @@ class Lane:
         row[T.F_SEEN] |= 1 << self.store.t_proto[t]
         return True
 
+    def _held(
+        self, raw: np.ndarray, q: np.ndarray
+    ) -> tuple[list[tuple[int, bytes, int, int]], tuple[Any, ...] | None]:
+        """The messages ``q`` (kept-message rows into the buffer row ``raw``) and their
+        key in the flush memo (None: not remembered)."""
+        held = [(d, raw[off : off + n].tobytes(), frame, ts) for off, n, frame, ts, d in q.tolist()]
+        if self.shape_reads_row or sum(len(m[1]) for m in held) > FLUSH_MEMO_BYTES:
+            return held, None
+        return held, tuple((m[0], m[1]) for m in held)
+
     def _flush_many(self, slots: np.ndarray) -> list[int]:
         """:meth:`_flush` for many slots at once where the flush of the same messages
         was found before and has no list holes (connections that end alike); returns
@@ -869,12 +874,8 @@ class Lane:
         rows: list[np.ndarray] = []
         for j, s in enumerate(slots.tolist()):
             n = int(qn[j])
-            raw = raws[j]
-            key = tuple(
-                (d, raw[off : off + size].tobytes())
-                for off, size, _, _, d in held[j, : min(n, T.MAX_MSGS)].tolist()
-            )
-            known = self._flushes.get(key) if n <= T.MAX_MSGS else None
+            key = self._held(raws[j], held[j, :n])[1] if n <= T.MAX_MSGS else None
+            known = self._flushes.get(key) if key is not None else None
             if known is None or known[0][KS.X_LN]:
                 rest.append(s)
                 continue
@@ -884,9 +885,7 @@ class Lane:
             return rest
         at = np.array(found, np.int64)
         xs = np.stack(rows)  # a copy
-        pick = np.minimum(np.arange(T.MAX_MSGS)[None, :], qn[at, None] - 1)
-        frames = held[at[:, None], pick][:, :, T.Q_FRAME : T.Q_TS + 1]
-        xs[:, KS.X_F : KS.X_F + 2 * T.MAX_MSGS] = frames.reshape(len(at), -1)
+        xs[:, KS.X_F : KS.X_F + 2 * T.MAX_MSGS] = _frame_columns(held[at], qn[at])
         done = slots[at]
         xs[:, KS.X_RID] = st[done, T.F_RID]
         self._flushed_rows.append(xs)
@@ -1101,10 +1100,12 @@ class Lane:
         """Decode problems the kernel reported, as the decoder reports them (with its
         connection's client and server)."""
         layer = self.spec.name
+        out = []
         for rid, frame, kind, n in rows.tolist():
             c_ip, s_ip = (int(v) for v in self.rid_ends[rid, :2])
             reason = self.problem_text(kind, n)
-            self.a.problem(frame, layer, reason, layer, self._ip(c_ip), self._ip(s_ip))
+            out.append((frame, layer, layer, reason, self._ip(c_ip), self._ip(s_ip)))
+        self.a.add_problems(out)
 
     def problem_text(self, kind: int, n: int) -> str:
         """The decoder's words for a problem the kernel reported (``PR_KIND``, ``PR_N``)."""
@@ -1286,3 +1287,11 @@ class Lane:
 
 
 __all__ = ["WHY_NAMES", "Lane", "ip_u32", "mac_str"]
+
+
+def _frame_columns(held: np.ndarray, qn: np.ndarray) -> np.ndarray:
+    """A transaction row's frame and time columns (``X_F``...) for kept-message rows
+    ``held[j, :qn[j]]``: the last message's repeated past the messages it has."""
+    pick = np.minimum(np.arange(T.MAX_MSGS)[None, :], qn[:, None] - 1)
+    frames = held[np.arange(len(held))[:, None], pick][:, :, T.Q_FRAME : T.Q_TS + 1]
+    return frames.reshape(len(held), -1)
