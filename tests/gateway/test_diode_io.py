@@ -392,3 +392,11 @@ def test_gateway_runtime_sends_a_real_plc_through_the_diode() -> None:
     last = {s.path: s for s in via_diode}
     speed = last["acme/plant1/packaging/line1/conveyor/actual_speed"]
     assert speed.quality is Quality.GOOD and speed.value == pytest.approx(24.7, abs=0.01)
+
+
+def test_cli_default_port_is_the_diode_port() -> None:
+    """The CLI names the port without loading the diode (its modules load per command)."""
+    from otconduit.cli.diode_cmd import DIODE_PORT
+    from otconduit.gateway.diode import DEFAULT_PORT
+
+    assert DIODE_PORT == DEFAULT_PORT

@@ -23,7 +23,9 @@ from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from otconduit.arrays import distinct_ints
+from otconduit.jit import njit
 
 DEFAULT_BLOCK_SIZE = 8 << 20
 # Largest record we believe (Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD); a bigger captured
@@ -417,7 +419,7 @@ class CaptureReader:
                 if len(block):
                     self._frames += len(block)
                     self.report.packets += len(block)
-                    self.report.linktypes.update(np.unique(block.linktypes).tolist())
+                    self.report.linktypes.update(distinct_ints(block.linktypes))
                     yield block
                 elif self._src.tail and not self._src.eof and error is None:
                     yield block  # empty: nothing more written yet; the follower decides

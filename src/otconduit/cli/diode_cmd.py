@@ -18,29 +18,21 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from otconduit.cli.output import err, fail
-from otconduit.gateway.diode import (
-    DEFAULT_PORT,
-    DiodeReceiver,
-    DiodeSendSink,
-    FecParams,
-    KeyFileError,
-    LedgerError,
-    ReceiverSettings,
-    Rejected,
-    SenderSettings,
-    SinkFanout,
-    generate_key,
-    load_key,
-)
-from otconduit.gateway.diode.decoder import Event
-from otconduit.gateway.diode.jsonl import JsonLinesSink, event_to_dict, sample_from_dict
-from otconduit.gateway.model import TagSample
-from otconduit.gateway.sinks import Sink
+
+# The diode's modules load when a diode command runs: every other command (analyze among
+# them) starts without them.
+if TYPE_CHECKING:
+    from otconduit.gateway.diode import DiodeSendSink
+    from otconduit.gateway.diode.decoder import Event
+    from otconduit.gateway.model import TagSample
+    from otconduit.gateway.sinks import Sink
+
+DIODE_PORT = 47110  # otconduit.gateway.diode.DEFAULT_PORT (a test holds them equal)
 
 diode_app = typer.Typer(
     help=(
@@ -59,6 +51,8 @@ KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="Shared key file (diod
 
 
 def _key(path: Path) -> bytes:
+    from otconduit.gateway.diode import KeyFileError, load_key
+
     try:
         return load_key(path)
     except KeyFileError as exc:
@@ -67,7 +61,7 @@ def _key(path: Path) -> bytes:
 
 def _address(text: str, default_host: str) -> tuple[str, int]:
     """``HOST``, ``HOST:PORT``, ``:PORT`` or ``[v6]:PORT``."""
-    host, port = text, str(DEFAULT_PORT)
+    host, port = text, str(DIODE_PORT)
     if text.startswith("["):
         end = text.find("]")
         host, rest = text[1:end], text[end + 1 :]
@@ -85,6 +79,8 @@ def keygen(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a new random 256-bit key. Copy it to the IT side out of band."""
+    from otconduit.gateway.diode import KeyFileError, generate_key
+
     try:
         generate_key(path, overwrite=force)
     except KeyFileError as exc:
@@ -119,6 +115,8 @@ class _LineReader:
 
 
 async def _send_lines(sink: DiodeSendSink, stream: IO[str]) -> int:
+    from otconduit.gateway.diode.jsonl import sample_from_dict
+
     reader = _LineReader(stream, asyncio.get_running_loop())
     bad = 0
     seq = 0
@@ -206,6 +204,8 @@ def send(
 
     Samples come from --input (JSON lines: path, value, quality, unit, ts, ...) or from
     the devices of a gateway config (--config). Prints a summary (JSON) on stderr."""
+    from otconduit.gateway.diode import DiodeSendSink, FecParams, SenderSettings
+
     secret = _key(key)
     host, port = _address(to, "127.0.0.1")
     try:
@@ -260,6 +260,9 @@ class _EventLog:
         self._suppressed = 0
 
     def __call__(self, e: Event) -> None:
+        from otconduit.gateway.diode import Rejected
+        from otconduit.gateway.diode.jsonl import event_to_dict
+
         if isinstance(e, Rejected):
             now = time.monotonic()
             if now - self._window >= REJECT_LOG_EVERY:
@@ -329,7 +332,7 @@ def receive(
     ],
     listen: Annotated[
         str, typer.Option("--listen", "-l", help="HOST[:PORT] to listen on (UDP).")
-    ] = f"0.0.0.0:{DEFAULT_PORT}",
+    ] = f"0.0.0.0:{DIODE_PORT}",
     output: Annotated[
         str, typer.Option("--output", "-o", help="JSON lines of samples: FILE, '-' or 'none'.")
     ] = "-",
@@ -371,6 +374,9 @@ def receive(
 
     Never sends anything. Stops on Ctrl-C / SIGTERM (or --duration), then delivers what
     it holds, reports what is missing and prints a summary (JSON) to the event log."""
+    from otconduit.gateway.diode import DiodeReceiver, LedgerError, ReceiverSettings, SinkFanout
+    from otconduit.gateway.diode.jsonl import JsonLinesSink
+
     keys = [_key(k) for k in key]
     host, port = _address(listen, "0.0.0.0")
     try:

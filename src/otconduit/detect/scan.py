@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from otconduit.arrays import distinct_ints
 from otconduit.detect.classify import QUIET_CLASSES, Hit, classify
 from otconduit.detect.findings import MAX_EVIDENCE, Evidence, Finding
 from otconduit.model import OpClass, OpStatus
@@ -269,13 +270,6 @@ def _frames(ints: dict[str, np.ndarray], rows: np.ndarray) -> list[list[int]]:
     return [[int(f) for f in pair if f != NULL] for pair in zip(req, resp, strict=True)]
 
 
-def _distinct(values: np.ndarray) -> list[int]:
-    """The distinct values, ascending: most often there is one (a group's function code,
-    a poller's unit), which two reductions tell without ``np.unique``'s sort."""
-    lo, hi = int(values.min()), int(values.max())
-    return [lo] if lo == hi else np.unique(values).tolist()
-
-
 def _opt(v: int) -> int | None:
     return None if v == NULL else int(v)
 
@@ -403,7 +397,7 @@ def _stats(
     st.last_ts = max(st.last_ts, t_hi)
     st.functions[fn] += len(rows)
     st.classes[cls] += len(rows)
-    st.codes.update(_distinct(ints["function_code"][rows]))
+    st.codes.update(distinct_ints(ints["function_code"][rows]))
     proto = chunk.conv["protocol"]
     asking = cls == "identity" and fn not in registry.announcements(proto)
     if asking and fn in registry.setup_identity(proto):
@@ -441,7 +435,7 @@ def _stats(
     addr = ints["address"][rows]
     have = addr != NULL
     if have.any():
-        units = _distinct(unit[have])
+        units = distinct_ints(unit[have])
         for u in units:
             sel = addr[have & (unit == u)] if len(units) > 1 else addr[have]
             st.addresses.setdefault((fn, _opt(u)), AddressTally()).add(sel)

@@ -13,8 +13,8 @@ segments are ``sg[seg_at[o, 0] : seg_at[o, 0] + seg_at[o, 1]]``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from otconduit.jit import njit
 from otconduit.store.detail_holes import H_FRAME, H_HEX, H_INT, H_LIST
 
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)

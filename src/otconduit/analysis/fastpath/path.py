@@ -33,6 +33,7 @@ KH: Any = _kh
 # bulk from the next, so short connections still mostly take the fast path.
 SUB_BLOCK = 256
 MAX_SUB_BLOCK = 16384
+PORT_TABLE = 65537  # TCP/UDP ports 0-65535, and one for values out of that range
 
 
 def lane_classes() -> list[type[Lane]]:
@@ -63,7 +64,11 @@ class FastPath:
         }
         # Which lane holds the engine's connections on each protocol's own ports.
         self._port_lane = {p: lane for lane in self.lanes.values() for p in lane.spec.ports}
-        self._lane_ports = np.array(sorted(self._port_lane), np.int64)
+        # Per port (and one past 65535, where out-of-range values clip): whether a lane
+        # serves it. Looked up per packet, as np.isin would sort every block to tell.
+        self._lane_port = np.zeros(PORT_TABLE, bool)
+        self._lane_port[sorted(self._port_lane)] = True
+        self._seen = np.zeros(PORT_TABLE, bool)  # scratch: the server ports of a block
         self._cols: dict[str, np.ndarray] = {}
         # Sub-block length carried from one block to the next: a steady capture does not
         # start every block over with short kernel calls.
@@ -123,10 +128,13 @@ class FastPath:
         # kernel (the engine, which decides by content, would hand such a connection to
         # its lane anyway).
         low = np.minimum(blk.sport, blk.dport)
-        servers = np.where(np.isin(low, self._lane_ports), low, np.maximum(blk.sport, blk.dport))
-        wanted = {
-            name for name, lane in self.lanes.items() if np.isin(lane.born_ports, servers).any()
-        }
+        servers = np.where(
+            self._lane_port.take(low, mode="clip"), low, np.maximum(blk.sport, blk.dport)
+        )
+        seen = self._seen
+        seen[:] = False
+        seen[np.clip(servers, 0, PORT_TABLE - 1)] = True
+        wanted = {name for name, lane in self.lanes.items() if seen[lane.born_ports].any()}
         slow_count = 0
         lo = 0
         sub = self._sub

@@ -13,9 +13,11 @@ stored).
 
 from __future__ import annotations
 
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from otconduit.jit import njit
 
 
 @intrinsic

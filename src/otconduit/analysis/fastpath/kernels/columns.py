@@ -8,10 +8,10 @@ template operation, its constant fields, and for the fields that can come from a
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.shapes import X_F, X_INT, X_LH, X_LN
 from otconduit.analysis.fastpath.kernels.slots import MAX_MSGS
+from otconduit.jit import njit
 from otconduit.store.detail_holes import N_INTS
 from otconduit.store.opchunks import NULL
 

@@ -31,7 +31,6 @@ timestamps) are left out.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.borrow import (
     block_arrays,
@@ -98,6 +97,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     space,
     take,
 )
+from otconduit.jit import njit
 from otconduit.protocols.dnp3.objects import FIXED_SIZES, LENGTH_IS_VARIATION, PACKED_BITS
 
 LANE_TAG = 0x44  # first shape byte: "D"

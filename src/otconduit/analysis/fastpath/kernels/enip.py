@@ -26,7 +26,6 @@ Identity object reads): those bytes are left out of the shape.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.borrow import (
     block_arrays,
@@ -83,6 +82,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     take,
 )
 from otconduit.analysis.fastpath.kernels.wire import u16le, u32le
+from otconduit.jit import njit
 from otconduit.protocols.enip.encap import COMMAND_NAMES, STATUS_NAMES
 from otconduit.store.detail_holes import N_INTS
 

@@ -8,7 +8,8 @@ deleted entries under half the table and rebuilds it when they would not be.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from otconduit.jit import njit
 
 _MIX_1 = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3's 64-bit finalizer constants
 _MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)

@@ -9,9 +9,9 @@ path (``ok = 0``). Field layouts: IEEE 802.3/802.1Q, RFC 791 (IPv4), RFC 9293 (T
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.wire import mac48, u16, u32
+from otconduit.jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -22,7 +22,6 @@ Guide §3.1.3 (MBAP), Modbus Application Protocol V1.1b3 §6.1-6.12 and §7.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.borrow import (
     block_arrays,
@@ -77,6 +76,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     space,
     take,
 )
+from otconduit.jit import njit
 
 LANE_TAG = 0x4D  # first shape byte: "M"
 MAX_LIST_VALUES = 4000  # FC 1/2 read up to 2000 bits, FC 15 writes up to 1968

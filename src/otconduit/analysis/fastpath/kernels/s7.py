@@ -25,7 +25,6 @@ credit and the references no operation reports), is shape.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.borrow import (
     block_arrays,
@@ -82,6 +81,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     take,
 )
 from otconduit.analysis.fastpath.kernels.wire import u16, u32
+from otconduit.jit import njit
 from otconduit.store.detail_holes import N_INTS
 
 LANE_TAG = 0x53  # first shape byte: "S"

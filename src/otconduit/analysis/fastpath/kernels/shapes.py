@@ -17,7 +17,6 @@ the shape, eight bytes at a time (collisions are checked byte for byte).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.slots import (
     C_NLH,
@@ -41,6 +40,7 @@ from otconduit.analysis.fastpath.kernels.slots import (
     WHY_REFUSED,
     drop,
 )
+from otconduit.jit import njit
 from otconduit.store.detail_holes import N_FRAMES, N_INTS
 
 # -- transaction rows: xo[j, X_*] -------------------------------------------------------

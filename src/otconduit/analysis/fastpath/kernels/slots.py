@@ -25,7 +25,6 @@ it would have stood had it seen every byte itself.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from otconduit.analysis.fastpath.kernels.flowtable import (
     flow_keys,
@@ -34,6 +33,7 @@ from otconduit.analysis.fastpath.kernels.flowtable import (
     table_insert,
 )
 from otconduit.analysis.fastpath.kernels.wire import u16, u16le
+from otconduit.jit import njit
 
 # -- slot row: st[slot, F_*] -----------------------------------------------------------
 F_FAST = 0  # 1 while the kernel owns the slot
