@@ -38,6 +38,24 @@ def test_address_tally_counts_as_the_operations_do() -> None:
     assert held < AddressTally.FOLD_AT + len(uniq)
 
 
+@pytest.mark.parametrize("spread", [300, 1 << 40])  # counted by offset; sorted
+def test_address_tally_dense_and_sparse_ranges(spread: int) -> None:
+    rng = np.random.default_rng(11)
+    tally = AddressTally()
+    given = []
+    for _ in range(6):
+        part = 1_000 + rng.integers(0, spread, size=int(rng.integers(1, 3000)))
+        given.append(part)
+        tally.add(part)
+    tally.add(np.zeros(0, np.int64))
+    everything = np.concatenate(given)
+    uniq, counts = np.unique(everything, return_counts=True)
+    got_uniq, got_counts = tally.counts()
+    assert got_uniq.tolist() == uniq.tolist()
+    assert got_counts.tolist() == counts.tolist()
+    assert got_counts.dtype == np.int64
+
+
 def test_packed_row_keys_group_as_the_columns_do() -> None:
     rng = np.random.default_rng(3)
     cols = [rng.integers(0, n, size=5000) for n in (2, 9, 40, 3, 7)]

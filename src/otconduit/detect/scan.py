@@ -49,6 +49,9 @@ def _quiet(protocol: str) -> tuple[frozenset[str], np.ndarray]:
 EVIDENCE_SAMPLES = 3  # decoded operations kept per finding
 
 
+DENSE_SPAN = 1 << 16  # address ranges up to this wide are counted in an array of the range
+
+
 class AddressTally:
     """The addresses one function named on one unit, each once with its count: what
     sweeps and baselines ask (how many distinct, how many requests, which range) in
@@ -78,8 +81,16 @@ class AddressTally:
             weights = np.concatenate(
                 [np.ones(len(v), np.int64) if n is None else n for v, n in self._parts]
             )
-            uniq, inv = np.unique(values, return_inverse=True)
-            counts = np.bincount(inv.reshape(-1), weights, len(uniq)).astype(np.int64)
+            lo = int(values.min()) if len(values) else 0
+            span = int(values.max()) - lo + 1 if len(values) else 0
+            if span <= max(4 * len(values), DENSE_SPAN):
+                # Polled registers sit close together: counted by offset, without a sort.
+                by_offset = np.bincount(values - lo, weights, span)
+                named = np.flatnonzero(by_offset)
+                uniq, counts = named + lo, by_offset[named].astype(np.int64)
+            else:
+                uniq, inv = np.unique(values, return_inverse=True)
+                counts = np.bincount(inv.reshape(-1), weights, len(uniq)).astype(np.int64)
             self._counts = (uniq, counts)
         return self._counts
 

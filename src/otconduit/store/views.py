@@ -16,7 +16,6 @@ import numpy as np
 from otconduit.model import OpClass, OpStatus
 from otconduit.store import assets as asset_rows
 from otconduit.store import conversations as conversation_rows
-from otconduit.store.advisories import attach as attach_advisories
 from otconduit.store.assets import CONFIRMED_SQL, AssetFilter, asset_name, confirmed_hosts
 from otconduit.store.conversations import ConversationFilter
 from otconduit.store.match import ip_matcher, is_network, iso, names
@@ -63,6 +62,8 @@ def assets(store: Store, flt: AssetFilter | None = None) -> list[dict[str, Any]]
     if flt.vendor:
         needle = flt.vendor.lower()
         out = [r for r in out if r["vendor"] and needle in r["vendor"].lower()]
+    from otconduit.store.advisories import attach as attach_advisories  # CSAF: when listed
+
     attach_advisories(store, out)
     return out
 
