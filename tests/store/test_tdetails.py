@@ -7,6 +7,7 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -212,3 +213,21 @@ def test_a_reader_of_columns_alone_never_parses_the_templates() -> None:
     assert lazy.one(3) == _expected(*items[3])
     assert stored._templates is not None
     assert list(back.details) == list(unpack(blob).details)
+
+
+def test_stored_templates_parsed_once_per_text_and_read_only() -> None:
+    import json
+
+    from otconduit.store import opchunks
+
+    head = {"text": "ab{c}", "seg_at": [[0, 1]], "sg": [[0, 2, 0, 0]]}
+    text = json.dumps(head).encode()
+    first = opchunks.stored_templates(text)
+    again = opchunks.stored_templates(bytes(bytearray(text)))  # equal text, new object
+    assert again is first
+    assert first.seg_at.tolist() == [[0, 1]] and first.sg.tolist() == [[0, 2, 0, 0]]
+    assert first.text.tobytes() == b"ab{c}"
+    with pytest.raises(ValueError):
+        first.sg[0, 0] = 1  # shared between chunks: never changed in place
+    other = opchunks.stored_templates(json.dumps({**head, "text": "xy"}).encode())
+    assert other is not first and other.text.tobytes() == b"xy"

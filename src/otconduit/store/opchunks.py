@@ -353,9 +353,7 @@ class StoredTemplated:
     the hole columns decoded only when a detail is rendered (``details()``); which
     template each detail uses (``op``) alone is cheap."""
 
-    def __init__(
-        self, head: dict[str, Any] | Callable[[], dict[str, Any]], cols: LazyColumns
-    ) -> None:
+    def __init__(self, head: dict[str, Any] | Callable[[], Templates], cols: LazyColumns) -> None:
         self._head = head  # or what parses it: a scan that reads no detail never does
         self._templates: Templates | None = None
         self._cols = cols
@@ -366,13 +364,7 @@ class StoredTemplated:
     def templates(self) -> Templates:
         if self._templates is None:
             head = self._head() if callable(self._head) else self._head
-            text = head["text"].encode("ascii")
-            self._templates = Templates(
-                np.asarray(head["seg_at"], np.int64).reshape(-1, 2),
-                np.asarray(head["sg"], np.int64).reshape(-1, 4),
-                np.frombuffer(text or b" ", np.uint8),
-                -1,
-            )
+            self._templates = head if isinstance(head, Templates) else _templates_of(head)
         return self._templates
 
     @property
@@ -589,6 +581,37 @@ class LazyColumns(dict[str, Any]):
         return super().values()
 
 
+def _templates_of(head: dict[str, Any]) -> Templates:
+    text = head["text"].encode("ascii")
+    return Templates(
+        np.asarray(head["seg_at"], np.int64).reshape(-1, 2),
+        np.asarray(head["sg"], np.int64).reshape(-1, 4),
+        np.frombuffer(text or b" ", np.uint8),
+        -1,
+    )
+
+
+TEMPLATES_SEEN = 32  # distinct stored template texts kept parsed
+TEMPLATES_SEEN_BYTES = 1 << 20  # longer texts are parsed each time
+_templates_seen: dict[bytes, Templates] = {}
+
+
+def stored_templates(text: bytes) -> Templates:
+    """The templates a chunk stores (JSON). The chunks of one lane carry the same few
+    texts, tens of kilobytes each: a scan over hundreds of chunks parses each once. The
+    arrays are read-only, as they are shared."""
+    got = _templates_seen.get(text)
+    if got is None:
+        got = _templates_of(json.loads(text))
+        for arr in (got.seg_at, got.sg):
+            arr.flags.writeable = False
+        if len(text) <= TEMPLATES_SEEN_BYTES:
+            if len(_templates_seen) >= TEMPLATES_SEEN:
+                _templates_seen.clear()
+            _templates_seen[text] = got
+    return got
+
+
 def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
     """The batch in a chunk. With ``lazy_details`` the detail JSON (always the header's
     last key, see :func:`pack`) is parsed only when the details are first read."""
@@ -618,7 +641,7 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
         except json.JSONDecodeError:  # the key text inside a name: parse it all
             header = None
     lazy_text = head_bytes[cut + len(_DETAILS_KEY) : -1] if header is not None else None
-    lazy_templates: Callable[[], dict[str, Any]] | None = None
+    lazy_templates: Callable[[], Templates] | None = None
     t_cut = head_bytes.find(_TEMPLATES_KEY) if lazy_details and header is None else -1
     if t_cut >= 0:
         try:
@@ -626,7 +649,7 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
         except json.JSONDecodeError:
             header = None
         else:
-            lazy_templates = partial(json.loads, head_bytes[t_cut + len(_TEMPLATES_KEY) : -1])
+            lazy_templates = partial(stored_templates, head_bytes[t_cut + len(_TEMPLATES_KEY) : -1])
             header["templates"] = None
     if header is None:
         header = json.loads(head_bytes)
