@@ -353,8 +353,8 @@ class StoredTemplated:
     the hole columns decoded only when a detail is rendered (``details()``); which
     template each detail uses (``op``) alone is cheap."""
 
-    def __init__(self, head: dict[str, Any] | Callable[[], Templates], cols: LazyColumns) -> None:
-        self._head = head  # or what parses it: a scan that reads no detail never does
+    def __init__(self, templates: Callable[[], Templates], cols: LazyColumns) -> None:
+        self._parse = templates  # called on first use: a scan that reads no detail never does
         self._templates: Templates | None = None
         self._cols = cols
         self._built: TemplatedDetails | None = None
@@ -363,8 +363,7 @@ class StoredTemplated:
     @property
     def templates(self) -> Templates:
         if self._templates is None:
-            head = self._head() if callable(self._head) else self._head
-            self._templates = head if isinstance(head, Templates) else _templates_of(head)
+            self._templates = self._parse()
         return self._templates
 
     @property
@@ -683,7 +682,9 @@ def unpack(blob: bytes, *, lazy_details: bool = False) -> OpBatch:
         }
     )
     if "templates" in header:
-        templated = StoredTemplated(lazy_templates or header["templates"], aside)
+        templated = StoredTemplated(
+            lazy_templates or partial(_templates_of, header["templates"]), aside
+        )
         render: Callable[[], bytes] = lambda: b"[" + templated.details().render() + b"]"  # noqa: E731
         lazy = LazyDetails(render, len(templated), templated)
         if not lazy_details:
